@@ -1,0 +1,93 @@
+"""Every REST endpoint, under ``/api/v1/``.
+
+``ENDPOINT_AUDIENCE`` names who each endpoint is for; the lab-isolation test walks this list
+and fails on an endpoint that is not in it, so no endpoint escapes the isolation check.
+"""
+
+from django.urls import path
+
+from rlhf_platform.accounts import api as accounts_api
+from rlhf_platform.experts import api as experts_api
+
+urlpatterns = [
+    # accounts
+    path("auth/signup", accounts_api.SignupApi.as_view(), name="api-signup"),
+    path("auth/login", accounts_api.LoginApi.as_view(), name="api-login"),
+    path("auth/logout", accounts_api.LogoutApi.as_view(), name="api-logout"),
+    path("me", accounts_api.MeApi.as_view(), name="api-me"),
+    # a lab, through its API key
+    path("lab", accounts_api.LabKeyApi.as_view(), name="api-lab"),
+    path("lab/api-keys", accounts_api.LabApiKeyListApi.as_view(), name="api-lab-keys"),
+    path(
+        "lab/api-keys/<uuid:key_id>/revoke",
+        accounts_api.LabApiKeyRevokeApi.as_view(),
+        name="api-lab-key-revoke",
+    ),
+    # domains
+    path("domains", experts_api.DomainListApi.as_view(), name="api-domains"),
+    path("domains/<uuid:domain_id>", experts_api.DomainDetailApi.as_view(), name="api-domain"),
+    # the logged-in expert
+    path("me/profile", experts_api.ProfileApi.as_view(), name="api-profile"),
+    path("me/credentials", experts_api.CredentialListApi.as_view(), name="api-credentials"),
+    path(
+        "me/credentials/<uuid:credential_id>",
+        experts_api.CredentialDetailApi.as_view(),
+        name="api-credential",
+    ),
+    path(
+        "credentials/<uuid:credential_id>/evidence",
+        experts_api.CredentialEvidenceApi.as_view(),
+        name="api-credential-evidence",
+    ),
+    # staff
+    path("staff/credentials", experts_api.StaffCredentialListApi.as_view(), name="api-staff-credentials"),
+    path(
+        "staff/credentials/<uuid:credential_id>",
+        experts_api.StaffCredentialDetailApi.as_view(),
+        name="api-staff-credential",
+    ),
+    path(
+        "staff/credentials/<uuid:credential_id>/approve",
+        experts_api.StaffCredentialApproveApi.as_view(),
+        name="api-staff-credential-approve",
+    ),
+    path(
+        "staff/credentials/<uuid:credential_id>/reject",
+        experts_api.StaffCredentialRejectApi.as_view(),
+        name="api-staff-credential-reject",
+    ),
+    path(
+        "staff/credentials/<uuid:credential_id>/revoke",
+        experts_api.StaffCredentialRevokeApi.as_view(),
+        name="api-staff-credential-revoke",
+    ),
+    path(
+        "staff/experts/eligible",
+        experts_api.StaffEligibleExpertsApi.as_view(),
+        name="api-staff-eligible-experts",
+    ),
+]
+
+# Who each endpoint serves: "public" (no auth), "person" (a logged-in person: their own
+# objects), "lab" (a lab's API key: that lab's objects only), "staff".
+ENDPOINT_AUDIENCE = {
+    "api-signup": "public",
+    "api-login": "public",
+    "api-logout": "person",
+    "api-me": "person",
+    "api-lab": "lab",
+    "api-lab-keys": "lab",
+    "api-lab-key-revoke": "lab",
+    "api-domains": "person",
+    "api-domain": "staff",
+    "api-profile": "person",
+    "api-credentials": "person",
+    "api-credential": "person",
+    "api-credential-evidence": "person",
+    "api-staff-credentials": "staff",
+    "api-staff-credential": "staff",
+    "api-staff-credential-approve": "staff",
+    "api-staff-credential-reject": "staff",
+    "api-staff-credential-revoke": "staff",
+    "api-staff-eligible-experts": "staff",
+}

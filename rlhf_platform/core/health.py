@@ -1,0 +1,64 @@
+"""``GET /healthz``: the state of the database, the channel layer and the Celery broker."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+
+def _check_database() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return {"ok": True, "vendor": connection.vendor}
+    except Exception as exc:  # any failure means "down"; the message says which
+        return {"ok": False, "vendor": connection.vendor, "error": str(exc)}
+
+
+def _check_channel_layer() -> dict[str, Any]:
+    layer = get_channel_layer()
+    backend = type(layer).__name__
+    try:
+        # A round trip through the layer proves the backend (Redis or memory) answers.
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.send)(channel, {"type": "health.ping"})
+        message = async_to_sync(layer.receive)(channel)
+        return {"ok": message.get("type") == "health.ping", "backend": backend}
+    except Exception as exc:
+        return {"ok": False, "backend": backend, "error": str(exc)}
+
+
+def _check_broker() -> dict[str, Any]:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return {"ok": True, "mode": "eager"}
+    from rlhf_platform.celery_app import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return {"ok": True, "mode": "broker"}
+    except Exception as exc:
+        return {"ok": False, "mode": "broker", "error": str(exc)}
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    started = time.perf_counter()
+    checks = {
+        "database": _check_database(),
+        "channel_layer": _check_channel_layer(),
+        "broker": _check_broker(),
+    }
+    healthy = all(check["ok"] for check in checks.values())
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        **checks,
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
