@@ -6,8 +6,11 @@ and fails on an endpoint that is not in it, so no endpoint escapes the isolation
 
 from django.urls import path
 
+from annotate import api as annotate_api
+from annotate import api_batches, api_exports, api_progress
 from rlhf_platform.accounts import api as accounts_api
 from rlhf_platform.experts import api as experts_api
+from rlhf_platform.webhooks import api as webhooks_api
 
 urlpatterns = [
     # accounts
@@ -23,6 +26,35 @@ urlpatterns = [
         accounts_api.LabApiKeyRevokeApi.as_view(),
         name="api-lab-key-revoke",
     ),
+    # a lab's projects
+    path("projects", annotate_api.ProjectListApi.as_view(), name="api-projects"),
+    path("projects/<uuid:project_id>", annotate_api.ProjectDetailApi.as_view(), name="api-project"),
+    path(
+        "projects/<uuid:project_id>/progress",
+        api_progress.ProjectProgressApi.as_view(),
+        name="api-project-progress",
+    ),
+    path(
+        "projects/<uuid:project_id>/export",
+        api_exports.ProjectExportApi.as_view(),
+        name="api-project-export",
+    ),
+    # batches
+    path(
+        "projects/<uuid:project_id>/batches",
+        api_batches.ProjectBatchListApi.as_view(),
+        name="api-project-batches",
+    ),
+    path("batches/<uuid:batch_id>", api_batches.BatchDetailApi.as_view(), name="api-batch"),
+    # webhooks
+    path("webhooks", webhooks_api.WebhookListApi.as_view(), name="api-webhooks"),
+    path("webhooks/<uuid:webhook_id>", webhooks_api.WebhookDetailApi.as_view(), name="api-webhook"),
+    path(
+        "webhooks/<uuid:webhook_id>/deliveries",
+        webhooks_api.WebhookDeliveryListApi.as_view(),
+        name="api-webhook-deliveries",
+    ),
+    path("webhooks/<uuid:webhook_id>/test", webhooks_api.WebhookTestApi.as_view(), name="api-webhook-test"),
     # domains
     path("domains", experts_api.DomainListApi.as_view(), name="api-domains"),
     path("domains/<uuid:domain_id>", experts_api.DomainDetailApi.as_view(), name="api-domain"),
@@ -78,6 +110,16 @@ ENDPOINT_AUDIENCE = {
     "api-lab": "lab",
     "api-lab-keys": "lab",
     "api-lab-key-revoke": "lab",
+    "api-projects": "lab",
+    "api-project": "lab",
+    "api-project-progress": "lab",
+    "api-project-export": "lab",
+    "api-project-batches": "lab",
+    "api-batch": "lab",
+    "api-webhooks": "lab",
+    "api-webhook": "lab",
+    "api-webhook-deliveries": "lab",
+    "api-webhook-test": "lab",
     "api-domains": "person",
     "api-domain": "staff",
     "api-profile": "person",

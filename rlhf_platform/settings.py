@@ -64,6 +64,7 @@ if not DEBUG:
 
 DATA_DIR = Path(os.environ.get("DATA_DIR") or BASE_DIR / ".data")
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+(DATA_DIR / "static").mkdir(exist_ok=True)  # whitenoise warns when STATIC_ROOT is missing
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -81,6 +82,7 @@ INSTALLED_APPS = [
     "rlhf_platform.accounts",
     "rlhf_platform.audit",
     "rlhf_platform.experts",
+    "rlhf_platform.webhooks",
     "annotate",
     "rewards",
 ]
@@ -177,7 +179,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rlhf_platform.experts.tasks.credentials_expire_task",
         "schedule": 3600.0,
     },
+    "webhook-sweep-every-minute": {
+        "task": "rlhf_platform.webhooks.tasks.webhook_sweep_task",
+        "schedule": 60.0,
+    },
 }
+
+# --- Batches --------------------------------------------------------------------------------
+# Bodies up to this size are ingested in the request (201); larger ones by a worker (202).
+BATCH_INLINE_MAX_BYTES = int(os.environ.get("BATCH_INLINE_MAX_BYTES", 1 << 20))
+BATCH_MAX_BYTES = int(os.environ.get("BATCH_MAX_BYTES", 1 << 30))
+
+# --- Webhooks -------------------------------------------------------------------------------
+# Development and tests deliver to 127.0.0.1; production refuses private targets (SSRF).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
+# First retry after this many seconds, doubling each time (8 attempts in all).
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "10"))
 
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -198,6 +215,13 @@ EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", 10 * 1024 * 1024))
 # A request may be a little larger than the largest evidence file (the other form fields).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# Throttle counters. Per process in development; shared through Redis when REDIS_URL is set.
+CACHES = (
+    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    if REDIS_URL
+    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+)
 
 # --- Internationalisation and time ----------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -234,6 +258,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rlhf_platform.core.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("API_KEY_RATE", "6000/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "rlhf_platform.core.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -1,13 +1,58 @@
-"""HTML pages (server-rendered, templates in ``frontend_templates/``)."""
+"""HTML pages (server-rendered, templates in ``frontend_templates/``).
 
-from django.http import HttpResponse
+| URL                                               | name                     | who         |
+| ------------------------------------------------- | ------------------------ | ----------- |
+| ``/``                                             | home                     | anyone      |
+| ``/signup/``                                      | signup                   | visitors    |
+| ``/login/``, ``/logout/`` (POST)                  | login, logout            | anyone      |
+| ``/profile/``                                     | profile                  | a person    |
+| ``/credentials/new/``                             | credential-new           | a person    |
+| ``/staff/credentials/``                           | staff-queue              | reviewers   |
+| ``/staff/credentials/<id>/``                      | staff-credential         | reviewers   |
+| ``/staff/credentials/<id>/approve/`` (POST)       | staff-credential-approve | reviewers   |
+| ``/staff/credentials/<id>/reject/`` (POST)        | staff-credential-reject  | reviewers   |
+| ``/staff/credentials/<id>/revoke/`` (POST)        | staff-credential-revoke  | reviewers   |
+| ``/labs/<slug>/keys/``                            | lab-keys                 | lab members |
+| ``/labs/<slug>/keys/<id>/revoke/`` (POST)         | lab-key-revoke           | lab owners  |
+
+The evidence links on these pages point at the REST endpoint
+``/api/v1/credentials/<id>/evidence``, which serves the file to its owner and to staff only.
+"""
+
+from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-
-def home(request):
-    return HttpResponse("RLHF expert-feedback platform")
-
+from rlhf_platform.accounts import views as accounts_views
+from rlhf_platform.experts import views as experts_views
 
 urlpatterns = [
-    path("", home, name="home"),
+    path("", accounts_views.home, name="home"),
+    path("signup/", accounts_views.signup, name="signup"),
+    path("login/", accounts_views.EmailLoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(), name="logout"),
+    path("profile/", experts_views.profile, name="profile"),
+    path("credentials/new/", experts_views.credential_new, name="credential-new"),
+    path("staff/credentials/", experts_views.staff_queue, name="staff-queue"),
+    path("staff/credentials/<uuid:credential_id>/", experts_views.staff_credential, name="staff-credential"),
+    path(
+        "staff/credentials/<uuid:credential_id>/approve/",
+        experts_views.staff_credential_approve,
+        name="staff-credential-approve",
+    ),
+    path(
+        "staff/credentials/<uuid:credential_id>/reject/",
+        experts_views.staff_credential_reject,
+        name="staff-credential-reject",
+    ),
+    path(
+        "staff/credentials/<uuid:credential_id>/revoke/",
+        experts_views.staff_credential_revoke,
+        name="staff-credential-revoke",
+    ),
+    path("labs/<slug:slug>/keys/", accounts_views.lab_keys, name="lab-keys"),
+    path(
+        "labs/<slug:slug>/keys/<uuid:key_id>/revoke/",
+        accounts_views.lab_key_revoke,
+        name="lab-key-revoke",
+    ),
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -28,9 +29,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _private_storage(tmp_path, settings):
+def _private_storage(tmp_path, settings, monkeypatch):
     """Evidence files of each test go to a fresh folder."""
     from django.core.files.storage import storages
+
+    from rlhf_platform.experts.models import Credential
 
     settings.STORAGES = {
         **settings.STORAGES,
@@ -41,9 +44,18 @@ def _private_storage(tmp_path, settings):
     }
     storages._storages = {}
     storages._backends = None
+    # A FileField calls its storage callable once, when the model class is built: point the
+    # field itself at the test's storage, or the files would land in the real DATA_DIR.
+    monkeypatch.setattr(Credential._meta.get_field("evidence"), "storage", storages["private"])
     yield
     storages._storages = {}
     storages._backends = None
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """A deliberately slow hash protects real passwords; in tests it only costs time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -99,9 +111,72 @@ def domain(db):
     return DomainFactory(slug="medicine", name="Medicine")
 
 
+# The smallest thing that starts like a PDF: the evidence check reads the first bytes.
+PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+@pytest.fixture
+def pdf_upload() -> SimpleUploadedFile:
+    return SimpleUploadedFile("diploma.pdf", PDF_BYTES, content_type="application/pdf")
+
+
+@pytest.fixture
+def private_dir(settings):
+    """The folder evidence files are written to in this test."""
+    from pathlib import Path
+
+    return Path(settings.STORAGES["private"]["OPTIONS"]["location"])
+
+
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-__all__ = ["PASSWORD", "CredentialFactory"]
+__all__ = ["PASSWORD", "PDF_BYTES", "CredentialFactory"]
+
+
+# --- Celery --------------------------------------------------------------------------------
+# Unit tests run tasks eagerly (in-process, after commit), whatever REDIS_URL says, so that a
+# test never leaves work in a queue nobody reads. Tests that take ``celery_worker`` run a real
+# worker thread against the configured broker: Redis when REDIS_URL is set (as in CI).
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager_by_default(request):
+    from rlhf_platform.celery_app import app
+
+    if "celery_worker" in request.fixturenames:
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (a thread of this process, so it sees the test database).
+
+    With REDIS_URL unset there is no broker to consume: the tasks then run eagerly, which is
+    what the development defaults do too.
+    """
+    from django.conf import settings
+
+    from rlhf_platform.celery_app import app
+
+    if not settings.REDIS_URL:
+        previous = app.conf.task_always_eager
+        app.conf.task_always_eager = True
+        yield None
+        app.conf.task_always_eager = previous
+        return
+    from celery.contrib.testing.worker import start_worker
+
+    app.conf.task_always_eager = False
+    app.control.purge()  # leftovers of an earlier run must not run against this test's rows
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"
+    ) as worker:
+        yield worker

@@ -7,6 +7,8 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
+from annotate.models import Assignment, Batch, Item, ItemConsensus, Label, Project, Slot
+from annotate.schema import DEFAULT_SCHEMA, schema_normalize
 from rlhf_platform.accounts.models import Lab, LabMembership, User
 from rlhf_platform.accounts.services import api_key_create
 from rlhf_platform.experts.models import Credential, Domain, ExpertProfile
@@ -82,8 +84,192 @@ class CredentialFactory(factory.django.DjangoModelFactory):
 
     class Params:
         approved = factory.Trait(status=Credential.Status.APPROVED, level=3)
+        rejected = factory.Trait(status=Credential.Status.REJECTED, decision_reason="Not verifiable.")
+        revoked = factory.Trait(status=Credential.Status.REVOKED, level=3, decision_reason="Licence lapsed.")
+        expired = factory.Trait(status=Credential.Status.EXPIRED, level=3)
 
 
 def make_api_key(lab: Lab, scopes: list[str] | None = None, name: str = "test key") -> tuple:
     """A real key through the service: (ApiKey, raw secret)."""
     return api_key_create(lab=lab, name=name, scopes=scopes or ["read", "write"], actor=None)
+
+
+# --- annotate -------------------------------------------------------------------------------
+
+RANKING_SCHEMA = {
+    "kind": "ranking",
+    "ranking": {"ties_allowed": True},
+    "criteria": [{"key": "accuracy", "label": "Accuracy", "min": 1, "max": 5}],
+    "rationale": {"mode": "optional", "min_length": 0},
+}
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    lab = factory.SubFactory(LabFactory)
+    name = factory.Sequence(lambda n: f"Project {n}")
+    domain = factory.SubFactory(DomainFactory)
+    status = Project.Status.ACTIVE
+    overlap = 3
+    label_schema = factory.LazyFunction(lambda: schema_normalize(DEFAULT_SCHEMA))
+
+    class Params:
+        ranking = factory.Trait(label_schema=factory.LazyFunction(lambda: schema_normalize(RANKING_SCHEMA)))
+
+
+class BatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Batch
+
+    project = factory.SubFactory(ProjectFactory)
+    status = Batch.Status.INGESTED
+    request_sha256 = "0" * 64
+    content_type = "application/x-ndjson"
+
+
+def _pairwise(item) -> bool:
+    return item.project.label_schema["kind"] == "pairwise"
+
+
+def _canonical_ranking(item) -> list[list[str]]:
+    """Every response in its own group, in canonical order."""
+    return [[response["id"]] for response in item.responses]
+
+
+def _responses(item) -> list[dict]:
+    count = 2 if _pairwise(item) else 4
+    return [
+        {"id": f"r{i}", "model": f"model-{i}", "text": f"Response {i} to {item.external_id}"}
+        for i in range(count)
+    ]
+
+
+def item_slots_create(item: Item, k: int | None = None) -> list[Slot]:
+    """The ``k`` slots ingest gives an ordinary item (default: the project's overlap): the
+    first open, the rest waiting."""
+    k = item.project.overlap if k is None else k
+    return Slot.objects.bulk_create(
+        Slot(
+            item=item, project=item.project, idx=idx, priority=item.priority,
+            state=Slot.State.OPEN if idx == 0 else Slot.State.WAITING,
+        )
+        for idx in range(k)
+    )
+
+
+class ItemFactory(factory.django.DjangoModelFactory):
+    """An item as ingest leaves it: an ordinary item gets its ``k`` slots (``slots=False`` for
+    none, ``slots=5`` for another number)."""
+
+    class Meta:
+        model = Item
+        skip_postgeneration_save = True
+
+    batch = factory.SubFactory(BatchFactory)
+    project = factory.SelfAttribute("batch.project")
+    external_id = factory.Sequence(lambda n: f"item-{n}")
+    prompt = "Which answer is better?"
+    responses = factory.LazyAttribute(_responses)
+
+    class Params:
+        gold_answer = factory.Trait(is_gold=True, gold={"choice": "A"})
+
+    @factory.post_generation
+    def slots(obj, create, extracted, **kwargs):
+        if not create or obj.is_gold or extracted is False:
+            return
+        item_slots_create(obj, None if extracted in (None, True) else int(extracted))
+
+
+def _free_slot(assignment) -> Slot | None:
+    """The item's lowest slot without a live or submitted assignment (gold: no slot)."""
+    if assignment.is_gold:
+        return None
+    slot = (
+        Slot.objects.filter(item=assignment.item)
+        .exclude(assignments__status__in=[Assignment.Status.ACTIVE, Assignment.Status.SUBMITTED])
+        .order_by("idx")
+        .first()
+    )
+    if slot is None:
+        raise ValueError(f"item {assignment.item.external_id} has no free slot: create it with more slots")
+    return slot
+
+
+class AssignmentFactory(factory.django.DjangoModelFactory):
+    """An assignment holding one of the item's slots, which it marks leased (active) or filled
+    (submitted), opening the next one as the queue does."""
+
+    class Meta:
+        model = Assignment
+
+    item = factory.SubFactory(ItemFactory)
+    project = factory.SelfAttribute("item.project")
+    expert = factory.SubFactory(ExpertProfileFactory)
+    is_gold = factory.SelfAttribute("item.is_gold")
+    slot = factory.LazyAttribute(_free_slot)
+    shown_order = factory.LazyAttribute(lambda o: list(range(len(o.item.responses))))
+    status = Assignment.Status.ACTIVE
+    leased_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(
+        lambda o: o.leased_at + dt.timedelta(seconds=o.item.project.lease_seconds)
+    )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        assignment = super()._create(model_class, *args, **kwargs)
+        slot = assignment.slot
+        live = {Assignment.Status.ACTIVE: Slot.State.LEASED, Assignment.Status.SUBMITTED: Slot.State.FILLED}
+        if slot is not None and assignment.status in live:
+            Slot.objects.filter(pk=slot.pk).update(state=live[assignment.status])
+            Slot.objects.filter(item=slot.item_id, idx=slot.idx + 1, state=Slot.State.WAITING).update(
+                state=Slot.State.OPEN
+            )
+        return assignment
+
+
+class LabelFactory(factory.django.DjangoModelFactory):
+    """A submitted label with its (submitted) assignment. Pass ``item`` and ``expert``; the
+    order shown goes in ``assignment__shown_order``."""
+
+    class Meta:
+        model = Label
+
+    item = factory.SubFactory(ItemFactory)
+    expert = factory.SubFactory(ExpertProfileFactory)
+    project = factory.SelfAttribute("item.project")
+    is_gold = factory.SelfAttribute("item.is_gold")
+    created_at = factory.LazyFunction(timezone.now)
+    assignment = factory.SubFactory(
+        AssignmentFactory,
+        item=factory.SelfAttribute("..item"),
+        expert=factory.SelfAttribute("..expert"),
+        status=Assignment.Status.SUBMITTED,
+        leased_at=factory.LazyAttribute(lambda o: o.factory_parent.created_at - dt.timedelta(seconds=60)),
+        submitted_at=factory.SelfAttribute("..created_at"),
+    )
+    client_id = factory.Sequence(lambda n: f"client-{n}")
+    choice = factory.LazyAttribute(lambda o: "A" if _pairwise(o.item) else "")
+    strength = factory.LazyAttribute(lambda o: 2 if _pairwise(o.item) else None)
+    ranking = factory.LazyAttribute(lambda o: None if _pairwise(o.item) else _canonical_ranking(o.item))
+    criteria = factory.LazyFunction(dict)
+    rationale = ""
+    active_seconds = 30.0
+    lease_seconds = 60.0
+    schema_version = factory.SelfAttribute("item.project.schema_version")
+
+
+class ItemConsensusFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ItemConsensus
+
+    item = factory.SubFactory(ItemFactory)
+    method = "majority"
+    choice = factory.LazyAttribute(lambda o: "A" if _pairwise(o.item) else "")
+    ranking = factory.LazyAttribute(lambda o: None if _pairwise(o.item) else _canonical_ranking(o.item))
+    confidence = 0.9
+    agreement = 0.8
+    label_count = 3
+    computed_at = factory.LazyFunction(timezone.now)

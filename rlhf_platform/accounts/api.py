@@ -121,10 +121,16 @@ class LabKeyOutputSerializer(serializers.Serializer):
     key = ApiKeyOutputSerializer()
 
 
+# A list, not ``IsLabKey & HasKeyScope``: DRF checks a list in order and reports the message
+# of the permission that refused (an ``&`` composite has no message of its own, so the caller
+# would not learn which scope the key lacks).
+LAB_KEY_PERMISSIONS = [IsLabKey, HasKeyScope]
+
+
 class LabKeyApi(APIView):
     """The lab behind the presented API key, and that key."""
 
-    permission_classes = [IsLabKey & HasKeyScope]
+    permission_classes = LAB_KEY_PERMISSIONS
 
     @extend_schema(responses={200: LabKeyOutputSerializer})
     def get(self, request):
@@ -136,7 +142,7 @@ class LabApiKeyListApi(APIView):
     """The lab's API keys (never their secrets). Keys are created by lab owners in the
     browser (a person hands out credentials, and the audit log names them)."""
 
-    permission_classes = [IsLabKey & HasKeyScope]
+    permission_classes = LAB_KEY_PERMISSIONS
 
     @extend_schema(responses={200: ApiKeyOutputSerializer(many=True)})
     def get(self, request):
@@ -145,7 +151,7 @@ class LabApiKeyListApi(APIView):
 
 
 class LabApiKeyRevokeApi(APIView):
-    permission_classes = [IsLabKey & HasKeyScope]
+    permission_classes = LAB_KEY_PERMISSIONS
 
     @extend_schema(request=None, responses={200: ApiKeyOutputSerializer})
     def post(self, request, key_id):

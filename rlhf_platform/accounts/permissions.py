@@ -1,4 +1,8 @@
-"""Small permissions that compose (``IsLabKey & HasKeyScope``)."""
+"""Small permissions that compose (``permission_classes = [IsLabKey, HasKeyScope]``).
+
+Prefer a list to ``&``: DRF reports the ``message`` of the permission in a list that refused,
+while an ``&`` composite loses it.
+"""
 
 from __future__ import annotations
 

@@ -31,3 +31,7 @@ def access_api_key_for_lab(*, lab: Lab, key_id) -> ApiKey:
     if api_key is None:
         raise ApplicationError("API key not found.", code="not_found", status_code=404)
     return api_key
+
+
+def lab_is_owner(*, user: User, lab: Lab) -> bool:
+    return LabMembership.objects.filter(user=user, lab=lab, role=LabMembership.Role.OWNER).exists()

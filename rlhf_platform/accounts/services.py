@@ -37,7 +37,9 @@ def user_signup(*, email: str, password: str, full_name: str = "") -> User:
     except ValidationError as exc:
         raise ValidationError({"password": exc.error_list}) from exc
     user.set_password(password)
-    user.full_clean(exclude=["password"])
+    # Uniqueness is checked above for the message and decided below by the unique index; a
+    # second check here would only race with a concurrent sign-up and answer it less clearly.
+    user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             user.save()
@@ -143,7 +145,8 @@ class ApiKeyInvalid(Exception):
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey:
     """Find the active key for a presented secret, or raise ``ApiKeyInvalid`` saying why."""
-    parts = raw_key.split("_")
+    # The secret is URL-safe base64 and may itself contain "_": split off the first two parts only.
+    parts = raw_key.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
         raise ApiKeyInvalid("Malformed API key: expected 'rlhf_<prefix>_<secret>'.")
     api_key = ApiKey.objects.select_related("lab").filter(prefix=parts[1]).first()

@@ -78,6 +78,11 @@ def expert_is_eligible(
     return experts_eligible(domain=domain, min_level=min_level, today=today).filter(pk=expert.pk).exists()
 
 
+def credentials_of_expert(*, expert: ExpertProfile) -> QuerySet[Credential]:
+    """An expert's own credentials, newest first (their profile page)."""
+    return Credential.objects.filter(expert=expert).select_related("domain").order_by("-created_at")
+
+
 def credentials_for_review(*, status: str | None = Credential.Status.SUBMITTED) -> QuerySet[Credential]:
     """The staff review queue: oldest first, so nobody waits behind later submissions."""
     qs = Credential.objects.select_related("expert__user", "domain", "reviewed_by")

@@ -22,6 +22,14 @@ from rlhf_platform.experts.models import (
     ExpertProfile,
 )
 
+# Audit actions are entity.verb, like every other action.
+CREDENTIAL_AUDIT_ACTIONS = {
+    Credential.Status.APPROVED: "credential.approve",
+    Credential.Status.REJECTED: "credential.reject",
+    Credential.Status.REVOKED: "credential.revoke",
+    Credential.Status.EXPIRED: "credential.expire",
+}
+
 LINK_KINDS = {"orcid", "linkedin", "google_scholar", "github", "website", "other"}
 
 
@@ -222,7 +230,7 @@ def _credential_transition(
     source = credential.status
     if to not in CREDENTIAL_TRANSITIONS[source]:
         raise ApplicationError(
-            f"A {source} credential cannot become {to}.",
+            f"This credential is {source}; it cannot become {to}.",
             code="invalid_transition",
             field="status",
             status_code=409,
@@ -238,7 +246,7 @@ def _credential_transition(
     credential.full_clean(exclude=["evidence"])
     credential.save()
     audit_record(
-        action=f"credential.{to}",
+        action=CREDENTIAL_AUDIT_ACTIONS[to],
         target=credential,
         actor=actor,
         data={

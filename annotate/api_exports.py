@@ -1,0 +1,147 @@
+"""REST endpoint for labs: a project's export as streamed JSON Lines (see annotate/exports.py)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
+
+from annotate.exports import (
+    DPO_DEFAULT_MIN_CONFIDENCE,
+    EXPORT_FORMATS,
+    ExportFilters,
+    export_filename,
+    export_lines,
+)
+from annotate.selectors import access_batch_for_lab, access_project_for_lab, projects_for_lab
+from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.lab_api import LabAPIView
+from rlhf_platform.core.serializers import InputSerializer
+
+NDJSON = "application/x-ndjson"
+
+
+class ExportContentNegotiation(BaseContentNegotiation):
+    """``?format=`` names the export format here, not one of DRF's renderers (DRF would
+    otherwise answer 404 for a format it has no renderer for). Errors are rendered as JSON;
+    the export itself is a streamed response that needs no renderer."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _stream(request, blocks: Iterator[bytes]) -> Iterator[bytes] | AsyncIterator[bytes]:
+    """Under ASGI an async iterator, under WSGI the blocks themselves.
+
+    Django's ASGI handler would turn a synchronous iterator into a list before sending it (and
+    the WSGI one an asynchronous iterator), which is the whole export in memory. Each block is
+    produced by ``sync_to_async(thread_sensitive=True)``: the thread of the view, whose
+    database connection holds the open cursor.
+    """
+    if not isinstance(request._request, ASGIRequest):
+        return blocks
+    return _async_blocks(blocks)
+
+
+async def _async_blocks(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    step = sync_to_async(next, thread_sensitive=True)
+    try:
+        while (block := await step(blocks, None)) is not None:
+            yield block
+    finally:
+        # A client that hangs up leaves the generator (and its cursor) open: close it in the
+        # thread that owns the connection.
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            await sync_to_async(close, thread_sensitive=True)()
+
+
+# "+00:00" in a query string arrives as " 00:00" when the client did not encode the "+".
+_UNENCODED_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
+
+
+class ProjectExportApi(LabAPIView):
+    """Download the project's labels (``raw``), consensus (``consensus``) or preference pairs
+    in TRL's format (``dpo``) as JSON Lines, streamed. Filters: ``batch``, ``since``,
+    ``min_confidence`` (dpo: default 0.7), ``include_gold``. Bad filters give 400 before
+    anything is streamed."""
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = ExportContentNegotiation
+
+    class FilterSerializer(InputSerializer):
+        format = serializers.ChoiceField(choices=EXPORT_FORMATS)
+        batch = serializers.UUIDField(required=False)
+        since = serializers.DateTimeField(required=False)
+        min_confidence = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+        include_gold = serializers.BooleanField(required=False, default=False)
+
+        def validate_min_confidence(self, value: float) -> float:
+            if not math.isfinite(value):
+                raise serializers.ValidationError("min_confidence is a number from 0 to 1.")
+            return value
+
+    def safely_get_queryset(self, lab):
+        return projects_for_lab(lab=lab)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), required=True),
+            OpenApiParameter("batch", OpenApiTypes.UUID, description="only this batch of the project"),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATETIME,
+                description="raw: labels created at or after; consensus, dpo: items finalized or "
+                "whose consensus was computed at or after",
+            ),
+            OpenApiParameter(
+                "min_confidence",
+                float,
+                description=f"0 to 1; consensus and dpo (dpo default {DPO_DEFAULT_MIN_CONFIDENCE})",
+            ),
+            OpenApiParameter("include_gold", bool, description="consensus and dpo: gold items too"),
+        ],
+        responses={200: OpenApiResponse(OpenApiTypes.STR, description="JSON Lines (application/x-ndjson)")},
+    )
+    def get(self, request, project_id):
+        project = access_project_for_lab(lab=self.lab, project_id=project_id)
+        params = request.query_params.dict()
+        if "since" in params:
+            params["since"] = _UNENCODED_OFFSET.sub(r"+\1", params["since"].strip())
+        data = self.FilterSerializer(data=params)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        batch = None
+        if "batch" in values:
+            try:
+                batch = access_batch_for_lab(lab=self.lab, batch_id=values["batch"])
+            except ApplicationError:
+                batch = None
+            if batch is None or batch.project_id != project.pk:
+                raise ApplicationError("Batch not found.", code="not_found", field="batch", status_code=404)
+        filters = ExportFilters(
+            batch=batch,
+            since=values.get("since"),
+            min_confidence=values.get("min_confidence"),
+            include_gold=values["include_gold"],
+        )
+        export_format = values["format"]
+        blocks = export_lines(project=project, export_format=export_format, filters=filters)
+        response = StreamingHttpResponse(_stream(request, blocks), content_type=NDJSON)
+        filename = export_filename(project=project, export_format=export_format, now=timezone.now())
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response

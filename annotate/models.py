@@ -1,0 +1,361 @@
+"""Projects, batches, items, slots, assignments and labels.
+
+The overlap ``k`` of a project is enforced without a counter: every ordinary item is created
+with ``k`` :class:`Slot` rows, an assignment claims one slot, and an item can never have more
+live or submitted ordinary assignments than it has slots (a unique key on the slot of a live
+assignment). Adaptive overlap adds a slot row; an expired lease frees its slot.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from rlhf_platform.accounts.models import ApiKey, Lab
+from rlhf_platform.experts.models import Domain, ExpertProfile
+
+
+class Project(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "draft"
+        ACTIVE = "active", "active"
+        PAUSED = "paused", "paused"
+        ARCHIVED = "archived", "archived"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="projects")
+    name = models.CharField(max_length=200)
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="projects")
+    min_level = models.PositiveSmallIntegerField(
+        default=1, help_text="Lowest expertise level (1 novice .. 4 authority) that may label."
+    )
+    guidelines = models.TextField(blank=True, help_text="Markdown, shown to experts (sanitised).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    overlap = models.PositiveSmallIntegerField(
+        default=3, help_text="k: distinct annotators per ordinary item."
+    )
+    max_overlap = models.PositiveSmallIntegerField(
+        default=5, help_text="Upper bound for adaptive overlap on low-agreement items."
+    )
+    gold_rate = models.FloatField(default=0.1, help_text="Share of assignments that are gold, 0 to 0.5.")
+    lease_seconds = models.PositiveIntegerField(default=900, help_text="How long a lease lasts.")
+    requires_qualification = models.BooleanField(
+        default=False, help_text="Experts must pass the project's qualification exam first."
+    )
+    label_schema = models.JSONField(help_text="What a label holds; see annotate/schema.py.")
+    schema_version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["lab", "-created_at"], name="project_lab_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_level__gte=1, min_level__lte=4), name="project_min_level_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(overlap__gte=1, overlap__lte=20), name="project_overlap_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_overlap__gte=models.F("overlap")), name="project_max_overlap_ge_k"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=0.5), name="project_gold_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(lease_seconds__gte=60, lease_seconds__lte=86400), name="project_lease_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Batch(models.Model):
+    """One upload of items. Ingested inline when small, by a Celery task when large."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        INGESTING = "ingesting", "ingesting"
+        INGESTED = "ingested", "ingested"
+        FAILED = "failed", "failed"
+
+    class OnDuplicate(models.TextChoices):
+        ERROR = "error", "error"
+        SKIP = "skip", "skip"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="batches")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    request_sha256 = models.CharField(max_length=64, help_text="Of the body: a reused key must carry it.")
+    content_type = models.CharField(max_length=64)
+    on_duplicate = models.CharField(max_length=8, choices=OnDuplicate.choices, default=OnDuplicate.ERROR)
+    priority = models.IntegerField(default=0, help_text="Higher is served first among equals.")
+    size_bytes = models.BigIntegerField(default=0)
+    lines_total = models.PositiveIntegerField(null=True, blank=True)
+    lines_processed = models.PositiveIntegerField(default=0)
+    items_created = models.PositiveIntegerField(default=0)
+    items_skipped = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first 1,000 line errors.")
+    created_by_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-created_at"], name="batch_project_created")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="batch_idempotency_key_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.status})"
+
+
+class BatchChunk(models.Model):
+    """The raw body of a queued batch, in order, kept in the database so that any worker on
+    any machine can ingest it. Deleted once the batch is ingested or has failed."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "seq"], name="batch_chunk_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.seq} of batch {self.batch_id}"
+
+
+class Item(models.Model):
+    """One comparison: a prompt and 2 to 8 responses (a gold item also has its answer)."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "open"  # collecting labels
+        LABELLED = "labelled", "labelled"  # k labels in, consensus pending
+        FINAL = "final", "final"
+        ADJUDICATION = "adjudication", "needs adjudication"
+
+    id = models.BigAutoField(primary_key=True)
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Public id.")
+    # No single-column indexes: (project, external_id) and (batch, state) lead with these
+    # columns, and every index is paid for on each of the millions of inserts.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items", db_index=False)
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items", db_index=False)
+    external_id = models.CharField(max_length=200)
+    prompt = models.JSONField(help_text="A string, or a chat: [{role, content}, ...].")
+    responses = models.JSONField(help_text="[{id, model, text}, ...], 2 to 8.")
+    metadata = models.JSONField(default=dict, blank=True)
+    is_gold = models.BooleanField(default=False)
+    gold = models.JSONField(null=True, blank=True, help_text="The expected answer and its tolerance.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    priority = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "state"], name="item_project_state"),
+            models.Index(fields=["batch", "state"], name="item_batch_state"),
+            models.Index(fields=["project", "id"], condition=Q(is_gold=True), name="item_gold"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "external_id"], name="item_external_id_unique"),
+            models.CheckConstraint(
+                condition=Q(is_gold=False, gold__isnull=True) | Q(is_gold=True, gold__isnull=False),
+                name="item_gold_has_answer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Slot(models.Model):
+    """One of an item's ``k`` places for an independent label.
+
+    A slot is ``waiting`` until the one before it is taken, then ``open``, ``leased`` while an
+    assignment holds it, ``filled`` once labelled. Opening slots one after another lets the
+    queue serve items closest to completion first through one partial index (highest open
+    ``idx`` first) without any counter.
+    """
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "waiting"
+        OPEN = "open", "open"
+        LEASED = "leased", "leased"
+        FILLED = "filled", "filled"
+
+    id = models.BigAutoField(primary_key=True)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="slots", db_index=False)
+    # A copy of item.project for the queue's index, written only with the item's own value at
+    # ingest. No constraint or index of its own: the item's foreign key already guarantees it,
+    # and a slot is inserted k times per item.
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    idx = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING)
+    priority = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "idx"], name="slot_item_idx_unique")]
+        indexes = [
+            # The queue's "next": open slots of a project, most advanced item first, then
+            # batch priority, then oldest item.
+            models.Index(
+                "project",
+                models.F("idx").desc(),
+                models.F("priority").desc(),
+                "item",
+                condition=Q(state="open"),
+                name="slot_open_queue",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"slot {self.idx} of item {self.item_id} ({self.state})"
+
+
+class Assignment(models.Model):
+    """An item handed to an expert under a lease."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        SUBMITTED = "submitted", "submitted"
+        EXPIRED = "expired", "expired"
+        SKIPPED = "skipped", "skipped"
+        RELEASED = "released", "released"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    expert = models.ForeignKey(ExpertProfile, on_delete=models.CASCADE, related_name="assignments")
+    slot = models.ForeignKey(
+        Slot, null=True, blank=True, on_delete=models.CASCADE, related_name="assignments"
+    )
+    is_gold = models.BooleanField(default=False)
+    shown_order = models.JSONField(help_text="Canonical response indexes in the order shown (A, B, ...).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    leased_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=500, blank=True, help_text="Why it was skipped or released.")
+
+    class Meta:
+        constraints = [
+            # Nobody gets the same item twice (a label, a skip or a gold item alike).
+            models.UniqueConstraint(fields=["item", "expert"], name="assignment_item_expert_unique"),
+            # A slot has at most one live or submitted assignment: no item exceeds k.
+            models.UniqueConstraint(
+                fields=["slot"],
+                condition=Q(status__in=["active", "submitted"]),
+                name="assignment_one_live_per_slot",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_gold=True, slot__isnull=True) | Q(is_gold=False, slot__isnull=False),
+                name="assignment_gold_has_no_slot",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expert", "status"], name="assignment_expert_status"),
+            models.Index(fields=["status", "expires_at"], name="assignment_status_expiry"),
+            models.Index(fields=["project", "expert", "is_gold"], name="assignment_project_expert"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.status})"
+
+
+class Label(models.Model):
+    """What an expert submitted, mapped back to the canonical order of the responses."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="label")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="labels")
+    expert = models.ForeignKey(ExpertProfile, on_delete=models.CASCADE, related_name="labels")
+    client_id = models.CharField(
+        max_length=100, help_text="Client-generated id: a retry is not a second label."
+    )
+    is_gold = models.BooleanField(default=False)
+    choice = models.CharField(
+        max_length=16, blank=True, help_text="Pairwise: A or B (canonical responses 0 and 1), tie, both_bad."
+    )
+    strength = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1-based level of the scale."
+    )
+    ranking = models.JSONField(
+        null=True, blank=True, help_text="Ranking: groups of tied canonical response ids, best first."
+    )
+    criteria = models.JSONField(default=dict, blank=True, help_text="{response id: {criterion key: rating}}")
+    rationale = models.TextField(blank=True)
+    active_seconds = models.FloatField(null=True, blank=True, help_text="Client-reported active time.")
+    lease_seconds = models.FloatField(help_text="Server-side time from lease to submit.")
+    schema_version = models.PositiveIntegerField()
+    excluded_from_consensus = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "expert"], name="label_item_expert_unique"),
+            models.UniqueConstraint(fields=["expert", "client_id"], name="label_client_id_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "created_at"], name="label_project_created"),
+            models.Index(fields=["item"], name="label_item"),
+        ]
+
+    def __str__(self) -> str:
+        return f"label {self.pk}"
+
+
+class ItemReport(models.Model):
+    """An expert's report of a problem in an item's content."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="reports")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="reports")
+    reason = models.CharField(max_length=32)
+    details = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"report on item {self.item_id}: {self.reason}"
+
+
+class ItemConsensus(models.Model):
+    """The consensus of an item's labels, written by the quality step (one row per item,
+    replaced on each recompute). Exports read it; until it exists their consensus fields are
+    empty rather than guessed."""
+
+    item = models.OneToOneField(Item, primary_key=True, on_delete=models.CASCADE, related_name="consensus")
+    method = models.CharField(max_length=32, help_text="e.g. majority, dawid_skene, davidson.")
+    choice = models.CharField(max_length=16, blank=True, help_text="Pairwise: A, B, tie or both_bad.")
+    strength = models.FloatField(null=True, blank=True)
+    ranking = models.JSONField(null=True, blank=True, help_text="Groups of tied response ids, best first.")
+    confidence = models.FloatField(help_text="Posterior probability of the consensus, 0 to 1.")
+    agreement = models.FloatField(null=True, blank=True)
+    label_count = models.PositiveIntegerField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0, confidence__lte=1), name="consensus_confidence_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"consensus of item {self.item_id}"

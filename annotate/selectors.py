@@ -1,0 +1,28 @@
+"""Reads that more than one caller needs."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from annotate.models import Batch, Project
+from rlhf_platform.accounts.models import Lab
+from rlhf_platform.core.exceptions import ApplicationError
+
+
+def projects_for_lab(*, lab: Lab) -> QuerySet[Project]:
+    return Project.objects.filter(lab=lab).select_related("domain")
+
+
+def access_project_for_lab(*, lab: Lab, project_id) -> Project:
+    """The lab's project, or 404 (another lab's project is not found, not forbidden)."""
+    project = projects_for_lab(lab=lab).filter(pk=project_id).first()
+    if project is None:
+        raise ApplicationError("Project not found.", code="not_found", status_code=404)
+    return project
+
+
+def access_batch_for_lab(*, lab: Lab, batch_id) -> Batch:
+    batch = Batch.objects.select_related("project").filter(project__lab=lab, pk=batch_id).first()
+    if batch is None:
+        raise ApplicationError("Batch not found.", code="not_found", status_code=404)
+    return batch

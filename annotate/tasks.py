@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from annotate.ingest.services import batch_ingest
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def batch_ingest_task(batch_id: str) -> None:
+    """Ingest a queued batch. Idempotent: a redelivered task finds the batch done and stops."""
+    batch_ingest(batch_id=batch_id)

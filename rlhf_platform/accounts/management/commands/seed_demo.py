@@ -1,0 +1,120 @@
+"""Seed an idempotent demo: domains, staff, a lab with an API key, experts.
+
+Run it any number of times: what exists is left as it is. The lab's API key is printed once,
+when it is created (it is stored only hashed); ``--new-key`` makes another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from rlhf_platform.accounts.models import ApiKey, Lab, User
+from rlhf_platform.accounts.services import api_key_create, lab_create
+from rlhf_platform.experts.models import Credential, Domain
+from rlhf_platform.experts.services import (
+    credential_approve,
+    credential_submit,
+    domain_create,
+    expert_profile_ensure,
+    expert_profile_update,
+)
+
+DEMO_PASSWORD = "demo-password-123"
+
+DOMAINS = [
+    ("medicine", "Medicine", None),
+    ("cardiology", "Cardiology", "medicine"),
+    ("oncology", "Oncology", "medicine"),
+    ("law", "Law", None),
+    ("contracts", "Contract law", "law"),
+    ("mathematics", "Mathematics", None),
+    ("software-engineering", "Software engineering", None),
+]
+
+# email, name, [(domain path, kind, title, issuer, approve at level or None for pending)]
+EXPERTS = [
+    ("ada@demo.local", "Dr Ada Okafor", [
+        ("medicine/cardiology", "licence", "Board certification in cardiology", "ABIM", 3),
+    ]),
+    ("kurt@demo.local", "Prof Kurt Lind", [
+        ("mathematics", "degree", "PhD in Mathematics", "University of Vienna", 4),
+    ]),
+    ("grace@demo.local", "Grace Moreau", [
+        ("software-engineering", "employment", "Staff engineer", "Compilers Inc.", 2),
+        ("law/contracts", "degree", "LLM in Contract Law", "Leiden University", None),
+    ]),
+    ("sam@demo.local", "Sam Rivera", [
+        ("law", "licence", "Member of the Bar", "State Bar of California", None),
+    ]),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo data (idempotent). Prints the lab API key when it is created."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--new-key", action="store_true", help="Create (and print) another lab API key.")
+
+    def _user(self, email: str, name: str, **extra) -> User:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email=email, password=DEMO_PASSWORD, full_name=name, **extra)
+        return user
+
+    @transaction.atomic
+    def handle(self, *args, new_key: bool = False, **options):
+        admin = User.objects.filter(email="admin@demo.local").first() or User.objects.create_superuser(
+            email="admin@demo.local", password=DEMO_PASSWORD, full_name="Platform Admin"
+        )
+        self._user("reviewer@demo.local", "Rae Reviewer", is_staff=True, staff_role=User.StaffRole.REVIEWER)
+
+        for slug, name, parent_path in DOMAINS:
+            path = f"{parent_path}/{slug}" if parent_path else slug
+            if not Domain.objects.filter(path=path).exists():
+                parent = Domain.objects.get(path=parent_path) if parent_path else None
+                domain_create(actor=admin, slug=slug, name=name, parent=parent)
+
+        owner = self._user("owner@demo.local", "Lena Lab-Owner")
+        lab = Lab.objects.filter(slug="demo-lab").first() or lab_create(
+            name="Demo Lab", slug="demo-lab", owner=owner, actor=admin
+        )
+
+        today = timezone.now().date()
+        for email, name, credentials in EXPERTS:
+            user = self._user(email, name)
+            profile = expert_profile_ensure(user=user)
+            for path, kind, title, issuer, level in credentials:
+                domain = Domain.objects.get(path=path)
+                if Credential.objects.filter(expert=profile, domain=domain, title=title).exists():
+                    continue
+                credential = credential_submit(
+                    expert=profile, domain=domain, kind=kind, title=title, issuer=issuer,
+                    issued_on=today - dt.timedelta(days=3 * 365),
+                    expires_on=today + dt.timedelta(days=2 * 365) if kind == "licence" else None,
+                )
+                if level is not None:
+                    credential_approve(credential=credential, reviewer=admin, level=level)
+            expert_profile_update(
+                profile=profile, claimed_domains=[Domain.objects.get(path=c[0]) for c in credentials]
+            )
+
+        active_keys = ApiKey.objects.filter(lab=lab, revoked_at__isnull=True)
+        out = self.stdout
+        out.write(self.style.SUCCESS("Demo data is in place."))
+        out.write(f"  staff admin:    admin@demo.local / {DEMO_PASSWORD}")
+        out.write(f"  reviewer:       reviewer@demo.local / {DEMO_PASSWORD}")
+        out.write(f"  lab owner:      owner@demo.local / {DEMO_PASSWORD}  (lab 'demo-lab')")
+        out.write(f"  experts:        {', '.join(e[0] for e in EXPERTS)} / {DEMO_PASSWORD}")
+        if new_key or not active_keys.exists():
+            _, raw = api_key_create(lab=lab, name="demo key", scopes=["read", "write"], actor=owner)
+            out.write(self.style.WARNING(f"  lab API key (shown once, stored hashed): {raw}"))
+        else:
+            prefixes = ", ".join(k.prefix for k in active_keys)
+            out.write(
+                f"  lab API key:    already created (prefix {prefixes}); it was printed when it was "
+                "made. Run `manage.py seed_demo --new-key` for another."
+            )

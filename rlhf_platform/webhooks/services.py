@@ -1,0 +1,268 @@
+"""Registering webhook endpoints, emitting events and delivering them."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from rlhf_platform.accounts.models import ApiKey, Lab
+from rlhf_platform.audit.services import audit_record
+from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.webhooks.models import EVENTS, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from rlhf_platform.webhooks.signing import SIGNATURE_HEADER, sign
+
+MAX_ATTEMPTS = 8
+TIMEOUT_SECONDS = 10
+# Sent only by ``webhook_endpoint_test``, to the one endpoint asked for: not in EVENTS, so no
+# endpoint can subscribe to it and no domain action emits it.
+TEST_EVENT = "webhook.test"
+
+
+def _validate_url(url: str) -> str:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApplicationError("Give an http(s) URL.", code="invalid_url", field="url")
+    try:
+        port = parts.port
+    except ValueError as exc:  # e.g. ":99999", which Django's URLValidator lets through
+        raise ApplicationError("The URL's port is out of range.", code="invalid_url", field="url") from exc
+    if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
+        # In production a lab must not make the platform call its own private network (SSRF).
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port or 443)}
+        except socket.gaierror as exc:
+            raise ApplicationError(
+                "The URL's host does not resolve.", code="invalid_url", field="url"
+            ) from exc
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if not ip.is_global:
+                raise ApplicationError(
+                    "The URL points to a private or local address.", code="private_target", field="url"
+                )
+    return url
+
+
+def _validate_events(events: Any) -> list[str]:
+    if not isinstance(events, list) or not events:
+        raise ApplicationError("Choose at least one event.", code="required", field="events")
+    unknown = sorted(set(map(str, events)) - set(EVENTS))
+    if unknown:
+        raise ApplicationError(
+            f"Unknown event(s) {unknown}; choose from {list(EVENTS)}.", code="invalid_choice", field="events"
+        )
+    return sorted(set(events))
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *, lab: Lab, url: str, events: list[str], api_key: ApiKey | None = None, actor: Any = None
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint; returns it with its signing secret (shown once)."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    endpoint = WebhookEndpoint(
+        lab=lab, url=_validate_url(url), events=_validate_events(events), secret=secret
+    )
+    endpoint.full_clean()
+    endpoint.save()
+    audit_record(
+        action="webhook.create",
+        target=endpoint,
+        actor=actor,
+        api_key=api_key,
+        data={"url": endpoint.url, "events": endpoint.events},
+    )
+    return endpoint, secret
+
+
+@transaction.atomic
+def webhook_endpoint_update(
+    *,
+    endpoint: WebhookEndpoint,
+    url: str | None = None,
+    events: list[str] | None = None,
+    is_active: bool | None = None,
+    api_key: ApiKey | None = None,
+) -> WebhookEndpoint:
+    if url is not None:
+        endpoint.url = _validate_url(url)
+    if events is not None:
+        endpoint.events = _validate_events(events)
+    if is_active is not None:
+        endpoint.is_active = is_active
+    endpoint.full_clean()
+    endpoint.save()
+    audit_record(
+        action="webhook.update",
+        target=endpoint,
+        api_key=api_key,
+        data={"url": endpoint.url, "events": endpoint.events, "is_active": endpoint.is_active},
+    )
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, api_key: ApiKey | None = None) -> None:
+    audit_record(action="webhook.delete", target=endpoint, api_key=api_key, data={"url": endpoint.url})
+    endpoint.delete()
+
+
+def webhook_emit(*, lab_id: Any, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+    """Record a delivery of ``event`` for each subscribed endpoint of the lab, and send them
+    after the transaction commits (never inside the request that caused them)."""
+    from rlhf_platform.webhooks.tasks import webhook_deliver_task
+
+    assert event in EVENTS, event
+    event_id = uuid.uuid4()
+    now = timezone.now()
+    payload = {"id": str(event_id), "type": event, "created": now.isoformat(), "data": data}
+    deliveries = [
+        WebhookDelivery(
+            endpoint=endpoint, event=event, event_id=event_id, payload=payload, next_attempt_at=now
+        )
+        for endpoint in WebhookEndpoint.objects.filter(lab_id=lab_id, is_active=True)
+        if event in endpoint.events
+    ]
+    WebhookDelivery.objects.bulk_create(deliveries)
+    for delivery in deliveries:
+        delivery_id = str(delivery.pk)
+        transaction.on_commit(lambda d=delivery_id: webhook_deliver_task.delay(d))
+    return deliveries
+
+
+@transaction.atomic
+def webhook_endpoint_test(*, endpoint: WebhookEndpoint, api_key: ApiKey | None = None) -> WebhookDelivery:
+    """Send a ``webhook.test`` event to this endpoint only (whatever it subscribes to, and even
+    when paused: the lab asked for it), signed and logged like any delivery."""
+    from rlhf_platform.webhooks.tasks import webhook_deliver_task
+
+    event_id = uuid.uuid4()
+    now = timezone.now()
+    payload = {
+        "id": str(event_id),
+        "type": TEST_EVENT,
+        "created": now.isoformat(),
+        "data": {"webhook_id": str(endpoint.pk), "message": "A test event, sent on request."},
+    }
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event=TEST_EVENT, event_id=event_id, payload=payload, next_attempt_at=now
+    )
+    audit_record(action="webhook.test", target=endpoint, api_key=api_key, data={"delivery": str(delivery.pk)})
+    delivery_id = str(delivery.pk)
+    transaction.on_commit(lambda: webhook_deliver_task.delay(delivery_id))
+    return delivery
+
+
+def _backoff_seconds(attempt: int) -> float:
+    """Exponential: base, 2*base, 4*base, ... capped at an hour."""
+    return min(settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1), 3600.0)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # a redirect is a failed delivery
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def webhook_attempt(*, delivery_id: Any) -> float | None:
+    """Make one delivery attempt. Returns the seconds to wait before the next attempt, or
+    None when there is nothing more to do (delivered, failed for good, or not due)."""
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = (
+            # ``of=("self",)``: lock the delivery only. Without it PostgreSQL also locks the joined
+            # endpoint row, and SKIP LOCKED would then skip (and drop until the sweeper) every
+            # other delivery to the same endpoint while one of them is being claimed.
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("endpoint")
+            .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+            .first()
+        )
+        if delivery is None or (
+            delivery.next_attempt_at and delivery.next_attempt_at > now + timedelta(seconds=1)
+        ):
+            return None
+        # Claim the attempt: another worker that picks the same delivery now finds it not due.
+        number = delivery.attempts + 1
+        delivery.attempts = number
+        delivery.next_attempt_at = now + timedelta(seconds=TIMEOUT_SECONDS * 3)
+        delivery.save(update_fields=["attempts", "next_attempt_at"])
+
+    body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+    request = urllib.request.Request(  # noqa: S310 (http(s) checked by _validate_url)
+        delivery.endpoint.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "rlhf-platform-webhooks/1",
+            SIGNATURE_HEADER: sign(secret=delivery.endpoint.secret, body=body),
+            "X-Rlhf-Event": delivery.event,
+            "X-Rlhf-Delivery": str(delivery.pk),
+            "X-Rlhf-Attempt": str(number),
+        },
+    )
+    status_code: int | None = None
+    error = ""
+    started = time.perf_counter()
+    try:
+        # Checked again at each attempt: a host that resolved to a public address when it was
+        # registered may resolve to a private one now (DNS rebinding).
+        _validate_url(delivery.endpoint.url)
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 (http(s) checked)
+            status_code = response.status
+    except ApplicationError as exc:
+        error = f"{exc.code}: {exc.message}"[:500]
+    except urllib.error.HTTPError as exc:
+        status_code = exc.code
+        error = f"HTTP {exc.code}"
+        exc.close()
+    except (urllib.error.URLError, OSError) as exc:
+        error = str(getattr(exc, "reason", exc))[:500]
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    ok = status_code is not None and 200 <= status_code < 300
+
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery, number=number, status_code=status_code, error=error, duration_ms=duration_ms
+        )
+        if ok:
+            delivery.status = WebhookDelivery.Status.DELIVERED
+            delivery.delivered_at = timezone.now()
+            delivery.next_attempt_at = None
+            wait = None
+        elif number >= MAX_ATTEMPTS:
+            delivery.status = WebhookDelivery.Status.FAILED
+            delivery.next_attempt_at = None
+            wait = None
+        else:
+            wait = _backoff_seconds(number)
+            delivery.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+        delivery.save(update_fields=["status", "delivered_at", "next_attempt_at"])
+    return wait
+
+
+def webhook_deliveries_due(*, limit: int = 500) -> list[str]:
+    """Pending deliveries whose time has come (a sweeper re-sends them if a task was lost)."""
+    return [
+        str(pk)
+        for pk in WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
+        ).values_list("pk", flat=True)[:limit]
+    ]
