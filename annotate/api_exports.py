@@ -114,7 +114,9 @@ class ProjectExportApi(LabAPIView):
             ),
             OpenApiParameter("include_gold", bool, description="consensus and dpo: gold items too"),
         ],
-        responses={200: OpenApiResponse(OpenApiTypes.STR, description="JSON Lines (application/x-ndjson)")},
+        responses={
+            (200, NDJSON): OpenApiResponse(OpenApiTypes.STR, description="JSON Lines, one object per line."),
+        },
     )
     def get(self, request, project_id):
         project = access_project_for_lab(lab=self.lab, project_id=project_id)

@@ -38,6 +38,7 @@ items that have no consensus yet).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
@@ -260,10 +261,11 @@ def preference_pairs(*, responses: list[dict[str, Any]], consensus: ItemConsensu
 
 
 def dpo_items(*, project: Project, filters: ExportFilters) -> QuerySet[Item]:
-    threshold = DPO_DEFAULT_MIN_CONFIDENCE if filters.min_confidence is None else filters.min_confidence
+    if filters.min_confidence is None:
+        filters = dataclasses.replace(filters, min_confidence=DPO_DEFAULT_MIN_CONFIDENCE)
     return (
         _items(project=project, filters=filters)
-        .filter(consensus__isnull=False, consensus__confidence__gte=threshold)
+        .filter(consensus__isnull=False)
         .only("id", "uid", "external_id", "batch_id", "prompt", "responses", *_CONSENSUS_FIELDS)
     )
 

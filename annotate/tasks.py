@@ -7,3 +7,11 @@ from annotate.ingest.services import batch_ingest
 def batch_ingest_task(batch_id: str) -> None:
     """Ingest a queued batch. Idempotent: a redelivered task finds the batch done and stops."""
     batch_ingest(batch_id=batch_id)
+
+
+@shared_task(ignore_result=True)
+def assignments_expire_task() -> int:
+    """Return the slots of expired leases to the pool (beat runs it every 30 s)."""
+    from annotate.queue import assignments_expire
+
+    return assignments_expire()

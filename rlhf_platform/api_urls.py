@@ -7,7 +7,7 @@ and fails on an endpoint that is not in it, so no endpoint escapes the isolation
 from django.urls import path
 
 from annotate import api as annotate_api
-from annotate import api_batches, api_exports, api_progress
+from annotate import api_batches, api_exports, api_progress, api_queue
 from rlhf_platform.accounts import api as accounts_api
 from rlhf_platform.experts import api as experts_api
 from rlhf_platform.webhooks import api as webhooks_api
@@ -55,6 +55,35 @@ urlpatterns = [
         name="api-webhook-deliveries",
     ),
     path("webhooks/<uuid:webhook_id>/test", webhooks_api.WebhookTestApi.as_view(), name="api-webhook-test"),
+    # the expert's queue
+    path("queue/next", api_queue.QueueNextApi.as_view(), name="api-queue-next"),
+    path("queue/projects", api_queue.QueueProjectListApi.as_view(), name="api-queue-projects"),
+    path(
+        "queue/projects/<uuid:project_id>/guidelines",
+        api_queue.QueueProjectGuidelinesApi.as_view(),
+        name="api-queue-guidelines",
+    ),
+    path("assignments/<uuid:assignment_id>", api_queue.AssignmentDetailApi.as_view(), name="api-assignment"),
+    path(
+        "assignments/<uuid:assignment_id>/submit",
+        api_queue.AssignmentSubmitApi.as_view(),
+        name="api-assignment-submit",
+    ),
+    path(
+        "assignments/<uuid:assignment_id>/extend",
+        api_queue.AssignmentExtendApi.as_view(),
+        name="api-assignment-extend",
+    ),
+    path(
+        "assignments/<uuid:assignment_id>/skip",
+        api_queue.AssignmentSkipApi.as_view(),
+        name="api-assignment-skip",
+    ),
+    path(
+        "assignments/<uuid:assignment_id>/report",
+        api_queue.AssignmentReportApi.as_view(),
+        name="api-assignment-report",
+    ),
     # domains
     path("domains", experts_api.DomainListApi.as_view(), name="api-domains"),
     path("domains/<uuid:domain_id>", experts_api.DomainDetailApi.as_view(), name="api-domain"),
@@ -120,6 +149,14 @@ ENDPOINT_AUDIENCE = {
     "api-webhook": "lab",
     "api-webhook-deliveries": "lab",
     "api-webhook-test": "lab",
+    "api-queue-next": "person",
+    "api-queue-projects": "person",
+    "api-queue-guidelines": "person",
+    "api-assignment": "person",
+    "api-assignment-submit": "person",
+    "api-assignment-extend": "person",
+    "api-assignment-skip": "person",
+    "api-assignment-report": "person",
     "api-domains": "person",
     "api-domain": "staff",
     "api-profile": "person",

@@ -179,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rlhf_platform.experts.tasks.credentials_expire_task",
         "schedule": 3600.0,
     },
+    "assignments-expire-every-30s": {
+        "task": "annotate.tasks.assignments_expire_task",
+        "schedule": 30.0,
+    },
     "webhook-sweep-every-minute": {
         "task": "rlhf_platform.webhooks.tasks.webhook_sweep_task",
         "schedule": 60.0,
@@ -259,7 +263,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("API_KEY_RATE", "6000/min")},
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "rlhf_platform.core.openapi.PlatformAutoSchema",
     "EXCEPTION_HANDLER": "rlhf_platform.core.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -152,7 +152,10 @@ def item_slots_create(item: Item, k: int | None = None) -> list[Slot]:
     k = item.project.overlap if k is None else k
     return Slot.objects.bulk_create(
         Slot(
-            item=item, project=item.project, idx=idx, priority=item.priority,
+            item=item,
+            project=item.project,
+            idx=idx,
+            priority=item.priority,
             state=Slot.State.OPEN if idx == 0 else Slot.State.WAITING,
         )
         for idx in range(k)
@@ -273,3 +276,27 @@ class ItemConsensusFactory(factory.django.DjangoModelFactory):
     agreement = 0.8
     label_count = 3
     computed_at = factory.LazyFunction(timezone.now)
+
+
+# --- batch payloads -------------------------------------------------------------------------
+
+
+def item_payload(external_id: str, *, responses: int = 2, **fields) -> dict:
+    """One record of a batch upload, as a lab sends it (``fields`` add or replace keys)."""
+    record = {
+        "external_id": external_id,
+        "prompt": f"Question {external_id}?",
+        "responses": [
+            {"id": f"r{i}", "model": f"model-{i}", "text": f"Answer {i} to {external_id}."}
+            for i in range(responses)
+        ],
+    }
+    record.update(fields)
+    return record
+
+
+def ndjson_body(records: list) -> bytes:
+    """JSON Lines: one record per line (a ``bytes`` element is taken as the line itself)."""
+    import json
+
+    return b"\n".join(r if isinstance(r, bytes) else json.dumps(r).encode() for r in records) + b"\n"

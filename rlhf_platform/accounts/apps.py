@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and labs"
 
     def ready(self) -> None:
-        from rlhf_platform.core import checks  # noqa: F401  (registers the system checks)
+        from rlhf_platform.core import checks, openapi  # noqa: F401  (registers checks, schema extensions)

@@ -45,3 +45,14 @@ def test_api_docs_and_schema_render_without_login(client):
     # Swagger UI is served from the sidecar package, not a CDN.
     assert b"cdn" not in docs.content.lower()
     assert b"swagger-ui" in docs.content
+
+
+@pytest.mark.django_db
+def test_openapi_schema_generates_without_warnings_and_validates(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(target))
+    text = target.read_text()
+    assert "labApiKey" in text  # the bearer scheme of lab keys is documented
+    assert "/api/v1/projects/{project_id}/batches" in text

@@ -1,0 +1,242 @@
+"""The expert's labelling API (session-authenticated; usable by scripts after log-in)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.guidelines import guidelines_render
+from annotate.labels import LETTERS
+from annotate.models import Assignment, Project
+from annotate.queue import (
+    REPORT_REASONS,
+    NoWork,
+    access_assignment_for_expert,
+    assignment_extend,
+    assignment_next,
+    assignment_report,
+    assignment_skip,
+    assignment_submit,
+    projects_open_to,
+)
+from rlhf_platform.accounts.permissions import IsPerson
+from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.serializers import InputSerializer
+from rlhf_platform.experts.models import ExpertProfile
+
+
+def request_expert(request) -> ExpertProfile:
+    profile = ExpertProfile.objects.select_related("user").filter(user=request.user).first()
+    if profile is None:
+        raise ApplicationError(
+            "Only experts label: this account has no expert profile.", code="not_expert", status_code=403
+        )
+    return profile
+
+
+class AssignmentOutputSerializer(serializers.Serializer):
+    """What the expert sees. Responses are lettered in the shuffled order, without model names
+    or ids; a gold item looks exactly like any other."""
+
+    id = serializers.UUIDField()
+    item = serializers.UUIDField(source="item.uid")
+    project = serializers.SerializerMethodField()
+    prompt = serializers.JSONField(source="item.prompt")
+    responses = serializers.SerializerMethodField()
+    label_schema = serializers.JSONField(source="project.label_schema")
+    status = serializers.CharField()
+    leased_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    lease_seconds = serializers.IntegerField(source="project.lease_seconds")
+
+    def get_project(self, assignment) -> dict:
+        project = assignment.project
+        return {
+            "id": str(project.pk),
+            "name": project.name,
+            "guidelines_url": f"/api/v1/queue/projects/{project.pk}/guidelines",
+        }
+
+    def get_responses(self, assignment) -> list[dict]:
+        responses = assignment.item.responses
+        return [
+            {"label": LETTERS[position], "text": responses[index]["text"]}
+            for position, index in enumerate(assignment.shown_order)
+        ]
+
+
+class QueueNextApi(APIView):
+    """Lease the next item. 204 when there is nothing, with the reason in the
+    ``Queue-Reason`` header (``suspended``, ``no_credential``, ``level_too_low``,
+    ``not_qualified``, ``queue_empty``, ...) and a sentence in ``Queue-Reason-Message``."""
+
+    permission_classes = [IsPerson]
+
+    class InputSerializer(InputSerializer):
+        project = serializers.UUIDField(required=False, allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: AssignmentOutputSerializer,
+            204: OpenApiResponse(description="Nothing to label; see Queue-Reason."),
+        },
+    )
+    def post(self, request):
+        expert = request_expert(request)
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        project = None
+        if data.validated_data.get("project"):
+            project = (
+                Project.objects.select_related("domain").filter(pk=data.validated_data["project"]).first()
+            )
+            if project is None:
+                raise ApplicationError(
+                    "Project not found.", code="not_found", field="project", status_code=404
+                )
+        result = assignment_next(expert=expert, project=project)
+        if isinstance(result, NoWork):
+            return Response(
+                status=status.HTTP_204_NO_CONTENT,
+                headers={"Queue-Reason": result.reason, "Queue-Reason-Message": result.message},
+            )
+        result = Assignment.objects.select_related("item", "project").get(pk=result.pk)
+        return Response(AssignmentOutputSerializer(result).data)
+
+
+class AssignmentDetailApi(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(responses={200: AssignmentOutputSerializer})
+    def get(self, request, assignment_id):
+        assignment = access_assignment_for_expert(expert=request_expert(request), assignment_id=assignment_id)
+        return Response(AssignmentOutputSerializer(assignment).data)
+
+
+class LabelOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    assignment = serializers.UUIDField(source="assignment_id")
+    client_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class AssignmentSubmitApi(APIView):
+    """Submit the label, in the letters shown: ``{"client_id": "...", "choice": "A",
+    "strength": 2, "criteria": {"A": {"helpfulness": 6}, "B": {...}}, "rationale": "...",
+    "active_seconds": 42.5}`` (pairwise) or ``{"ranking": [["C"], ["A", "B"], ["D"]], ...}``.
+    201 for a new label; 200 with the same label for a retry with the same ``client_id``."""
+
+    permission_classes = [IsPerson]
+
+    class InputSerializer(serializers.Serializer):
+        client_id = serializers.CharField(max_length=100)
+        choice = serializers.JSONField(required=False)
+        strength = serializers.JSONField(required=False)
+        ranking = serializers.JSONField(required=False)
+        criteria = serializers.JSONField(required=False)
+        rationale = serializers.JSONField(required=False)
+        active_seconds = serializers.JSONField(required=False)
+
+    @extend_schema(
+        request=InputSerializer, responses={201: LabelOutputSerializer, 200: LabelOutputSerializer}
+    )
+    def post(self, request, assignment_id):
+        expert = request_expert(request)
+        assignment = access_assignment_for_expert(expert=expert, assignment_id=assignment_id)
+        if not isinstance(request.data, dict):
+            raise ApplicationError("Send the label as a JSON object.", code="invalid")
+        payload = dict(request.data)
+        client_id = payload.pop("client_id", "")
+        if not isinstance(client_id, str):
+            raise ApplicationError("client_id is a string.", code="invalid", field="client_id")
+        label, created = assignment_submit(
+            assignment=assignment, expert=expert, payload=payload, client_id=client_id
+        )
+        return Response(LabelOutputSerializer(label).data, status=201 if created else 200)
+
+
+class AssignmentExtendApi(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(request=None, responses={200: AssignmentOutputSerializer})
+    def post(self, request, assignment_id):
+        expert = request_expert(request)
+        assignment = access_assignment_for_expert(expert=expert, assignment_id=assignment_id)
+        assignment = assignment_extend(assignment=assignment, expert=expert)
+        assignment = access_assignment_for_expert(expert=expert, assignment_id=assignment.pk)
+        return Response(AssignmentOutputSerializer(assignment).data)
+
+
+class AssignmentSkipApi(APIView):
+    permission_classes = [IsPerson]
+
+    class InputSerializer(InputSerializer):
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request, assignment_id):
+        expert = request_expert(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = access_assignment_for_expert(expert=expert, assignment_id=assignment_id)
+        assignment_skip(assignment=assignment, expert=expert, reason=data.validated_data["reason"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AssignmentReportApi(APIView):
+    permission_classes = [IsPerson]
+
+    class InputSerializer(InputSerializer):
+        reason = serializers.ChoiceField(choices=REPORT_REASONS)
+        details = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+    @extend_schema(request=InputSerializer, responses={201: None})
+    def post(self, request, assignment_id):
+        expert = request_expert(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = access_assignment_for_expert(expert=expert, assignment_id=assignment_id)
+        report = assignment_report(assignment=assignment, expert=expert, **data.validated_data)
+        return Response({"id": str(report.pk)}, status=status.HTTP_201_CREATED)
+
+
+class QueueProjectOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    domain = serializers.CharField(source="domain.path")
+    min_level = serializers.IntegerField()
+
+
+class QueueProjectListApi(APIView):
+    """Projects the logged-in expert may work on now."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(responses={200: QueueProjectOutputSerializer(many=True)})
+    def get(self, request):
+        projects = projects_open_to(expert=request_expert(request))
+        return Response({"results": QueueProjectOutputSerializer(projects, many=True).data})
+
+
+class QueueProjectGuidelinesApi(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(responses={200: serializers.DictField()})
+    def get(self, request, project_id):
+        expert = request_expert(request)
+        project = next((p for p in projects_open_to(expert=expert) if p.pk == project_id), None)
+        if project is None:
+            # Guidelines of a project you have an assignment in stay readable.
+            if not Assignment.objects.filter(expert=expert, project_id=project_id).exists():
+                raise ApplicationError("Project not found.", code="not_found", status_code=404)
+            project = Project.objects.get(pk=project_id)
+        return Response(
+            {
+                "project": str(project.pk),
+                "name": project.name,
+                "guidelines_html": guidelines_render(project.guidelines),
+            }
+        )

@@ -1,0 +1,35 @@
+"""Who may receive work from a project: the seams later apps plug their conditions into.
+
+The queue asks every registered gate before leasing an item. A gate returns ``None`` to let
+the expert through, or a short reason code (``not_qualified``, ``suspended_in_project``,
+``budget_exhausted``) that the queue reports. The quality app registers qualification and
+per-project suspension; the rewards app registers the budget check (``annotate`` never imports
+``rewards``: rewards registers itself from its ``AppConfig.ready``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from annotate.models import Project
+from rlhf_platform.experts.models import ExpertProfile
+
+Gate = Callable[[ExpertProfile, Project], "str | None"]
+
+_gates: dict[str, Gate] = {}
+
+
+def gate_register(name: str, gate: Gate) -> None:
+    _gates[name] = gate
+
+
+def gate_unregister(name: str) -> None:
+    _gates.pop(name, None)
+
+
+def gate_reason(*, expert: ExpertProfile, project: Project) -> str | None:
+    for gate in _gates.values():
+        reason = gate(expert, project)
+        if reason:
+            return reason
+    return None

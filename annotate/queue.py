@@ -1,0 +1,369 @@
+"""The assignment queue: hand each expert the right next item, collect exactly k independent
+labels per item, never lose or duplicate one.
+
+Guarantees held by the database, not only this code:
+- one assignment per (item, expert), so one label per (item, expert) and no gold item twice;
+- one live or submitted assignment per slot, and an ordinary item has k slots: no item ever
+  holds more than k live or submitted ordinary assignments;
+- the claim of a slot is ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent
+  experts never wait on each other's rows (on SQLite, writes are serialised instead).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from annotate.gates import gate_reason
+from annotate.labels import label_from_display
+from annotate.models import Assignment, Item, ItemReport, Label, Project, Slot
+from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.experts.models import ExpertProfile
+from rlhf_platform.experts.selectors import expertise_levels
+
+_random = random.SystemRandom()
+
+REPORT_REASONS = ("harmful", "broken", "wrong_domain", "unanswerable", "duplicate", "other")
+
+
+@dataclass(frozen=True)
+class NoWork:
+    """Why ``assignment_next`` found nothing: a reason code and a readable message."""
+
+    reason: str
+    message: str
+
+
+# --- Eligibility ----------------------------------------------------------------------------
+
+
+def _expert_block(expert: ExpertProfile) -> NoWork | None:
+    if not expert.user.is_active:
+        return NoWork("inactive", "This account is not active.")
+    if expert.suspended_at is not None:
+        return NoWork("suspended", "Your account is suspended from labelling.")
+    return None
+
+
+def project_block(
+    *, expert: ExpertProfile, project: Project, levels: dict[str, int] | None = None
+) -> NoWork | None:
+    """Why ``expert`` may not work on ``project`` now, or None."""
+    block = _expert_block(expert)
+    if block:
+        return block
+    if project.status != Project.Status.ACTIVE:
+        return NoWork("project_not_active", f"The project is {project.status}.")
+    levels = expertise_levels(expert=expert) if levels is None else levels
+    level = levels.get(project.domain.path, 0)
+    if level == 0:
+        return NoWork("no_credential", f"You need an approved credential in {project.domain.name}.")
+    if level < project.min_level:
+        return NoWork("level_too_low", f"This project needs level {project.min_level}; yours is {level}.")
+    reason = gate_reason(expert=expert, project=project)
+    if reason:
+        return NoWork(reason, reason.replace("_", " ").capitalize() + ".")
+    return None
+
+
+def projects_open_to(*, expert: ExpertProfile) -> list[Project]:
+    """Active projects the expert may work on, oldest first."""
+    levels = expertise_levels(expert=expert)
+    candidates = (
+        Project.objects.filter(status=Project.Status.ACTIVE, domain__path__in=list(levels))
+        .select_related("domain")
+        .order_by("created_at")
+    )
+    return [p for p in candidates if project_block(expert=expert, project=p, levels=levels) is None]
+
+
+# --- Leasing --------------------------------------------------------------------------------
+
+
+def _shuffled_order(count: int) -> list[int]:
+    order = list(range(count))
+    _random.shuffle(order)
+    return order
+
+
+def _lease(*, project: Project, expert: ExpertProfile, item: Item, slot: Slot | None) -> Assignment:
+    now = timezone.now()
+    return Assignment.objects.create(
+        project=project,
+        item=item,
+        expert=expert,
+        slot=slot,
+        is_gold=slot is None,
+        shown_order=_shuffled_order(len(item.responses)),
+        leased_at=now,
+        expires_at=now + timedelta(seconds=project.lease_seconds),
+    )
+
+
+def _claim_gold(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+    seen = Assignment.objects.filter(item=OuterRef("pk"), expert=expert)
+    gold_ids = list(
+        Item.objects.filter(project=project, is_gold=True)
+        .exclude(Exists(seen))
+        .values_list("pk", flat=True)[:500]
+    )
+    if not gold_ids:
+        return None
+    item = Item.objects.get(pk=_random.choice(gold_ids))
+    return _lease(project=project, expert=expert, item=item, slot=None)
+
+
+def _claim_slot(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+    mine = Assignment.objects.filter(item=OuterRef("item_id"), expert=expert)
+    slot = (
+        Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN)
+        .exclude(Exists(mine))
+        .order_by("-idx", "-priority", "item_id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .select_related("item")
+        .first()
+    )
+    if slot is None:
+        return None
+    Slot.objects.filter(pk=slot.pk).update(state=Slot.State.LEASED)
+    # The next slot of the item opens now, so a second expert can start on it at once, and the
+    # item, now one step further, is served before untouched ones.
+    Slot.objects.filter(item_id=slot.item_id, idx=slot.idx + 1, state=Slot.State.WAITING).update(
+        state=Slot.State.OPEN
+    )
+    return _lease(project=project, expert=expert, item=slot.item, slot=slot)
+
+
+def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+    # An unexpired lease the expert already holds here is handed back: a double click or a
+    # reload never leases a second item.
+    held = (
+        Assignment.objects.filter(
+            project=project, expert=expert, status=Assignment.Status.ACTIVE, expires_at__gt=timezone.now()
+        )
+        .select_related("item")
+        .first()
+    )
+    if held is not None:
+        return held
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                assignment = None
+                if project.gold_rate and _random.random() < project.gold_rate:
+                    assignment = _claim_gold(project=project, expert=expert)
+                if assignment is None:
+                    assignment = _claim_slot(project=project, expert=expert)
+                return assignment
+        except IntegrityError:
+            # The same expert's other request took this item a moment ago: draw again.
+            continue
+    return None
+
+
+def assignment_next(*, expert: ExpertProfile, project: Project | None = None) -> Assignment | NoWork:
+    """Lease the expert's next item (in ``project``, or in any project open to them)."""
+    if project is not None:
+        block = project_block(expert=expert, project=project)
+        if block:
+            return block
+        projects = [project]
+    else:
+        block = _expert_block(expert)
+        if block:
+            return block
+        projects = projects_open_to(expert=expert)
+        if not projects:
+            return NoWork("no_eligible_project", "No active project is open to your credentials yet.")
+    for candidate in projects:
+        assignment = _next_in_project(project=candidate, expert=expert)
+        if assignment is None and assignments_expire(project=candidate):
+            assignment = _next_in_project(project=candidate, expert=expert)
+        if assignment is not None:
+            return assignment
+    return NoWork("queue_empty", "Nothing to label right now.")
+
+
+# --- Working on an assignment ----------------------------------------------------------------
+
+
+def access_assignment_for_expert(*, expert: ExpertProfile, assignment_id: Any) -> Assignment:
+    assignment = (
+        Assignment.objects.select_related("item", "project", "project__domain")
+        .filter(pk=assignment_id, expert=expert)
+        .first()
+    )
+    if assignment is None:
+        raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
+    return assignment
+
+
+@transaction.atomic
+def assignment_submit(
+    *, assignment: Assignment, expert: ExpertProfile, payload: dict[str, Any], client_id: str
+) -> tuple[Label, bool]:
+    """Store the expert's label. Returns (label, created). A retry with the same ``client_id``
+    returns the first label; a lease that expired is accepted while its slot is still free
+    and refused (409) once another expert holds it."""
+    client_id = (client_id or "").strip()
+    if not client_id or len(client_id) > 100:
+        raise ApplicationError(
+            "Send a client_id (1 to 100 characters) with each submit.", code="required", field="client_id"
+        )
+    existing = Label.objects.filter(expert=expert, client_id=client_id).first()
+    if existing is not None:
+        if existing.assignment_id != assignment.pk:
+            raise ApplicationError(
+                "This client_id was used for another assignment.",
+                code="client_id_reused",
+                field="client_id",
+                status_code=409,
+            )
+        return existing, False
+    assignment = (
+        Assignment.objects.select_for_update().select_related("item", "project").get(pk=assignment.pk)
+    )
+    if assignment.expert_id != expert.pk:
+        raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
+    if assignment.status == Assignment.Status.SUBMITTED:
+        raise ApplicationError(
+            "This assignment was already submitted.", code="already_submitted", status_code=409
+        )
+    if assignment.status in (Assignment.Status.SKIPPED, Assignment.Status.RELEASED):
+        raise ApplicationError(
+            f"This assignment was {assignment.status}.", code="assignment_closed", status_code=409
+        )
+
+    project, item = assignment.project, assignment.item
+    canonical = label_from_display(
+        schema=project.label_schema,
+        payload=payload,
+        shown_order=assignment.shown_order,
+        responses=item.responses,
+    )
+    now = timezone.now()
+    if assignment.slot_id is not None:
+        slot = Slot.objects.select_for_update().get(pk=assignment.slot_id)
+        taken = (
+            Assignment.objects.filter(
+                slot_id=slot.pk, status__in=[Assignment.Status.ACTIVE, Assignment.Status.SUBMITTED]
+            )
+            .exclude(pk=assignment.pk)
+            .exists()
+        )
+        if taken:
+            raise ApplicationError(
+                "Your lease expired and another expert now holds this item; your label was not needed.",
+                code="lease_expired",
+                status_code=409,
+            )
+        Slot.objects.filter(pk=slot.pk).update(state=Slot.State.FILLED)
+    elif assignment.status == Assignment.Status.EXPIRED and assignment.is_gold:
+        pass  # a late gold answer still audits the expert: nobody else needed its place
+
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.submitted_at = now
+    assignment.save(update_fields=["status", "submitted_at"])
+    label = Label.objects.create(
+        assignment=assignment,
+        project=project,
+        item=item,
+        expert=expert,
+        client_id=client_id,
+        is_gold=assignment.is_gold,
+        choice=canonical.choice,
+        strength=canonical.strength,
+        ranking=canonical.ranking,
+        criteria=canonical.criteria,
+        rationale=canonical.rationale,
+        active_seconds=canonical.active_seconds,
+        lease_seconds=(now - assignment.leased_at).total_seconds(),
+        schema_version=project.schema_version,
+    )
+    if not item.is_gold and not Slot.objects.filter(item=item).exclude(state=Slot.State.FILLED).exists():
+        Item.objects.filter(pk=item.pk, state=Item.State.OPEN).update(state=Item.State.LABELLED)
+    return label, True
+
+
+@transaction.atomic
+def assignment_extend(*, assignment: Assignment, expert: ExpertProfile) -> Assignment:
+    """Heartbeat: push the lease's expiry to a full lease length from now."""
+    assignment = Assignment.objects.select_for_update().select_related("project").get(pk=assignment.pk)
+    if assignment.expert_id != expert.pk:
+        raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
+    if assignment.status != Assignment.Status.ACTIVE:
+        raise ApplicationError(
+            f"This assignment is {assignment.status}; it cannot be extended.",
+            code="lease_expired" if assignment.status == Assignment.Status.EXPIRED else "assignment_closed",
+            status_code=409,
+        )
+    assignment.expires_at = timezone.now() + timedelta(seconds=assignment.project.lease_seconds)
+    assignment.save(update_fields=["expires_at"])
+    return assignment
+
+
+def _release(assignment: Assignment, status: str, reason: str) -> None:
+    assignment.status = status
+    assignment.closed_reason = reason[:500]
+    assignment.save(update_fields=["status", "closed_reason"])
+    if assignment.slot_id is not None:
+        Slot.objects.filter(pk=assignment.slot_id, state=Slot.State.LEASED).update(state=Slot.State.OPEN)
+
+
+@transaction.atomic
+def assignment_skip(*, assignment: Assignment, expert: ExpertProfile, reason: str) -> Assignment:
+    """Give the item back; its slot returns to the pool and the expert never gets it again."""
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if assignment.expert_id != expert.pk:
+        raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
+    if assignment.status not in (Assignment.Status.ACTIVE, Assignment.Status.EXPIRED):
+        raise ApplicationError(
+            f"This assignment is {assignment.status}.", code="assignment_closed", status_code=409
+        )
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(
+            "Say why you skip (e.g. 'outside my expertise').", code="required", field="reason"
+        )
+    _release(assignment, Assignment.Status.SKIPPED, reason)
+    return assignment
+
+
+@transaction.atomic
+def assignment_report(
+    *, assignment: Assignment, expert: ExpertProfile, reason: str, details: str = ""
+) -> ItemReport:
+    """Report a problem in the item's content; the assignment is released like a skip."""
+    if reason not in REPORT_REASONS:
+        raise ApplicationError(
+            f"reason is one of {list(REPORT_REASONS)}.", code="invalid_choice", field="reason"
+        )
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if assignment.expert_id != expert.pk:
+        raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
+    report = ItemReport.objects.create(
+        assignment=assignment, item_id=assignment.item_id, reason=reason, details=details[:5000]
+    )
+    if assignment.status in (Assignment.Status.ACTIVE, Assignment.Status.EXPIRED):
+        _release(assignment, Assignment.Status.SKIPPED, f"reported: {reason}")
+    return report
+
+
+def assignments_expire(*, project: Project | None = None, now=None, limit: int = 1000) -> int:
+    """Expire leases past their time and return their slots to the pool. Idempotent."""
+    now = now or timezone.now()
+    due = Assignment.objects.filter(status=Assignment.Status.ACTIVE, expires_at__lte=now)
+    if project is not None:
+        due = due.filter(project=project)
+    count = 0
+    with transaction.atomic():
+        for assignment in due.select_for_update(skip_locked=True).order_by("expires_at")[:limit]:
+            _release(assignment, Assignment.Status.EXPIRED, "lease expired")
+            count += 1
+    return count
