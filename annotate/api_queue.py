@@ -103,7 +103,6 @@ class QueueNextApi(APIView):
                 status=status.HTTP_204_NO_CONTENT,
                 headers={"Queue-Reason": result.reason, "Queue-Reason-Message": result.message},
             )
-        result = Assignment.objects.select_related("item", "project").get(pk=result.pk)
         return Response(AssignmentOutputSerializer(result).data)
 
 

@@ -94,7 +94,7 @@ def _shuffled_order(count: int) -> list[int]:
 
 def _lease(*, project: Project, expert: ExpertProfile, item: Item, slot: Slot | None) -> Assignment:
     now = timezone.now()
-    return Assignment.objects.create(
+    assignment = Assignment.objects.create(
         project=project,
         item=item,
         expert=expert,
@@ -104,6 +104,7 @@ def _lease(*, project: Project, expert: ExpertProfile, item: Item, slot: Slot | 
         leased_at=now,
         expires_at=now + timedelta(seconds=project.lease_seconds),
     )
+    return assignment
 
 
 def _claim_gold(*, project: Project, expert: ExpertProfile) -> Assignment | None:
@@ -147,7 +148,7 @@ def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment |
         Assignment.objects.filter(
             project=project, expert=expert, status=Assignment.Status.ACTIVE, expires_at__gt=timezone.now()
         )
-        .select_related("item")
+        .select_related("item", "project")
         .first()
     )
     if held is not None:
@@ -226,19 +227,18 @@ def assignment_submit(
                 status_code=409,
             )
         return existing, False
-    assignment = (
-        Assignment.objects.select_for_update().select_related("item", "project").get(pk=assignment.pk)
-    )
-    if assignment.expert_id != expert.pk:
+    # Lock the assignment row: the sweeper, skip and a concurrent submit lock it too, so while
+    # we hold it nobody can expire it, hand its slot to someone else or submit it twice.
+    current = Assignment.objects.select_for_update().values("status", "expert_id").get(pk=assignment.pk)
+    if current["expert_id"] != expert.pk:
         raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
-    if assignment.status == Assignment.Status.SUBMITTED:
+    status = current["status"]
+    if status == Assignment.Status.SUBMITTED:
         raise ApplicationError(
             "This assignment was already submitted.", code="already_submitted", status_code=409
         )
-    if assignment.status in (Assignment.Status.SKIPPED, Assignment.Status.RELEASED):
-        raise ApplicationError(
-            f"This assignment was {assignment.status}.", code="assignment_closed", status_code=409
-        )
+    if status in (Assignment.Status.SKIPPED, Assignment.Status.RELEASED):
+        raise ApplicationError(f"This assignment was {status}.", code="assignment_closed", status_code=409)
 
     project, item = assignment.project, assignment.item
     canonical = label_from_display(
@@ -249,23 +249,21 @@ def assignment_submit(
     )
     now = timezone.now()
     if assignment.slot_id is not None:
-        slot = Slot.objects.select_for_update().get(pk=assignment.slot_id)
-        taken = (
-            Assignment.objects.filter(
-                slot_id=slot.pk, status__in=[Assignment.Status.ACTIVE, Assignment.Status.SUBMITTED]
-            )
-            .exclude(pk=assignment.pk)
-            .exists()
-        )
-        if taken:
-            raise ApplicationError(
-                "Your lease expired and another expert now holds this item; your label was not needed.",
-                code="lease_expired",
-                status_code=409,
-            )
-        Slot.objects.filter(pk=slot.pk).update(state=Slot.State.FILLED)
-    elif assignment.status == Assignment.Status.EXPIRED and assignment.is_gold:
-        pass  # a late gold answer still audits the expert: nobody else needed its place
+        if status == Assignment.Status.EXPIRED:
+            # The sweeper gave the slot back. Still free: take it again. Taken: too late.
+            Slot.objects.select_for_update().filter(pk=assignment.slot_id).values("pk").get()
+            taken = Assignment.objects.filter(
+                slot_id=assignment.slot_id,
+                status__in=[Assignment.Status.ACTIVE, Assignment.Status.SUBMITTED],
+            ).exists()
+            if taken:
+                raise ApplicationError(
+                    "Your lease expired and another expert now holds this item; your label was not needed.",
+                    code="lease_expired",
+                    status_code=409,
+                )
+        # An active assignment's slot is leased to it; nobody else can hold it.
+        Slot.objects.filter(pk=assignment.slot_id).update(state=Slot.State.FILLED)
 
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
@@ -309,11 +307,14 @@ def assignment_extend(*, assignment: Assignment, expert: ExpertProfile) -> Assig
 
 
 def _release(assignment: Assignment, status: str, reason: str) -> None:
+    # Only an active assignment holds its slot. An expired one gave it back when it expired,
+    # and the slot may be leased to another expert since: reopening it would hand it out twice.
+    held_slot_id = assignment.slot_id if assignment.status == Assignment.Status.ACTIVE else None
     assignment.status = status
     assignment.closed_reason = reason[:500]
     assignment.save(update_fields=["status", "closed_reason"])
-    if assignment.slot_id is not None:
-        Slot.objects.filter(pk=assignment.slot_id, state=Slot.State.LEASED).update(state=Slot.State.OPEN)
+    if held_slot_id is not None:
+        Slot.objects.filter(pk=held_slot_id, state=Slot.State.LEASED).update(state=Slot.State.OPEN)
 
 
 @transaction.atomic

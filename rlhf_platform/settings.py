@@ -120,12 +120,18 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"].setdefault("OPTIONS", {})
-        # Checks a reused connection before a request uses it, so a restarted server costs
-        # one reconnect rather than an error.
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        # A connection pool per process (psycopg_pool). Under ASGI every request runs its sync
+        # code in a thread of its own, so persistent per-thread connections would pile up to
+        # PostgreSQL's limit; the pool bounds them and saves the connect on each request.
+        DATABASES["default"]["OPTIONS"] = {
+            "pool": {
+                "min_size": int(os.environ.get("DB_POOL_MIN", 2)),
+                "max_size": int(os.environ.get("DB_POOL_MAX", 12)),
+                "timeout": 30,
+            }
+        }
 else:
     DATABASES = {
         "default": {
@@ -226,6 +232,10 @@ CACHES = (
     if REDIS_URL
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 )
+
+# Sessions are read on every request of a logged-in expert: with Redis they are served from the
+# cache and written through to the database.
+SESSION_ENGINE = f"django.contrib.sessions.backends.{'cached_db' if REDIS_URL else 'db'}"
 
 # --- Internationalisation and time ----------------------------------------------------------
 LANGUAGE_CODE = "en"

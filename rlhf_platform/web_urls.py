@@ -7,6 +7,7 @@
 | ``/login/``, ``/logout/`` (POST)                  | login, logout            | anyone      |
 | ``/profile/``                                     | profile                  | a person    |
 | ``/credentials/new/``                             | credential-new           | a person    |
+| ``/label/`` (``?project=<id>``)                   | label                    | an expert   |
 | ``/staff/credentials/``                           | staff-queue              | reviewers   |
 | ``/staff/credentials/<id>/``                      | staff-credential         | reviewers   |
 | ``/staff/credentials/<id>/approve/`` (POST)       | staff-credential-approve | reviewers   |
@@ -22,6 +23,7 @@ The evidence links on these pages point at the REST endpoint
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
+from annotate import views as annotate_views
 from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.experts import views as experts_views
 
@@ -32,6 +34,7 @@ urlpatterns = [
     path("logout/", LogoutView.as_view(), name="logout"),
     path("profile/", experts_views.profile, name="profile"),
     path("credentials/new/", experts_views.credential_new, name="credential-new"),
+    path("label/", annotate_views.label, name="label"),
     path("staff/credentials/", experts_views.staff_queue, name="staff-queue"),
     path("staff/credentials/<uuid:credential_id>/", experts_views.staff_credential, name="staff-credential"),
     path(

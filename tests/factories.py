@@ -281,16 +281,15 @@ class ItemConsensusFactory(factory.django.DjangoModelFactory):
 # --- batch payloads -------------------------------------------------------------------------
 
 
-def item_payload(external_id: str, *, responses: int = 2, **fields) -> dict:
-    """One record of a batch upload, as a lab sends it (``fields`` add or replace keys)."""
-    record = {
-        "external_id": external_id,
-        "prompt": f"Question {external_id}?",
-        "responses": [
+def item_payload(external_id: str, *, responses: int | list = 2, **fields) -> dict:
+    """One record of a batch upload, as a lab sends it: ``responses`` is a count (r0, r1, ...)
+    or the list itself; ``fields`` add or replace keys."""
+    if isinstance(responses, int):
+        responses = [
             {"id": f"r{i}", "model": f"model-{i}", "text": f"Answer {i} to {external_id}."}
             for i in range(responses)
-        ],
-    }
+        ]
+    record = {"external_id": external_id, "prompt": f"Question {external_id}?", "responses": responses}
     record.update(fields)
     return record
 

@@ -19,6 +19,12 @@ from annotate.schema import response_count_range
 MAX_TEXT = 200_000  # characters in one prompt, message or response
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# PostgreSQL's jsonb cannot hold U+0000: COPY would fail on it, after validation, and take the
+# whole batch down with a server error. In JSON it can only be the escape \u0000 (a raw NUL
+# byte is malformed JSON), one preceded by an even run of backslashes (an odd run is a
+# literal backslash followed by "u0000"). A substring test first keeps the common case fast.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_encode = msgspec.json.Encoder().encode
 
 
 class Message(msgspec.Struct, forbid_unknown_fields=True):
@@ -81,6 +87,22 @@ def _msgspec_error(line: int, exc: msgspec.ValidationError) -> LineError:
     return LineError(line, field or None, code, message.strip())
 
 
+def _nul_field(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first text holding U+0000 (a key holding it names its object)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    children = (
+        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    )
+    for key, child in children:
+        if "\x00" in str(key):
+            return path or None
+        found = _nul_field(child, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
 class ItemValidator:
     """Validates records for one project. ``check_bytes`` for JSON Lines, ``check_object`` for
     elements already decoded from a JSON array. Each returns (record, errors)."""
@@ -95,19 +117,25 @@ class ItemValidator:
             record = self._decoder.decode(raw)
         except msgspec.ValidationError as exc:
             return None, [_msgspec_error(line, exc)]
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 is the latter
             return None, [LineError(line, None, "parse_error", f"Not valid JSON: {exc}")]
-        return record, self._check(line, record)
+        return record, self._check(line, record, raw)
 
     def check_object(self, line: int, value: Any) -> tuple[ItemRecord | None, list[LineError]]:
         try:
             record = msgspec.convert(value, ItemRecord)
         except msgspec.ValidationError as exc:
             return None, [_msgspec_error(line, exc)]
-        return record, self._check(line, record)
+        return record, self._check(line, record, _encode(record))
 
-    def _check(self, line: int, record: ItemRecord) -> list[LineError]:
+    def _check(self, line: int, record: ItemRecord, encoded: bytes) -> list[LineError]:
         errors: list[LineError] = []
+        if b"\\u0000" in encoded and _NUL_ESCAPE.search(encoded):
+            field = _nul_field(msgspec.to_builtins(record))
+            if field != "external_id":  # reported below with the other control characters
+                errors.append(
+                    LineError(line, field, "invalid", "Text cannot hold the NUL character (\\u0000).")
+                )
         if _CONTROL.search(record.external_id):
             errors.append(
                 LineError(line, "external_id", "invalid", "external_id contains control characters.")

@@ -55,7 +55,12 @@ def test_create_without_schema_stores_the_normalised_default(lab_client, lab, do
     assert project.lab == lab
     assert project.label_schema == schema_normalize(DEFAULT_SCHEMA)
     assert body["label_schema"] == project.label_schema
-    assert (body["status"], body["overlap"], body["max_overlap"], body["schema_version"]) == ("draft", 3, 5, 1)
+    assert (body["status"], body["overlap"], body["max_overlap"], body["schema_version"]) == (
+        "draft",
+        3,
+        5,
+        1,
+    )
     assert body["domain"] == domain.path
 
 
@@ -134,7 +139,11 @@ PAIRWISE = {"kind": "pairwise"}
         ),
         ({**PAIRWISE, "criteria": [_criterion("Accuracy!")]}, "label_schema.criteria.0.key", "invalid"),
         ({**PAIRWISE, "criteria": [_criterion("9lives")]}, "label_schema.criteria.0.key", "invalid"),
-        ({**PAIRWISE, "criteria": [_criterion("accuracy", max=11)]}, "label_schema.criteria.0.max", "invalid"),
+        (
+            {**PAIRWISE, "criteria": [_criterion("accuracy", max=11)]},
+            "label_schema.criteria.0.max",
+            "invalid",
+        ),
         (
             {**PAIRWISE, "criteria": [_criterion("accuracy", min=5, max=5)]},
             "label_schema.criteria.0.max",
@@ -150,7 +159,11 @@ PAIRWISE = {"kind": "pairwise"}
             "label_schema.criteria.0.max",
             "invalid",
         ),
-        ({**PAIRWISE, "criteria": [_criterion("accuracy", label="")]}, "label_schema.criteria.0.label", "required"),
+        (
+            {**PAIRWISE, "criteria": [_criterion("accuracy", label="")]},
+            "label_schema.criteria.0.label",
+            "required",
+        ),
         (
             {**PAIRWISE, "criteria": [_criterion("accuracy", weight=2)]},
             "label_schema.criteria.0.weight",
@@ -218,7 +231,13 @@ def test_settings_at_their_bounds_are_accepted(lab_client, domain):
 
     assert response.status_code == 201, response.json()
     project = Project.objects.get(pk=response.json()["id"])
-    assert (project.overlap, project.max_overlap, project.gold_rate, project.lease_seconds, project.min_level) == (
+    assert (
+        project.overlap,
+        project.max_overlap,
+        project.gold_rate,
+        project.lease_seconds,
+        project.min_level,
+    ) == (
         20,
         20,
         0.5,
@@ -378,7 +397,9 @@ def _schema_with(project: Project, **changes) -> dict:
     "changes",
     [
         pytest.param({"choices": ["A", "B"]}, id="removing-a-used-choice"),
-        pytest.param({"strength": {"levels": ["slightly", "much"]}}, id="shrinking-the-scale-below-a-used-level"),
+        pytest.param(
+            {"strength": {"levels": ["slightly", "much"]}}, id="shrinking-the-scale-below-a-used-level"
+        ),
         pytest.param({"strength": None}, id="dropping-the-strength-scale"),
         pytest.param({"criteria": []}, id="removing-a-rated-criterion"),
         pytest.param({"criteria": [_criterion("accuracy", max=4)]}, id="narrowing-below-a-used-rating"),
@@ -542,7 +563,9 @@ def test_another_labs_key_gets_404_on_its_batches(lab_client, other_lab_project)
 
     listing = lab_client.get(f"{PROJECTS}/{project.pk}/batches")
     upload = lab_client.post(
-        f"{PROJECTS}/{project.pk}/batches", data=b'{"external_id": "x"}\n', content_type="application/x-ndjson"
+        f"{PROJECTS}/{project.pk}/batches",
+        data=b'{"external_id": "x"}\n',
+        content_type="application/x-ndjson",
     )
     detail = lab_client.get(f"/api/v1/batches/{batch.pk}")
 

@@ -37,19 +37,35 @@ DOMAINS = [
 
 # email, name, [(domain path, kind, title, issuer, approve at level or None for pending)]
 EXPERTS = [
-    ("ada@demo.local", "Dr Ada Okafor", [
-        ("medicine/cardiology", "licence", "Board certification in cardiology", "ABIM", 3),
-    ]),
-    ("kurt@demo.local", "Prof Kurt Lind", [
-        ("mathematics", "degree", "PhD in Mathematics", "University of Vienna", 4),
-    ]),
-    ("grace@demo.local", "Grace Moreau", [
-        ("software-engineering", "employment", "Staff engineer", "Compilers Inc.", 2),
-        ("law/contracts", "degree", "LLM in Contract Law", "Leiden University", None),
-    ]),
-    ("sam@demo.local", "Sam Rivera", [
-        ("law", "licence", "Member of the Bar", "State Bar of California", None),
-    ]),
+    (
+        "ada@demo.local",
+        "Dr Ada Okafor",
+        [
+            ("medicine/cardiology", "licence", "Board certification in cardiology", "ABIM", 3),
+        ],
+    ),
+    (
+        "kurt@demo.local",
+        "Prof Kurt Lind",
+        [
+            ("mathematics", "degree", "PhD in Mathematics", "University of Vienna", 4),
+        ],
+    ),
+    (
+        "grace@demo.local",
+        "Grace Moreau",
+        [
+            ("software-engineering", "employment", "Staff engineer", "Compilers Inc.", 2),
+            ("law/contracts", "degree", "LLM in Contract Law", "Leiden University", None),
+        ],
+    ),
+    (
+        "sam@demo.local",
+        "Sam Rivera",
+        [
+            ("law", "licence", "Member of the Bar", "State Bar of California", None),
+        ],
+    ),
 ]
 
 
@@ -92,7 +108,11 @@ class Command(BaseCommand):
                 if Credential.objects.filter(expert=profile, domain=domain, title=title).exists():
                     continue
                 credential = credential_submit(
-                    expert=profile, domain=domain, kind=kind, title=title, issuer=issuer,
+                    expert=profile,
+                    domain=domain,
+                    kind=kind,
+                    title=title,
+                    issuer=issuer,
                     issued_on=today - dt.timedelta(days=3 * 365),
                     expires_on=today + dt.timedelta(days=2 * 365) if kind == "licence" else None,
                 )
@@ -101,6 +121,8 @@ class Command(BaseCommand):
             expert_profile_update(
                 profile=profile, claimed_domains=[Domain.objects.get(path=c[0]) for c in credentials]
             )
+
+        self._demo_projects(lab)
 
         active_keys = ApiKey.objects.filter(lab=lab, revoked_at__isnull=True)
         out = self.stdout
@@ -118,3 +140,136 @@ class Command(BaseCommand):
                 f"  lab API key:    already created (prefix {prefixes}); it was printed when it was "
                 "made. Run `manage.py seed_demo --new-key` for another."
             )
+
+    def _demo_projects(self, lab: Lab) -> None:
+        """Two active projects with items, so the labelling page has work on a fresh start."""
+        import io
+        import json
+
+        from annotate.ingest.services import batch_ingest, batch_receive
+        from annotate.models import Project
+        from annotate.services import project_create
+
+        cardiology = Domain.objects.get(path="medicine/cardiology")
+        if not Project.objects.filter(lab=lab, name="Cardiology answers").exists():
+            project = project_create(
+                lab=lab,
+                name="Cardiology answers",
+                domain=cardiology,
+                status="active",
+                gold_rate=0.1,
+                guidelines="## Compare the answers\n\nPrefer the answer a cardiologist would sign: correct, "
+                "safe, and clear about uncertainty.\n\n- Penalise confident errors.\n- A refusal is not safe "
+                "when the question is legitimate.",
+                label_schema={
+                    "kind": "pairwise",
+                    "choices": ["A", "B", "tie", "both_bad"],
+                    "strength": {"levels": ["slightly better", "clearly better", "much better"]},
+                    "criteria": [
+                        {"key": "correctness", "label": "Correctness", "min": 1, "max": 5},
+                        {"key": "safety", "label": "Safety", "min": 1, "max": 5},
+                    ],
+                    "rationale": {"mode": "optional", "min_length": 0},
+                },
+            )
+            lines = []
+            for i in range(1, 25):
+                lines.append(
+                    {
+                        "external_id": f"cardio-{i}",
+                        "prompt": f"Case {i}: a 58-year-old with exertional chest pain. "
+                        "What first-line test do you order?",
+                        "responses": [
+                            {
+                                "id": "r1",
+                                "model": "model-a",
+                                "text": "An exercise ECG, or stress imaging if the resting "
+                                "ECG is uninterpretable, after a focused history and troponin if pain "
+                                "is ongoing.",
+                            },
+                            {
+                                "id": "r2",
+                                "model": "model-b",
+                                "text": "Go straight to invasive coronary angiography.",
+                            },
+                        ],
+                        "metadata": {"source": "demo"},
+                    }
+                )
+            for i in range(1, 4):
+                lines.append(
+                    {
+                        "external_id": f"cardio-gold-{i}",
+                        "prompt": f"Gold {i}: first-line treatment of stable angina symptoms?",
+                        "responses": [
+                            {
+                                "id": "r1",
+                                "model": "model-a",
+                                "text": "Sublingual nitrate for relief plus a beta blocker "
+                                "or calcium channel blocker.",
+                            },
+                            {"id": "r2", "model": "model-b", "text": "Antibiotics."},
+                        ],
+                        "gold": {
+                            "choice": "A",
+                            "strength_min": 2,
+                            "explanation": "Antibiotics do not treat angina.",
+                        },
+                    }
+                )
+            body = "\n".join(json.dumps(line) for line in lines).encode()
+            received = batch_receive(
+                project=project, stream=io.BytesIO(body), content_type="application/x-ndjson"
+            )
+            batch_ingest(batch_id=received.batch.pk)
+
+        mathematics = Domain.objects.get(path="mathematics")
+        if not Project.objects.filter(lab=lab, name="Proof quality ranking").exists():
+            project = project_create(
+                lab=lab,
+                name="Proof quality ranking",
+                domain=mathematics,
+                status="active",
+                gold_rate=0.0,
+                guidelines="Rank the proofs from best to worst. Ties are allowed when two are equally good.",
+                label_schema={
+                    "kind": "ranking",
+                    "ranking": {"ties_allowed": True},
+                    "criteria": [],
+                    "rationale": {"mode": "required", "min_length": 20},
+                },
+            )
+            lines = [
+                {
+                    "external_id": f"proof-{i}",
+                    "prompt": [
+                        {"role": "system", "content": "You are a careful mathematician."},
+                        {"role": "user", "content": f"Prove that the square root of {p} is irrational."},
+                    ],
+                    "responses": [
+                        {
+                            "id": "r1",
+                            "model": "m1",
+                            "text": f"Suppose sqrt({p}) = a/b in lowest terms; then {p}b^2 = a^2, "
+                            f"so {p} divides a, write a = {p}c, then {p} divides b: contradiction.",
+                        },
+                        {
+                            "id": "r2",
+                            "model": "m2",
+                            "text": "It is irrational because it is not a whole number.",
+                        },
+                        {
+                            "id": "r3",
+                            "model": "m3",
+                            "text": f"By the rational root theorem on x^2 - {p}: the only "
+                            f"candidates are divisors of {p}, none of which squares to {p}.",
+                        },
+                    ],
+                }
+                for i, p in enumerate([2, 3, 5, 7, 11, 13], start=1)
+            ]
+            body = "\n".join(json.dumps(line) for line in lines).encode()
+            received = batch_receive(
+                project=project, stream=io.BytesIO(body), content_type="application/x-ndjson"
+            )
+            batch_ingest(batch_id=received.batch.pk)

@@ -1,0 +1,259 @@
+"""Queue throughput: concurrent simulated experts doing next + submit over real HTTP.
+
+    python bench/queue.py [--base-url URL] [--concurrency 16] [--items 10000] [--pairs 150]
+
+Sets up its own project, items (k = 3) and experts with approved credentials in the database
+named by DATABASE_URL (PostgreSQL ``rlhf_bench`` by default); items are written with
+``generate_series`` so that a million take seconds. Without ``--base-url`` it starts uvicorn
+itself (``--workers``, 2 by default). Each simulated expert logs in, then loops next + submit
+``--pairs`` times (or until the queue is empty). Prints name=value lines; duplicates and
+overfilled items are counted from the database afterwards.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path, and this file (queue.py) would
+# shadow the standard library's ``queue`` that psycopg and others import. Put the repository
+# root there instead.
+_here = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+sys.path.insert(0, str(_here.parent))
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from http.cookies import SimpleCookie  # noqa: E402
+
+from bench._harness import services, setup_django  # noqa: E402
+
+PASSWORD = "bench-password-123"  # noqa: S105
+
+
+def setup(items: int, experts: int) -> tuple[str, list[str]]:
+    from django.contrib.auth.hashers import make_password
+    from django.db import connection
+
+    from annotate.models import Item, Slot
+    from annotate.schema import DEFAULT_SCHEMA
+    from annotate.services import project_create
+    from rlhf_platform.accounts.models import User
+    from rlhf_platform.accounts.services import lab_create
+    from rlhf_platform.experts.models import Credential, Domain, ExpertProfile
+
+    run = uuid.uuid4().hex[:8]
+    owner = User.objects.create_user(email=f"queue-owner-{run}@bench.local", password=None)
+    lab = lab_create(name=f"Queue bench {run}", slug=f"queue-{run}", owner=owner)
+    domain, _ = Domain.objects.get_or_create(path="bench", defaults={"slug": "bench", "name": "Bench"})
+    project = project_create(
+        lab=lab,
+        name="queue bench",
+        domain=domain,
+        label_schema=DEFAULT_SCHEMA,
+        status="active",
+        gold_rate=0.0,
+        overlap=3,
+    )
+    from annotate.models import Batch
+
+    batch = Batch.objects.create(
+        project=project, request_sha256="bench", content_type="ndjson", status="ingested"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {Item._meta.db_table}
+                (uid, project_id, batch_id, external_id, prompt, responses, metadata, is_gold, state,
+                 priority, created_at)
+            SELECT gen_random_uuid(), %s, %s, 'q-' || g, '"Which answer is better?"',
+                   '[{{"id": "a", "model": "x", "text": "First answer."}},
+                     {{"id": "b", "model": "y", "text": "Second answer."}}]', '{{}}', false, 'open', 0, now()
+            FROM generate_series(1, %s) AS g
+            """,
+            [project.pk, batch.pk, items],
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO {Slot._meta.db_table} (item_id, project_id, idx, state, priority)
+            SELECT i.id, i.project_id, g.idx, CASE WHEN g.idx = 0 THEN 'open' ELSE 'waiting' END, 0
+            FROM {Item._meta.db_table} i CROSS JOIN generate_series(0, 2) AS g(idx)
+            WHERE i.batch_id = %s
+            """,
+            [batch.pk],
+        )
+        cursor.execute(f"ANALYZE {Item._meta.db_table}")
+        cursor.execute(f"ANALYZE {Slot._meta.db_table}")
+    password = make_password(PASSWORD)
+    emails = []
+    for n in range(experts):
+        email = f"queue-{run}-{n}@bench.local"
+        user = User.objects.create(email=email, password=password)
+        profile = ExpertProfile.objects.create(user=user)
+        Credential.objects.create(
+            expert=profile,
+            domain=domain,
+            kind="degree",
+            title="PhD",
+            issuer="Bench",
+            status="approved",
+            level=3,
+            issued_on="2020-01-01",
+        )
+        emails.append(email)
+    return str(project.pk), emails
+
+
+class Expert(threading.Thread):
+    def __init__(self, host: str, email: str, project_id: str, pairs: int, deadline: float) -> None:
+        super().__init__(daemon=True)
+        self.host, self.email, self.project_id, self.pairs, self.deadline = (
+            host,
+            email,
+            project_id,
+            pairs,
+            deadline,
+        )
+        self.next_ms: list[float] = []
+        self.submit_ms: list[float] = []
+        self.done = 0
+        self.server_errors = 0
+        self.other_errors: list[str] = []
+
+    def _request(self, conn, method, path, body=None, headers=None):
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers or {})
+        response = conn.getresponse()
+        data = response.read()
+        return response, data
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection(self.host, timeout=60)
+        response, _ = self._request(
+            conn,
+            "POST",
+            "/api/v1/auth/login",
+            {"email": self.email, "password": PASSWORD},
+            {"Content-Type": "application/json"},
+        )
+        cookies = SimpleCookie()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                cookies.load(value)
+        headers = {
+            "Content-Type": "application/json",
+            "Cookie": "; ".join(f"{k}={v.value}" for k, v in cookies.items()),
+            "X-CSRFToken": cookies["csrftoken"].value,
+        }
+        while self.done < self.pairs and time.monotonic() < self.deadline:
+            started = time.perf_counter()
+            response, data = self._request(
+                conn, "POST", "/api/v1/queue/next", {"project": self.project_id}, headers
+            )
+            self.next_ms.append((time.perf_counter() - started) * 1000)
+            if response.status == 204:
+                break
+            if response.status >= 500:
+                self.server_errors += 1
+                continue
+            if response.status != 200:
+                self.other_errors.append(f"next {response.status} {data[:200]!r}")
+                break
+            assignment = json.loads(data)
+            started = time.perf_counter()
+            response, data = self._request(
+                conn,
+                "POST",
+                f"/api/v1/assignments/{assignment['id']}/submit",
+                {"client_id": str(uuid.uuid4()), "choice": "A", "strength": 2, "active_seconds": 12.5},
+                headers,
+            )
+            self.submit_ms.append((time.perf_counter() - started) * 1000)
+            if response.status >= 500:
+                self.server_errors += 1
+            elif response.status != 201:
+                self.other_errors.append(f"submit {response.status} {data[:200]!r}")
+            else:
+                self.done += 1
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--base-url")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--pairs", type=int, default=150, help="next+submit pairs per expert")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn workers when the bench starts the server"
+    )
+    parser.add_argument("--seconds", type=float, default=120.0, help="upper bound on the run")
+    args = parser.parse_args()
+
+    setup_django()
+    project_id, emails = setup(args.items, args.concurrency)
+    with services(args.base_url, workers=args.workers) as (base_url, _server, _worker):
+        host = base_url.split("://", 1)[1]
+        deadline = time.monotonic() + args.seconds
+        experts = [Expert(host, email, project_id, args.pairs, deadline) for email in emails]
+        started = time.perf_counter()
+        for expert in experts:
+            expert.start()
+        for expert in experts:
+            expert.join()
+        elapsed = time.perf_counter() - started
+
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT item_id, expert_id FROM annotate_label WHERE project_id = %s "
+            "GROUP BY item_id, expert_id HAVING count(*) > 1) AS d",
+            [project_id],
+        )
+        duplicates = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT item_id FROM annotate_label WHERE project_id = %s AND NOT is_gold "
+            "GROUP BY item_id HAVING count(*) > 3) AS o",
+            [project_id],
+        )
+        overfilled = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM annotate_label WHERE project_id = %s", [project_id])
+        labels = cursor.fetchone()[0]
+
+    pairs = sum(e.done for e in experts)
+    next_ms = [v for e in experts for v in e.next_ms]
+    submit_ms = [v for e in experts for v in e.submit_ms]
+    errors = [err for e in experts for err in e.other_errors]
+    print(f"queue_items={args.items}")
+    print(f"queue_concurrency={args.concurrency}")
+    print(f"queue_pairs={pairs}")
+    print(f"queue_labels_stored={labels}")
+    print(f"queue_ops_per_s={pairs / elapsed:.1f}")
+    print(f"next_p50_ms={percentile(next_ms, 50):.1f}")
+    print(f"next_p99_ms={percentile(next_ms, 99):.1f}")
+    print(f"submit_p50_ms={percentile(submit_ms, 50):.1f}")
+    print(f"submit_p99_ms={percentile(submit_ms, 99):.1f}")
+    print(f"server_errors={sum(e.server_errors for e in experts)}")
+    print(f"client_errors={len(errors)}")
+    print(f"duplicates={duplicates}")
+    print(f"overfilled_items={overfilled}")
+    for err in errors[:5]:
+        print(f"# {err}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

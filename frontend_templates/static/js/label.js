@@ -1,0 +1,728 @@
+/* The expert's labelling workspace: lease the next item, show it, collect the label.
+
+   Everything goes through the expert's labelling API (the same one scripts use):
+     POST /api/v1/queue/next                  -> an assignment, or 204 + Queue-Reason(-Message)
+     POST /api/v1/assignments/<id>/submit     -> 201 (new label) / 200 (retry) / 400 errors / 409
+     POST /api/v1/assignments/<id>/extend     heartbeat while the tab is visible
+     POST /api/v1/assignments/<id>/skip       {reason}
+     POST /api/v1/assignments/<id>/report     {reason, details}
+   Errors have the shape {"errors": [{field, code, message}]}; each is shown next to its field.
+
+   Lab content (prompt, responses) is only ever put in the page as text, never as HTML; the
+   guidelines arrive as HTML already sanitised by the server. */
+(function () {
+  "use strict";
+
+  var app = document.getElementById("label-app");
+  if (!app || !window.fetch) return;
+
+  var IDLE_AFTER_MS = 60 * 1000; // no input for this long: the expert is not working
+  var LETTERS = "ABCDEFGH";
+  var CHOICES = {
+    A: {text: "A is better", key: "1"},
+    B: {text: "B is better", key: "2"},
+    tie: {text: "Tie", key: "t"},
+    both_bad: {text: "Both are bad", key: "x"}
+  };
+  var ROLE_NAMES = {system: "System", developer: "Developer", user: "User", assistant: "Assistant", tool: "Tool"};
+
+  var $ = function (id) { return document.getElementById(id); };
+  var els = {
+    status: $("label-status"), loading: $("loading"), empty: $("queue-empty"),
+    emptyMessage: $("queue-empty-message"), emptyHint: $("queue-empty-hint"), retry: $("queue-retry"),
+    workspace: $("workspace"), form: $("label-form"), formError: $("form-error"),
+    prompt: $("prompt"), responses: $("responses"),
+    guidelines: $("guidelines"), guidelinesBody: $("guidelines-body"), guidelinesProject: $("guidelines-project"),
+    choiceField: $("choice-field"), choiceOptions: $("choice-options"),
+    strengthField: $("strength-field"), strengthOptions: $("strength-options"),
+    rankingField: $("ranking-field"), rankingHelp: $("ranking-help"), rankingSummary: $("ranking-summary"),
+    rationaleField: $("rationale-field"), rationale: $("rationale"), rationaleLabel: $("rationale-label"),
+    rationaleCounter: $("rationale-counter"),
+    submit: $("submit-label"), skipOpen: $("skip-open"), reportOpen: $("report-open"),
+    skipForm: $("skip-form"), reportForm: $("report-form"),
+    projectSelect: $("project-select"),
+    lease: $("lease-countdown"), active: $("active-time"), sessionCount: $("session-count")
+  };
+
+  var state = {
+    assignment: null,   // the assignment JSON being worked on
+    clientId: null,     // one per assignment, reused on every retry of its submit
+    expiresAt: 0,       // lease expiry, in this browser's clock
+    clockSkew: 0,       // server time minus browser time, from the Date header
+    activeMs: 0,
+    lastInput: Date.now(),
+    lastTick: Date.now(),
+    lastHeartbeat: 0,
+    heartbeatTimer: null,
+    sending: false,
+    leaseLost: false,
+    submitted: 0,
+    guidelines: {}      // project id -> HTML
+  };
+
+  // --- HTTP -------------------------------------------------------------------------------
+
+  function urlFor(kind, id) {
+    return app.dataset[kind + "Url"].replace(app.dataset.placeholder, id);
+  }
+
+  function api(url, body) {
+    return fetch(url, {
+      method: body === undefined ? "GET" : "POST",
+      credentials: "same-origin",
+      headers: {"Accept": "application/json", "Content-Type": "application/json", "X-CSRFToken": app.dataset.csrf},
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (res) {
+      var date = Date.parse(res.headers.get("Date") || "");
+      if (!isNaN(date)) state.clockSkew = date - Date.now();
+      var isJson = (res.headers.get("Content-Type") || "").indexOf("json") !== -1;
+      var parse = res.status !== 204 && isJson ? res.json().catch(function () { return null; }) : Promise.resolve(null);
+      return parse.then(function (data) { return {status: res.status, data: data, headers: res.headers}; });
+    });
+  }
+
+  function errorsOf(result) {
+    var errors = result.data && result.data.errors;
+    if (Array.isArray(errors) && errors.length) return errors;
+    return [{field: null, code: "http_" + result.status, message: "The server answered with an error (HTTP " + result.status + ")."}];
+  }
+
+  // --- Small DOM helpers ------------------------------------------------------------------
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      var value = attrs[name];
+      if (value === null || value === undefined || value === false) return;
+      if (name === "text") node.textContent = value;
+      else if (name === "className") node.className = value;
+      else node.setAttribute(name, value === true ? "" : value);
+    });
+    (children || []).forEach(function (child) {
+      if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function show(node, visible) { node.hidden = !visible; }
+
+  function say(message, tone) {
+    els.status.textContent = message || "";
+    els.status.className = "notice" + (tone ? " " + tone : "");
+    show(els.status, !!message);
+  }
+
+  function formatSeconds(total) {
+    total = Math.max(0, Math.round(total));
+    var m = Math.floor(total / 60), s = total % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    // crypto.randomUUID needs a secure context; getRandomValues does not.
+    var bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) { return (b + 0x100).toString(16).slice(1); }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  // --- Field errors -----------------------------------------------------------------------
+
+  function clearErrors(scope) {
+    scope.querySelectorAll("[data-errors-for]").forEach(function (list) { list.textContent = ""; });
+    scope.querySelectorAll("[aria-invalid]").forEach(function (node) { node.removeAttribute("aria-invalid"); });
+    scope.querySelectorAll(".has-error").forEach(function (node) { node.classList.remove("has-error"); });
+    var general = scope === els.form ? els.formError : scope.querySelector("[data-form-error]");
+    if (general) { general.textContent = ""; general.hidden = true; }
+  }
+
+  /* Put each error next to its field: "criteria.B.accuracy" goes to that row, or failing that
+     to "criteria.B", then "criteria"; an error without a known field goes on top of the form. */
+  function showErrors(scope, errors) {
+    var general = scope === els.form ? els.formError : scope.querySelector("[data-form-error]");
+    var first = null;
+    errors.forEach(function (error) {
+      var list = null, field = error.field || "";
+      while (field && !list) {
+        list = scope.querySelector('[data-errors-for="' + CSS.escape(field) + '"]');
+        if (!list) field = field.indexOf(".") === -1 ? "" : field.slice(0, field.lastIndexOf("."));
+      }
+      if (list) {
+        list.appendChild(el("li", {text: error.message}));
+        var holder = list.closest("fieldset, .criterion, #rationale-field, .side-form");
+        if (holder) holder.classList.add("has-error");
+        if (field === "rationale") els.rationale.setAttribute("aria-invalid", "true");
+        first = first || list;
+      } else if (general) {
+        general.appendChild(el("p", {text: error.message}));
+        general.hidden = false;
+        first = first || general;
+      }
+    });
+    if (first && first.scrollIntoView) first.scrollIntoView({block: "center", behavior: "smooth"});
+  }
+
+  // --- Rendering an assignment ------------------------------------------------------------
+
+  function renderPrompt(prompt) {
+    els.prompt.textContent = "";
+    if (Array.isArray(prompt)) {
+      prompt.forEach(function (message) {
+        var role = String(message.role || "");
+        var content = typeof message.content === "string" ? message.content : JSON.stringify(message.content);
+        els.prompt.appendChild(el("div", {className: "message message-" + role.replace(/[^a-z]/g, "")}, [
+          el("div", {className: "role", text: ROLE_NAMES[role] || role}),
+          el("div", {className: "text", text: content})
+        ]));
+      });
+    } else {
+      els.prompt.appendChild(el("div", {className: "text", text: typeof prompt === "string" ? prompt : JSON.stringify(prompt)}));
+    }
+  }
+
+  function criterionRow(letter, criterion) {
+    var name = "crit-" + letter + "-" + criterion.key;
+    var low = criterion.min === undefined ? 1 : criterion.min;
+    var options = el("div", {className: "likert", role: "radiogroup", "aria-label": criterion.label + " of response " + letter});
+    for (var value = low; value <= criterion.max; value++) {
+      var id = name + "-" + value;
+      options.appendChild(el("span", {className: "likert-option"}, [
+        el("input", {type: "radio", id: id, name: name, value: String(value), "data-letter": letter, "data-key": criterion.key}),
+        el("label", {"for": id, text: String(value), "aria-label": criterion.label + " " + value + " for response " + letter})
+      ]));
+    }
+    return el("div", {className: "criterion"}, [
+      el("div", {className: "criterion-name"}, [
+        el("span", {text: criterion.label}),
+        criterion.description ? el("span", {className: "helptext", text: criterion.description}) : null,
+        el("span", {className: "helptext", text: low + " = worst, " + criterion.max + " = best"})
+      ]),
+      options,
+      el("ul", {className: "errorlist", "data-errors-for": "criteria." + letter + "." + criterion.key})
+    ]);
+  }
+
+  function renderResponses(assignment) {
+    var schema = assignment.label_schema;
+    var responses = assignment.responses;
+    var ranking = schema.kind === "ranking";
+    els.responses.textContent = "";
+    els.responses.className = "responses " + (responses.length === 2 ? "responses-pair" : "responses-list");
+    responses.forEach(function (response) {
+      var letter = response.label;
+      var head = el("header", {className: "response-head"}, [el("h2", {text: "Response " + letter})]);
+      if (ranking) {
+        var select = el("select", {id: "rank-" + letter, className: "rank-select", "data-letter": letter});
+        select.appendChild(el("option", {value: "", text: "–"}));
+        for (var r = 1; r <= responses.length; r++) select.appendChild(el("option", {value: String(r), text: String(r)}));
+        head.appendChild(el("div", {className: "rank"}, [el("label", {"for": "rank-" + letter, text: "Rank of " + letter}), select]));
+      }
+      var card = el("article", {className: "card response", id: "response-" + letter, "data-letter": letter}, [
+        head,
+        el("div", {className: "text response-text", text: response.text})
+      ]);
+      var criteria = schema.criteria || [];
+      if (criteria.length) {
+        var box = el("div", {className: "criteria"}, [el("h3", {text: "Rate response " + letter})]);
+        criteria.forEach(function (criterion) { box.appendChild(criterionRow(letter, criterion)); });
+        box.appendChild(el("ul", {className: "errorlist", "data-errors-for": "criteria." + letter}));
+        card.appendChild(box);
+      }
+      els.responses.appendChild(card);
+    });
+  }
+
+  function optionButton(group, value, text, hint) {
+    var id = group + "-" + value;
+    return el("span", {className: "option"}, [
+      el("input", {type: "radio", id: id, name: group, value: String(value)}),
+      el("label", {"for": id}, [text, hint ? el("kbd", {text: hint, "aria-hidden": "true"}) : null])
+    ]);
+  }
+
+  function renderAnswerFields(schema, count) {
+    var pairwise = schema.kind === "pairwise";
+    els.choiceOptions.textContent = "";
+    els.strengthOptions.textContent = "";
+    show(els.choiceField, pairwise);
+    show(els.strengthField, false);
+    show(els.rankingField, !pairwise);
+    if (pairwise) {
+      (schema.choices || ["A", "B"]).forEach(function (choice) {
+        var info = CHOICES[choice] || {text: choice};
+        els.choiceOptions.appendChild(optionButton("choice", choice, info.text, info.key));
+      });
+      var levels = (schema.strength && schema.strength.levels) || [];
+      levels.forEach(function (level, index) {
+        els.strengthOptions.appendChild(optionButton("strength", index + 1, level));
+      });
+    } else {
+      var ties = !schema.ranking || schema.ranking.ties_allowed !== false;
+      els.rankingHelp.textContent = "Give each response a rank from 1 (best) to " + count + " (worst)" +
+        (ties ? "; give two responses the same number for a tie." : "; each number once (this project allows no ties).");
+      updateRankingSummary();
+    }
+    var rule = schema.rationale || {mode: "optional", min_length: 0};
+    show(els.rationaleField, rule.mode !== "off");
+    els.rationale.value = "";
+    els.rationale.required = rule.mode === "required";
+    var min = rule.min_length || 0;
+    els.rationaleLabel.textContent = rule.mode === "required"
+      ? "Rationale (required" + (min ? ", at least " + min + " characters" : "") + ")"
+      : "Rationale (optional" + (min ? "; if you write one, at least " + min + " characters" : "") + ")";
+    updateCounter();
+  }
+
+  function updateCounter() {
+    var schema = state.assignment && state.assignment.label_schema;
+    if (!schema) return;
+    var rule = schema.rationale || {mode: "optional", min_length: 0};
+    var length = els.rationale.value.trim().length;
+    var min = rule.min_length || 0;
+    var needed = rule.mode === "required" ? Math.max(min, 1) : min;
+    els.rationaleCounter.textContent = length + (needed ? " / " + needed : "") + " characters";
+    var short = needed > 0 && length < needed && (rule.mode === "required" || length > 0);
+    els.rationaleCounter.classList.toggle("short", short);
+    els.rationaleCounter.classList.toggle("enough", needed > 0 && length >= needed);
+  }
+
+  function updateStrengthVisibility() {
+    var schema = state.assignment && state.assignment.label_schema;
+    if (!schema || schema.kind !== "pairwise") return;
+    var choice = selectedValue("choice");
+    var hasScale = !!(schema.strength && schema.strength.levels && schema.strength.levels.length);
+    show(els.strengthField, hasScale && (choice === "A" || choice === "B"));
+    if (hasScale && (choice === "A" || choice === "B")) {
+      els.strengthField.querySelector("legend").textContent = "How much better is " + choice + "?";
+    }
+  }
+
+  function rankGroups() {
+    var byRank = {}, missing = [];
+    els.responses.querySelectorAll(".rank-select").forEach(function (select) {
+      if (!select.value) { missing.push(select.dataset.letter); return; }
+      (byRank[select.value] = byRank[select.value] || []).push(select.dataset.letter);
+    });
+    var groups = Object.keys(byRank).map(Number).sort(function (a, b) { return a - b; })
+      .map(function (rank) { return byRank[rank]; });
+    return {groups: groups, missing: missing};
+  }
+
+  function updateRankingSummary() {
+    var ranked = rankGroups();
+    if (!ranked.groups.length) {
+      els.rankingSummary.textContent = "Not ranked yet.";
+      return;
+    }
+    els.rankingSummary.textContent = "Best first: " + ranked.groups.map(function (g) { return g.join(" = "); }).join("  >  ") +
+      (ranked.missing.length ? "   (still to rank: " + ranked.missing.join(", ") + ")" : "");
+  }
+
+  function loadGuidelines(project) {
+    els.guidelinesProject.textContent = project.name;
+    if (state.guidelines[project.id] !== undefined) {
+      els.guidelinesBody.innerHTML = state.guidelines[project.id];
+      return;
+    }
+    els.guidelinesBody.textContent = "Loading the guidelines…";
+    api(project.guidelines_url).then(function (result) {
+      if (result.status !== 200 || !result.data) throw new Error(errorsOf(result)[0].message);
+      // Sanitised server-side (Markdown without raw HTML, then nh3).
+      var html = result.data.guidelines_html || "<p>This project has no written guidelines.</p>";
+      state.guidelines[project.id] = html;
+      if (state.assignment && state.assignment.project.id === project.id) els.guidelinesBody.innerHTML = html;
+    }).catch(function (error) {
+      els.guidelinesBody.textContent = "The guidelines could not be loaded: " + error.message;
+    });
+  }
+
+  function render(assignment, received) {
+    state.assignment = assignment;
+    state.clientId = newClientId();
+    state.activeMs = 0;
+    state.lastInput = Date.now();
+    state.leaseLost = false;
+    setExpiry(assignment.expires_at);
+    closeSideForms();
+    clearErrors(els.form);
+    renderPrompt(assignment.prompt);
+    renderResponses(assignment);
+    renderAnswerFields(assignment.label_schema, assignment.responses.length);
+    loadGuidelines(assignment.project);
+    els.form.dataset.assignment = assignment.id;
+    els.form.dataset.kind = assignment.label_schema.kind;
+    show(els.empty, false);
+    show(els.loading, false);
+    show(els.workspace, true);
+    setSending(false);
+    startHeartbeat(assignment.lease_seconds);
+    if (received) window.scrollTo(0, 0);
+  }
+
+  // --- Lease, heartbeat, active time --------------------------------------------------------
+
+  function setExpiry(expiresAt) {
+    // Kept in the browser's clock so the countdown is right even if the clocks disagree.
+    state.expiresAt = Date.parse(expiresAt) - state.clockSkew;
+  }
+
+  function startHeartbeat(leaseSeconds) {
+    stopHeartbeat();
+    state.lastHeartbeat = Date.now();
+    var every = Math.max(5, (leaseSeconds || 900) / 3) * 1000;
+    state.heartbeatTimer = setInterval(function () {
+      if (document.visibilityState === "visible") heartbeat();
+    }, every);
+    state.heartbeatEvery = every;
+  }
+
+  function stopHeartbeat() {
+    if (state.heartbeatTimer) clearInterval(state.heartbeatTimer);
+    state.heartbeatTimer = null;
+  }
+
+  function heartbeat() {
+    var assignment = state.assignment;
+    if (!assignment || state.leaseLost) return;
+    state.lastHeartbeat = Date.now();
+    api(urlFor("extend", assignment.id), {}).then(function (result) {
+      if (state.assignment !== assignment) return;
+      if (result.status === 200 && result.data) {
+        setExpiry(result.data.expires_at);
+      } else if (result.status === 409) {
+        var error = errorsOf(result)[0];
+        stopHeartbeat();
+        if (error.code === "lease_expired") {
+          // The server took the lease back; a submit is still accepted while nobody else
+          // holds the item.
+          state.leaseLost = true;
+          say("Your lease on this item expired. You can still submit: it is accepted if nobody else has taken the item.", "warning");
+        } else {
+          say(error.message + " Loading the next item…", "warning");
+          loadNext();
+        }
+      } else if (result.status === 404) {
+        stopHeartbeat();
+        say("This assignment no longer exists. Loading the next item…", "warning");
+        loadNext();
+      }
+    }).catch(function () { /* offline for a moment: the next beat tries again */ });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    state.lastTick = Date.now();
+    if (document.visibilityState === "visible" && state.assignment && state.heartbeatTimer &&
+        Date.now() - state.lastHeartbeat >= state.heartbeatEvery) {
+      heartbeat();
+    }
+  });
+
+  ["keydown", "mousedown", "mousemove", "wheel", "touchstart", "scroll", "input"].forEach(function (type) {
+    document.addEventListener(type, function () { state.lastInput = Date.now(); }, {capture: true, passive: true});
+  });
+
+  function tick() {
+    var now = Date.now();
+    var elapsed = Math.min(now - state.lastTick, 5000);
+    state.lastTick = now;
+    if (!state.assignment) return;
+    // Active time: the tab is visible and the expert touched something in the last minute.
+    if (document.visibilityState === "visible" && now - state.lastInput < IDLE_AFTER_MS) state.activeMs += elapsed;
+    show(els.active, true);
+    els.active.textContent = "Active " + formatSeconds(state.activeMs / 1000);
+    var left = (state.expiresAt - now) / 1000;
+    show(els.lease, true);
+    if (left > 0 && !state.leaseLost) {
+      els.lease.textContent = "Lease: " + formatSeconds(left) + " left";
+      els.lease.className = "lease" + (left < 60 ? " lease-short" : "");
+    } else {
+      els.lease.textContent = "Lease expired: submit soon";
+      els.lease.className = "lease lease-over";
+    }
+  }
+  setInterval(tick, 1000);
+
+  // --- The queue ----------------------------------------------------------------------------
+
+  function selectedProject() {
+    return els.projectSelect ? els.projectSelect.value : app.dataset.project;
+  }
+
+  function loadNext() {
+    stopHeartbeat();
+    state.assignment = null;
+    show(els.workspace, false);
+    show(els.empty, false);
+    show(els.lease, false);
+    show(els.active, false);
+    show(els.loading, true);
+    var project = selectedProject();
+    return api(app.dataset.nextUrl, project ? {project: project} : {}).then(function (result) {
+      show(els.loading, false);
+      if (result.status === 200 && result.data) {
+        render(result.data, true);
+      } else if (result.status === 204) {
+        showEmpty(result.headers.get("Queue-Reason-Message") || "Nothing to label right now.",
+          result.headers.get("Queue-Reason") || "");
+      } else {
+        showEmpty(errorsOf(result)[0].message, "error");
+      }
+    }).catch(function () {
+      show(els.loading, false);
+      showEmpty("Could not reach the server. Check your connection and try again.", "offline");
+    });
+  }
+
+  function showEmpty(message, reason) {
+    els.emptyMessage.textContent = message;
+    var hints = {
+      queue_empty: "New items arrive as labs upload them; check again in a while.",
+      no_eligible_project: "Projects open to you once staff approve a credential in their domain.",
+      no_credential: "Submit a credential in this project's domain from your profile.",
+      suspended: "Contact the platform staff if you think this is a mistake."
+    };
+    els.emptyHint.textContent = hints[reason] || "";
+    show(els.emptyHint, !!hints[reason]);
+    els.empty.dataset.reason = reason;
+    show(els.empty, true);
+  }
+
+  // --- Submitting -----------------------------------------------------------------------------
+
+  function selectedValue(name) {
+    var checked = els.form.querySelector('input[name="' + name + '"]:checked');
+    return checked ? checked.value : null;
+  }
+
+  function collect() {
+    var schema = state.assignment.label_schema;
+    var payload = {client_id: state.clientId};
+    if (schema.kind === "pairwise") {
+      payload.choice = selectedValue("choice");
+      if (!els.strengthField.hidden) {
+        var strength = selectedValue("strength");
+        payload.strength = strength === null ? null : Number(strength);
+      }
+    } else {
+      payload.ranking = rankGroups().groups;
+    }
+    if ((schema.criteria || []).length) {
+      payload.criteria = {};
+      state.assignment.responses.forEach(function (response) {
+        var ratings = {};
+        els.form.querySelectorAll('input[data-letter="' + response.label + '"]:checked').forEach(function (input) {
+          ratings[input.dataset.key] = Number(input.value);
+        });
+        payload.criteria[response.label] = ratings;
+      });
+    }
+    if (!schema.rationale || schema.rationale.mode !== "off") payload.rationale = els.rationale.value;
+    payload.active_seconds = Math.round(state.activeMs / 100) / 10;
+    return payload;
+  }
+
+  /* The server checks everything; only two of its messages are reworded, where the browser
+     knows the plainer reason (nothing chosen, a response left unranked). */
+  function friendlier(errors, payload) {
+    return errors.map(function (error) {
+      if (error.field === "choice" && !payload.choice) {
+        return {field: "choice", code: error.code, message: "Choose an answer (keys 1, 2, t, x)."};
+      }
+      if (error.field === "ranking" && rankGroups().missing.length) {
+        return {field: "ranking", code: error.code, message: "Give every response a rank (1 = best)."};
+      }
+      return error;
+    });
+  }
+
+  function setSending(sending) {
+    state.sending = sending;
+    els.submit.disabled = sending;
+    els.submit.firstChild.nodeValue = sending ? "Submitting… " : "Submit ";
+    els.skipOpen.disabled = sending;
+    els.reportOpen.disabled = sending;
+  }
+
+  function submitLabel() {
+    var assignment = state.assignment;
+    if (!assignment || state.sending) return;
+    clearErrors(els.form);
+    var payload = collect();
+    setSending(true);
+    api(urlFor("submit", assignment.id), payload).then(function (result) {
+      if (state.assignment !== assignment) return;
+      if (result.status === 201 || result.status === 200) {
+        state.submitted += 1;
+        els.sessionCount.textContent = state.submitted + " labelled in this session";
+        show(els.sessionCount, true);
+        say("Saved. Here is the next item.", "success");
+        return loadNext();
+      }
+      var errors = errorsOf(result);
+      var code = errors[0].code;
+      if (result.status === 400) {
+        setSending(false);
+        showErrors(els.form, friendlier(errors, payload));
+      } else if (result.status === 409 && code === "lease_expired") {
+        say("Your lease expired and another expert now holds this item, so your label was not needed. Here is the next item.", "warning");
+        return loadNext();
+      } else if (result.status === 409 && code === "already_submitted") {
+        say("This item was already submitted. Here is the next one.", "success");
+        return loadNext();
+      } else if ((result.status === 409 && code === "assignment_closed") || result.status === 404) {
+        say(errors[0].message + " Here is the next item.", "warning");
+        return loadNext();
+      } else {
+        setSending(false);
+        showErrors(els.form, errors);
+      }
+    }).catch(function () {
+      if (state.assignment !== assignment) return;
+      setSending(false);
+      // The same client_id goes with the retry: if the first attempt did arrive, the server
+      // answers with that label instead of making a second one.
+      showErrors(els.form, [{field: null, code: "offline", message: "Could not reach the server. Your answer is still here: press Submit to try again."}]);
+    });
+  }
+
+  // --- Skip and report ----------------------------------------------------------------------
+
+  function closeSideForms() {
+    [els.skipForm, els.reportForm].forEach(function (form) {
+      clearErrors(form);
+      form.reset();
+      show(form, false);
+    });
+  }
+
+  function openSideForm(form, focus) {
+    closeSideForms();
+    show(form, true);
+    form.scrollIntoView({block: "nearest"});
+    focus.focus();
+  }
+
+  function sideAction(form, kind, body, done) {
+    var assignment = state.assignment;
+    if (!assignment || state.sending) return;
+    clearErrors(form);
+    var button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    setSending(true);
+    api(urlFor(kind, assignment.id), body).then(function (result) {
+      button.disabled = false;
+      if (result.status === 204 || result.status === 201) {
+        say(done, "success");
+        return loadNext();
+      }
+      setSending(false);
+      var errors = errorsOf(result);
+      if (result.status === 409 || result.status === 404) {
+        say(errors[0].message + " Here is the next item.", "warning");
+        return loadNext();
+      }
+      showErrors(form, errors);
+    }).catch(function () {
+      button.disabled = false;
+      setSending(false);
+      showErrors(form, [{field: null, code: "offline", message: "Could not reach the server; try again."}]);
+    });
+  }
+
+  els.skipOpen.addEventListener("click", function () { openSideForm(els.skipForm, $("skip-reason")); });
+  els.reportOpen.addEventListener("click", function () { openSideForm(els.reportForm, $("report-reason")); });
+  [els.skipForm, els.reportForm].forEach(function (form) {
+    form.querySelector("[data-close]").addEventListener("click", closeSideForms);
+  });
+  els.skipForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var reason = $("skip-reason").value.trim();
+    if (!reason) {
+      clearErrors(els.skipForm);
+      showErrors(els.skipForm, [{field: "reason", code: "required", message: "Say why you skip (e.g. “Outside my expertise”)."}]);
+      return;
+    }
+    sideAction(els.skipForm, "skip", {reason: reason}, "Skipped. Here is the next item.");
+  });
+  els.reportForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    sideAction(els.reportForm, "report", {reason: $("report-reason").value, details: $("report-details").value},
+      "Thank you: the problem is reported. Here is the next item.");
+  });
+
+  // --- Wiring -------------------------------------------------------------------------------
+
+  els.form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submitLabel();
+  });
+  els.form.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.name === "choice") updateStrengthVisibility();
+    if (target.classList.contains("rank-select")) updateRankingSummary();
+    var row = target.closest(".criterion, fieldset, .response");
+    if (row && row.classList.contains("has-error") && row.matches(".criterion, fieldset")) {
+      row.classList.remove("has-error");
+      row.querySelectorAll("[data-errors-for]").forEach(function (list) { list.textContent = ""; });
+    }
+  });
+  els.rationale.addEventListener("input", updateCounter);
+  els.retry.addEventListener("click", function () { say(""); loadNext(); });
+  if (els.projectSelect) {
+    var wanted = app.dataset.project;
+    if (wanted && !Array.prototype.some.call(els.projectSelect.options, function (o) { return o.value === wanted; })) {
+      // A project not (or no longer) open to this expert: ask anyway, the queue says why.
+      els.projectSelect.appendChild(el("option", {value: wanted, text: "The requested project"}));
+    }
+    els.projectSelect.value = wanted || "";
+    els.projectSelect.addEventListener("change", function () {
+      var url = new URL(window.location.href);
+      if (els.projectSelect.value) url.searchParams.set("project", els.projectSelect.value);
+      else url.searchParams.delete("project");
+      window.history.replaceState(null, "", url.toString());
+      say("");
+      loadNext();
+    });
+  }
+
+  function typing(target) {
+    var tag = target && target.tagName;
+    return tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && target.type !== "radio" && target.type !== "checkbox") ||
+      (target && target.isContentEditable);
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && (!els.skipForm.hidden || !els.reportForm.hidden)) {
+      closeSideForms();
+      return;
+    }
+    if (!state.assignment || els.workspace.hidden || event.altKey || event.isComposing) return;
+    var target = event.target;
+    if (event.key === "Enter") {
+      if (target === els.rationale && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        submitLabel();
+      } else if (!typing(target) && !event.ctrlKey && !event.metaKey && !event.shiftKey &&
+                 target.tagName !== "BUTTON" && target.tagName !== "A" && target.tagName !== "SUMMARY" &&
+                 !els.skipForm.contains(target) && !els.reportForm.contains(target)) {
+        event.preventDefault();
+        submitLabel();
+      }
+      return;
+    }
+    if (typing(target) || event.ctrlKey || event.metaKey) return;
+    var key = event.key.toLowerCase();
+    var choice = {"1": "A", "2": "B", "t": "tie", "x": "both_bad"}[key];
+    if (!choice || state.assignment.label_schema.kind !== "pairwise") return;
+    var input = $("choice-" + choice);
+    if (!input) return;
+    event.preventDefault();
+    input.checked = true;
+    input.dispatchEvent(new Event("change", {bubbles: true}));
+    input.focus();
+  });
+
+  loadNext();
+})();
