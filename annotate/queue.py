@@ -11,12 +11,14 @@ Guarantees held by the database, not only this code:
 
 from __future__ import annotations
 
+import json
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -121,6 +123,8 @@ def _claim_gold(*, project: Project, expert: ExpertProfile) -> Assignment | None
 
 
 def _claim_slot(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+    if connection.vendor == "postgresql":
+        return _claim_slot_postgresql(project=project, expert=expert)
     mine = Assignment.objects.filter(item=OuterRef("item_id"), expert=expert)
     slot = (
         Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN)
@@ -139,6 +143,80 @@ def _claim_slot(*, project: Project, expert: ExpertProfile) -> Assignment | None
         state=Slot.State.OPEN
     )
     return _lease(project=project, expert=expert, item=slot.item, slot=slot)
+
+
+# The same claim as the ORM path above, in one round trip: pick the first open slot the expert
+# has not touched (the partial index slot_open_queue serves the ORDER BY), skipping rows other
+# transactions hold, lease it, open the item's next slot, and insert the assignment with the
+# responses in a random order. Data-modifying CTEs all run to completion, once.
+_CLAIM_SQL = """
+WITH picked AS (
+    SELECT s.id, s.item_id, s.idx FROM annotate_slot s
+    WHERE s.project_id = %(project)s AND s.state = 'open'
+      AND NOT EXISTS (
+          SELECT 1 FROM annotate_assignment a WHERE a.item_id = s.item_id AND a.expert_id = %(expert)s
+      )
+    ORDER BY s.idx DESC, s.priority DESC, s.item_id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE annotate_slot s SET state = 'leased' FROM picked WHERE s.id = picked.id
+    RETURNING s.id, s.item_id, s.idx
+), opened AS (
+    UPDATE annotate_slot s SET state = 'open' FROM leased
+    WHERE s.item_id = leased.item_id AND s.idx = leased.idx + 1 AND s.state = 'waiting'
+), inserted AS (
+    INSERT INTO annotate_assignment
+        (id, project_id, item_id, expert_id, slot_id, is_gold, shown_order, status, leased_at, expires_at,
+         closed_reason)
+    SELECT %(id)s, %(project)s, leased.item_id, %(expert)s, leased.id, false,
+           (SELECT jsonb_agg(g ORDER BY random())
+            FROM generate_series(0, jsonb_array_length(i.responses) - 1) AS g),
+           'active', now(), now() + make_interval(secs => %(lease)s), ''
+    FROM leased JOIN annotate_item i ON i.id = leased.item_id
+    RETURNING item_id, slot_id, shown_order, leased_at, expires_at
+)
+SELECT inserted.item_id, inserted.slot_id, inserted.shown_order, inserted.leased_at, inserted.expires_at,
+       i.uid, i.prompt, i.responses, i.is_gold
+FROM inserted JOIN annotate_item i ON i.id = inserted.item_id
+"""
+
+
+def _decode(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _claim_slot_postgresql(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+    assignment_id = uuid.uuid4()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL,
+            {"project": project.pk, "expert": expert.pk, "id": assignment_id, "lease": project.lease_seconds},
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    item_id, slot_id, shown_order, leased_at, expires_at, uid, prompt, responses, is_gold = row
+    item = Item(
+        id=item_id,
+        uid=uid,
+        project=project,
+        prompt=_decode(prompt),
+        responses=_decode(responses),
+        is_gold=is_gold,
+    )
+    return Assignment(
+        id=assignment_id,
+        project=project,
+        item=item,
+        expert=expert,
+        slot_id=slot_id,
+        is_gold=False,
+        shown_order=_decode(shown_order),
+        status=Assignment.Status.ACTIVE,
+        leased_at=leased_at,
+        expires_at=expires_at,
+    )
 
 
 def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment | None:

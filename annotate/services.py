@@ -30,6 +30,16 @@ def _schema_checked(schema: Any) -> dict[str, Any]:
     return schema_normalize(schema)
 
 
+def _overlap_checked(project: Project) -> None:
+    # The database's check would refuse it too, but naming its constraint, not the field.
+    if project.max_overlap < project.overlap:
+        raise ApplicationError(
+            f"max_overlap ({project.max_overlap}) must be at least the overlap k ({project.overlap}).",
+            code="invalid",
+            field="max_overlap",
+        )
+
+
 def _domain_open(domain: Domain) -> Domain:
     if not domain.is_active:
         raise ApplicationError("This domain is closed.", code="inactive", field="domain")
@@ -59,6 +69,7 @@ def project_create(
         status=status,
         **fields,
     )
+    _overlap_checked(project)
     project.full_clean()
     project.save()
     audit_record(
@@ -148,6 +159,7 @@ def project_update(*, project: Project, api_key: ApiKey | None = None, **changes
             changed[field] = value
 
     if changed:
+        _overlap_checked(project)
         project.full_clean()
         project.save()
         audit_record(action="project.update", target=project, api_key=api_key, data=changed)

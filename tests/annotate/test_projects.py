@@ -217,11 +217,23 @@ def test_out_of_range_settings_are_refused_naming_the_field(lab_client, domain, 
     assert not Project.objects.exists()
 
 
-def test_max_overlap_below_overlap_is_refused(lab_client, domain):
+def test_max_overlap_below_overlap_is_refused_naming_the_field(lab_client, domain):
     response = _create(lab_client, domain, overlap=4, max_overlap=3)
 
     assert response.status_code == 400
+    assert _errors(response) == [("max_overlap", "invalid")]
     assert not Project.objects.exists()
+
+
+def test_lowering_max_overlap_below_overlap_is_refused_naming_the_field(lab_client, lab):
+    project = ProjectFactory(lab=lab, overlap=3, max_overlap=5)
+
+    response = _patch(lab_client, project.pk, max_overlap=2)
+
+    assert response.status_code == 400
+    assert _errors(response) == [("max_overlap", "invalid")]
+    project.refresh_from_db()
+    assert project.max_overlap == 5
 
 
 def test_settings_at_their_bounds_are_accepted(lab_client, domain):

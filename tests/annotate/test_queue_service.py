@@ -222,9 +222,7 @@ def test_expired_lease_is_not_handed_back_and_its_item_never_returns_to_that_exp
 def test_assignments_expire_leaves_live_leases_alone_and_is_idempotent():
     project = ProjectFactory(gold_rate=0)
     batch = BatchFactory(project=project)
-    stale = AssignmentFactory(
-        item=ItemFactory(batch=batch), leased_at=timezone.now() - dt.timedelta(hours=1)
-    )
+    stale = AssignmentFactory(item=ItemFactory(batch=batch), leased_at=timezone.now() - dt.timedelta(hours=1))
     live = AssignmentFactory(item=ItemFactory(batch=batch))
     assert assignments_expire() == 1
     assert assignments_expire() == 0

@@ -1,0 +1,332 @@
+"""An expert labels in the browser: pairwise with strength and criteria, a ranking of four,
+a validation error shown at its field, an empty queue, a lease lost to another expert.
+
+Drives Debian's Chromium through Playwright against pytest-django's live server; the label
+is then read back from the database and checked against the order the expert was shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from annotate.models import Assignment, Label
+from annotate.queue import assignment_next, assignments_expire
+from annotate.schema import schema_normalize
+from tests.factories import PASSWORD, CredentialFactory, DomainFactory, ItemFactory, ProjectFactory
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path("/tmp/label.png")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Debian's Chromium at {CHROMIUM}"),
+]
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
+expect = playwright_api.expect
+sync_playwright = playwright_api.sync_playwright
+
+PAIRWISE_SCHEMA = {
+    "kind": "pairwise",
+    "choices": ["A", "B", "tie", "both_bad"],
+    "strength": {"levels": ["slightly better", "clearly better", "much better"]},
+    "criteria": [{"key": "accuracy", "label": "Accuracy", "min": 1, "max": 5, "description": "Facts right?"}],
+    "rationale": {"mode": "required", "min_length": 20},
+}
+GUIDELINES = "# How to judge\n\nPrefer the **correct** answer.\n\n<script>alert(1)</script>"
+
+
+@pytest.fixture(autouse=True)
+def _allow_orm_in_playwright_thread(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread, so Django would refuse ORM
+    # calls from the test body as "async unsafe". They are plain synchronous calls here.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+            # While Playwright's loop runs, Django keeps the test body's connection in a
+            # context variable: close it here, in that context, or it outlives the test
+            # database (PostgreSQL then refuses to drop it).
+            connections.close_all()
+
+
+@pytest.fixture
+def domain(db):
+    return DomainFactory(slug="cardiology", name="Cardiology")
+
+
+@pytest.fixture
+def expert(domain):
+    return CredentialFactory(domain=domain, approved=True, expert__user__email="labeller@example.org").expert
+
+
+@pytest.fixture
+def page(browser, live_server, expert):
+    """The expert, logged in, with every script error collected in ``page.errors``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    # Network noise is not a script error: a 400 or 409 from the API is part of the flow, and
+    # the profile page (where log-in lands) tries a websocket the live server does not serve.
+    page.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and not re.search("Failed to load resource|WebSocket", msg.text)
+            and page.errors.append(msg.text)
+        ),
+    )
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("E-mail").fill(expert.user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    yield page
+    context.close()
+
+
+def _pairwise_project(domain, **fields):
+    return ProjectFactory(
+        domain=domain,
+        name="Cardiology answers",
+        label_schema=schema_normalize(PAIRWISE_SCHEMA),
+        guidelines=GUIDELINES,
+        **fields,
+    )
+
+
+def _item(project, **fields):
+    return ItemFactory(batch__project=project, **fields)
+
+
+def _active_assignment(expert) -> Assignment:
+    return Assignment.objects.select_related("item").get(expert=expert, status=Assignment.Status.ACTIVE)
+
+
+def _response_id(assignment: Assignment, letter: str) -> str:
+    """The canonical id of the response shown under ``letter``."""
+    return assignment.item.responses[assignment.shown_order["ABCDEFGH".index(letter)]]["id"]
+
+
+def test_expert_labels_a_pairwise_item_by_clicking_and_the_label_is_stored_canonically(
+    live_server, page, expert, domain
+):
+    project = _pairwise_project(domain)
+    item = _item(
+        project,
+        prompt=[
+            {"role": "system", "content": "You are a cardiologist."},
+            {"role": "user", "content": "First-line treatment for stable angina?"},
+        ],
+        responses=[
+            {"id": "r-short", "model": "model-x", "text": "Beta blockers, plus sublingual nitrates."},
+            {"id": "r-wrong", "model": "model-y", "text": "Antibiotics."},
+        ],
+    )
+    page.get_by_role("link", name="Label").click()
+    page.wait_for_url(re.compile(r"/label/$"))
+    expect(page.locator("#response-A")).to_be_visible()
+    assignment = _active_assignment(expert)
+    assert assignment.item == item
+    shown = [item.responses[i] for i in assignment.shown_order]
+
+    # The prompt as a chat with its roles, the responses by letter only (no model names).
+    expect(page.locator("#prompt .message")).to_have_count(2)
+    expect(page.locator("#prompt .message-user .role")).to_have_text("User")
+    expect(page.locator("#prompt .message-user .text")).to_have_text(
+        "First-line treatment for stable angina?"
+    )
+    expect(page.locator("#response-A .response-text")).to_have_text(shown[0]["text"])
+    expect(page.locator("#response-B .response-text")).to_have_text(shown[1]["text"])
+    expect(page.locator("#responses")).not_to_contain_text("model-")
+    expect(page.locator("#responses")).to_have_class(re.compile("responses-pair"))
+    expect(page.locator("#lease-countdown")).to_contain_text(re.compile(r"Lease: 1[45]:\d\d left"))
+
+    # Guidelines: collapsed, rendered Markdown, the script tag not executed nor shown as HTML.
+    guidelines = page.locator("#guidelines")
+    expect(guidelines).not_to_have_attribute("open", "")
+    guidelines.locator("summary").click()
+    expect(guidelines.get_by_role("heading", name="How to judge")).to_be_visible()
+    expect(guidelines.locator("strong")).to_have_text("correct")
+    assert guidelines.locator("script").count() == 0
+
+    # Choose the better answer (whichever letter it got) and how much better, by clicking.
+    better = "A" if shown[0]["id"] == "r-short" else "B"
+    worse = "B" if better == "A" else "A"
+    expect(page.locator("#strength-field")).to_be_hidden()
+    page.locator(f'label[for="choice-{better}"]').click()
+    expect(page.locator("#strength-field")).to_be_visible()
+    expect(page.locator("#strength-field legend")).to_have_text(f"How much better is {better}?")
+    page.get_by_text("much better", exact=True).click()
+    page.locator(f'label[for="crit-{better}-accuracy-5"]').click()
+    page.locator(f'label[for="crit-{worse}-accuracy-1"]').click()
+    rationale = "Antibiotics do nothing for angina; beta blockers are first line."
+    page.get_by_label(re.compile(r"^Rationale")).fill(rationale)
+    expect(page.locator("#rationale-counter")).to_have_text(f"{len(rationale)} / 20 characters")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.locator("#submit-label").click()
+    expect(page.locator("#label-status")).to_have_text("Saved. Here is the next item.")
+    expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
+    expect(page.locator("#session-count")).to_have_text("1 labelled in this session")
+
+    label = Label.objects.get(expert=expert)
+    assert label.assignment_id == assignment.pk
+    assert label.choice == "A"  # canonical: the first response, r-short, is better
+    assert label.choice == "AB"[assignment.shown_order["AB".index(better)]]
+    assert label.strength == 3
+    assert label.criteria == {"r-short": {"accuracy": 5}, "r-wrong": {"accuracy": 1}}
+    assert label.rationale == rationale
+    assert label.active_seconds is not None and 0 <= label.active_seconds <= label.lease_seconds + 1
+    assert re.fullmatch(r"[0-9a-f-]{36}", label.client_id)
+    assert page.errors == []
+
+
+def test_expert_ranks_four_responses_with_a_tie_through_the_rank_selectors(live_server, page, expert, domain):
+    project = ProjectFactory(domain=domain, ranking=True, name="Rank the answers")
+    item = _item(project, prompt="Explain atrial fibrillation to a patient.")
+    page.goto(f"{live_server.url}/label/?project={project.pk}")
+    expect(page.locator("#response-D")).to_be_visible()
+    expect(page.locator("#project-select")).to_have_value(str(project.pk))
+    expect(page.locator("#responses")).to_have_class(re.compile("responses-list"))
+    expect(page.locator("#prompt")).to_have_text("Explain atrial fibrillation to a patient.")
+    expect(page.locator("#choice-field")).to_be_hidden()
+    assignment = _active_assignment(expert)
+    assert assignment.item == item
+
+    # B best, A and C tied second, D last.
+    for letter, rank in {"A": "2", "B": "1", "C": "2", "D": "3"}.items():
+        page.get_by_label(f"Rank of {letter}").select_option(rank)
+    expect(page.locator("#ranking-summary")).to_have_text("Best first: B  >  A = C  >  D")
+    for letter, rating in {"A": 3, "B": 5, "C": 3, "D": 1}.items():
+        page.locator(f'label[for="crit-{letter}-accuracy-{rating}"]').click()
+    page.locator("#submit-label").click()
+    expect(page.locator("#label-status")).to_have_text("Saved. Here is the next item.")
+
+    label = Label.objects.get(expert=expert)
+    rid = {letter: _response_id(assignment, letter) for letter in "ABCD"}
+    assert label.ranking == [[rid["B"]], [rid["A"], rid["C"]], [rid["D"]]]
+    assert label.criteria == {
+        rid["A"]: {"accuracy": 3},
+        rid["B"]: {"accuracy": 5},
+        rid["C"]: {"accuracy": 3},
+        rid["D"]: {"accuracy": 1},
+    }
+    assert label.choice == "" and label.strength is None
+    assert page.errors == []
+
+
+def test_a_short_rationale_is_refused_next_to_the_field_then_the_corrected_label_is_saved(
+    live_server, page, expert, domain
+):
+    project = _pairwise_project(domain)
+    _item(project)
+    page.goto(f"{live_server.url}/label/")
+    expect(page.locator("#response-A")).to_be_visible()
+    assignment = _active_assignment(expert)
+
+    # Keyboard: 2 picks B; Ctrl+Enter in the rationale submits.
+    page.locator("body").press("2")
+    expect(page.locator("#choice-B")).to_be_checked()
+    page.locator('label[for="strength-1"]').click()
+    page.locator('label[for="crit-A-accuracy-2"]').click()
+    page.locator('label[for="crit-B-accuracy-4"]').click()
+    box = page.get_by_label(re.compile(r"^Rationale"))
+    box.fill("Too short.")
+    expect(page.locator("#rationale-counter")).to_have_class(re.compile("short"))
+    box.press("Control+Enter")
+
+    errors = page.locator('#rationale-field [data-errors-for="rationale"]')
+    expect(errors).to_have_text("Explain your judgement (at least 20 characters).")
+    expect(page.locator("#rationale")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#submit-label")).to_be_enabled()
+    assert not Label.objects.exists()
+
+    box.fill("B cites the guideline and A misses the contraindication.")
+    page.locator("#submit-label").click()
+    expect(page.locator("#label-status")).to_have_text("Saved. Here is the next item.")
+    label = Label.objects.get(expert=expert)
+    assert label.assignment_id == assignment.pk
+    assert label.choice == "AB"[assignment.shown_order[1]] and label.strength == 1
+    assert page.errors == []
+
+
+def test_an_empty_queue_shows_the_reason_and_check_again_finds_new_work(live_server, page, domain):
+    project = _pairwise_project(domain)
+    page.goto(f"{live_server.url}/label/")
+    expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
+    expect(page.locator("#workspace")).to_be_hidden()
+
+    _item(project)
+    page.get_by_role("button", name="Check again").click()
+    expect(page.locator("#response-A")).to_be_visible()
+    expect(page.locator("#queue-empty")).to_be_hidden()
+    assert page.errors == []
+
+
+def test_an_expert_without_a_credential_is_told_why_the_queue_is_empty(live_server, browser):
+    credential = CredentialFactory(expert__user__email="newcomer@example.org")  # still submitted
+    ProjectFactory(domain=credential.domain)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("E-mail").fill("newcomer@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    page.goto(f"{live_server.url}/label/")
+    expect(page.locator("#queue-empty-message")).to_have_text(
+        "No active project is open to your credentials yet."
+    )
+    context.close()
+
+
+def test_a_submit_after_the_slot_went_to_another_expert_says_so_and_moves_on(
+    live_server, page, expert, domain
+):
+    project = _pairwise_project(domain, overlap=1, max_overlap=1)
+    _item(project)
+    page.goto(f"{live_server.url}/label/")
+    expect(page.locator("#response-A")).to_be_visible()
+
+    # The lease runs out while the expert is away, and another expert takes the item.
+    assignments_expire(project=project, now=timezone.now() + dt.timedelta(hours=1))
+    other = CredentialFactory(domain=domain, approved=True).expert
+    assert isinstance(assignment_next(expert=other, project=project), Assignment)
+
+    page.locator('label[for="choice-tie"]').click()
+    expect(page.locator("#strength-field")).to_be_hidden()
+    page.locator('label[for="crit-A-accuracy-3"]').click()
+    page.locator('label[for="crit-B-accuracy-3"]').click()
+    page.get_by_label(re.compile(r"^Rationale")).fill("Both say the same thing in other words.")
+    page.locator("#submit-label").click()
+    expect(page.locator("#label-status")).to_contain_text("another expert now holds this item")
+    expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
+    assert not Label.objects.filter(expert=expert).exists()
+    assert page.errors == []
