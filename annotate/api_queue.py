@@ -220,10 +220,16 @@ class QueueProjectListApi(APIView):
         return Response({"results": QueueProjectOutputSerializer(projects, many=True).data})
 
 
+class GuidelinesOutputSerializer(serializers.Serializer):
+    project = serializers.UUIDField()
+    name = serializers.CharField()
+    guidelines_html = serializers.CharField(help_text="The project's Markdown guidelines as sanitised HTML.")
+
+
 class QueueProjectGuidelinesApi(APIView):
     permission_classes = [IsPerson]
 
-    @extend_schema(responses={200: serializers.DictField()})
+    @extend_schema(responses={200: GuidelinesOutputSerializer})
     def get(self, request, project_id):
         expert = request_expert(request)
         project = next((p for p in projects_open_to(expert=expert) if p.pk == project_id), None)

@@ -205,7 +205,7 @@ def _claim_slot_postgresql(*, project: Project, expert: ExpertProfile) -> Assign
         responses=_decode(responses),
         is_gold=is_gold,
     )
-    return Assignment(
+    assignment = Assignment(
         id=assignment_id,
         project=project,
         item=item,
@@ -217,6 +217,11 @@ def _claim_slot_postgresql(*, project: Project, expert: ExpertProfile) -> Assign
         leased_at=leased_at,
         expires_at=expires_at,
     )
+    # Both rows exist: a later save() must UPDATE them, not INSERT a second row with this id.
+    for instance in (item, assignment):
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return assignment
 
 
 def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment | None:
@@ -312,6 +317,10 @@ def assignment_submit(
         raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
     status = current["status"]
     if status == Assignment.Status.SUBMITTED:
+        # A double click: the other request stored the label while we waited for the lock.
+        existing = Label.objects.filter(assignment_id=assignment.pk, client_id=client_id).first()
+        if existing is not None:
+            return existing, False
         raise ApplicationError(
             "This assignment was already submitted.", code="already_submitted", status_code=409
         )
@@ -362,8 +371,12 @@ def assignment_submit(
         lease_seconds=(now - assignment.leased_at).total_seconds(),
         schema_version=project.schema_version,
     )
-    if not item.is_gold and not Slot.objects.filter(item=item).exclude(state=Slot.State.FILLED).exists():
-        Item.objects.filter(pk=item.pk, state=Item.State.OPEN).update(state=Item.State.LABELLED)
+    if not item.is_gold:
+        # Two experts filling an item's last slots at once would each see the other's slot
+        # unfilled: the item's lock makes the second look after the first has committed.
+        Item.objects.select_for_update().filter(pk=item.pk).values("pk").get()
+        if not Slot.objects.filter(item=item).exclude(state=Slot.State.FILLED).exists():
+            Item.objects.filter(pk=item.pk, state=Item.State.OPEN).update(state=Item.State.LABELLED)
     return label, True
 
 

@@ -146,6 +146,10 @@ def _store_chunks(batch: Batch, stream: BinaryIO, digest) -> int:
     return size
 
 
+class _ChunksGone(Exception):
+    """The batch's body was removed while this run read it (another run finished first)."""
+
+
 def _stored_chunks(batch: Batch) -> Iterator[bytes]:
     """The body of a batch, one chunk at a time: it is never in memory whole."""
     seqs = list(BatchChunk.objects.filter(batch=batch).order_by("seq").values_list("seq", flat=True))
@@ -161,9 +165,15 @@ def _stored_chunks(batch: Batch) -> Iterator[bytes]:
                     (batch.pk, seq),
                     binary=True,
                 )
-                yield bytes(raw.fetchone()[0])
+                row = raw.fetchone()
+                if row is None:
+                    raise _ChunksGone
+                yield bytes(row[0])
         else:
-            yield bytes(BatchChunk.objects.filter(batch=batch, seq=seq).values_list("data", flat=True).get())
+            data = BatchChunk.objects.filter(batch=batch, seq=seq).values_list("data", flat=True).first()
+            if data is None:
+                raise _ChunksGone
+            yield bytes(data)
 
 
 class _Errors:
@@ -237,6 +247,19 @@ def batch_ingest(*, batch_id: Any) -> Batch:
         if errors.count:
             return _batch_fail(batch, errors, lines)
         return _batch_write(batch, stage, seen, lines, skipped_in_batch)
+    except _ChunksGone:
+        # Another run of this batch finished (and removed the body) while this one read it.
+        return Batch.objects.get(pk=batch.pk)
+    except Exception:
+        # Never leave a batch "ingesting" for ever: record the failure (nothing was written,
+        # the write is one transaction) and let the error reach the logs and the task.
+        logger.exception("ingest of batch %s failed", batch.pk)
+        failure = _Errors()
+        failure.add(
+            LineError(0, None, "internal_error", "The batch could not be ingested; nothing was written.")
+        )
+        _batch_fail(batch, failure, lines)
+        raise
     finally:
         stage.close()
 

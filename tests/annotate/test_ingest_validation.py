@@ -264,6 +264,28 @@ def test_item_already_in_the_project_is_skipped_and_counted_with_on_duplicate_sk
     assert Slot.objects.filter(item__batch_id=body["id"]).count() == 2 * 3
 
 
+@pytest.mark.parametrize("on_duplicate", ["error", "skip"])
+def test_existing_external_id_with_backslashes_and_unicode_is_recognised(lab_client, project, on_duplicate):
+    # Rows are staged in COPY text format, where a backslash is an escape: the look-up of
+    # existing ids must compare the original text.
+    tricky = 'dir\\sub\\N "quoted" é 🫀'
+    assert _upload(lab_client, project, ndjson_body([item_payload(tricky)])).status_code == 201
+
+    response = _upload(
+        lab_client,
+        project,
+        ndjson_body([item_payload("fresh"), item_payload(tricky)]),
+        query=f"on_duplicate={on_duplicate}",
+    )
+
+    if on_duplicate == "error":
+        assert _line_errors(response) == [(2, "external_id", "duplicate")]
+    else:
+        assert response.status_code == 201, response.json()
+        assert (response.json()["items_created"], response.json()["items_skipped"]) == (1, 1)
+    assert Item.objects.filter(project=project, external_id=tricky).count() == 1
+
+
 def test_same_external_id_in_another_project_is_not_a_duplicate(lab_client, lab, project):
     ItemFactory(batch=BatchFactory(project=ProjectFactory(lab=lab)), external_id="shared")
 

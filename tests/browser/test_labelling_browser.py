@@ -16,7 +16,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from annotate.models import Assignment, Label
+from annotate.models import Assignment, ItemReport, Label
 from annotate.queue import assignment_next, assignments_expire
 from annotate.schema import schema_normalize
 from tests.factories import PASSWORD, CredentialFactory, DomainFactory, ItemFactory, ProjectFactory
@@ -292,11 +292,11 @@ def test_an_empty_queue_shows_the_reason_and_check_again_finds_new_work(live_ser
 
 def test_an_expert_without_a_credential_is_told_why_the_queue_is_empty(live_server, browser):
     credential = CredentialFactory(expert__user__email="newcomer@example.org")  # still submitted
-    ProjectFactory(domain=credential.domain)
+    project = ProjectFactory(domain=DomainFactory(slug="kardiologiya", name="Кардиология"))
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{live_server.url}/login/")
-    page.get_by_label("E-mail").fill("newcomer@example.org")
+    page.get_by_label("E-mail").fill(credential.expert.user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
@@ -304,7 +304,42 @@ def test_an_expert_without_a_credential_is_told_why_the_queue_is_empty(live_serv
     expect(page.locator("#queue-empty-message")).to_have_text(
         "No active project is open to your credentials yet."
     )
+    # A project asked for by id: the reason names its domain (sent MIME-encoded, not Latin-1).
+    page.goto(f"{live_server.url}/label/?project={project.pk}")
+    expect(page.locator("#queue-empty-message")).to_have_text(
+        "You need an approved credential in Кардиология."
+    )
+    expect(page.locator("#queue-empty-hint")).to_contain_text("Submit a credential")
     context.close()
+
+
+def test_expert_skips_one_item_with_a_reason_and_reports_another(live_server, page, expert, domain):
+    project = _pairwise_project(domain)
+    first, second = _item(project, priority=1), _item(project)
+    page.goto(f"{live_server.url}/label/")
+    expect(page.locator("#response-A")).to_be_visible()
+    assert _active_assignment(expert).item == first
+
+    page.get_by_role("button", name="Skip…").click()
+    page.get_by_label("Why do you skip it?").fill("Outside my expertise")
+    page.get_by_role("button", name="Skip this item").click()
+    expect(page.locator("#label-status")).to_have_text("Skipped. Here is the next item.")
+    expect(page.locator("#skip-form")).to_be_hidden()
+    skipped = Assignment.objects.get(expert=expert, item=first)
+    assert skipped.status == Assignment.Status.SKIPPED and skipped.closed_reason == "Outside my expertise"
+    expect(page.locator("#response-A")).to_be_visible()
+    assert _active_assignment(expert).item == second
+
+    page.get_by_role("button", name="Report a problem…").click()
+    page.get_by_label("What is wrong?").select_option("broken")
+    page.get_by_label("Details (optional)").fill("Response B stops mid-sentence.")
+    page.get_by_role("button", name="Send report").click()
+    expect(page.locator("#label-status")).to_contain_text("the problem is reported")
+    expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
+    report = ItemReport.objects.get(item=second)
+    assert (report.reason, report.details) == ("broken", "Response B stops mid-sentence.")
+    assert not Label.objects.exists()
+    assert page.errors == []
 
 
 def test_a_submit_after_the_slot_went_to_another_expert_says_so_and_moves_on(
@@ -329,4 +364,31 @@ def test_a_submit_after_the_slot_went_to_another_expert_says_so_and_moves_on(
     expect(page.locator("#label-status")).to_contain_text("another expert now holds this item")
     expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
     assert not Label.objects.filter(expert=expert).exists()
+    assert page.errors == []
+
+
+def test_the_page_sends_a_heartbeat_every_third_of_the_lease_and_counts_active_time(
+    live_server, page, expert, domain
+):
+    project = _pairwise_project(domain, lease_seconds=90)
+    _item(project)
+    page.clock.install()
+    page.goto(f"{live_server.url}/label/")
+    expect(page.locator("#response-A")).to_be_visible()
+    assignment = _active_assignment(expert)
+    expect(page.locator("#lease-countdown")).to_contain_text(re.compile(r"Lease: 1:(2\d|30) left"))
+
+    page.mouse.move(200, 200)
+    with page.expect_response(lambda r: r.url.endswith(f"/assignments/{assignment.pk}/extend")) as beat:
+        page.clock.run_for("00:31")
+    assert beat.value.status == 200
+    assignment.refresh_from_db()
+    assert assignment.expires_at > timezone.now() + dt.timedelta(seconds=80)
+
+    # Idle for more than a minute: the clock runs on, the active time does not.
+    page.clock.run_for("02:00")
+    active = page.locator("#active-time").text_content()
+    assert re.fullmatch(r"Active (0:5\d|1:0\d)", active), active  # about the minute after the last move
+    page.clock.run_for("00:30")
+    expect(page.locator("#active-time")).to_have_text(active)
     assert page.errors == []

@@ -81,6 +81,19 @@
     });
   }
 
+  /* Django sends a header that is not Latin-1 as an RFC 2047 encoded word
+     (=?utf-8?b?...?=): a project in a domain named in Cyrillic, say. */
+  function headerText(value) {
+    var match = /^=\?utf-8\?b\?([A-Za-z0-9+\/=]+)\?=$/i.exec(value || "");
+    if (!match || !window.TextDecoder) return value;
+    try {
+      var binary = atob(match[1]);
+      return new TextDecoder("utf-8").decode(Uint8Array.from(binary, function (c) { return c.charCodeAt(0); }));
+    } catch (e) {
+      return value;
+    }
+  }
+
   function errorsOf(result) {
     var errors = result.data && result.data.errors;
     if (Array.isArray(errors) && errors.length) return errors;
@@ -373,9 +386,15 @@
     state.lastHeartbeat = Date.now();
     var every = Math.max(5, (leaseSeconds || 900) / 3) * 1000;
     state.heartbeatTimer = setInterval(function () {
-      if (document.visibilityState === "visible") heartbeat();
+      if (stillWorking()) heartbeat();
     }, every);
     state.heartbeatEvery = every;
+  }
+
+  // A visible tab with input within the last lease length: someone is working. A tab left open
+  // with nobody at it stops extending, so its lease lapses and the item goes to someone else.
+  function stillWorking() {
+    return document.visibilityState === "visible" && Date.now() - state.lastInput < state.heartbeatEvery * 3;
   }
 
   function stopHeartbeat() {
@@ -413,7 +432,7 @@
 
   document.addEventListener("visibilitychange", function () {
     state.lastTick = Date.now();
-    if (document.visibilityState === "visible" && state.assignment && state.heartbeatTimer &&
+    if (stillWorking() && state.assignment && state.heartbeatTimer &&
         Date.now() - state.lastHeartbeat >= state.heartbeatEvery) {
       heartbeat();
     }
@@ -464,7 +483,7 @@
       if (result.status === 200 && result.data) {
         render(result.data, true);
       } else if (result.status === 204) {
-        showEmpty(result.headers.get("Queue-Reason-Message") || "Nothing to label right now.",
+        showEmpty(headerText(result.headers.get("Queue-Reason-Message")) || "Nothing to label right now.",
           result.headers.get("Queue-Reason") || "");
       } else {
         showEmpty(errorsOf(result)[0].message, "error");
