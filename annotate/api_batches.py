@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from annotate.ingest.services import batch_ingest, batch_inline_limit, batch_receive
+from annotate.ingest.services import batch_ingest, batch_inline_limit, batch_lines_processed, batch_receive
 from annotate.models import Batch
 from annotate.selectors import access_batch_for_lab, access_project_for_lab
 from annotate.tasks import batch_ingest_task
@@ -36,13 +36,16 @@ class BatchOutputSerializer(serializers.Serializer):
     idempotency_key = serializers.CharField()
     size_bytes = serializers.IntegerField()
     lines_total = serializers.IntegerField(allow_null=True)
-    lines_processed = serializers.IntegerField()
+    lines_processed = serializers.SerializerMethodField()
     items_created = serializers.IntegerField()
     items_skipped = serializers.IntegerField()
     error_count = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_lines_processed(self, batch) -> int:
+        return batch_lines_processed(batch=batch)
 
 
 class BatchDetailOutputSerializer(BatchOutputSerializer):

@@ -11,18 +11,23 @@ their peak memory. Prints name=value lines.
 
 from __future__ import annotations
 
-import argparse
-import http.client
-import json
-import random
-import string
 import sys
-import time
-import urllib.request
-import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# This folder holds queue.py, which would shadow the standard library's ``queue`` when a
+# script here runs: put the repository root first instead of this folder.
+_here = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+sys.path.insert(0, str(_here.parent))
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import string  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+import uuid  # noqa: E402
 
 from bench._harness import peak_rss_mb, rss_mb, services, setup_django  # noqa: E402
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import psycopg
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from annotate.ingest.records import JSON_TYPES, NDJSON_TYPES, RecordParseError, json_array_items, ndjson_lines
-from annotate.ingest.validate import ItemValidator, LineError
-from annotate.ingest.writer import MAX_REPORTED, StageFile, write_items
+from annotate.ingest.validate import ItemRecord, ItemValidator, LineError
+from annotate.ingest.writer import COPY_ITEMS_SQL, MAX_REPORTED, StageFile, make_slots, write_items
 from annotate.models import Batch, BatchChunk, Project
 from rlhf_platform.accounts.models import ApiKey
 from rlhf_platform.audit.services import audit_record
@@ -166,14 +168,27 @@ def _stored_chunks(batch: Batch) -> Iterator[bytes]:
                     binary=True,
                 )
                 row = raw.fetchone()
-                if row is None:
-                    raise _ChunksGone
-                yield bytes(row[0])
         else:
             data = BatchChunk.objects.filter(batch=batch, seq=seq).values_list("data", flat=True).first()
-            if data is None:
-                raise _ChunksGone
-            yield bytes(data)
+            row = None if data is None else (data,)
+        if row is None:
+            raise _ChunksGone
+        yield bytes(row[0])
+
+
+def _local_body(batch: Batch):
+    """The body copied into a local temporary file, for the streaming write: its connection is
+    busy with COPY and cannot also fetch chunks. Returns the open file, at its start."""
+    body = tempfile.TemporaryFile(prefix="rlhf-body-")
+    for chunk in _stored_chunks(batch):
+        body.write(chunk)
+    body.seek(0)
+    return body
+
+
+def _file_chunks(body) -> Iterator[bytes]:
+    while chunk := body.read(CHUNK_BYTES):
+        yield chunk
 
 
 class _Errors:
@@ -187,8 +202,83 @@ class _Errors:
             self.items.append(error.as_dict())
 
 
+def _progress_key(batch_id: Any) -> str:
+    return f"batch-progress:{batch_id}"
+
+
+def batch_lines_processed(*, batch: Batch) -> int:
+    """Lines read so far. While a batch is ingesting its count lives in the cache (the
+    writing transaction is not visible to readers until it commits)."""
+    if batch.status == Batch.Status.INGESTING:
+        return max(batch.lines_processed, cache.get(_progress_key(batch.pk), 0))
+    return batch.lines_processed
+
+
+class _Reading:
+    """One pass over a batch's body: yields the valid records not seen before in the batch,
+    and keeps the line errors, the ids seen (with their lines) and the progress."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self.validator = ItemValidator(schema=batch.project.label_schema)
+        self.errors = _Errors()
+        self.seen: dict[str, int] = {}  # external_id -> line
+        self.skipped_in_batch = 0
+        self.lines = 0
+
+    def records(self, chunks: Iterator[bytes] | None = None) -> Iterator[ItemRecord]:
+        batch, validator = self.batch, self.validator
+        chunks = _stored_chunks(batch) if chunks is None else chunks
+        if batch.content_type == "ndjson":
+            checked = ((line, validator.check_bytes(line, raw)) for line, raw in ndjson_lines(chunks))
+        else:
+            checked = (
+                (line, validator.check_object(line, value)) for line, value in json_array_items(chunks)
+            )
+        try:
+            for line, (record, line_errors) in checked:
+                self.lines += 1
+                if self.lines % PROGRESS_EVERY == 0:
+                    cache.set(_progress_key(batch.pk), self.lines, 3600)
+                if line_errors:
+                    for error in line_errors:
+                        self.errors.add(error)
+                elif record.external_id in self.seen:
+                    if batch.on_duplicate == Batch.OnDuplicate.SKIP:
+                        self.skipped_in_batch += 1
+                    else:
+                        self.errors.add(
+                            LineError(
+                                line,
+                                "external_id",
+                                "duplicate",
+                                f"external_id {record.external_id!r} appears earlier in this batch.",
+                            )
+                        )
+                else:
+                    self.seen[record.external_id] = line
+                    if not self.errors.count:  # once anything failed, nothing will be written
+                        yield record
+        except RecordParseError as exc:
+            self.errors.add(LineError(exc.line, None, "parse_error", exc.message))
+        if self.lines == 0 and not self.errors.count:
+            self.errors.add(LineError(1, None, "empty", "The batch holds no items."))
+
+
+class _Failed(Exception):
+    def __init__(self, errors: _Errors) -> None:
+        super().__init__("batch failed")
+        self.errors = errors
+
+
 def batch_ingest(*, batch_id: Any) -> Batch:
-    """Validate every record of a queued batch, then write all of it or none of it.
+    """Validate every record of a queued batch and write all of it or none of it.
+
+    On PostgreSQL with ``on_duplicate=error`` (the default) the valid rows stream into ``COPY``
+    while the body is still being validated, so PostgreSQL's work overlaps Python's; the first
+    invalid line aborts the COPY (the transaction rolls back) and validation goes on only to
+    report every error. Elsewhere, and to skip duplicates, rows are staged first and written
+    after (``writer.write_items``).
 
     Safe to run again (a redelivered task): a batch that is already ingested or failed is left
     as it is, and the write happens in one transaction that re-checks the batch's state under
@@ -200,53 +290,19 @@ def batch_ingest(*, batch_id: Any) -> Batch:
     batch = Batch.objects.select_related("project").get(pk=batch_id)
     if not claimed:
         return batch
-    project = batch.project
-    validator = ItemValidator(schema=project.label_schema)
-    errors = _Errors()
-    seen: dict[str, int] = {}  # external_id -> line, for this batch
-    skipped_in_batch = 0
-    stage = StageFile(project_id=project.pk, batch_id=batch.pk, priority=batch.priority)
-    lines = 0
+    reading = _Reading(batch)
+    stage = StageFile(project_id=batch.project_id, batch_id=batch.pk, priority=batch.priority)
+    streaming = connection.vendor == "postgresql" and batch.on_duplicate == Batch.OnDuplicate.ERROR
     try:
-        chunks = _stored_chunks(batch)
-        if batch.content_type == "ndjson":
-            records = ((line, validator.check_bytes(line, raw)) for line, raw in ndjson_lines(chunks))
-        else:
-            records = (
-                (line, validator.check_object(line, value)) for line, value in json_array_items(chunks)
-            )
-        try:
-            for line, (record, line_errors) in records:
-                lines += 1
-                if line_errors:
-                    for error in line_errors:
-                        errors.add(error)
-                elif record.external_id in seen:
-                    if batch.on_duplicate == Batch.OnDuplicate.SKIP:
-                        skipped_in_batch += 1
-                    else:
-                        errors.add(
-                            LineError(
-                                line,
-                                "external_id",
-                                "duplicate",
-                                f"external_id {record.external_id!r} appears earlier in this batch.",
-                            )
-                        )
-                else:
-                    seen[record.external_id] = line
-                    if not errors.count:  # once anything failed, nothing will be written
-                        stage.add(record)
-                if lines % PROGRESS_EVERY == 0:
-                    Batch.objects.filter(pk=batch.pk).update(lines_processed=lines)
-        except RecordParseError as exc:
-            errors.add(LineError(exc.line, None, "parse_error", exc.message))
-        if lines == 0 and not errors.count:
-            errors.add(LineError(1, None, "empty", "The batch holds no items."))
-
-        if errors.count:
-            return _batch_fail(batch, errors, lines)
-        return _batch_write(batch, stage, seen, lines, skipped_in_batch)
+        if streaming:
+            return _ingest_streaming(batch, reading, stage)
+        for record in reading.records():
+            stage.add(record)
+        if reading.errors.count:
+            return _batch_fail(batch, reading.errors, reading.lines)
+        return _batch_write(batch, stage, reading.seen, reading.lines, reading.skipped_in_batch)
+    except _Failed as failed:
+        return _batch_fail(batch, failed.errors, reading.lines)
     except _ChunksGone:
         # Another run of this batch finished (and removed the body) while this one read it.
         return Batch.objects.get(pk=batch.pk)
@@ -258,10 +314,60 @@ def batch_ingest(*, batch_id: Any) -> Batch:
         failure.add(
             LineError(0, None, "internal_error", "The batch could not be ingested; nothing was written.")
         )
-        _batch_fail(batch, failure, lines)
+        _batch_fail(batch, failure, reading.lines)
         raise
     finally:
         stage.close()
+        cache.delete(_progress_key(batch.pk))
+
+
+class _AbortCopy(Exception):
+    pass
+
+
+def _ingest_streaming(batch: Batch, reading: _Reading, stage: StageFile) -> Batch:
+    with transaction.atomic():
+        locked = Batch.objects.select_for_update().select_related("project").get(pk=batch.pk)
+        if locked.status != Batch.Status.INGESTING:
+            return locked  # another run of this batch finished first
+        project = locked.project
+        body = _local_body(locked)  # read out before COPY occupies the connection
+        try:
+            records = reading.records(_file_chunks(body))
+            try:
+                with transaction.atomic():  # a savepoint: an aborted COPY leaves nothing
+                    with connection.cursor() as cursor:
+                        with cursor.cursor.copy(COPY_ITEMS_SQL) as copy:
+                            for record in records:
+                                copy.write(stage.add(record))
+                            if reading.errors.count:
+                                raise _AbortCopy  # psycopg ends the COPY with an error
+                    created = stage.rows
+                    make_slots(project_id=project.pk, batch_id=locked.pk, overlap=project.overlap)
+            except _AbortCopy:
+                raise _Failed(reading.errors) from None
+            except (IntegrityError, psycopg.IntegrityError):
+                # (COPY runs on the raw psycopg cursor, so its errors come unwrapped.)
+                # An external_id the project already holds (perhaps from an upload that committed
+                # a moment ago): read the rest of the body, then name them all and write nothing.
+                for record in records:
+                    stage.add(record)
+                if reading.errors.count:
+                    raise _Failed(reading.errors) from None
+                result = write_items(
+                    stage=stage,
+                    lines_by_id=reading.seen,
+                    project_id=project.pk,
+                    batch_id=locked.pk,
+                    overlap=project.overlap,
+                    skip_existing=False,
+                )
+                if result.conflict_count:
+                    raise _Failed(_conflict_errors(result)) from None
+                created = result.created  # the other upload rolled back: written now
+        finally:
+            body.close()
+        return _batch_mark_ingested(locked, created=created, skipped=0, lines=reading.lines)
 
 
 def _batch_fail(batch: Batch, errors: _Errors, lines: int) -> Batch:
@@ -277,6 +383,44 @@ def _batch_fail(batch: Batch, errors: _Errors, lines: int) -> Batch:
         locked.finished_at = timezone.now()
         locked.save()
         BatchChunk.objects.filter(batch=locked).delete()
+    return locked
+
+
+def _conflict_errors(result) -> _Errors:
+    errors = _Errors()
+    for line, external_id in result.conflicts:
+        errors.add(
+            LineError(
+                line,
+                "external_id",
+                "duplicate",
+                f"external_id {external_id!r} already exists in this project.",
+            )
+        )
+    errors.count = result.conflict_count
+    return errors
+
+
+def _batch_mark_ingested(locked: Batch, *, created: int, skipped: int, lines: int) -> Batch:
+    """Inside the writing transaction: the batch is done; tell the lab after commit."""
+    locked.status = Batch.Status.INGESTED
+    locked.items_created = created
+    locked.items_skipped = skipped
+    locked.lines_total = lines
+    locked.lines_processed = lines
+    locked.finished_at = timezone.now()
+    locked.save()
+    BatchChunk.objects.filter(batch=locked).delete()
+    webhook_emit(
+        lab_id=locked.project.lab_id,
+        event="batch.ingested",
+        data={
+            "batch": str(locked.pk),
+            "project": str(locked.project_id),
+            "items_created": created,
+            "items_skipped": skipped,
+        },
+    )
     return locked
 
 
@@ -298,37 +442,10 @@ def _batch_write(
             skip_existing=skip,
         )
         if result.conflict_count and not skip:
-            errors = _Errors()
-            for line, external_id in result.conflicts:
-                errors.add(
-                    LineError(
-                        line,
-                        "external_id",
-                        "duplicate",
-                        f"external_id {external_id!r} already exists in this project.",
-                    )
-                )
-            errors.count = result.conflict_count
-            return _batch_fail(locked, errors, lines)
-        locked.status = Batch.Status.INGESTED
-        locked.items_created = result.created
-        locked.items_skipped = result.conflict_count + skipped_in_batch
-        locked.lines_total = lines
-        locked.lines_processed = lines
-        locked.finished_at = timezone.now()
-        locked.save()
-        BatchChunk.objects.filter(batch=locked).delete()
-        webhook_emit(
-            lab_id=project.lab_id,
-            event="batch.ingested",
-            data={
-                "batch": str(locked.pk),
-                "project": str(project.pk),
-                "items_created": locked.items_created,
-                "items_skipped": locked.items_skipped,
-            },
+            raise _Failed(_conflict_errors(result))
+        return _batch_mark_ingested(
+            locked, created=result.created, skipped=result.conflict_count + skipped_in_batch, lines=lines
         )
-        return locked
 
 
 def batch_inline_limit() -> int:

@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 import orjson
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -70,9 +71,10 @@ class StageFile:
         self._middle = f"\t{project_id}\t{batch_id}\t".encode()
         self._suffix = f"\t{Item.State.OPEN}\t{priority}\t{timezone.now().isoformat()}\n".encode()
 
-    def add(self, record: ItemRecord) -> None:
+    def add(self, record: ItemRecord) -> bytes:
+        """Stage one row; returns it (a COPY text line of the item table)."""
         gold = b"\\N" if record.gold is None else _copy_text(_encode(record.gold))
-        self.file.write(
+        row = (
             uuid.uuid4().hex.encode()
             + self._middle
             + b"\t".join(
@@ -87,7 +89,9 @@ class StageFile:
             )
             + self._suffix
         )
+        self.file.write(row)
         self.rows += 1
+        return row
 
     def lines(self) -> Iterator[bytes]:
         self.file.seek(0)
@@ -151,8 +155,8 @@ def write_items(
                     created = _copy_postgresql(stage, existing)
                 else:
                     created = _insert_generic(stage, existing)
-                _make_slots(project_id=project_id, batch_id=batch_id, overlap=overlap)
-        except IntegrityError:
+                make_slots(project_id=project_id, batch_id=batch_id, overlap=overlap)
+        except (IntegrityError, psycopg.IntegrityError):  # COPY's errors come unwrapped from psycopg
             continue  # a concurrent upload committed one of these ids: look again
         result = _conflicts(existing, lines_by_id)
         result.created = created
@@ -167,10 +171,12 @@ def _without(lines: Iterator[bytes], existing: set[str]) -> Iterator[bytes]:
             yield line
 
 
+COPY_ITEMS_SQL = f"COPY {Item._meta.db_table} ({', '.join(ITEM_COLUMNS)}) FROM STDIN"
+
+
 def _copy_postgresql(stage: StageFile, existing: set[str]) -> int:
-    columns = ", ".join(ITEM_COLUMNS)
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {Item._meta.db_table} ({columns}) FROM STDIN") as copy:
+        with cursor.cursor.copy(COPY_ITEMS_SQL) as copy:
             if existing:
                 for line in _without(stage.lines(), existing):
                     copy.write(line)
@@ -224,7 +230,7 @@ def _insert_generic(stage: StageFile, existing: set[str]) -> int:
     return created
 
 
-def _make_slots(*, project_id: Any, batch_id: Any, overlap: int) -> None:
+def make_slots(*, project_id: Any, batch_id: Any, overlap: int) -> None:
     """k slots for every ordinary item of the batch: the first open, the others waiting."""
     with connection.cursor() as cursor:
         series = (
