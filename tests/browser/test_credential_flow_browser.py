@@ -6,7 +6,6 @@ Drives Debian's Chromium through Playwright against pytest-django's live server.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 
@@ -16,49 +15,13 @@ from django.utils import timezone
 
 from tests.factories import PASSWORD, DomainFactory, StaffFactory
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path("/tmp/profile.png")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Debian's Chromium at {CHROMIUM}"),
-]
+pytestmark = pytest.mark.browser
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
 expect = playwright_api.expect
 sync_playwright = playwright_api.sync_playwright
-
-
-@pytest.fixture(autouse=True)
-def _allow_orm_in_playwright_thread(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread, so Django would refuse ORM
-    # calls from the test body as "async unsafe". They are plain synchronous calls here.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-            # While Playwright's loop runs, Django keeps the test body's connection in a
-            # context variable: close it here, in that context, or it outlives the test
-            # database (PostgreSQL then refuses to drop it).
-            connections.close_all()
 
 
 def test_expert_submits_credential_and_staff_approve_it_at_level_three(live_server, browser, tmp_path):

@@ -8,12 +8,10 @@ is then read back from the database and checked against the order the expert was
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from annotate.models import Assignment, ItemReport, Label
@@ -21,13 +19,9 @@ from annotate.queue import assignment_next, assignments_expire
 from annotate.schema import schema_normalize
 from tests.factories import PASSWORD, CredentialFactory, DomainFactory, ItemFactory, ProjectFactory
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path("/tmp/label.png")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Debian's Chromium at {CHROMIUM}"),
-]
+pytestmark = pytest.mark.browser
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
 expect = playwright_api.expect
@@ -41,38 +35,6 @@ PAIRWISE_SCHEMA = {
     "rationale": {"mode": "required", "min_length": 20},
 }
 GUIDELINES = "# How to judge\n\nPrefer the **correct** answer.\n\n<script>alert(1)</script>"
-
-
-@pytest.fixture(autouse=True)
-def _allow_orm_in_playwright_thread(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread, so Django would refuse ORM
-    # calls from the test body as "async unsafe". They are plain synchronous calls here.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-            # While Playwright's loop runs, Django keeps the test body's connection in a
-            # context variable: close it here, in that context, or it outlives the test
-            # database (PostgreSQL then refuses to drop it).
-            connections.close_all()
 
 
 @pytest.fixture
