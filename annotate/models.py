@@ -267,6 +267,13 @@ class Assignment(models.Model):
                 condition=Q(is_gold=True, slot__isnull=True) | Q(is_gold=False, slot__isnull=False),
                 name="assignment_gold_has_no_slot",
             ),
+            # One live lease per expert and project: two "next" clicks at the same moment
+            # cannot leave an expert holding two items.
+            models.UniqueConstraint(
+                fields=["project", "expert"],
+                condition=Q(status="active"),
+                name="assignment_one_active_per_expert",
+            ),
         ]
         indexes = [
             models.Index(fields=["expert", "status"], name="assignment_expert_status"),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -224,19 +225,24 @@ def _claim_slot_postgresql(*, project: Project, expert: ExpertProfile) -> Assign
     return assignment
 
 
-def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment | None:
-    # An unexpired lease the expert already holds here is handed back: a double click or a
-    # reload never leases a second item.
-    held = (
+def _held_lease(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+    return (
         Assignment.objects.filter(
             project=project, expert=expert, status=Assignment.Status.ACTIVE, expires_at__gt=timezone.now()
         )
         .select_related("item", "project")
         .first()
     )
-    if held is not None:
-        return held
+
+
+def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment | None:
     for _attempt in range(3):
+        # An unexpired lease the expert already holds here is handed back: a double click or a
+        # reload never leases a second item (the database allows one live lease per expert
+        # and project; a request that lost that race finds the winner's lease here).
+        held = _held_lease(project=project, expert=expert)
+        if held is not None:
+            return held
         try:
             with transaction.atomic():
                 assignment = None
@@ -245,8 +251,9 @@ def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment |
                 if assignment is None:
                     assignment = _claim_slot(project=project, expert=expert)
                 return assignment
-        except IntegrityError:
-            # The same expert's other request took this item a moment ago: draw again.
+        except (IntegrityError, psycopg.IntegrityError):
+            # The same expert's other request leased a moment ago, or a lease of theirs has
+            # expired without being swept yet (assignment_next sweeps and tries again).
             continue
     return None
 

@@ -7,10 +7,10 @@ closes its connection when it ends.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,16 +29,28 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 EXPERTS = 32
 ITEMS = 1000
 K = 3
-DEADLINE_SECONDS = 120  # a thread still busy after this is a hang, reported as a failure
+# Fewer items where experts also skip and walk away: the same races, in less time.
+VARIANT_ITEMS = 300
+# Only a guard against a hang (the run takes some 30 s): a thread still busy after this fails.
+DEADLINE_SECONDS = 300
 
 
 def _project_with_items(count: int) -> Project:
     """``count`` pairwise items of k slots, written in bulk as ingest writes them."""
     project = ProjectFactory(gold_rate=0, overlap=K)
     batch = BatchFactory(project=project)
-    responses = [{"id": "r0", "model": "m0", "text": "First."}, {"id": "r1", "model": "m1", "text": "Second."}]
+    responses = [
+        {"id": "r0", "model": "m0", "text": "First."},
+        {"id": "r1", "model": "m1", "text": "Second."},
+    ]
     items = Item.objects.bulk_create(
-        Item(project=project, batch=batch, external_id=f"item-{n}", prompt=f"Question {n}?", responses=responses)
+        Item(
+            project=project,
+            batch=batch,
+            external_id=f"item-{n}",
+            prompt=f"Question {n}?",
+            responses=responses,
+        )
         for n in range(count)
     )
     Slot.objects.bulk_create(
@@ -52,6 +64,29 @@ def _project_with_items(count: int) -> Project:
         for idx in range(K)
     )
     return project
+
+
+@pytest.fixture(autouse=True)
+def _a_connection_per_expert():
+    """Each expert thread holds its own connection for its whole run. The settings' pool
+    (DB_POOL_MAX, fewer connections than experts) is swapped for one as large as the crowd
+    during the test, and put back after."""
+    options = connection.settings_dict["OPTIONS"]
+    previous = options.get("pool")
+    if not previous:
+        yield
+        return
+    connection.close()  # back to the settings' pool, which then closes
+    connection.close_pool()
+    options["pool"] = {
+        **(previous if isinstance(previous, dict) else {}),
+        "min_size": 1,
+        "max_size": EXPERTS + 2,  # and the test's own connection
+    }
+    yield
+    connection.close()
+    connection.close_pool()
+    options["pool"] = previous
 
 
 def _experts(project: Project, count: int) -> list:
@@ -139,8 +174,9 @@ def _run_in_threads(calls: list[Callable]) -> list:
     threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + DEADLINE_SECONDS + 30
     for thread in threads:
-        thread.join(timeout=DEADLINE_SECONDS + 30)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
     assert not any(thread.is_alive() for thread in threads), "an expert hung"
     for result in results:
         if isinstance(result, BaseException):
@@ -148,24 +184,24 @@ def _run_in_threads(calls: list[Callable]) -> list:
     return results
 
 
-def _assert_every_item_labelled_exactly_k_times(project: Project, tallies: list[Tally]) -> None:
+def _assert_every_item_labelled_exactly_k_times(project: Project, tallies: list[Tally], items: int) -> None:
     submitted = [label_id for tally in tallies for label_id in tally.submitted]
     # No label lost: every successful submit is a stored label, and nothing else is.
-    assert len(submitted) == len(set(submitted)) == ITEMS * K
+    assert len(submitted) == len(set(submitted)) == items * K
     assert set(Label.objects.filter(project=project).values_list("pk", flat=True)) == set(submitted)
-    per_item = Counter(
-        dict(Label.objects.filter(project=project).values_list("item").annotate(n=Count("pk")).values_list("item", "n"))
+    per_item = dict(
+        Label.objects.filter(project=project).values("item").annotate(n=Count("pk")).values_list("item", "n")
     )
-    assert len(per_item) == ITEMS
+    assert len(per_item) == items
     assert set(per_item.values()) == {K}
     # Nobody twice on an item (the constraint holds it; the count shows it).
     pairs = Label.objects.filter(project=project).values_list("item_id", "expert_id")
-    assert len(set(pairs)) == ITEMS * K
+    assert len(set(pairs)) == items * K
     assert set(Item.objects.filter(project=project).values_list("state", flat=True)) == {Item.State.LABELLED}
-    assert Slot.objects.filter(project=project).count() == ITEMS * K
+    assert Slot.objects.filter(project=project).count() == items * K
     assert set(Slot.objects.filter(project=project).values_list("state", flat=True)) == {Slot.State.FILLED}
     submitted_assignments = Assignment.objects.filter(project=project, status=Assignment.Status.SUBMITTED)
-    assert submitted_assignments.count() == ITEMS * K
+    assert submitted_assignments.count() == items * K
     assert not Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE).exists()
 
 
@@ -178,11 +214,11 @@ def test_32_experts_on_1000_items_label_each_exactly_3_times():
     assert [code for tally in tallies for code in tally.refusals] == []
     # The work was shared, not done by one thread while the others waited.
     assert sum(1 for tally in tallies if tally.submitted) > EXPERTS // 2
-    _assert_every_item_labelled_exactly_k_times(project, tallies)
+    _assert_every_item_labelled_exactly_k_times(project, tallies, ITEMS)
 
 
 def test_experts_who_skip_and_abandon_leases_still_leave_exactly_3_labels_per_item():
-    project = _project_with_items(ITEMS)
+    project = _project_with_items(VARIANT_ITEMS)
     experts = _experts(project, EXPERTS)
     tallies = _run_in_threads(
         [lambda e=e: _expert_loop(e, project, skip_rate=0.05, abandon_rate=0.01) for e in experts]
@@ -194,10 +230,10 @@ def test_experts_who_skip_and_abandon_leases_still_leave_exactly_3_labels_per_it
     live = Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE).count()
     assert live == abandoned
     if abandoned:
-        assert Label.objects.filter(project=project).count() < ITEMS * K
+        assert Label.objects.filter(project=project).count() < VARIANT_ITEMS * K
 
     # Time passes: the sweep frees the abandoned slots, and the experts come back.
-    later = timezone.now() + timezone.timedelta(seconds=project.lease_seconds + 1)
+    later = timezone.now() + dt.timedelta(seconds=project.lease_seconds + 1)
     assert assignments_expire(now=later) == abandoned
     assert not Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE).exists()
     second_round = _run_in_threads([lambda e=e: _expert_loop(e, project, skip_rate=0.05) for e in experts])
@@ -207,7 +243,7 @@ def test_experts_who_skip_and_abandon_leases_still_leave_exactly_3_labels_per_it
         tally.skipped for tally in tallies
     )
     assert Assignment.objects.filter(project=project, status=Assignment.Status.EXPIRED).count() == abandoned
-    _assert_every_item_labelled_exactly_k_times(project, tallies)
+    _assert_every_item_labelled_exactly_k_times(project, tallies, VARIANT_ITEMS)
 
 
 def test_double_click_submitting_twice_at_once_stores_one_label_and_answers_both():
@@ -218,7 +254,9 @@ def test_double_click_submitting_twice_at_once_stores_one_label_and_answers_both
         assert isinstance(assignment, Assignment)
 
         def click(a=assignment, n=round_):
-            return assignment_submit(assignment=a, expert=expert, payload={"choice": "tie"}, client_id=f"click-{n}")
+            return assignment_submit(
+                assignment=a, expert=expert, payload={"choice": "tie"}, client_id=f"click-{n}"
+            )
 
         (first, first_created), (second, second_created) = _run_in_threads([click, click])
         assert first.pk == second.pk
@@ -233,6 +271,8 @@ def test_the_same_expert_asking_for_next_twice_at_once_never_gets_the_same_item_
         results = _run_in_threads([lambda: assignment_next(expert=expert, project=project)] * 2)
         assert all(isinstance(r, Assignment) for r in results)
         for assignment in {r.pk: r for r in results}.values():
-            assignment_submit(assignment=assignment, expert=expert, payload={"choice": "tie"}, client_id=str(assignment.pk))
+            assignment_submit(
+                assignment=assignment, expert=expert, payload={"choice": "tie"}, client_id=str(assignment.pk)
+            )
     pairs = Assignment.objects.filter(expert=expert).values_list("item_id", flat=True)
     assert len(pairs) == len(set(pairs))
