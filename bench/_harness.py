@@ -67,7 +67,14 @@ def services(base_url: str | None, *, workers: int = 1):
         yield base_url.rstrip("/"), None, None
         return
     port = free_port()
-    env = dict(os.environ, DEBUG=os.environ.get("DEBUG", "1"), LOG_LEVEL="WARNING")
+    # Production settings (DEBUG off: no query log, no browsable API), as a deployment runs.
+    env = dict(
+        os.environ,
+        DEBUG=os.environ.get("DEBUG", "0"),
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-" + os.urandom(16).hex()),
+        ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
+        LOG_LEVEL="WARNING",
+    )
     procs = []
     server = subprocess.Popen(
         [
