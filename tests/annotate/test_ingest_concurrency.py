@@ -7,49 +7,22 @@ transaction, as two server processes would; a barrier releases them together.
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connections
 from django.db.models import Count
 from rest_framework.test import APIClient
 
 from annotate.ingest.services import batch_ingest, batch_receive
 from annotate.models import Batch, BatchChunk, Item, Slot
 from tests.factories import ProjectFactory, item_payload, ndjson_body
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 NDJSON = "application/x-ndjson"
 ITEMS = 2000
 ROUNDS = 3
-
-
-def _run_together(calls: list[Callable]) -> list:
-    """Run the calls in parallel threads released at one moment; their results, in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index: int, call: Callable) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except BaseException as exc:  # reported to the test below, not swallowed
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "an upload hung"
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results
 
 
 def _uploader(lab_key, project, body: bytes, *, query: str = "", key: str = "") -> Callable:
@@ -97,7 +70,7 @@ def test_concurrent_uploads_of_the_same_items_write_each_once_and_fail_the_loser
     for round_ in range(ROUNDS):
         project = ProjectFactory(lab=lab, overlap=2, max_overlap=5, name=f"round {round_}")
 
-        responses = _run_together([_uploader(lab_key, project, body), _uploader(lab_key, project, body)])
+        responses = run_together([_uploader(lab_key, project, body), _uploader(lab_key, project, body)])
 
         assert sorted(r.status_code for r in responses) == [201, 400]
         loser = next(r for r in responses if r.status_code == 400).json()
@@ -120,7 +93,7 @@ def test_concurrent_uploads_with_skip_both_ingest_and_created_counts_sum_to_the_
         first = ndjson_body([item_payload(f"item-{i}") for i in range(0, 1500)])
         second = ndjson_body([item_payload(f"item-{i}") for i in range(500, ITEMS)])
 
-        responses = _run_together(
+        responses = run_together(
             [
                 _uploader(lab_key, project, first, query="on_duplicate=skip"),
                 _uploader(lab_key, project, second, query="on_duplicate=skip"),
@@ -142,7 +115,7 @@ def test_concurrent_uploads_with_skip_both_ingest_and_created_counts_sum_to_the_
 def test_concurrent_identical_skip_uploads_write_each_item_once(lab, lab_key, body):
     project = ProjectFactory(lab=lab, overlap=3)
 
-    responses = _run_together(
+    responses = run_together(
         [
             _uploader(lab_key, project, body, query="on_duplicate=skip"),
             _uploader(lab_key, project, body, query="on_duplicate=skip"),
@@ -159,7 +132,7 @@ def test_concurrent_uploads_with_the_same_idempotency_key_make_one_batch(lab, la
     for round_ in range(ROUNDS):
         project = ProjectFactory(lab=lab, overlap=3, name=f"round {round_}")
 
-        responses = _run_together(
+        responses = run_together(
             [
                 _uploader(lab_key, project, body, key="nightly-upload"),
                 _uploader(lab_key, project, body, key="nightly-upload"),
@@ -196,7 +169,7 @@ def test_batch_ingest_redelivered_while_running_writes_once(lab, body):
         project = ProjectFactory(lab=lab, overlap=3, name=f"round {round_}")
         batch = _queued_batch(project, body)
 
-        results = _run_together([lambda b=batch: batch_ingest(batch_id=b.pk)] * 2)
+        results = run_together([lambda b=batch: batch_ingest(batch_id=b.pk)] * 2)
 
         assert {(r.pk, r.status) for r in results} == {(batch.pk, "ingested")}
         batch.refresh_from_db()

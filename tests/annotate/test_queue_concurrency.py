@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -23,6 +22,7 @@ from annotate.models import Assignment, Item, Label, Project, Slot
 from annotate.queue import NoWork, assignment_next, assignment_skip, assignment_submit, assignments_expire
 from rlhf_platform.core.exceptions import ApplicationError
 from tests.factories import BatchFactory, CredentialFactory, ProjectFactory
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -158,30 +158,7 @@ def _expert_loop(expert, project: Project, *, skip_rate: float = 0.0, abandon_ra
 
 
 def _run_in_threads(calls: list[Callable]) -> list:
-    """Run each call in its own thread (own connection), all released together."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index: int, call: Callable) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except BaseException as exc:  # reported to the test below, not swallowed
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + DEADLINE_SECONDS + 30
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    assert not any(thread.is_alive() for thread in threads), "an expert hung"
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results
+    return run_together(calls, timeout=DEADLINE_SECONDS + 30, what="an expert")
 
 
 def _assert_every_item_labelled_exactly_k_times(project: Project, tallies: list[Tally], items: int) -> None:

@@ -6,11 +6,7 @@ transaction, as two server processes would; a barrier releases them together.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
-from django.db import connections
 from rest_framework.test import APIClient
 
 from rlhf_platform.accounts.models import User
@@ -18,36 +14,11 @@ from rlhf_platform.audit.models import AuditEvent
 from rlhf_platform.audit.selectors import audit_events_for
 from rlhf_platform.experts.models import Credential
 from tests.factories import CredentialFactory, StaffFactory
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROUNDS = 5
-
-
-def _run_together(calls: list[Callable]) -> list:
-    """Run the calls in parallel threads released at one moment; their results, in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index: int, call: Callable) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except BaseException as exc:  # reported to the test below, not swallowed
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results
 
 
 def _logged_in(user) -> APIClient:
@@ -67,7 +38,7 @@ def test_concurrent_approve_and_reject_let_exactly_one_decide():
     approve_client, reject_client = _logged_in(approver), _logged_in(rejecter)
     for _ in range(ROUNDS):
         credential = CredentialFactory()
-        approve, reject = _run_together(
+        approve, reject = run_together(
             [
                 lambda c=credential: approve_client.post(
                     f"/api/v1/staff/credentials/{c.pk}/approve", {}, format="json"
@@ -96,7 +67,7 @@ def test_concurrent_approvals_at_different_levels_leave_the_winners_level():
     clients = [_logged_in(first), _logged_in(second)]
     for _ in range(ROUNDS):
         credential = CredentialFactory()
-        responses = _run_together(
+        responses = run_together(
             [
                 lambda c=credential, client=client, level=level: client.post(
                     f"/api/v1/staff/credentials/{c.pk}/approve", {"level": level}, format="json"
@@ -118,7 +89,7 @@ def test_concurrent_signups_with_one_email_create_one_user():
             {"email": email, "password": "a-long-enough-passphrase"},
             {"email": email.upper(), "password": "another-long-passphrase"},
         ]
-        responses = _run_together(
+        responses = run_together(
             [
                 lambda body=body: APIClient().post("/api/v1/auth/signup", body, format="json")
                 for body in bodies
