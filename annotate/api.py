@@ -12,17 +12,9 @@ from annotate.models import Project
 from annotate.schema import DEFAULT_SCHEMA
 from annotate.selectors import access_project_for_lab, projects_for_lab
 from annotate.services import project_create, project_update
-from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
 from rlhf_platform.core.serializers import InputSerializer
-from rlhf_platform.experts.models import Domain
-
-
-def domain_by_path(path: str, field: str = "domain") -> Domain:
-    domain = Domain.objects.filter(path=path).first()
-    if domain is None:
-        raise ApplicationError(f"Unknown domain {path!r}.", code="does_not_exist", field=field)
-    return domain
+from rlhf_platform.experts.selectors import access_domain_by_path
 
 
 class ProjectOutputSerializer(serializers.Serializer):
@@ -93,7 +85,7 @@ class ProjectListApi(LabAPIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        values["domain"] = domain_by_path(values["domain"])
+        values["domain"] = access_domain_by_path(path=values["domain"])
         values.setdefault("label_schema", DEFAULT_SCHEMA)
         project = project_create(lab=self.lab, api_key=self.api_key, **values)
         return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
@@ -123,6 +115,6 @@ class ProjectDetailApi(LabAPIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         if "domain" in values:
-            values["domain"] = domain_by_path(values["domain"])
+            values["domain"] = access_domain_by_path(path=values["domain"])
         project = project_update(project=project, api_key=self.api_key, **values)
         return Response(ProjectOutputSerializer(project).data)

@@ -17,6 +17,7 @@ from rlhf_platform.experts.models import Credential, Domain, ExpertProfile, Leve
 from rlhf_platform.experts.selectors import (
     access_credential_for_expert,
     access_credential_for_staff,
+    access_domain_by_path,
     credentials_for_review,
     domains_active,
     expertise_levels,
@@ -32,14 +33,6 @@ from rlhf_platform.experts.services import (
     expert_profile_ensure,
     expert_profile_update,
 )
-
-
-def _domain_by_path(path: str, field: str) -> Domain:
-    domain = Domain.objects.filter(path=path).first()
-    if domain is None:
-        raise ApplicationError(f"Unknown domain {path!r}.", code="does_not_exist", field=field)
-    return domain
-
 
 # --- Domains ------------------------------------------------------------------------------
 
@@ -82,7 +75,7 @@ class DomainListApi(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         parent_path = values.pop("parent", None)
-        parent = _domain_by_path(parent_path, "parent") if parent_path else None
+        parent = access_domain_by_path(path=parent_path, field="parent") if parent_path else None
         domain = domain_create(actor=request.user, parent=parent, **values)
         return Response(DomainOutputSerializer(domain).data, status=status.HTTP_201_CREATED)
 
@@ -160,7 +153,7 @@ class ProfileApi(APIView):
         values = dict(data.validated_data)
         if "claimed_domains" in values:
             values["claimed_domains"] = [
-                _domain_by_path(path, f"claimed_domains.{i}")
+                access_domain_by_path(path=path, field=f"claimed_domains.{i}")
                 for i, path in enumerate(values["claimed_domains"])
             ]
         profile = expert_profile_update(profile=profile, **values)
@@ -245,7 +238,7 @@ class CredentialListApi(GenericAPIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        values["domain"] = _domain_by_path(values["domain"], "domain")
+        values["domain"] = access_domain_by_path(path=values["domain"])
         profile = expert_profile_ensure(user=request.user)
         credential = credential_submit(expert=profile, **values)
         return Response(CredentialOutputSerializer(credential).data, status=status.HTTP_201_CREATED)
@@ -398,7 +391,7 @@ class StaffEligibleExpertsApi(GenericAPIView):
         path = request.query_params.get("domain")
         if not path:
             raise ApplicationError("Give a domain path.", code="required", field="domain")
-        domain = _domain_by_path(path, "domain")
+        domain = access_domain_by_path(path=path)
         try:
             min_level = int(request.query_params.get("min_level", 1))
         except ValueError as exc:

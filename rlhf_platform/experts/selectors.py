@@ -105,5 +105,13 @@ def access_credential_for_staff(*, credential_id) -> Credential:
     return credential
 
 
+def access_domain_by_path(*, path: str, field: str = "domain") -> Domain:
+    """The domain at ``path`` (``medicine/cardiology``), or a 400 naming ``field``."""
+    domain = Domain.objects.filter(path=path).first()
+    if domain is None:
+        raise ApplicationError(f"Unknown domain {path!r}.", code="does_not_exist", field=field)
+    return domain
+
+
 def domains_active() -> QuerySet[Domain]:
     return Domain.objects.filter(is_active=True).order_by("path")
