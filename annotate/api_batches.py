@@ -12,18 +12,11 @@ from rest_framework.response import Response
 
 from annotate.ingest.services import batch_ingest, batch_inline_limit, batch_lines_processed, batch_receive
 from annotate.models import Batch
+from annotate.progress import batch_progress
 from annotate.selectors import access_batch_for_lab, access_project_for_lab
 from annotate.tasks import batch_ingest_task
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
-
-
-def _batch_progress(batch: Batch) -> dict | None:
-    try:
-        from annotate.progress import batch_progress
-    except ImportError:  # pragma: no cover - until progress lands
-        return None
-    return batch_progress(batch=batch)
 
 
 class BatchOutputSerializer(serializers.Serializer):
@@ -52,8 +45,8 @@ class BatchDetailOutputSerializer(BatchOutputSerializer):
     errors = serializers.JSONField(help_text="The first 1,000 line errors: {line, field, code, message}.")
     progress = serializers.SerializerMethodField()
 
-    def get_progress(self, batch) -> dict | None:
-        return _batch_progress(batch)
+    def get_progress(self, batch) -> dict:
+        return batch_progress(batch=batch)
 
 
 def _batch_response(batch: Batch, *, replayed: bool) -> Response:
