@@ -387,12 +387,23 @@ def assignment_submit(
     return label, True
 
 
+def _lock_own(assignment: Assignment, expert: ExpertProfile, *related: str) -> Assignment:
+    """The assignment re-read under a row lock, or 404 when it is not this expert's."""
+    # Only the assignment's own row is locked (of=self), whatever is read along with it: a lock
+    # on the shared project row would serialise, and deadlock, every expert of the project.
+    query = Assignment.objects.select_for_update(of=("self",))
+    if related:  # select_related() with no names would follow, and join, every foreign key
+        query = query.select_related(*related)
+    locked = query.get(pk=assignment.pk)
+    if locked.expert_id != expert.pk:
+        raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
+    return locked
+
+
 @transaction.atomic
 def assignment_extend(*, assignment: Assignment, expert: ExpertProfile) -> Assignment:
     """Heartbeat: push the lease's expiry to a full lease length from now."""
-    assignment = Assignment.objects.select_for_update().select_related("project").get(pk=assignment.pk)
-    if assignment.expert_id != expert.pk:
-        raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
+    assignment = _lock_own(assignment, expert, "project")
     if assignment.status != Assignment.Status.ACTIVE:
         raise ApplicationError(
             f"This assignment is {assignment.status}; it cannot be extended.",
@@ -418,9 +429,7 @@ def _release(assignment: Assignment, status: str, reason: str) -> None:
 @transaction.atomic
 def assignment_skip(*, assignment: Assignment, expert: ExpertProfile, reason: str) -> Assignment:
     """Give the item back; its slot returns to the pool and the expert never gets it again."""
-    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
-    if assignment.expert_id != expert.pk:
-        raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
+    assignment = _lock_own(assignment, expert)
     if assignment.status not in (Assignment.Status.ACTIVE, Assignment.Status.EXPIRED):
         raise ApplicationError(
             f"This assignment is {assignment.status}.", code="assignment_closed", status_code=409
@@ -443,9 +452,7 @@ def assignment_report(
         raise ApplicationError(
             f"reason is one of {list(REPORT_REASONS)}.", code="invalid_choice", field="reason"
         )
-    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
-    if assignment.expert_id != expert.pk:
-        raise ApplicationError("Assignment not found.", code="not_found", status_code=404)
+    assignment = _lock_own(assignment, expert)
     report = ItemReport.objects.create(
         assignment=assignment, item_id=assignment.item_id, reason=reason, details=details[:5000]
     )

@@ -50,10 +50,7 @@ def _content_kind(content_type: str) -> str:
 
 
 def _read_chunks(stream: BinaryIO) -> Iterator[bytes]:
-    while True:
-        chunk = stream.read(CHUNK_BYTES)
-        if not chunk:
-            return
+    while chunk := stream.read(CHUNK_BYTES):
         yield chunk
 
 
@@ -184,11 +181,6 @@ def _local_body(batch: Batch):
         body.write(chunk)
     body.seek(0)
     return body
-
-
-def _file_chunks(body) -> Iterator[bytes]:
-    while chunk := body.read(CHUNK_BYTES):
-        yield chunk
 
 
 class _Errors:
@@ -333,7 +325,7 @@ def _ingest_streaming(batch: Batch, reading: _Reading, stage: StageFile) -> Batc
         project = locked.project
         body = _local_body(locked)  # read out before COPY occupies the connection
         try:
-            records = reading.records(_file_chunks(body))
+            records = reading.records(_read_chunks(body))
             try:
                 with transaction.atomic():  # a savepoint: an aborted COPY leaves nothing
                     with connection.cursor() as cursor:
