@@ -28,6 +28,10 @@ class ProjectOutputSerializer(serializers.Serializer):
     gold_rate = serializers.FloatField()
     lease_seconds = serializers.IntegerField()
     requires_qualification = serializers.BooleanField()
+    gold_threshold = serializers.FloatField()
+    gold_min_seen = serializers.IntegerField()
+    confidence_threshold = serializers.FloatField()
+    gold_feedback = serializers.BooleanField()
     label_schema = serializers.JSONField()
     schema_version = serializers.IntegerField()
     guidelines = serializers.CharField()
@@ -50,6 +54,16 @@ class _ProjectFields(InputSerializer):
     gold_rate = serializers.FloatField(min_value=0.0, max_value=0.5, required=False)
     lease_seconds = serializers.IntegerField(min_value=60, max_value=86400, required=False)
     requires_qualification = serializers.BooleanField(required=False)
+    gold_threshold = serializers.FloatField(
+        min_value=0.0, max_value=1.0, required=False, help_text="Gold accuracy to keep (default 0.7)."
+    )
+    gold_min_seen = serializers.IntegerField(
+        min_value=1, max_value=1000, required=False, help_text="Golds seen before any suspension (default 5)."
+    )
+    confidence_threshold = serializers.FloatField(
+        min_value=0.5, max_value=1.0, required=False, help_text="Confidence at which an item is final (0.8)."
+    )
+    gold_feedback = serializers.BooleanField(required=False, help_text="Show gold answers after submit.")
     label_schema = serializers.JSONField(required=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -47,6 +48,21 @@ class Project(models.Model):
     )
     label_schema = models.JSONField(help_text="What a label holds; see annotate/schema.py.")
     schema_version = models.PositiveIntegerField(default=1)
+    # Quality settings (annotate/quality): gold audits and consensus.
+    gold_threshold = models.FloatField(
+        default=0.7,
+        help_text="Gold accuracy an expert must keep: suspended from the project when the upper "
+        "bound of the 95% credible interval of their gold accuracy falls below it.",
+    )
+    gold_min_seen = models.PositiveSmallIntegerField(
+        default=5, help_text="Golds an expert must have answered before a suspension is possible."
+    )
+    confidence_threshold = models.FloatField(
+        default=0.8, help_text="Consensus confidence (posterior probability) at which an item is final."
+    )
+    gold_feedback = models.BooleanField(
+        default=True, help_text="Show the expected answer and its explanation after a gold item."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,6 +83,16 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(lease_seconds__gte=60, lease_seconds__lte=86400), name="project_lease_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_threshold__gte=0, gold_threshold__lte=1), name="project_gold_threshold_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_min_seen__gte=1, gold_min_seen__lte=1000), name="project_gold_min_seen_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence_threshold__gte=0.5, confidence_threshold__lte=1),
+                name="project_confidence_threshold_range",
             ),
         ]
 
@@ -169,6 +195,8 @@ class Item(models.Model):
             models.Index(fields=["project", "state"], name="item_project_state"),
             models.Index(fields=["batch", "state"], name="item_batch_state"),
             models.Index(fields=["project", "id"], condition=Q(is_gold=True), name="item_gold"),
+            # The adjudication queue across projects (few rows; the partial index stays tiny).
+            models.Index(fields=["created_at"], condition=Q(state="adjudication"), name="item_adjudication"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["project", "external_id"], name="item_external_id_unique"),
@@ -311,7 +339,12 @@ class Label(models.Model):
     active_seconds = models.FloatField(null=True, blank=True, help_text="Client-reported active time.")
     lease_seconds = models.FloatField(help_text="Server-side time from lease to submit.")
     schema_version = models.PositiveIntegerField()
-    excluded_from_consensus = models.BooleanField(default=False)
+    excluded_from_consensus = models.BooleanField(
+        default=False, help_text="Left out of consensus (e.g. after a suspension); kept, never deleted."
+    )
+    gold_passed = models.BooleanField(
+        null=True, blank=True, help_text="A graded gold label: within the tolerance bands. None: not gold."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -355,6 +388,9 @@ class ItemConsensus(models.Model):
     confidence = models.FloatField(help_text="Posterior probability of the consensus, 0 to 1.")
     agreement = models.FloatField(null=True, blank=True)
     label_count = models.PositiveIntegerField()
+    posterior = models.JSONField(
+        null=True, blank=True, help_text="Pairwise: posterior probability of each choice."
+    )
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -366,3 +402,115 @@ class ItemConsensus(models.Model):
 
     def __str__(self) -> str:
         return f"consensus of item {self.item_id}"
+
+
+# --- Quality (annotate/quality): reputation, suspensions, the project's fitted model -----------
+
+
+class AnnotatorQuality(models.Model):
+    """An expert's quality in one project, kept up to date label by label (never by recomputing
+    the project): gold audits, agreement with final consensus, speed and position counters,
+    and the flags and status derived from them. ``manage.py recompute_quality`` rebuilds it."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "ok"
+        WARNED = "warned", "warned"  # gold accuracy's posterior mean below the threshold
+        SUSPENDED = "suspended", "suspended"
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotator_quality")
+    expert = models.ForeignKey(ExpertProfile, on_delete=models.CASCADE, related_name="project_quality")
+    labels = models.PositiveIntegerField(default=0, help_text="Labels submitted (gold included).")
+    gold_passed = models.PositiveIntegerField(default=0)
+    gold_failed = models.PositiveIntegerField(default=0)
+    last_gold_passed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Time of the last passed gold audit (suspension excludes labels after it).",
+    )
+    # A reinstatement starts a fresh record for the suspension rule: it counts golds after these.
+    gold_passed_at_reinstatement = models.PositiveIntegerField(default=0)
+    gold_failed_at_reinstatement = models.PositiveIntegerField(default=0)
+    agreement_hits = models.PositiveIntegerField(
+        default=0, help_text="Labels on final items that match the final consensus."
+    )
+    agreement_total = models.PositiveIntegerField(default=0, help_text="Labels on final items.")
+    active_seconds_sum = models.FloatField(default=0)
+    active_seconds_count = models.PositiveIntegerField(default=0)
+    pairwise_labels = models.PositiveIntegerField(default=0, help_text="Pairwise A/B choices.")
+    first_shown_choices = models.PositiveIntegerField(
+        default=0, help_text="Of those, how many picked the response shown first."
+    )
+    flags = models.JSONField(default=list, blank=True, help_text="e.g. position_bias, fast.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "expert"], name="annotator_quality_unique"),
+        ]
+        indexes = [models.Index(fields=["expert"], name="annotator_quality_expert")]
+
+    def __str__(self) -> str:
+        return f"quality of {self.expert_id} in {self.project_id}"
+
+
+class ProjectSuspension(models.Model):
+    """An expert suspended from one project by the gold rule (or by staff). While ``active``,
+    the gate ``suspended_in_project`` refuses them work there. The expert may appeal once;
+    staff reinstate (``active`` off) or uphold."""
+
+    class Appeal(models.TextChoices):
+        NONE = "", "not appealed"
+        PENDING = "pending", "pending"
+        UPHELD = "upheld", "upheld"
+        REINSTATED = "reinstated", "reinstated"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="suspensions")
+    expert = models.ForeignKey(ExpertProfile, on_delete=models.CASCADE, related_name="project_suspensions")
+    active = models.BooleanField(default=True)
+    reason = models.CharField(max_length=32, help_text="gold_accuracy, or staff.")
+    details = models.JSONField(default=dict, blank=True, help_text="The evidence: gold standing at the time.")
+    excluded_labels = models.PositiveIntegerField(default=0)
+    released_leases = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    appeal = models.CharField(max_length=16, choices=Appeal.choices, default=Appeal.NONE, blank=True)
+    appeal_text = models.TextField(blank=True)
+    appealed_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "expert"], condition=Q(active=True), name="suspension_one_active"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expert", "project"], name="suspension_expert_project"),
+            models.Index(fields=["appeal"], condition=Q(appeal="pending"), name="suspension_appeal_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"suspension of {self.expert_id} in {self.project_id}"
+
+
+class ProjectQualityModel(models.Model):
+    """The reliability model fitted over a project's labels (Dawid-Skene for the pairwise
+    choice), written by the periodic fit and read by each per-item update."""
+
+    project = models.OneToOneField(
+        Project, primary_key=True, on_delete=models.CASCADE, related_name="quality_model"
+    )
+    method = models.CharField(max_length=32, default="dawid_skene")
+    parameters = models.JSONField(help_text="DawidSkeneModel.to_json(): classes, priors, confusions.")
+    label_count = models.PositiveIntegerField(help_text="Labels the fit saw.")
+    fitted_at = models.DateTimeField(default=timezone.now)
+    fit_seconds = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"quality model of {self.project_id}"
