@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 
-.PHONY: run test install lint migrate demo serve worker beat lock bench clean
+.PHONY: run test install lint migrate demo serve worker beat lock bench clean contracts contracts-check
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,21 @@ worker: install
 
 beat: install
 	$(VENV)/bin/celery -A rlhf_platform beat --loglevel=INFO
+
+## Rebuild the contracts' committed ABI + bytecode (rewards/contracts/build/*.json) with vyper
+## 0.4.3 in its own environment (.venv-vyper: vyper pins cbor2<6, which .venv must not get).
+## contracts-check rebuilds and fails if the committed artifacts are not byte-identical.
+VYPER_VENV ?= .venv-vyper
+
+$(VYPER_VENV)/bin/vyper:
+	$(PYTHON) -m venv $(VYPER_VENV)
+	$(VYPER_VENV)/bin/pip install --quiet vyper==0.4.3
+
+contracts: $(VYPER_VENV)/bin/vyper
+	$(VYPER_VENV)/bin/python rewards/contracts/build.py
+
+contracts-check: contracts
+	git diff --exit-code -- rewards/contracts/build
 
 ## Re-resolve the pinned set from requirements-dev.in (needs the registry).
 lock:
