@@ -345,6 +345,11 @@ class Label(models.Model):
     gold_passed = models.BooleanField(
         null=True, blank=True, help_text="A graded gold label: within the tolerance bands. None: not gold."
     )
+    quality_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the after-submit quality step took this label into account (once: it is idempotent).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
