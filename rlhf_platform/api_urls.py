@@ -8,6 +8,7 @@ from django.urls import path
 
 from annotate import api as annotate_api
 from annotate import api_batches, api_exports, api_progress, api_queue
+from annotate.qualification import api as exams_api
 from rlhf_platform.accounts import api as accounts_api
 from rlhf_platform.experts import api as experts_api
 from rlhf_platform.webhooks import api as webhooks_api
@@ -127,6 +128,43 @@ urlpatterns = [
         experts_api.StaffEligibleExpertsApi.as_view(),
         name="api-staff-eligible-experts",
     ),
+    # qualification exams
+    path("exams", exams_api.ExamListApi.as_view(), name="api-exams"),
+    path(
+        "exams/<uuid:exam_id>/guidelines", exams_api.ExamGuidelinesApi.as_view(), name="api-exam-guidelines"
+    ),
+    path("exams/<uuid:exam_id>/attempts", exams_api.ExamAttemptStartApi.as_view(), name="api-exam-start"),
+    path("exam-attempts/<uuid:attempt_id>", exams_api.ExamAttemptApi.as_view(), name="api-exam-attempt"),
+    path(
+        "exam-attempts/<uuid:attempt_id>/question",
+        exams_api.ExamQuestionApi.as_view(),
+        name="api-exam-question",
+    ),
+    path("exam-questions/<uuid:answer_id>/answer", exams_api.ExamAnswerApi.as_view(), name="api-exam-answer"),
+    path(
+        "projects/<uuid:project_id>/exams",
+        exams_api.LabProjectExamListApi.as_view(),
+        name="api-project-exams",
+    ),
+    path(
+        "lab/exams/<uuid:exam_id>/attempts",
+        exams_api.LabExamAttemptListApi.as_view(),
+        name="api-lab-exam-attempts",
+    ),
+    path("staff/exams", exams_api.StaffExamListApi.as_view(), name="api-staff-exams"),
+    path(
+        "staff/exams/<uuid:exam_id>/attempts",
+        exams_api.StaffExamAttemptListApi.as_view(),
+        name="api-staff-exam-attempts",
+    ),
+    path(
+        "staff/qualifications", exams_api.StaffQualificationListApi.as_view(), name="api-staff-qualifications"
+    ),
+    path(
+        "staff/qualifications/<uuid:qualification_id>/revoke",
+        exams_api.StaffQualificationRevokeApi.as_view(),
+        name="api-staff-qualification-revoke",
+    ),
 ]
 
 # Who each endpoint serves: "public" (no auth), "person" (a logged-in person: their own
@@ -169,4 +207,16 @@ ENDPOINT_AUDIENCE = {
     "api-staff-credential-reject": "staff",
     "api-staff-credential-revoke": "staff",
     "api-staff-eligible-experts": "staff",
+    "api-exams": "person",
+    "api-exam-guidelines": "person",
+    "api-exam-start": "person",
+    "api-exam-attempt": "person",
+    "api-exam-question": "person",
+    "api-exam-answer": "person",
+    "api-project-exams": "lab",
+    "api-lab-exam-attempts": "lab",
+    "api-staff-exams": "staff",
+    "api-staff-exam-attempts": "staff",
+    "api-staff-qualifications": "staff",
+    "api-staff-qualification-revoke": "staff",
 }

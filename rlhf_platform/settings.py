@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "rlhf_platform.experts",
     "rlhf_platform.webhooks",
     "annotate",
+    "annotate.qualification",
     "rewards",
 ]
 

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class QualificationConfig(AppConfig):
+    name = "annotate.qualification"
+    label = "qualification"
+    verbose_name = "Qualification exams"
+
+    def ready(self) -> None:
+        from annotate.gates import gate_register
+        from annotate.qualification.selectors import qualification_gate
+
+        gate_register("not_qualified", qualification_gate)
