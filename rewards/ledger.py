@@ -1,0 +1,260 @@
+"""Posting to the ledger, and the functions the payouts app moves money with.
+
+Every posting is one database transaction that
+1. returns at once when its ``reference`` is already posted (idempotency: a retried task or a
+   re-delivered signal posts nothing twice);
+2. locks the rows of the accounts it touches, always in ascending id order (no deadlock
+   between two postings), then looks at the reference again: a concurrent posting of the
+   same reference that won the lock is seen now (PostgreSQL READ COMMITTED re-reads per
+   statement), so it is not posted twice;
+3. checks that the legs sum to zero (the database checks it again at commit on PostgreSQL),
+   writes the transaction and its entries, and moves each account's ``balance`` copy.
+
+Amounts are Python ints in token base units; a float anywhere is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet, Sum
+
+from rewards.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from rlhf_platform.core.exceptions import ApplicationError
+
+Kind = LedgerAccount.Kind
+TxnKind = LedgerTransaction.Kind
+
+
+# --- Sums ------------------------------------------------------------------------------------
+
+
+def sum_amounts(queryset: QuerySet, field: str = "amount") -> int:
+    """The exact sum of a token-amount column (in Python on SQLite: see rewards/fields.py)."""
+    if connection.vendor == "sqlite":
+        return sum(int(value) for value in queryset.values_list(field, flat=True))
+    return int(queryset.aggregate(total=Sum(field))["total"] or 0)
+
+
+def sums_by(queryset: QuerySet, key: str, field: str = "amount") -> dict[Any, int]:
+    """Exact sums of a token-amount column grouped by ``key``."""
+    if connection.vendor == "sqlite":
+        totals: dict[Any, int] = {}
+        for group, value in queryset.values_list(key, field):
+            totals[group] = totals.get(group, 0) + int(value)
+        return totals
+    rows = queryset.order_by().values(key).annotate(total=Sum(field)).values_list(key, "total")
+    return {group: int(total or 0) for group, total in rows}
+
+
+def ledger_balance(*, account: LedgerAccount) -> int:
+    """An account's balance: the sum of its entries."""
+    return sum_amounts(LedgerEntry.objects.filter(account=account))
+
+
+# --- Accounts --------------------------------------------------------------------------------
+
+
+def ledger_account(*, kind: str, lab_id: Any = None, expert_id: Any = None) -> LedgerAccount:
+    """The account of that kind and owner, created on first use (safe when two callers create
+    it at the same moment: the loser of the unique key reads the winner's row)."""
+    lookup = {"kind": kind, "lab_id": lab_id, "expert_id": expert_id}
+    account = LedgerAccount.objects.filter(**lookup).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return LedgerAccount.objects.create(**lookup)
+    except IntegrityError:
+        return LedgerAccount.objects.get(**lookup)
+
+
+def treasury_account() -> LedgerAccount:
+    return ledger_account(kind=Kind.TREASURY)
+
+
+def lab_budget_account(*, lab_id: Any) -> LedgerAccount:
+    return ledger_account(kind=Kind.LAB_BUDGET, lab_id=lab_id)
+
+
+def expert_account(*, kind: str, expert_id: Any) -> LedgerAccount:
+    return ledger_account(kind=kind, expert_id=expert_id)
+
+
+# --- Posting ---------------------------------------------------------------------------------
+
+
+def _whole(amount: Any) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError(f"Token amounts are Python ints, not {type(amount).__name__}.")
+    return amount
+
+
+@transaction.atomic
+def ledger_post(
+    *,
+    kind: str,
+    reference: str,
+    legs: Iterable[tuple[LedgerAccount, int]],
+    memo: str = "",
+    actor: Any = None,
+    lab_id: Any = None,
+    project_id: Any = None,
+    expert_id: Any = None,
+    label_id: Any = None,
+    data: dict[str, Any] | None = None,
+    check: Callable[[dict[int, LedgerAccount]], None] | None = None,
+) -> tuple[LedgerTransaction, bool]:
+    """Post one balanced transaction; ``(transaction, True)``, or the one already posted under
+    ``reference`` and ``False``. ``check`` sees the locked accounts (by id) before anything is
+    written and may refuse by raising. Legs of zero are dropped; no legs at all posts a
+    transaction without entries (a reward of 0 whose reasons the statement still shows)."""
+    legs = [(account, _whole(amount)) for account, amount in legs if _whole(amount) != 0]
+    if sum(amount for _, amount in legs) != 0:
+        raise ApplicationError("A ledger transaction's entries must sum to zero.", code="unbalanced")
+    existing = LedgerTransaction.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing, False
+    ids = sorted({account.pk for account, _ in legs})
+    locked = {a.pk: a for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    existing = LedgerTransaction.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing, False
+    if check is not None:
+        check(locked)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    try:
+        with transaction.atomic():
+            txn = LedgerTransaction.objects.create(
+                kind=kind,
+                reference=reference,
+                memo=memo[:500],
+                actor=user,
+                lab_id=lab_id,
+                project_id=project_id,
+                expert_id=expert_id,
+                label_id=label_id,
+                amount=sum(amount for _, amount in legs if amount > 0),
+                data=data or {},
+            )
+    except IntegrityError:
+        # The same reference posted by a concurrent caller that did not need our locks.
+        return LedgerTransaction.objects.get(reference=reference), False
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(transaction=txn, account_id=account.pk, amount=amount) for account, amount in legs
+    )
+    moved: dict[int, int] = {}
+    for account, amount in legs:
+        moved[account.pk] = moved.get(account.pk, 0) + amount
+    for account_id, delta in moved.items():
+        row = locked[account_id]
+        row.balance = int(row.balance) + delta
+        # The row is locked: reading and writing the copy here cannot lose a concurrent update.
+        LedgerAccount.objects.filter(pk=account_id).update(balance=row.balance)
+    return txn, True
+
+
+# --- Payouts (called by rewards.payouts) -----------------------------------------------------
+
+
+def _payout_reference(reference: str, step: str) -> str:
+    return f"payout:{reference}:{step}"
+
+
+def ledger_payable_balances(*, min_amount: int = 0) -> dict[Any, int]:
+    """Every expert whose payable balance is positive and at least ``min_amount``:
+    ``{expert_profile_id (UUID): base units}``."""
+    floor = max(int(min_amount), 1)
+    totals = sums_by(
+        LedgerEntry.objects.filter(account__kind=Kind.ANNOTATOR), "account__expert_id", field="amount"
+    )
+    return {expert_id: total for expert_id, total in totals.items() if total >= floor}
+
+
+def ledger_payout_reserve(*, expert_id: Any, amount: int, reference: str) -> None:
+    """Move ``amount`` of the expert's payable balance to in flight, once per ``reference``.
+    Refuses (``insufficient_balance``) when the payable balance is smaller."""
+    amount = _whole(amount)
+    if amount <= 0:
+        raise ApplicationError("A payout amount must be positive.", code="invalid_amount")
+    payable = expert_account(kind=Kind.ANNOTATOR, expert_id=expert_id)
+    in_flight = expert_account(kind=Kind.IN_FLIGHT, expert_id=expert_id)
+    ref = _payout_reference(reference, "reserve")
+
+    def enough(locked: dict[int, LedgerAccount]) -> None:
+        balance = int(locked[payable.pk].balance)
+        if balance < amount:
+            raise ApplicationError(
+                f"Payable balance {balance} is less than {amount}.", code="insufficient_balance"
+            )
+
+    txn, _ = ledger_post(
+        kind=TxnKind.PAYOUT_RESERVE,
+        reference=ref,
+        legs=[(payable, -amount), (in_flight, amount)],
+        expert_id=expert_id,
+        memo=f"payout {reference}",
+        data={"payout_reference": reference},
+        check=enough,
+    )
+    if str(txn.expert_id) != str(expert_id) or int(txn.amount) != amount:
+        raise ApplicationError(
+            f"Payout reference {reference!r} was already reserved for another expert or amount.",
+            code="reference_conflict",
+        )
+
+
+def _payout_close(*, reference: str, step: str, to_kind: str) -> None:
+    reserve = LedgerTransaction.objects.filter(reference=_payout_reference(reference, "reserve")).first()
+    if reserve is None:
+        raise ApplicationError(f"No payout reserved under {reference!r}.", code="not_found", status_code=404)
+    other = "return" if step == "settle" else "settle"
+    expert_id, amount = reserve.expert_id, int(reserve.amount)
+    in_flight = expert_account(kind=Kind.IN_FLIGHT, expert_id=expert_id)
+    target = expert_account(kind=to_kind, expert_id=expert_id)
+
+    def not_closed_otherwise(locked: dict[int, LedgerAccount]) -> None:
+        # Settle and return of one reservation both lock the expert's in-flight account, so
+        # they are serialised and this look sees the other if it was posted.
+        if LedgerTransaction.objects.filter(reference=_payout_reference(reference, other)).exists():
+            raise ApplicationError(
+                f"Payout {reference!r} was already {'returned' if other == 'return' else 'settled'}.",
+                code="payout_already_closed",
+                status_code=409,
+            )
+
+    ledger_post(
+        kind=TxnKind.PAYOUT_SETTLE if step == "settle" else TxnKind.PAYOUT_RETURN,
+        reference=_payout_reference(reference, step),
+        legs=[(in_flight, -amount), (target, amount)],
+        expert_id=expert_id,
+        memo=f"payout {reference}",
+        data={"payout_reference": reference},
+        check=not_closed_otherwise,
+    )
+
+
+def ledger_payout_settle(*, reference: str) -> None:
+    """The reserved payout is confirmed on-chain: in flight -> paid out. Idempotent."""
+    _payout_close(reference=reference, step="settle", to_kind=Kind.PAID_OUT)
+
+
+def ledger_payout_return(*, reference: str) -> None:
+    """The reserved payout failed (reverted or abandoned): in flight -> payable. Idempotent."""
+    _payout_close(reference=reference, step="return", to_kind=Kind.ANNOTATOR)
+
+
+def ledger_balances(*, expert_id: Any) -> dict[str, int]:
+    """An expert's earnings: ``pending`` (the most their submitted labels on items not yet
+    final can earn under the policies in force), ``payable``, ``in_flight`` and ``paid``."""
+    from rewards.policy import pending_estimate  # policy imports this module
+
+    totals = sums_by(LedgerEntry.objects.filter(account__expert_id=expert_id), "account__kind")
+    return {
+        "pending": pending_estimate(expert_id=expert_id),
+        "payable": totals.get(Kind.ANNOTATOR, 0),
+        "in_flight": totals.get(Kind.IN_FLIGHT, 0),
+        "paid": totals.get(Kind.PAID_OUT, 0),
+    }
