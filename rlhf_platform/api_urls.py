@@ -9,6 +9,7 @@ from django.urls import path
 from annotate import api as annotate_api
 from annotate import api_batches, api_exports, api_progress, api_queue
 from annotate.qualification import api as exams_api
+from annotate.quality import api as quality_api
 from rlhf_platform.accounts import api as accounts_api
 from rlhf_platform.experts import api as experts_api
 from rlhf_platform.webhooks import api as webhooks_api
@@ -128,6 +129,23 @@ urlpatterns = [
         experts_api.StaffEligibleExpertsApi.as_view(),
         name="api-staff-eligible-experts",
     ),
+    # quality
+    path(
+        "projects/<uuid:project_id>/quality",
+        quality_api.LabProjectQualityApi.as_view(),
+        name="api-project-quality",
+    ),
+    path(
+        "staff/projects/<uuid:project_id>/quality",
+        quality_api.StaffProjectQualityApi.as_view(),
+        name="api-staff-project-quality",
+    ),
+    path(
+        "staff/projects/<uuid:project_id>/annotators",
+        quality_api.StaffProjectAnnotatorsApi.as_view(),
+        name="api-staff-project-annotators",
+    ),
+    path("staff/items/<uuid:item_id>", quality_api.StaffItemApi.as_view(), name="api-staff-item"),
     # qualification exams
     path("exams", exams_api.ExamListApi.as_view(), name="api-exams"),
     path(
@@ -207,6 +225,10 @@ ENDPOINT_AUDIENCE = {
     "api-staff-credential-reject": "staff",
     "api-staff-credential-revoke": "staff",
     "api-staff-eligible-experts": "staff",
+    "api-project-quality": "lab",
+    "api-staff-project-quality": "staff",
+    "api-staff-project-annotators": "staff",
+    "api-staff-item": "staff",
     "api-exams": "person",
     "api-exam-guidelines": "person",
     "api-exam-start": "person",

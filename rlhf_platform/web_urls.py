@@ -8,6 +8,9 @@
 | ``/profile/``                                     | profile                  | a person    |
 | ``/credentials/new/``                             | credential-new           | a person    |
 | ``/label/`` (``?project=<id>``)                   | label                    | an expert   |
+| ``/exams/``                                       | exams                    | an expert   |
+| ``/exams/<id>/start/`` (POST)                     | exam-start               | an expert   |
+| ``/exams/attempts/<id>/``                         | exam-take                | an expert   |
 | ``/staff/credentials/``                           | staff-queue              | reviewers   |
 | ``/staff/credentials/<id>/``                      | staff-credential         | reviewers   |
 | ``/staff/credentials/<id>/approve/`` (POST)       | staff-credential-approve | reviewers   |
@@ -24,6 +27,7 @@ from django.contrib.auth.views import LogoutView
 from django.urls import path
 
 from annotate import views as annotate_views
+from annotate.qualification import views as exam_views
 from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.experts import views as experts_views
 
@@ -35,6 +39,9 @@ urlpatterns = [
     path("profile/", experts_views.profile, name="profile"),
     path("credentials/new/", experts_views.credential_new, name="credential-new"),
     path("label/", annotate_views.label, name="label"),
+    path("exams/", exam_views.exam_list, name="exams"),
+    path("exams/<uuid:exam_id>/start/", exam_views.exam_start, name="exam-start"),
+    path("exams/attempts/<uuid:attempt_id>/", exam_views.exam_take, name="exam-take"),
     path("staff/credentials/", experts_views.staff_queue, name="staff-queue"),
     path("staff/credentials/<uuid:credential_id>/", experts_views.staff_credential, name="staff-credential"),
     path(

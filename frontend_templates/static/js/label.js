@@ -1,4 +1,7 @@
 /* The expert's labelling workspace: lease the next item, show it, collect the label.
+   The qualification exam page (qualification/exam_take.html) reuses it: there "next" is a GET
+   of the attempt's current question (data-next-method="GET"), there is no lease to extend
+   (no data-extend-url) and a question carries its position ("Question 2 of 5").
 
    Everything goes through the expert's labelling API (the same one scripts use):
      POST /api/v1/queue/next                  -> an assignment, or 204 + Queue-Reason(-Message)
@@ -366,6 +369,8 @@
     loadGuidelines(assignment.project);
     els.form.dataset.assignment = assignment.id;
     els.form.dataset.kind = assignment.label_schema.kind;
+    var progress = $("exam-progress");
+    if (progress && assignment.total) progress.textContent = "Question " + assignment.position + " of " + assignment.total;
     show(els.empty, false);
     show(els.loading, false);
     show(els.workspace, true);
@@ -383,6 +388,7 @@
 
   function startHeartbeat(leaseSeconds) {
     stopHeartbeat();
+    if (!app.dataset.extendUrl) return;  // the exam page: nothing to extend
     state.lastHeartbeat = Date.now();
     var every = Math.max(5, (leaseSeconds || 900) / 3) * 1000;
     state.heartbeatTimer = setInterval(function () {
@@ -447,12 +453,13 @@
     var elapsed = Math.min(now - state.lastTick, 5000);
     state.lastTick = now;
     if (!state.assignment) return;
+    var hasLease = !!state.assignment.expires_at;
     // Active time: the tab is visible and the expert touched something in the last minute.
     if (document.visibilityState === "visible" && now - state.lastInput < IDLE_AFTER_MS) state.activeMs += elapsed;
     show(els.active, true);
     els.active.textContent = "Active " + formatSeconds(state.activeMs / 1000);
     var left = (state.expiresAt - now) / 1000;
-    show(els.lease, true);
+    show(els.lease, hasLease);
     if (left > 0 && !state.leaseLost) {
       els.lease.textContent = "Lease: " + formatSeconds(left) + " left";
       els.lease.className = "lease" + (left < 60 ? " lease-short" : "");
@@ -478,7 +485,10 @@
     show(els.active, false);
     show(els.loading, true);
     var project = selectedProject();
-    return api(app.dataset.nextUrl, project ? {project: project} : {}).then(function (result) {
+    var asked = app.dataset.nextMethod === "GET"
+      ? api(app.dataset.nextUrl)
+      : api(app.dataset.nextUrl, project ? {project: project} : {});
+    return asked.then(function (result) {
       show(els.loading, false);
       if (result.status === 200 && result.data) {
         render(result.data, true);
@@ -500,7 +510,8 @@
       queue_empty: "New items arrive as labs upload them; check again in a while.",
       no_eligible_project: "Projects open to you once staff approve a credential in their domain.",
       no_credential: "Submit a credential in this project's domain from your profile.",
-      suspended: "Contact the platform staff if you think this is a mistake."
+      suspended: "Contact the platform staff if you think this is a mistake.",
+      not_qualified: "This project asks you to pass its qualification exam first: see Exams (/exams/)."
     };
     els.emptyHint.textContent = hints[reason] || "";
     show(els.emptyHint, !!hints[reason]);
