@@ -12,6 +12,9 @@
 | ``/exams/<id>/start/`` (POST)                     | exam-start               | an expert   |
 | ``/exams/attempts/<id>/``                         | exam-take                | an expert   |
 | ``/staff/credentials/``                           | staff-queue              | reviewers   |
+| ``/staff/quality/``                               | quality-projects         | reviewers   |
+| ``/staff/quality/projects/<id>/``                 | quality-project          | reviewers   |
+| ``/staff/quality/items/<uid>/``                   | quality-item             | reviewers   |
 | ``/staff/credentials/<id>/``                      | staff-credential         | reviewers   |
 | ``/staff/credentials/<id>/approve/`` (POST)       | staff-credential-approve | reviewers   |
 | ``/staff/credentials/<id>/reject/`` (POST)        | staff-credential-reject  | reviewers   |
@@ -28,6 +31,7 @@ from django.urls import path
 
 from annotate import views as annotate_views
 from annotate.qualification import views as exam_views
+from annotate.quality import views as quality_views
 from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.experts import views as experts_views
 
@@ -43,6 +47,9 @@ urlpatterns = [
     path("exams/<uuid:exam_id>/start/", exam_views.exam_start, name="exam-start"),
     path("exams/attempts/<uuid:attempt_id>/", exam_views.exam_take, name="exam-take"),
     path("staff/credentials/", experts_views.staff_queue, name="staff-queue"),
+    path("staff/quality/", quality_views.quality_projects, name="quality-projects"),
+    path("staff/quality/projects/<uuid:project_id>/", quality_views.quality_project, name="quality-project"),
+    path("staff/quality/items/<uuid:item_id>/", quality_views.quality_item, name="quality-item"),
     path("staff/credentials/<uuid:credential_id>/", experts_views.staff_credential, name="staff-credential"),
     path(
         "staff/credentials/<uuid:credential_id>/approve/",
