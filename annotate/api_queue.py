@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from annotate.guidelines import guidelines_render
 from annotate.labels import LETTERS
 from annotate.models import Assignment, Project
+from annotate.quality.gold import gold_feedback_for
 from annotate.queue import (
     REPORT_REASONS,
     NoWork,
@@ -120,6 +121,13 @@ class LabelOutputSerializer(serializers.Serializer):
     assignment = serializers.UUIDField(source="assignment_id")
     client_id = serializers.CharField()
     created_at = serializers.DateTimeField()
+    gold = serializers.JSONField(
+        source="gold_feedback",
+        required=False,
+        allow_null=True,
+        help_text="Gold items, when the project shows gold answers: {passed, expected (in the letters "
+        "shown), explanation}. Absent or null otherwise.",
+    )
 
 
 class AssignmentSubmitApi(APIView):
@@ -154,6 +162,7 @@ class AssignmentSubmitApi(APIView):
         label, created = assignment_submit(
             assignment=assignment, expert=expert, payload=payload, client_id=client_id
         )
+        label.gold_feedback = gold_feedback_for(assignment=assignment, label=label)  # gold items only
         return Response(LabelOutputSerializer(label).data, status=201 if created else 200)
 
 

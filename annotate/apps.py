@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class AnnotateConfig(AppConfig):
     name = "annotate"
     verbose_name = "Annotation"
+
+    def ready(self) -> None:
+        from annotate.gates import gate_register
+        from annotate.quality import tasks as _quality_tasks  # noqa: F401 - registers the Celery tasks
+        from annotate.quality.suspension import GATE_NAME, suspended_in_project_gate
+
+        gate_register(GATE_NAME, suspended_in_project_gate)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from annotate.gates import gate_reason
 from annotate.labels import label_from_display
 from annotate.models import Assignment, Item, ItemReport, Label, Project, Slot
+from annotate.quality.tasks import label_quality_task
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.experts.models import ExpertProfile
 from rlhf_platform.experts.selectors import expertise_levels
@@ -384,6 +385,7 @@ def assignment_submit(
         Item.objects.select_for_update().filter(pk=item.pk).values("pk").get()
         if not Slot.objects.filter(item=item).exclude(state=Slot.State.FILLED).exists():
             Item.objects.filter(pk=item.pk, state=Item.State.OPEN).update(state=Item.State.LABELLED)
+    transaction.on_commit(lambda: label_quality_task.delay(str(label.pk)))  # annotate/quality/services.py
     return label, True
 
 

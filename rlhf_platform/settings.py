@@ -194,7 +194,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rlhf_platform.webhooks.tasks.webhook_sweep_task",
         "schedule": 60.0,
     },
+    "quality-models-refresh-every-5-minutes": {
+        "task": "annotate.quality.tasks.quality_models_refresh_task",
+        "schedule": 300.0,
+    },
 }
+
+# --- Quality --------------------------------------------------------------------------------
+# The periodic Dawid-Skene fit refits a project once this many labels arrived since its last fit.
+QUALITY_REFIT_MIN_NEW_LABELS = int(os.environ.get("QUALITY_REFIT_MIN_NEW_LABELS", "200"))
 
 # --- Batches --------------------------------------------------------------------------------
 # Bodies up to this size are ingested in the request (201); larger ones by a worker (202).

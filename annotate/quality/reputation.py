@@ -1,0 +1,215 @@
+"""An annotator's quality in a project, updated label by label, and the gold rules.
+
+Gold accuracy is a Beta posterior (uniform prior Beta(1, 1)) with an equal-tailed 95% credible
+interval (:func:`annotate.quality.stats.beta_interval`). Rules, after each graded gold label:
+
+- **warn** (a notification to the expert) when the posterior mean falls below the project's
+  ``gold_threshold``;
+- **suspend** from the project only when the *upper* bound of the 95% interval is below
+  ``gold_threshold`` and at least ``gold_min_seen`` golds were seen. The data must then show,
+  with 97.5% posterior probability, that the expert's accuracy is below the threshold: one
+  unlucky miss never suspends anyone (with the defaults, even an expert who misses their first
+  five golds in a row has an upper bound of 0.46 -- see the tests for the exact rule).
+
+After a reinstatement the rule counts only golds graded since (``*_at_reinstatement``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from annotate.models import AnnotatorQuality, Label, Project, ProjectSuspension
+from annotate.quality.stats import beta_interval
+from rlhf_platform.accounts.notifications import notify_on_commit, user_group
+
+# Position bias is flagged when the binomial test of "picked the response shown first" against
+# 1/2 gives p below this, over at least POSITION_BIAS_MIN_LABELS choices of A or B.
+POSITION_BIAS_P = 0.001
+POSITION_BIAS_MIN_LABELS = 20
+
+
+@dataclass
+class QualityDelta:
+    """What one step adds to an annotator's row (all counters; applied with row locks)."""
+
+    labels: int = 0
+    gold_passed: int = 0
+    gold_failed: int = 0
+    last_gold_passed_at: datetime | None = None
+    agreement_hits: int = 0
+    agreement_total: int = 0
+    active_seconds_sum: float = 0.0
+    active_seconds_count: int = 0
+    pairwise_labels: int = 0
+    first_shown_choices: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def first_shown_choice(*, choice: str, shown_order: list[int] | None) -> bool | None:
+    """Whether a canonical A/B choice picked the response shown first; None for other choices."""
+    if choice not in ("A", "B") or not shown_order:
+        return None
+    return shown_order[0] == "AB".index(choice)
+
+
+def label_delta(
+    delta: QualityDelta,
+    *,
+    passed: bool | None,
+    created_at: datetime,
+    choice: str,
+    active_seconds: float | None,
+    shown_order: list[int] | None,
+) -> None:
+    """Add one label to ``delta``."""
+    delta.labels += 1
+    if passed is True:
+        delta.gold_passed += 1
+        if delta.last_gold_passed_at is None or created_at > delta.last_gold_passed_at:
+            delta.last_gold_passed_at = created_at
+    elif passed is False:
+        delta.gold_failed += 1
+    if active_seconds is not None:
+        delta.active_seconds_sum += float(active_seconds)
+        delta.active_seconds_count += 1
+    first = first_shown_choice(choice=choice, shown_order=shown_order)
+    if first is not None:
+        delta.pairwise_labels += 1
+        delta.first_shown_choices += int(first)
+
+
+def quality_flags(row: AnnotatorQuality) -> list[str]:
+    """Flags derived from the row's own counters (project-wide signals such as speed against
+    the project's median are computed by the quality report, not per submit)."""
+    try:  # TEMP until Q-MATH's integrity.py lands
+        from annotate.quality.integrity import position_bias
+    except ImportError:
+        return []
+
+    flags = []
+    if row.pairwise_labels >= POSITION_BIAS_MIN_LABELS:
+        p_value = position_bias(row.first_shown_choices, row.pairwise_labels)
+        if p_value is not None and p_value < POSITION_BIAS_P:
+            flags.append("position_bias")
+    return flags
+
+
+def deltas_apply(*, project_id: Any, deltas: dict[Any, QualityDelta]) -> dict[Any, AnnotatorQuality]:
+    """Add the deltas to the annotators' rows, locking them in expert-id order (two steps that
+    touch the same annotators never wait on each other in a cycle)."""
+    rows: dict[Any, AnnotatorQuality] = {}
+    now = timezone.now()
+    for expert_id in sorted(deltas, key=str):
+        delta = deltas[expert_id]
+        AnnotatorQuality.objects.get_or_create(project_id=project_id, expert_id=expert_id)
+        row = AnnotatorQuality.objects.select_for_update().get(project_id=project_id, expert_id=expert_id)
+        row.labels += delta.labels
+        row.gold_passed += delta.gold_passed
+        row.gold_failed += delta.gold_failed
+        if delta.last_gold_passed_at and (
+            row.last_gold_passed_at is None or delta.last_gold_passed_at > row.last_gold_passed_at
+        ):
+            row.last_gold_passed_at = delta.last_gold_passed_at
+        row.agreement_hits += delta.agreement_hits
+        row.agreement_total += delta.agreement_total
+        row.active_seconds_sum += delta.active_seconds_sum
+        row.active_seconds_count += delta.active_seconds_count
+        row.pairwise_labels += delta.pairwise_labels
+        row.first_shown_choices += delta.first_shown_choices
+        row.flags = quality_flags(row)
+        row.updated_at = now
+        row.save()
+        rows[expert_id] = row
+    return rows
+
+
+@dataclass(frozen=True)
+class GoldStanding:
+    """Gold accuracy as a Beta posterior: counts, posterior mean and 95% credible interval."""
+
+    passed: int
+    failed: int
+    mean: float
+    low: float
+    high: float
+
+    @property
+    def seen(self) -> int:
+        return self.passed + self.failed
+
+
+def standing_of(passed: int, failed: int) -> GoldStanding:
+    mean, low, high = beta_interval(passed, failed)
+    return GoldStanding(passed=passed, failed=failed, mean=mean, low=low, high=high)
+
+
+def rule_standing(row: AnnotatorQuality) -> GoldStanding:
+    """The standing the suspension rule reads: golds since the last reinstatement."""
+    return standing_of(
+        row.gold_passed - row.gold_passed_at_reinstatement, row.gold_failed - row.gold_failed_at_reinstatement
+    )
+
+
+def should_suspend(standing: GoldStanding, project: Project) -> bool:
+    return standing.seen >= project.gold_min_seen and standing.high < project.gold_threshold
+
+
+def gold_rules_apply(*, row: AnnotatorQuality, project: Project) -> str:
+    """Warn or suspend after a graded gold (see the module's docstring). Returns the status."""
+    from annotate.quality.suspension import project_suspend
+
+    if ProjectSuspension.objects.filter(project=project, expert_id=row.expert_id, active=True).exists():
+        status = AnnotatorQuality.Status.SUSPENDED
+    else:
+        standing = rule_standing(row)
+        if should_suspend(standing, project):
+            project_suspend(
+                project=project,
+                expert_id=row.expert_id,
+                reason="gold_accuracy",
+                details={
+                    "passed": standing.passed,
+                    "failed": standing.failed,
+                    "mean": round(standing.mean, 4),
+                    "high": round(standing.high, 4),
+                    "gold_threshold": project.gold_threshold,
+                    "gold_min_seen": project.gold_min_seen,
+                },
+            )
+            row.refresh_from_db()
+            return row.status
+        status = AnnotatorQuality.Status.WARNED if standing.mean < project.gold_threshold else "ok"
+        if status == AnnotatorQuality.Status.WARNED and row.status != status:
+            user_id = row.expert.user_id
+            notify_on_commit(
+                user_group(user_id),
+                {
+                    "type": "quality.warning",
+                    "project": str(project.pk),
+                    "gold_accuracy": round(standing.mean, 3),
+                    "gold_threshold": project.gold_threshold,
+                    "message": "Your answers on check items fall below this project's standard: "
+                    "please re-read the guidelines.",
+                },
+            )
+    if row.status != status:
+        AnnotatorQuality.objects.filter(pk=row.pk).update(status=status)
+        row.status = status
+    return status
+
+
+def labels_since_last_pass(*, project_id: Any, expert_id: Any, since: datetime | None):
+    """The expert's ordinary labels in the project after their last passed gold audit, on
+    items not final yet (what a suspension leaves out of consensus)."""
+    from annotate.models import Item
+
+    labels = Label.objects.filter(project_id=project_id, expert_id=expert_id, is_gold=False).exclude(
+        item__state=Item.State.FINAL
+    )
+    if since is not None:
+        labels = labels.filter(created_at__gt=since)
+    return labels

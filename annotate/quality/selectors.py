@@ -1,0 +1,75 @@
+"""Reads of the quality pipeline's rows that several callers need (quality APIs and pages,
+rewards through ``Label.gold_passed`` only, the queue's gate)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet, Sum
+
+from annotate.models import AnnotatorQuality, Item, ProjectSuspension
+from annotate.quality.reputation import GoldStanding, standing_of
+
+__all__ = [
+    "GoldStanding",
+    "adjudication_items",
+    "annotator_quality_rows",
+    "gold_standing",
+    "suspension_active",
+    "suspensions_for_expert",
+    "suspensions_pending_appeal",
+]
+
+
+def annotator_quality_rows(
+    *, expert_id: Any = None, project_id: Any = None, domain_path: str | None = None
+) -> QuerySet[AnnotatorQuality]:
+    """Annotator rows filtered by expert, project, and/or domain (the domain and its subdomains)."""
+    rows = AnnotatorQuality.objects.all()
+    if expert_id is not None:
+        rows = rows.filter(expert_id=expert_id)
+    if project_id is not None:
+        rows = rows.filter(project_id=project_id)
+    if domain_path:
+        rows = rows.filter(
+            Q(project__domain__path=domain_path) | Q(project__domain__path__startswith=f"{domain_path}/")
+        )
+    return rows
+
+
+def gold_standing(*, expert_id: Any, project_id: Any = None, domain_path: str | None = None) -> GoldStanding:
+    """An expert's gold accuracy as a Beta(1, 1) posterior with its 95% credible interval: in one
+    project, in a domain (all its projects, subdomains included), or overall. Counts every gold
+    graded (the suspension rule itself counts golds since the last reinstatement)."""
+    totals = annotator_quality_rows(
+        expert_id=expert_id, project_id=project_id, domain_path=domain_path
+    ).aggregate(passed=Sum("gold_passed"), failed=Sum("gold_failed"))
+    return standing_of(totals["passed"] or 0, totals["failed"] or 0)
+
+
+def suspension_active(*, expert_id: Any, project_id: Any) -> ProjectSuspension | None:
+    return ProjectSuspension.objects.filter(expert_id=expert_id, project_id=project_id, active=True).first()
+
+
+def suspensions_for_expert(*, expert_id: Any) -> QuerySet[ProjectSuspension]:
+    return (
+        ProjectSuspension.objects.filter(expert_id=expert_id)
+        .select_related("project")
+        .order_by("-created_at")
+    )
+
+
+def suspensions_pending_appeal() -> QuerySet[ProjectSuspension]:
+    return (
+        ProjectSuspension.objects.filter(appeal=ProjectSuspension.Appeal.PENDING, active=True)
+        .select_related("project", "expert", "expert__user")
+        .order_by("appealed_at")
+    )
+
+
+def adjudication_items(*, project_id: Any = None) -> QuerySet[Item]:
+    """Items waiting for adjudication, oldest first, with their consensus."""
+    items = Item.objects.filter(state=Item.State.ADJUDICATION)
+    if project_id is not None:
+        items = items.filter(project_id=project_id)
+    return items.select_related("project", "consensus").order_by("created_at", "pk")

@@ -1,0 +1,464 @@
+"""The quality pipeline: what happens after each submit, the periodic model fit, and the full
+recompute of a project.
+
+After a submit (:func:`label_quality_process`, run by a Celery task on commit) only what the
+label touches is updated, under the item's row lock:
+
+1. a gold label is graded (``Label.gold_passed``);
+2. an ordinary label's item gets its consensus recomputed from its own labels, with the
+   project's stored Dawid-Skene model when one was fitted, and the adaptive-overlap decision
+   (:mod:`annotate.quality.consensus_update`);
+3. the annotator's :class:`~annotate.models.AnnotatorQuality` row is updated by deltas (and the
+   rows of the other labellers of an item that became final, for their agreement);
+4. after a graded gold, the warn/suspend rules (:mod:`annotate.quality.reputation`).
+
+``Label.quality_at`` is set in the same transaction, so a redelivered task changes nothing.
+
+The project-wide Dawid-Skene fit (:func:`project_model_fit`) runs in a periodic task and stores
+its parameters; the per-item step only reads them. :func:`project_quality_recompute` rebuilds
+a project from its labels with the same functions; on the same stored model it gives the same
+rows as the label-by-label path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import (
+    AnnotatorQuality,
+    Item,
+    ItemConsensus,
+    Label,
+    Project,
+    ProjectQualityModel,
+    ProjectSuspension,
+)
+from annotate.quality.aggregation import PAIRWISE_CLASSES, DawidSkeneModel, dawid_skene_fit_arrays
+from annotate.quality.consensus_update import (
+    ADJUDICATED,
+    VOTE_COLUMNS,
+    VOTE_ORDER,
+    Action,
+    agreement_deltas,
+    index_of_ids,
+    item_act,
+    item_consensus_refresh,
+    item_result,
+    items_locked,
+    label_agrees,
+    label_vote,
+    overlap_decision,
+    project_model,
+    result_consensus,
+    slots_add,
+)
+from annotate.quality.gold import label_gold_grade
+from annotate.quality.reputation import (
+    QualityDelta,
+    deltas_apply,
+    gold_rules_apply,
+    label_delta,
+    quality_flags,
+    rule_standing,
+    should_suspend,
+    standing_of,
+)
+
+CHUNK = 20_000
+
+
+def _add_agreement(deltas: dict[Any, QualityDelta], agreement: dict[Any, list[int]]) -> None:
+    for expert_id, (hits, total) in agreement.items():
+        deltas[expert_id].agreement_hits += hits
+        deltas[expert_id].agreement_total += total
+
+
+# --- after each submit -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def label_quality_process(*, label_id: Any) -> bool:
+    """The after-submit step for one label (see the module's docstring). Returns False when the
+    label is gone or was already processed (idempotent)."""
+    label = Label.objects.select_related("project", "assignment").filter(pk=label_id).first()
+    if label is None:
+        return False
+    # The item's row lock serialises the quality steps of one item (and the queue's last-slot
+    # check): two labels of an item never compute its consensus from each other's half state.
+    item = Item.objects.select_for_update().get(pk=label.item_id)
+    if not Label.objects.filter(pk=label.pk, quality_at__isnull=True).update(quality_at=timezone.now()):
+        return False
+    project = label.project
+    passed = None
+    if label.is_gold and item.gold:
+        passed = label_gold_grade(label, item.gold)
+        Label.objects.filter(pk=label.pk).update(gold_passed=passed)
+    deltas: dict[Any, QualityDelta] = defaultdict(QualityDelta)
+    label_delta(
+        deltas[label.expert_id],
+        passed=passed,
+        created_at=label.created_at,
+        choice=label.choice,
+        active_seconds=label.active_seconds,
+        shown_order=label.assignment.shown_order,
+    )
+    if not label.is_gold and not label.excluded_from_consensus:
+        _item_update(item=item, project=project, deltas=deltas)
+    rows = deltas_apply(project_id=project.pk, deltas=deltas)
+    if passed is not None:
+        gold_rules_apply(row=rows[label.expert_id], project=project)
+    return True
+
+
+def _item_update(*, item: Item, project: Project, deltas: dict[Any, QualityDelta]) -> None:
+    consensus = item_consensus_refresh(item=item, model=project_model(project.pk))
+    _decision, agreement = item_act(item=item, project=project, consensus=consensus)
+    _add_agreement(deltas, agreement)
+
+
+def items_quality_refresh(*, item_ids: list[int]) -> int:
+    """Recompute the consensus and decision of each item (after labels were excluded or
+    restored), one transaction per item. Returns how many items were refreshed."""
+    done = 0
+    for item_id in item_ids:
+        with transaction.atomic():
+            for item in items_locked([item_id]):
+                if item.is_gold:
+                    continue
+                project = Project.objects.get(pk=item.project_id)
+                deltas: dict[Any, QualityDelta] = defaultdict(QualityDelta)
+                _item_update(item=item, project=project, deltas=deltas)
+                deltas_apply(project_id=project.pk, deltas=deltas)
+                done += 1
+    return done
+
+
+# --- the project's model ---------------------------------------------------------------------
+
+
+def _choice_rows(project_id: Any) -> Iterator[tuple]:
+    """(item_id, expert_id, choice) of the counted ordinary labels, streamed."""
+    query = (
+        Label.objects.filter(project_id=project_id, is_gold=False, excluded_from_consensus=False)
+        .exclude(choice="")
+        .values_list("item_id", "expert_id", "choice")
+    )
+    # A server-side cursor on PostgreSQL: a million rows never sit in memory as tuples.
+    return query.iterator(chunk_size=CHUNK)
+
+
+def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
+    """Fit Dawid-Skene over the project's counted pairwise labels and store its parameters.
+    Labels stream into integer arrays (memory: a few bytes per label). None for a ranking
+    project or one without labels."""
+    project = Project.objects.get(pk=project_id)
+    if project.label_schema.get("kind") != "pairwise":
+        return None
+    started = time.perf_counter()
+    classes = tuple(c for c in PAIRWISE_CLASSES if c in project.label_schema.get("choices", PAIRWISE_CLASSES))
+    class_of = {c: k for k, c in enumerate(classes)}
+    item_of: dict[Any, int] = {}
+    worker_of: dict[Any, int] = {}
+    parts: list[np.ndarray] = []
+    buffer: list[tuple[int, int, int]] = []
+    for item_id, expert_id, choice in _choice_rows(project_id):
+        k = class_of.get(choice)
+        if k is None:
+            continue
+        buffer.append(
+            (item_of.setdefault(item_id, len(item_of)), worker_of.setdefault(expert_id, len(worker_of)), k)
+        )
+        if len(buffer) == CHUNK:
+            parts.append(np.asarray(buffer, dtype=np.int64))
+            buffer = []
+    if buffer:
+        parts.append(np.asarray(buffer, dtype=np.int64))
+    if not parts:
+        return None
+    coded = np.concatenate(parts)
+    del parts
+    fit = dawid_skene_fit_arrays(
+        coded[:, 0], coded[:, 1], coded[:, 2], len(item_of), len(worker_of), len(classes)
+    )
+    workers = list(worker_of)
+    model = DawidSkeneModel(
+        classes=classes,
+        priors=fit.priors,
+        confusion={str(w): fit.confusion[j] for j, w in enumerate(workers)},
+        default_confusion=fit.default_confusion,
+        n_iter=fit.n_iter,
+        log_likelihood=fit.log_likelihood,
+        converged=fit.converged,
+        label_count=len(coded),
+    )
+    row, _ = ProjectQualityModel.objects.update_or_create(
+        project_id=project_id,
+        defaults={
+            "method": "dawid_skene",
+            "parameters": model.to_json(),
+            "label_count": len(coded),
+            "fitted_at": timezone.now(),
+            "fit_seconds": time.perf_counter() - started,
+        },
+    )
+    return row
+
+
+def projects_needing_fit(*, min_new_labels: int) -> list[Any]:
+    """Active pairwise projects with at least ``min_new_labels`` labels since their last fit."""
+    due = []
+    for project in Project.objects.filter(status=Project.Status.ACTIVE).only("id", "label_schema"):
+        if project.label_schema.get("kind") != "pairwise":
+            continue
+        fitted = (
+            ProjectQualityModel.objects.filter(project=project).values_list("fitted_at", flat=True).first()
+        )
+        labels = Label.objects.filter(project=project, is_gold=False)
+        if fitted is not None:
+            labels = labels.filter(created_at__gt=fitted)
+        if labels[: max(1, min_new_labels)].count() >= max(1, min_new_labels):
+            due.append(project.pk)
+    return due
+
+
+# --- recompute -------------------------------------------------------------------------------
+
+
+def _ordinary_rows(project_id: Any) -> Iterator[tuple]:
+    query = (
+        Label.objects.filter(project_id=project_id, is_gold=False, excluded_from_consensus=False)
+        .order_by(*VOTE_ORDER)
+        .values_list(*VOTE_COLUMNS)
+    )
+    return query.iterator(chunk_size=CHUNK)
+
+
+def _grouped(rows: Iterator[tuple]) -> Iterator[tuple[int, list[tuple]]]:
+    current, group = None, []
+    for row in rows:
+        if row[0] != current:
+            if group:
+                yield current, group
+            current, group = row[0], []
+        group.append(row)
+    if group:
+        yield current, group
+
+
+def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> dict[int, ItemConsensus]:
+    """Every ordinary item's consensus from its counted labels, written in bulk. Returns the
+    rows by item id (adjudicated ones as they are)."""
+    adjudicated = {
+        row.item_id: row for row in ItemConsensus.objects.filter(item__project=project, method=ADJUDICATED)
+    }
+    responses_of: dict[int, list] = {}
+    ranking = project.label_schema.get("kind") == "ranking"
+    results: dict[int, ItemConsensus] = dict(adjudicated)
+    batch: list[ItemConsensus] = []
+
+    def flush() -> None:
+        if batch:
+            ItemConsensus.objects.bulk_create(
+                batch,
+                update_conflicts=True,
+                unique_fields=["item"],
+                update_fields=[
+                    "method",
+                    "choice",
+                    "strength",
+                    "ranking",
+                    "confidence",
+                    "agreement",
+                    "label_count",
+                    "posterior",
+                    "computed_at",
+                ],
+            )
+            batch.clear()
+
+    group_iter = _grouped(_ordinary_rows(project.pk))
+    for item_id, rows in group_iter:
+        if item_id in adjudicated:
+            continue
+        if ranking and item_id not in responses_of:
+            # Ranking items are few per recompute chunk; fetch their responses on demand.
+            responses_of.update(
+                Item.objects.filter(project=project, is_gold=False, pk__gte=item_id)
+                .order_by("pk")
+                .values_list("pk", "responses")[:1000]
+            )
+        responses = responses_of.pop(item_id, None) if ranking else [{"id": "0"}, {"id": "1"}]
+        stub = Item(pk=item_id, responses=responses)
+        index = index_of_ids(responses) if ranking else None
+        votes = [label_vote(row, index) for row in rows]
+        row = result_consensus(item=stub, result=item_result(item=stub, votes=votes, model=model))
+        results[item_id] = row
+        batch.append(row)
+        if len(batch) >= 2000:
+            flush()
+    flush()
+    # Items whose labels were all excluded have no consensus.
+    ItemConsensus.objects.filter(item__project=project).exclude(method=ADJUDICATED).exclude(
+        item_id__in=_ids_with_counted_labels(project.pk)
+    ).delete()
+    return results
+
+
+def _ids_with_counted_labels(project_id: Any):
+    return Label.objects.filter(project_id=project_id, is_gold=False, excluded_from_consensus=False).values(
+        "item_id"
+    )
+
+
+def _actions_recompute(*, project: Project, consensus: dict[int, ItemConsensus]) -> dict[str, int]:
+    """The adaptive-overlap decision for every item not final or in adjudication."""
+    from django.db.models import Count, Q
+
+    counts: dict[str, int] = defaultdict(int)
+    open_items = (
+        Item.objects.filter(project=project, is_gold=False)
+        .exclude(state__in=[Item.State.FINAL, Item.State.ADJUDICATION])
+        .annotate(
+            counted=Count("labels", filter=Q(labels__excluded_from_consensus=False), distinct=True),
+        )
+        .values_list("pk", "counted")
+    )
+    for item_id, counted in open_items.iterator(chunk_size=CHUNK):
+        with transaction.atomic():
+            item = Item.objects.select_for_update().get(pk=item_id)
+            row = consensus.get(item_id)
+            decision, agreement = item_act(item=item, project=project, consensus=row, counted=counted)
+            counts[decision.action.value] += 1
+    return dict(counts)
+
+
+def _annotators_recompute(*, project: Project, consensus: dict[int, ItemConsensus]) -> int:
+    """Every annotator row rebuilt from the labels the after-submit step has taken into account
+    (``quality_at`` set); reinstatement baselines and suspensions are kept."""
+    deltas: dict[Any, QualityDelta] = defaultdict(QualityDelta)
+    rows = (
+        Label.objects.filter(project_id=project.pk, quality_at__isnull=False)
+        .order_by(*VOTE_ORDER)
+        .values_list(
+            "expert_id", "gold_passed", "created_at", "choice", "active_seconds", "assignment__shown_order"
+        )
+    )
+    for expert_id, passed, created_at, choice, active_seconds, shown_order in rows.iterator(chunk_size=CHUNK):
+        if isinstance(shown_order, str):
+            import json
+
+            shown_order = json.loads(shown_order)
+        label_delta(
+            deltas[expert_id],
+            passed=passed,
+            created_at=created_at,
+            choice=choice,
+            active_seconds=active_seconds,
+            shown_order=shown_order,
+        )
+    final = (
+        Label.objects.filter(
+            project_id=project.pk, is_gold=False, excluded_from_consensus=False, item__state=Item.State.FINAL
+        )
+        .order_by(*VOTE_ORDER)
+        .values_list("item_id", "expert_id", "choice", "ranking")
+    )
+    for item_id, expert_id, choice, ranking in final.iterator(chunk_size=CHUNK):
+        row = consensus.get(item_id)
+        if row is None:
+            continue
+        deltas[expert_id].agreement_hits += int(label_agrees((choice, ranking), row))
+        deltas[expert_id].agreement_total += 1
+    existing = {row.expert_id: row for row in AnnotatorQuality.objects.filter(project=project)}
+    suspended = set(
+        ProjectSuspension.objects.filter(project=project, active=True).values_list("expert_id", flat=True)
+    )
+    now = timezone.now()
+    for expert_id in sorted(set(deltas) | set(existing), key=str):
+        delta = deltas.get(expert_id) or QualityDelta()
+        row = existing.get(expert_id) or AnnotatorQuality(project=project, expert_id=expert_id)
+        row.labels = delta.labels
+        row.gold_passed = delta.gold_passed
+        row.gold_failed = delta.gold_failed
+        row.last_gold_passed_at = delta.last_gold_passed_at
+        row.agreement_hits = delta.agreement_hits
+        row.agreement_total = delta.agreement_total
+        row.active_seconds_sum = delta.active_seconds_sum
+        row.active_seconds_count = delta.active_seconds_count
+        row.pairwise_labels = delta.pairwise_labels
+        row.first_shown_choices = delta.first_shown_choices
+        row.flags = quality_flags(row)
+        standing = rule_standing(row)
+        if expert_id in suspended:
+            row.status = AnnotatorQuality.Status.SUSPENDED
+        elif standing.seen and standing.mean < project.gold_threshold:
+            row.status = AnnotatorQuality.Status.WARNED
+        else:
+            row.status = AnnotatorQuality.Status.OK
+        row.updated_at = now
+        row.save()
+        if expert_id not in suspended and should_suspend(standing, project):
+            with transaction.atomic():
+                gold_rules_apply(row=row, project=project)
+    return len(deltas)
+
+
+def project_quality_recompute(*, project_id: Any, refit: bool = True) -> dict[str, Any]:
+    """Recompute a project from scratch: the Dawid-Skene fit (unless ``refit`` is False: the
+    stored model is used), every gold grade, every item's consensus and decision, every
+    annotator row. Idempotent: a second run changes nothing. Items already final stay final
+    (their labels were paid for), and adjudicated consensus stays."""
+    started = time.perf_counter()
+    project = Project.objects.get(pk=project_id)
+    report: dict[str, Any] = {"project": str(project.pk)}
+    if refit:
+        fitted = project_model_fit(project_id=project.pk)
+        report["model_labels"] = fitted.label_count if fitted else 0
+    model = project_model(project.pk)
+
+    graded = 0
+    gold_rows = Label.objects.filter(project=project, is_gold=True).values_list(
+        "pk", "choice", "strength", "ranking", "gold_passed", "item__gold"
+    )
+    changes: dict[bool, list] = {True: [], False: []}
+    for pk, choice, strength, ranking, passed, gold in gold_rows.iterator(chunk_size=CHUNK):
+        if not gold:
+            continue
+        from annotate.quality.gold import gold_grade
+
+        grade = gold_grade(gold=gold, choice=choice, strength=strength, ranking=ranking)
+        graded += 1
+        if grade != passed:
+            changes[grade].append(pk)
+    for grade, pks in changes.items():
+        for start in range(0, len(pks), 5000):
+            Label.objects.filter(pk__in=pks[start : start + 5000]).update(gold_passed=grade)
+    report["gold_graded"] = graded
+
+    consensus = _consensus_recompute(project=project, model=model)
+    report["items"] = len(consensus)
+    report["actions"] = _actions_recompute(project=project, consensus=consensus)
+    report["annotators"] = _annotators_recompute(project=project, consensus=consensus)
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    return report
+
+
+__all__ = [
+    "Action",
+    "agreement_deltas",
+    "items_quality_refresh",
+    "label_quality_process",
+    "overlap_decision",
+    "project_model_fit",
+    "project_quality_recompute",
+    "projects_needing_fit",
+    "slots_add",
+    "standing_of",
+]

@@ -1,0 +1,223 @@
+"""Suspension of an expert from one project, the appeal, and the queue's gate.
+
+A suspension (:func:`project_suspend`), in one transaction:
+
+1. records a :class:`~annotate.models.ProjectSuspension` (at most one active per expert and
+   project, held by a conditional unique key);
+2. stops assignments at once: the gate ``suspended_in_project`` (registered from
+   ``AnnotateConfig.ready``) refuses the expert work in the project from the next request;
+3. releases the expert's live leases in the project, their slots returning to the pool;
+4. marks the expert's labels on unfinalised items since their last passed gold audit as
+   ``excluded_from_consensus`` (kept, never deleted); those items' consensus is recomputed after
+   commit (one transaction per item), which may open slots for replacement labels;
+5. writes an audit event and notifies the expert.
+
+The expert may appeal once; staff reinstate (the suspension ends, the excluded labels of items
+still open count again, and the gold rule restarts from the reinstatement) or uphold it. Every
+step is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import AnnotatorQuality, Assignment, Item, Label, Project, ProjectSuspension
+from annotate.quality.reputation import labels_since_last_pass
+from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit, user_group
+from rlhf_platform.audit.services import audit_record
+from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.experts.models import ExpertProfile
+
+GATE_NAME = "suspended_in_project"
+
+__all__ = [
+    "GATE_NAME",
+    "ProjectSuspension",
+    "project_suspend",
+    "suspended_in_project_gate",
+    "suspension_appeal",
+    "suspension_decide",
+]
+
+
+def suspended_in_project_gate(expert: ExpertProfile, project: Project) -> str | None:
+    """The queue's gate: ``suspended_in_project`` while an active suspension exists."""
+    if ProjectSuspension.objects.filter(project_id=project.pk, expert_id=expert.pk, active=True).exists():
+        return GATE_NAME
+    return None
+
+
+def _items_refresh_on_commit(item_ids: list[int]) -> None:
+    if not item_ids:
+        return
+    from annotate.quality.tasks import items_quality_refresh_task
+
+    transaction.on_commit(lambda: items_quality_refresh_task.delay(item_ids))
+
+
+def _leases_release(*, project_id: Any, expert_id: Any) -> int:
+    from annotate.queue import _release
+
+    released = 0
+    live = Assignment.objects.select_for_update().filter(
+        project_id=project_id, expert_id=expert_id, status=Assignment.Status.ACTIVE
+    )
+    for assignment in live:
+        _release(assignment, Assignment.Status.RELEASED, "suspended from the project")
+        released += 1
+    return released
+
+
+@transaction.atomic
+def project_suspend(
+    *,
+    project: Project,
+    expert_id: Any,
+    reason: str,
+    details: dict[str, Any] | None = None,
+    actor: Any = None,
+) -> ProjectSuspension:
+    """Suspend the expert from the project (see the module's docstring). Idempotent: an
+    active suspension is returned as it is."""
+    existing = ProjectSuspension.objects.filter(project=project, expert_id=expert_id, active=True).first()
+    if existing is not None:
+        return existing
+    quality, _ = AnnotatorQuality.objects.get_or_create(project=project, expert_id=expert_id)
+    released = _leases_release(project_id=project.pk, expert_id=expert_id)
+    excluded = labels_since_last_pass(
+        project_id=project.pk, expert_id=expert_id, since=quality.last_gold_passed_at
+    ).filter(excluded_from_consensus=False)
+    item_ids = sorted(set(excluded.values_list("item_id", flat=True)))
+    excluded_count = Label.objects.filter(pk__in=excluded.values("pk")).update(excluded_from_consensus=True)
+    suspension = ProjectSuspension.objects.create(
+        project=project,
+        expert_id=expert_id,
+        reason=reason,
+        details=details or {},
+        excluded_labels=excluded_count,
+        released_leases=released,
+    )
+    AnnotatorQuality.objects.filter(pk=quality.pk).update(status=AnnotatorQuality.Status.SUSPENDED)
+    audit_record(
+        action="quality.suspend",
+        target=suspension,
+        actor=actor,
+        data={
+            "project": str(project.pk),
+            "expert": str(expert_id),
+            "reason": reason,
+            "details": details or {},
+            "excluded_labels": excluded_count,
+            "released_leases": released,
+        },
+    )
+    user_id = ExpertProfile.objects.filter(pk=expert_id).values_list("user_id", flat=True).first()
+    notify_on_commit(
+        user_group(user_id),
+        {
+            "type": "quality.suspended",
+            "project": str(project.pk),
+            "suspension": str(suspension.pk),
+            "message": f"You are suspended from {project.name}: your answers on check items fell below "
+            "its standard. You may appeal.",
+        },
+    )
+    _items_refresh_on_commit(item_ids)
+    return suspension
+
+
+@transaction.atomic
+def suspension_appeal(
+    *, suspension: ProjectSuspension, expert: ExpertProfile, text: str
+) -> ProjectSuspension:
+    """The expert's appeal (once per suspension), for staff to decide."""
+    suspension = ProjectSuspension.objects.select_for_update().get(pk=suspension.pk)
+    if suspension.expert_id != expert.pk:
+        raise ApplicationError("Suspension not found.", code="not_found", status_code=404)
+    text = (text or "").strip()
+    if len(text) < 10:
+        raise ApplicationError("Explain your appeal (at least 10 characters).", code="required", field="text")
+    if len(text) > 5000:
+        raise ApplicationError("At most 5,000 characters.", code="too_long", field="text")
+    if not suspension.active:
+        raise ApplicationError("This suspension has ended.", code="not_active", status_code=409)
+    if suspension.appeal != ProjectSuspension.Appeal.NONE:
+        raise ApplicationError(
+            f"This suspension was already appealed ({suspension.appeal}).",
+            code="already_appealed",
+            status_code=409,
+        )
+    suspension.appeal = ProjectSuspension.Appeal.PENDING
+    suspension.appeal_text = text
+    suspension.appealed_at = timezone.now()
+    suspension.save(update_fields=["appeal", "appeal_text", "appealed_at"])
+    audit_record(action="quality.appeal", target=suspension, actor=expert.user, data={"text": text[:500]})
+    notify_on_commit(
+        STAFF_GROUP,
+        {"type": "quality.appeal", "suspension": str(suspension.pk), "project": str(suspension.project_id)},
+    )
+    return suspension
+
+
+DECISIONS = ("reinstate", "uphold")
+
+
+@transaction.atomic
+def suspension_decide(
+    *, suspension: ProjectSuspension, actor: Any, decision: str, note: str = ""
+) -> ProjectSuspension:
+    """Staff decide: ``reinstate`` (the suspension ends; the expert's excluded labels on items
+    still open count again; the gold rule restarts) or ``uphold`` (it stays)."""
+    if not getattr(actor, "is_staff", False):
+        raise ApplicationError("Only staff decide on suspensions.", code="permission_denied", status_code=403)
+    if decision not in DECISIONS:
+        raise ApplicationError(
+            f"decision is one of {list(DECISIONS)}.", code="invalid_choice", field="decision"
+        )
+    suspension = ProjectSuspension.objects.select_for_update().get(pk=suspension.pk)
+    if not suspension.active:
+        raise ApplicationError("This suspension has ended.", code="not_active", status_code=409)
+    if decision == "uphold" and suspension.appeal != ProjectSuspension.Appeal.PENDING:
+        raise ApplicationError("There is no appeal to decide.", code="no_appeal", status_code=409)
+    now = timezone.now()
+    suspension.decided_by = actor
+    suspension.decided_at = now
+    suspension.decision_note = (note or "").strip()[:5000]
+    item_ids: list[int] = []
+    if decision == "reinstate":
+        suspension.active = False
+        suspension.appeal = ProjectSuspension.Appeal.REINSTATED
+        quality = AnnotatorQuality.objects.select_for_update().get(
+            project_id=suspension.project_id, expert_id=suspension.expert_id
+        )
+        quality.gold_passed_at_reinstatement = quality.gold_passed
+        quality.gold_failed_at_reinstatement = quality.gold_failed
+        quality.status = AnnotatorQuality.Status.OK
+        quality.save(update_fields=["gold_passed_at_reinstatement", "gold_failed_at_reinstatement", "status"])
+        restored = Label.objects.filter(
+            project_id=suspension.project_id, expert_id=suspension.expert_id, excluded_from_consensus=True
+        ).exclude(item__state=Item.State.FINAL)
+        item_ids = sorted(set(restored.values_list("item_id", flat=True)))
+        restored.update(excluded_from_consensus=False)
+    else:
+        suspension.appeal = ProjectSuspension.Appeal.UPHELD
+    suspension.save()
+    audit_record(
+        action=f"quality.{decision}",
+        target=suspension,
+        actor=actor,
+        data={"note": suspension.decision_note[:500], "restored_items": len(item_ids)},
+    )
+    user_id = ExpertProfile.objects.filter(pk=suspension.expert_id).values_list("user_id", flat=True).first()
+    notify_on_commit(
+        user_group(user_id),
+        {
+            "type": f"quality.appeal_{'reinstated' if decision == 'reinstate' else 'upheld'}",
+            "suspension": str(suspension.pk),
+        },
+    )
+    _items_refresh_on_commit(item_ids)
+    return suspension
