@@ -22,9 +22,9 @@ from django.utils import timezone
 from annotate.ingest.validate import ItemValidator
 from annotate.labels import label_from_display
 from annotate.models import Assignment, Item, Project
-from annotate.qualification.grading import grade_answer
 from annotate.qualification.models import Exam, ExamAnswer, ExamAttempt, ExamQuestion, Qualification
 from annotate.qualification.selectors import exam_open_attempt, exam_qualified, exam_retry_at
+from annotate.quality.gold import gold_grade
 from annotate.schema import DEFAULT_SCHEMA, schema_normalize, schema_validate
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
@@ -120,7 +120,7 @@ def exam_create(
             if missing:
                 raise ApplicationError(
                     f"Not gold items of this project: {missing[:10]}.",
-                    code="not_found",
+                    code="unknown_gold_item",
                     field="gold_item_ids",
                 )
         golds = list(golds[:MAX_QUESTIONS])
@@ -306,7 +306,7 @@ def exam_answer_submit(
     answer.rationale = label.rationale
     answer.active_seconds = label.active_seconds
     answer.answered_at = timezone.now()
-    answer.correct = grade_answer(
+    answer.correct = gold_grade(
         gold=question.gold, choice=label.choice, strength=label.strength, ranking=label.ranking
     )
     answer.save()
