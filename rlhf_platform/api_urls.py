@@ -10,6 +10,7 @@ from annotate import api as annotate_api
 from annotate import api_batches, api_exports, api_progress, api_queue
 from annotate.qualification import api as exams_api
 from annotate.quality import api as quality_api
+from annotate.quality import api_actions as quality_actions_api
 from rlhf_platform.accounts import api as accounts_api
 from rlhf_platform.experts import api as experts_api
 from rlhf_platform.webhooks import api as webhooks_api
@@ -146,6 +147,32 @@ urlpatterns = [
         name="api-staff-project-annotators",
     ),
     path("staff/items/<uuid:item_id>", quality_api.StaffItemApi.as_view(), name="api-staff-item"),
+    path("quality/suspensions", quality_actions_api.MySuspensionListApi.as_view(), name="api-my-suspensions"),
+    path(
+        "quality/suspensions/<uuid:suspension_id>/appeal",
+        quality_actions_api.SuspensionAppealApi.as_view(),
+        name="api-suspension-appeal",
+    ),
+    path(
+        "staff/suspensions",
+        quality_actions_api.StaffSuspensionListApi.as_view(),
+        name="api-staff-suspensions",
+    ),
+    path(
+        "staff/suspensions/<uuid:suspension_id>/decide",
+        quality_actions_api.StaffSuspensionDecideApi.as_view(),
+        name="api-staff-suspension-decide",
+    ),
+    path(
+        "staff/adjudication",
+        quality_actions_api.StaffAdjudicationListApi.as_view(),
+        name="api-staff-adjudication",
+    ),
+    path(
+        "adjudication/<uuid:item_id>/decide",
+        quality_actions_api.AdjudicationDecideApi.as_view(),
+        name="api-adjudication-decide",
+    ),
     # qualification exams
     path("exams", exams_api.ExamListApi.as_view(), name="api-exams"),
     path(
@@ -229,6 +256,12 @@ ENDPOINT_AUDIENCE = {
     "api-staff-project-quality": "staff",
     "api-staff-project-annotators": "staff",
     "api-staff-item": "staff",
+    "api-my-suspensions": "person",
+    "api-suspension-appeal": "person",
+    "api-staff-suspensions": "staff",
+    "api-staff-suspension-decide": "staff",
+    "api-staff-adjudication": "staff",
+    "api-adjudication-decide": "person",
     "api-exams": "person",
     "api-exam-guidelines": "person",
     "api-exam-start": "person",
