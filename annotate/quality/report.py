@@ -311,7 +311,12 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
     """Per annotator of the project: gold accuracy (Beta posterior and 95% interval),
     agreement with the consensus of the others (leave-one-out), speed against the project's
     median, position bias (binomial test), flags, status and history."""
-    from annotate.quality.integrity import leave_one_out_agreement, position_bias
+    from annotate.quality.integrity import (
+        leave_one_out_agreement,
+        position_bias,
+        speed_flags,
+        straight_lining,
+    )
     from annotate.quality.selectors import gold_standing
 
     rows = counted_label_rows(project=project)
@@ -322,12 +327,17 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
     ]
     loo = leave_one_out_agreement(votes) if votes else {}
     seconds: dict[str, list[float]] = defaultdict(list)
+    ratings: dict[str, list[list[Any]]] = defaultdict(list)
     counts: Counter[str] = Counter()
     for r in rows:
         counts[r.worker] += 1
         if r.active_seconds is not None:
             seconds[r.worker].append(r.active_seconds)
+        if r.criteria:
+            ratings[r.worker].append([v for rs in r.criteria.values() for v in (rs or {}).values()])
     project_median = _median([s for values in seconds.values() for s in values])
+    # Annotators' median times against each other (log scale, robust z; integrity.speed_flags).
+    speed = speed_flags({w: _median(values) for w, values in seconds.items() if values})
     quality = {str(q.expert_id): q for q in AnnotatorQuality.objects.filter(project=project)}
     suspended = {
         str(pk)
@@ -372,7 +382,9 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
                 "speed_vs_project_median": (
                     _finite(median_seconds / project_median) if median_seconds and project_median else None
                 ),
+                "speed_flagged": bool(speed[key].flagged) if key in speed else False,
                 "position_bias_p": _finite(p_bias),
+                "straight_lining_share": _finite(straight_lining(ratings[key])) if ratings.get(key) else None,
                 "flags": list(row.flags) if row else [],
                 "status": "active" if status == "ok" else status,
                 "history": annotator_history(expert_id=expert.pk, project_id=project.pk)

@@ -1,0 +1,91 @@
+"""The staff quality pages: the project list, a project's report with its annotator table and
+filters, an item's labels; refused to anyone but staff."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from annotate.models import AnnotatorQuality
+from tests.factories import (
+    ExpertProfileFactory,
+    ItemConsensusFactory,
+    ItemFactory,
+    LabelFactory,
+    ProjectFactory,
+    StaffFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_browser():
+    client = Client()
+    client.force_login(StaffFactory())
+    return client
+
+
+@pytest.fixture
+def labelled(lab):
+    project = ProjectFactory(lab=lab, name="Contract review")
+    good, careless = ExpertProfileFactory(), ExpertProfileFactory()
+    items = [ItemFactory(project=project, batch__project=project) for _ in range(3)]
+    for n, item in enumerate(items):
+        LabelFactory(item=item, expert=good, choice="A")
+        LabelFactory(item=item, expert=careless, choice="B" if n else "A")
+        ItemConsensusFactory(
+            item=item, choice="A", confidence=0.9 if not n else 0.6, agreement=0.5 if n else 1.0
+        )
+    AnnotatorQuality.objects.create(
+        project=project,
+        expert=careless,
+        labels=3,
+        gold_passed=1,
+        gold_failed=4,
+        status="warned",
+        flags=["position_bias"],
+    )
+    AnnotatorQuality.objects.create(project=project, expert=good, labels=3, gold_passed=5, gold_failed=0)
+    return project, items, good, careless
+
+
+def test_staff_see_the_project_list(staff_browser, labelled):
+    project, *_ = labelled
+    response = staff_browser.get("/staff/quality/")
+    assert response.status_code == 200
+    assert project.name in response.content.decode()
+
+
+def test_project_page_shows_agreement_consensus_and_low_agreement_items(staff_browser, labelled):
+    project, items, good, careless = labelled
+    page = staff_browser.get(f"/staff/quality/projects/{project.pk}/").content.decode()
+    assert 'id="agreement"' in page and "nominal" in page
+    assert 'id="confidence-histogram"' in page
+    assert "Low-agreement items (2)" in page
+    assert items[1].external_id in page and items[2].external_id in page
+    assert good.pseudonym in page and careless.pseudonym in page
+
+
+def test_annotator_table_filters_by_status_and_flag(staff_browser, labelled):
+    project, _items, good, careless = labelled
+    url = f"/staff/quality/projects/{project.pk}/"
+    warned = staff_browser.get(url, {"status": "warned"}).content.decode()
+    assert careless.pseudonym in warned and good.pseudonym not in warned
+    flagged = staff_browser.get(url, {"flag": "position_bias"}).content.decode()
+    assert careless.pseudonym in flagged and good.pseudonym not in flagged
+
+
+def test_item_page_lists_labels_by_pseudonym(staff_browser, labelled):
+    _project, items, good, careless = labelled
+    page = staff_browser.get(f"/staff/quality/items/{items[1].uid}/").content.decode()
+    assert good.pseudonym in page and careless.pseudonym in page
+    assert good.user.email not in page
+
+
+@pytest.mark.parametrize("path", ["/staff/quality/", "/staff/quality/projects/{project}/"])
+def test_quality_pages_refuse_experts(expert, labelled, path):
+    project, *_ = labelled
+    client = Client()
+    client.force_login(expert.user)
+    assert client.get(path.format(project=project.pk)).status_code == 403
