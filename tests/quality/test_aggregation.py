@@ -250,3 +250,14 @@ def test_item_consensus_of_rankings_reports_groups_and_agreement():
     assert result.agreement == pytest.approx(0.8)
     assert 0.0 <= result.confidence <= 1.0
     assert result.label_count == 5
+
+
+def test_item_consensus_majority_path_equals_majority_vote():
+    votes, _ = simulate_crowd(n_items=50)
+    everything = majority_vote(votes)
+    for item in range(50):
+        one = item_consensus([v for v in votes if v.item == item], n_responses=2)
+        assert one.choice == everything[item].choice
+        assert one.confidence == pytest.approx(everything[item].confidence)
+        assert one.posterior == pytest.approx(everything[item].posterior)
+        assert one.strength == everything[item].strength
