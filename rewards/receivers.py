@@ -1,0 +1,16 @@
+"""The one place rewards listens to annotate: ``annotate.signals.item_finalized``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+
+def on_item_finalized(sender: Any, *, item_id: int, project_id: Any = None, **kwargs: Any) -> None:
+    """Queue the rewards of the item's labels once the current transaction (if any) commits.
+    The signal is sent after annotate's transaction commits; on_commit keeps it that way if a
+    caller ever sends it inside one."""
+    from rewards.tasks import item_rewards_task
+
+    transaction.on_commit(lambda: item_rewards_task.delay(item_id))

@@ -1,0 +1,302 @@
+"""Every change of state in rewards: policy versions, rewards for final items, budget credits,
+clawbacks. Each posting goes through ``rewards.ledger.ledger_post`` (idempotent by reference).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from annotate.models import Item, ItemConsensus, Label, Project
+from rewards.ledger import expert_account, lab_budget_account, ledger_post, treasury_account
+from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
+from rewards.policy import LEVELS, reward_compute
+from rewards.policy import policy_in_force as _policy_in_force
+from rlhf_platform.accounts.models import Lab
+from rlhf_platform.audit.services import audit_record
+from rlhf_platform.core.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+MAX_BP = 1_000_000  # 100x: a multiplier or weight above this is a typo, not a policy
+
+# Seconds of clock difference tolerated between a caller's "now" and ours.
+EFFECTIVE_FROM_LEEWAY = dt.timedelta(seconds=60)
+
+
+def reward_reference(label_id: Any) -> str:
+    return f"reward:{label_id}"
+
+
+def clawback_reference(label_id: Any) -> str:
+    return f"clawback:{label_id}"
+
+
+# --- Policies --------------------------------------------------------------------------------
+
+
+def _bp(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BP:
+        raise ApplicationError(f"{field} must be an integer of basis points, 0 to {MAX_BP}.", field=field)
+    return value
+
+
+def _amount(value: Any, field: str) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >= 10**78:
+        raise ApplicationError(f"{field} must be a whole number of token base units, 0 or more.", field=field)
+    return value
+
+
+@transaction.atomic
+def reward_policy_create(
+    *,
+    project: Project,
+    base_rate: int | str,
+    level_multipliers_bp: dict[str, int],
+    agreement_full_bp: int = 10_000,
+    agreement_partial_bp: int = 5_000,
+    agreement_none_bp: int = 0,
+    consensus_min_confidence_bp: int = 8_000,
+    gold_window: int = 10,
+    gold_min_seen: int = 5,
+    gold_min_accuracy_bp: int = 7_000,
+    min_reward: int | str = 0,
+    effective_from: dt.datetime | None = None,
+    actor: Any = None,
+    api_key: Any = None,
+) -> RewardPolicy:
+    """A new version of the project's reward policy. It applies to labels whose item is
+    finalised at or after ``effective_from`` (now by default; never in the past, so no earlier
+    reward is ever recomputed)."""
+    now = timezone.now()
+    effective_from = effective_from or now
+    if effective_from < now - EFFECTIVE_FROM_LEEWAY:
+        raise ApplicationError(
+            "effective_from may not be in the past: history is never rewritten.",
+            code="in_the_past",
+            field="effective_from",
+        )
+    multipliers = {str(k): v for k, v in (level_multipliers_bp or {}).items()}
+    if set(multipliers) != set(LEVELS):
+        raise ApplicationError(
+            "level_multipliers_bp needs exactly the levels 1, 2, 3 and 4.", field="level_multipliers_bp"
+        )
+    for level, value in multipliers.items():
+        _bp(value, f"level_multipliers_bp.{level}")
+    for name, value in (
+        ("agreement_full_bp", agreement_full_bp),
+        ("agreement_partial_bp", agreement_partial_bp),
+        ("agreement_none_bp", agreement_none_bp),
+        ("consensus_min_confidence_bp", consensus_min_confidence_bp),
+        ("gold_min_accuracy_bp", gold_min_accuracy_bp),
+    ):
+        _bp(value, name)
+    if consensus_min_confidence_bp > 10_000 or gold_min_accuracy_bp > 10_000:
+        raise ApplicationError("Confidence and accuracy thresholds are at most 10000 bp.", field=None)
+    if not agreement_full_bp >= agreement_partial_bp >= agreement_none_bp:
+        raise ApplicationError(
+            "Weights must not increase as agreement falls (full >= partial >= none).",
+            field="agreement_partial_bp",
+        )
+    for name, value in (("gold_window", gold_window), ("gold_min_seen", gold_min_seen)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+            raise ApplicationError(f"{name} must be an integer from 0 to 1000.", field=name)
+    # Versions of one project are numbered under the project's row lock: two creations at the
+    # same moment get 1 and 2, not a duplicate.
+    Project.objects.select_for_update().only("id").get(pk=project.pk)
+    latest = RewardPolicy.objects.filter(project=project).order_by("-version").first()
+    if latest is not None and effective_from < latest.effective_from:
+        raise ApplicationError(
+            f"effective_from must not precede that of version {latest.version}.",
+            code="before_latest_version",
+            field="effective_from",
+        )
+    policy = RewardPolicy.objects.create(
+        project=project,
+        version=(latest.version + 1) if latest else 1,
+        base_rate=_amount(base_rate, "base_rate"),
+        level_multipliers_bp=dict(sorted(multipliers.items())),
+        agreement_full_bp=agreement_full_bp,
+        agreement_partial_bp=agreement_partial_bp,
+        agreement_none_bp=agreement_none_bp,
+        consensus_min_confidence_bp=consensus_min_confidence_bp,
+        gold_window=gold_window,
+        gold_min_seen=gold_min_seen,
+        gold_min_accuracy_bp=gold_min_accuracy_bp,
+        min_reward=_amount(min_reward, "min_reward"),
+        effective_from=effective_from,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_by_key=api_key,
+    )
+    audit_record(
+        action="reward_policy.create",
+        target=project,
+        actor=actor,
+        api_key=api_key,
+        data={"version": policy.version, "policy_id": policy.pk, "base_rate": str(policy.base_rate)},
+    )
+    return policy
+
+
+# --- Rewards ---------------------------------------------------------------------------------
+
+
+def label_reward(*, label_id: Any) -> LedgerTransaction | None:
+    """Post the reward of one label of a final item (once: the reference is the label's id).
+
+    Nothing for gold labels, labels excluded from consensus, items not final, or a project
+    without a policy in force when the item was finalised. A reward of 0 is still posted (a
+    transaction without entries) so the expert's statement shows why.
+
+    The lab's budget is charged even if that takes it below zero: the expert did the work the
+    queue gave them. The budget gate keeps that from happening except within the margin
+    described in ``rewards.selectors.budget_gate``.
+    """
+    label = Label.objects.select_related("item", "project__domain", "expert").filter(pk=label_id).first()
+    if label is None or label.is_gold or label.excluded_from_consensus:
+        return None
+    item = label.item
+    if item.state != Item.State.FINAL or item.is_gold:
+        return None
+    existing = LedgerTransaction.objects.filter(reference=reward_reference(label.pk)).first()
+    if existing is not None:
+        return existing
+    policy = _policy_in_force(project_id=label.project_id, at=item.finalized_at or timezone.now())
+    if policy is None:
+        return None
+    consensus = ItemConsensus.objects.filter(item_id=item.pk).first()
+    breakdown = reward_compute(label=label, policy=policy, consensus=consensus)
+    amount = breakdown["amount"]
+    budget = lab_budget_account(lab_id=label.project.lab_id)
+    payable = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=label.expert_id)
+    txn, _ = ledger_post(
+        kind=LedgerTransaction.Kind.REWARD,
+        reference=reward_reference(label.pk),
+        legs=[(budget, -amount), (payable, amount)],
+        memo=f"label on {item.external_id}",
+        lab_id=label.project.lab_id,
+        project_id=label.project_id,
+        expert_id=label.expert_id,
+        label_id=label.pk,
+        data={
+            **breakdown,
+            "item": str(item.uid),
+            "finalized_at": item.finalized_at.isoformat() if item.finalized_at else None,
+        },
+    )
+    return txn
+
+
+def item_rewards(*, item_id: Any) -> list[LedgerTransaction]:
+    """Reward every label of a final item. Each label is its own database transaction (a
+    failure of one leaves the others posted; a retry posts only what is missing)."""
+    label_ids = list(
+        Label.objects.filter(item_id=item_id).order_by("created_at").values_list("pk", flat=True)
+    )
+    posted = []
+    for label_id in label_ids:
+        txn = label_reward(label_id=label_id)
+        if txn is not None:
+            posted.append(txn)
+    return posted
+
+
+# --- Budgets ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def budget_credit(
+    *, lab: Lab, amount: int | str, actor: Any, memo: str = "", idempotency_key: str = ""
+) -> tuple[LedgerTransaction, bool]:
+    """Staff credit a lab's budget (treasury -> lab budget). With an ``idempotency_key`` a
+    retried request credits once."""
+    amount = _amount(amount, "amount")
+    if amount == 0:
+        raise ApplicationError("amount must be positive.", field="amount")
+    key = idempotency_key or uuid.uuid4().hex
+    txn, created = ledger_post(
+        kind=LedgerTransaction.Kind.BUDGET_CREDIT,
+        reference=f"credit:{lab.pk}:{key}",
+        legs=[(treasury_account(), -amount), (lab_budget_account(lab_id=lab.pk), amount)],
+        memo=memo,
+        actor=actor,
+        lab_id=lab.pk,
+    )
+    if created:
+        audit_record(
+            action="budget.credit",
+            target=lab,
+            actor=actor,
+            data={"amount": str(amount), "transaction": str(txn.uid), "memo": memo},
+        )
+    elif int(txn.amount) != amount:
+        raise ApplicationError(
+            "This idempotency key was used for another amount.", code="reference_conflict", status_code=409
+        )
+    return txn, created
+
+
+# --- Clawbacks -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def label_clawback(*, label_id: Any, reason: str, actor: Any = None) -> LedgerTransaction | None:
+    """Reverse a label's reward with a new transaction (annotator -> lab budget), once.
+    Returns None when the label earned nothing. The annotator's payable balance may go below
+    zero when the reward was already paid out: the debt is set off against later rewards."""
+    reward = LedgerTransaction.objects.filter(reference=reward_reference(label_id)).first()
+    if reward is None or int(reward.amount) == 0:
+        return None
+    amount = int(reward.amount)
+    txn, created = ledger_post(
+        kind=LedgerTransaction.Kind.CLAWBACK,
+        reference=clawback_reference(label_id),
+        legs=[
+            (expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=reward.expert_id), -amount),
+            (lab_budget_account(lab_id=reward.lab_id), amount),
+        ],
+        memo=reason[:500],
+        actor=actor,
+        lab_id=reward.lab_id,
+        project_id=reward.project_id,
+        expert_id=reward.expert_id,
+        label_id=label_id,
+        data={"reason": reason, "reward": str(reward.uid), "reward_amount": str(amount)},
+    )
+    if created:
+        audit_record(
+            action="reward.clawback",
+            target=txn,
+            actor=actor,
+            data={"label": str(label_id), "amount": str(amount), "reason": reason},
+        )
+    return txn
+
+
+def clawbacks_reconcile(*, limit: int = 1000) -> int:
+    """Claw back rewarded labels that were later excluded from consensus (a suspension, an
+    audit). The periodic task runs it; returns how many were clawed back."""
+    clawed = LedgerTransaction.objects.filter(
+        kind=LedgerTransaction.Kind.CLAWBACK, label_id=OuterRef("label_id")
+    )
+    due = (
+        LedgerTransaction.objects.filter(
+            kind=LedgerTransaction.Kind.REWARD, label__excluded_from_consensus=True
+        )
+        .exclude(amount=0)
+        .filter(~Exists(clawed))
+        .values_list("label_id", flat=True)[:limit]
+    )
+    count = 0
+    for label_id in list(due):
+        if label_clawback(label_id=label_id, reason="label excluded from consensus") is not None:
+            count += 1
+    return count
