@@ -84,6 +84,41 @@ class ExamForExpertSerializer(serializers.Serializer):
         }
 
 
+class AttemptResultSerializer(serializers.Serializer):
+    """Documents :func:`attempt_result` (the result fields are null until the attempt ends)."""
+
+    id = serializers.UUIDField()
+    exam = serializers.UUIDField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    answered = serializers.IntegerField()
+    total = serializers.IntegerField()
+    correct = serializers.IntegerField(allow_null=True)
+    score = serializers.FloatField(allow_null=True)
+    pass_mark = serializers.FloatField()
+    passed = serializers.BooleanField(allow_null=True)
+    retry_at = serializers.DateTimeField(allow_null=True, help_text="After a failure: when to retry.")
+
+
+class AttemptRowSerializer(AttemptResultSerializer):
+    expert = serializers.CharField(help_text="The expert's pseudonym.")
+
+
+class StaffAttemptRowSerializer(AttemptRowSerializer):
+    expert_email = serializers.EmailField()
+
+
+class AnswerOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    attempt = AttemptResultSerializer()
+
+
+class ExamGuidelinesOutputSerializer(serializers.Serializer):
+    exam = serializers.UUIDField()
+    name = serializers.CharField()
+    guidelines_html = serializers.CharField()
+
+
 def attempt_result(attempt: ExamAttempt) -> dict:
     answered = attempt.answers.filter(answered_at__isnull=False).count()
     retry_at = None
@@ -162,6 +197,7 @@ class ExamListApi(APIView):
 class ExamGuidelinesApi(APIView):
     permission_classes = [IsPerson]
 
+    @extend_schema(responses={200: ExamGuidelinesOutputSerializer})
     def get(self, request, exam_id):
         exam = access_exam_for_expert(expert=request_expert(request), exam_id=exam_id)
         text = exam.instructions or (exam.project.guidelines if exam.project_id else "")
@@ -174,7 +210,7 @@ class ExamAttemptStartApi(APIView):
 
     permission_classes = [IsPerson]
 
-    @extend_schema(request=None, responses={201: dict, 200: dict})
+    @extend_schema(request=None, responses={201: AttemptResultSerializer, 200: AttemptResultSerializer})
     def post(self, request, exam_id):
         expert = request_expert(request)
         exam = access_exam_for_expert(expert=expert, exam_id=exam_id)
@@ -187,6 +223,7 @@ class ExamAttemptApi(APIView):
 
     permission_classes = [IsPerson]
 
+    @extend_schema(responses={200: AttemptResultSerializer})
     def get(self, request, attempt_id):
         attempt = access_attempt_for_expert(expert=request_expert(request), attempt_id=attempt_id)
         return Response(attempt_result(attempt))
@@ -219,6 +256,7 @@ class ExamAnswerApi(APIView):
 
     permission_classes = [IsPerson]
 
+    @extend_schema(request=dict, responses={201: AnswerOutputSerializer, 200: AnswerOutputSerializer})
     def post(self, request, answer_id):
         expert = request_expert(request)
         answer = access_answer_for_expert(expert=expert, answer_id=answer_id)
@@ -299,9 +337,12 @@ class LabProjectExamListApi(LabAPIView):
 class LabExamAttemptListApi(LabAPIView):
     """Attempts at one of the lab's exams, newest first; experts named by pseudonym."""
 
+    serializer_class = AttemptRowSerializer
+
     def safely_get_queryset(self, lab):
         return ExamAttempt.objects.filter(exam__project__lab=lab)
 
+    @extend_schema(responses={200: AttemptRowSerializer(many=True)})
     def get(self, request, exam_id):
         attempts = self.get_queryset().filter(exam_id=exam_id).select_related("exam", "expert")
         if not Exam.objects.filter(pk=exam_id, project__lab=self.lab).exists():
@@ -320,6 +361,7 @@ class StaffExamListApi(APIView):
         domain = serializers.CharField(required=False)
         label_schema = serializers.JSONField(required=False)
 
+    @extend_schema(responses={200: ExamOutputSerializer(many=True)})
     def get(self, request):
         exams = Exam.objects.select_related("project__domain", "domain").order_by("-created_at")
         if request.query_params.get("project"):
@@ -349,6 +391,7 @@ class StaffExamListApi(APIView):
 class StaffExamAttemptListApi(APIView):
     permission_classes = [IsReviewer]
 
+    @extend_schema(responses={200: StaffAttemptRowSerializer(many=True)})
     def get(self, request, exam_id):
         attempts = ExamAttempt.objects.filter(exam_id=exam_id).select_related("exam", "expert__user")
         rows = []
@@ -377,6 +420,7 @@ class StaffQualificationListApi(APIView):
 
     permission_classes = [IsReviewer]
 
+    @extend_schema(responses={200: QualificationOutputSerializer(many=True)})
     def get(self, request):
         rows = Qualification.objects.select_related("expert__user", "domain").order_by("-granted_at")
         params = request.query_params
