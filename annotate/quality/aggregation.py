@@ -591,33 +591,53 @@ DAVIDSON_THETA_SD = 2.0
 #: Prior on log(nu), the tie parameter: centred at nu = 1 (two equal responses tie with
 #: probability 1/3), sd 1.5.
 DAVIDSON_LOG_NU_SD = 1.5
-#: Two neighbouring responses whose order has a posterior probability below this are reported
-#: as tied (the data favour their order by less than 3:1). One ranking alone orders three responses
-#: with probability 0.78 each step; a 2:1 split between rankers gives 0.70, reported as a tie.
-ORDER_PROBABILITY_MIN = 0.75
+#: Two responses whose fitted strengths differ by less than this on the log scale are reported as
+#: tied even when the model's tie parameter is small: log(1.25), i.e. the model predicts the stronger
+#: one to win fewer than 5 of 9 decisive comparisons. This is what makes split opinions (half the
+#: annotators say i > j, half j > i, nobody says "tie") come out as a tie instead of an order picked
+#: by index. It is an effect size, not a significance threshold: how sure we are is the confidence.
+TIE_LOG_ODDS = math.log(1.25)
 _CONFIDENCE_DRAWS = 2000
 
 
 def ranking_comparisons(
-    rankings: Iterable[Sequence[Sequence[int]]], n_responses: int
+    rankings: Iterable[Sequence[Sequence[int]]], n_responses: int, *, weighted: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pairwise comparisons implied by rankings (groups of tied responses, best first).
 
     Returns ``(wins, ties)``: ``wins[i, j]`` = how often i was ranked above j, ``ties[i, j]`` (i < j)
-    = how often i and j were in the same group. Responses a ranking leaves out are not compared.
+    = how often i and j were in the same group. Responses a ranking leaves out (or repeats) are not
+    compared (again).
+
+    ``weighted``: a ranking of m responses implies m (m - 1) / 2 comparisons, but they are not
+    independent observations (one annotator's one judgement determines them all); counting each
+    as a full comparison would make one ranking of 8 responses as convincing as 28 annotators. Each
+    comparison therefore weighs 2 / m, so that a ranking carries the weight of m - 1 comparisons,
+    the number of adjacent comparisons that determine it (rank breaking with weights, cf. Azari
+    Soufiani, Parkes & Xia 2014, "Computing parametric ranking models via rank-breaking", ICML).
+    For two responses the weight is 1.
     """
     wins = np.zeros((n_responses, n_responses))
     ties = np.zeros((n_responses, n_responses))
     for ranking in rankings:
         seen: list[int] = []
+        groups: list[list[int]] = []
         for group in ranking:
-            members = sorted({int(r) for r in group if 0 <= int(r) < n_responses})
+            members = sorted({int(r) for r in group if 0 <= int(r) < n_responses} - set(seen))
+            groups.append(members)
+            seen.extend(members)
+        m = len(seen)
+        if m < 2:
+            continue
+        weight = 2.0 / m if weighted else 1.0
+        above: list[int] = []
+        for members in groups:
             for a_pos, a in enumerate(members):
                 for b in members[a_pos + 1 :]:
-                    ties[a, b] += 1
-                for s in seen:
-                    wins[s, a] += 1
-            seen.extend(members)
+                    ties[a, b] += weight
+                for s in above:
+                    wins[s, a] += weight
+            above.extend(members)
     return wins, ties
 
 
@@ -720,39 +740,36 @@ def _row_softmax(a: np.ndarray) -> np.ndarray:
     return ex / ex.sum(axis=1, keepdims=True)
 
 
-def _normal_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+def _tie_band(log_nu: float | np.ndarray) -> float | np.ndarray:
+    """Largest log-strength difference reported as a tie: where the model's most probable outcome
+    is a tie (nu sqrt(pi_i pi_j) >= pi_i, i.e. theta_i - theta_j <= 2 log nu), and at least
+    TIE_LOG_ODDS."""
+    return np.maximum(2.0 * np.asarray(log_nu), TIE_LOG_ODDS)
 
 
 def _davidson_groups(fit: DavidsonFit) -> list[list[int]]:
-    """Tied groups from a fit, best first.
-
-    Walking the responses by decreasing strength, the next response joins the current group when
-    (a) the model's most probable outcome between it and the group's strongest member is a tie
-    (nu sqrt(pi_i pi_j) >= pi_i, i.e. theta_i - theta_j <= 2 log nu), or (b) the posterior probability
-    of its order below its predecessor is under ORDER_PROBABILITY_MIN (the data cannot tell them
-    apart; Laplace approximation, normal difference of the two log-strengths).
-    """
-    theta, cov = fit.theta, fit.covariance
+    """Tied groups from a fit, best first: walking the responses by decreasing strength, the next
+    response joins the current group when its strength is within the tie band (:func:`_tie_band`)
+    of the group's strongest member, otherwise it starts a new group. Comparing with the group's
+    head (not the neighbour) keeps a long chain of small steps from becoming one group."""
+    theta = fit.theta
+    band = float(_tie_band(fit.log_nu))
     order = sorted(range(len(theta)), key=lambda r: (-theta[r], r))
     groups: list[list[int]] = []
     for r in order:
-        if groups:
-            head, prev = groups[-1][0], groups[-1][-1]
-            diff = theta[prev] - theta[r]
-            var = cov[prev, prev] + cov[r, r] - 2.0 * cov[prev, r]
-            p_order = _normal_cdf(diff / math.sqrt(max(var, 1e-12)))
-            if theta[head] - theta[r] <= 2.0 * fit.log_nu or p_order < ORDER_PROBABILITY_MIN:
-                groups[-1].append(r)
-                continue
-        groups.append([r])
+        if groups and theta[groups[-1][0]] - theta[r] <= band:
+            groups[-1].append(r)
+        else:
+            groups.append([r])
     return [sorted(g) for g in groups]
 
 
 def _davidson_confidence(fit: DavidsonFit, top: list[int], seed: int = 0) -> float:
     """Posterior probability (Laplace approximation, Monte Carlo) that the top group is right: in a
-    draw of (theta, log nu), the strongest response is in the top group and, if the group has
-    several members, they are within the model's tie band (max - min theta <= 2 log nu)."""
+    draw of (theta, log nu) from the approximate posterior, the strongest response is in the top
+    group and, if the group has several members, their strengths lie within the draw's tie band.
+    Uncertainty lowers it whichever way the data are unclear: too few rankings to tell the best
+    from the next, or split opinions that may or may not be a real tie."""
     n = len(fit.theta)
     mean = np.r_[fit.theta, fit.log_nu]
     rng = np.random.default_rng(seed)
@@ -762,7 +779,7 @@ def _davidson_confidence(fit: DavidsonFit, top: list[int], seed: int = 0) -> flo
     ok = np.isin(theta.argmax(axis=1), top)
     if len(top) > 1:
         spread = theta[:, top].max(axis=1) - theta[:, top].min(axis=1)
-        ok &= spread <= 2.0 * log_nu
+        ok &= spread <= _tie_band(log_nu)
     return float(ok.mean())
 
 
@@ -774,7 +791,7 @@ def ranking_consensus(
     ``method="davidson"``: Davidson's (1970) Bradley-Terry model with ties, fitted per item
     (:func:`davidson_fit`) over the pairwise comparisons the rankings imply
     (:func:`ranking_comparisons`). Returns ``(groups, confidence)``: groups of tied responses, best
-    first (:func:`_davidson_groups` says when two responses are reported tied), and ``confidence``,
+    first (:func:`_davidson_groups` says when responses are reported tied), and ``confidence``,
     the posterior probability that the top group is right (:func:`_davidson_confidence`; Laplace
     approximation of the posterior, 2000 draws with a fixed seed, so the same votes give the same
     number; Monte Carlo standard error at most 0.012).

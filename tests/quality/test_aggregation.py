@@ -186,10 +186,17 @@ def test_strength_consensus_follows_reliable_workers():
 
 
 def test_ranking_comparisons_count_wins_and_ties():
-    wins, ties = ranking_comparisons([((2,), (0, 1))], 3)
+    wins, ties = ranking_comparisons([((2,), (0, 1))], 3, weighted=False)
     assert wins[2, 0] == wins[2, 1] == 1
     assert ties[0, 1] == 1
     assert wins.sum() == 2
+
+
+def test_one_ranking_weighs_as_many_comparisons_as_it_has_steps():
+    wins, ties = ranking_comparisons([((3,), (0, 1), (2,))], 4)
+    assert wins.sum() + ties.sum() == pytest.approx(3.0)  # 6 comparisons x 2/4
+    wins, ties = ranking_comparisons([((1,), (0,))], 2)
+    assert wins[1, 0] == 1.0
 
 
 def test_davidson_recovers_known_order_from_noisy_rankings_with_ties():
@@ -261,3 +268,48 @@ def test_item_consensus_majority_path_equals_majority_vote():
         assert one.confidence == pytest.approx(everything[item].confidence)
         assert one.posterior == pytest.approx(everything[item].posterior)
         assert one.strength == everything[item].strength
+
+
+def test_davidson_keeps_a_long_unanimous_order_strict_and_gains_confidence_with_rankers():
+    order = ((7,), (6,), (5,), (4,), (3,), (2,), (1,), (0,))
+    one, c1 = ranking_consensus([Vote("i", 0, ranking=order)], 8)
+    five, c5 = ranking_consensus([Vote("i", w, ranking=order) for w in range(5)], 8)
+    assert one == five == [[r] for r in range(7, -1, -1)]
+    assert c1 < c5
+
+
+def test_one_ranking_of_many_responses_counts_as_one_annotator_not_many():
+    # 28 implied comparisons from one person: weighted (2/8 each), the "all tied" verdict of one
+    # annotator stays uncertain
+    groups, confidence = ranking_consensus([Vote("i", 0, ranking=(tuple(range(8)),))], 8)
+    assert groups == [list(range(8))]
+    assert confidence < 0.6
+
+
+def test_davidson_newton_fit_reaches_the_same_optimum_as_a_general_optimiser():
+    from scipy.optimize import minimize
+
+    from annotate.quality.aggregation import DAVIDSON_LOG_NU_SD, DAVIDSON_THETA_SD, davidson_fit
+
+    rankings = [((0,), (1, 2), (3,)), ((1,), (0,), (2, 3)), ((0, 1), (2,), (3,)), ((0,), (1,), (3,), (2,))]
+    wins, ties = ranking_comparisons(rankings, 4)
+    fit = davidson_fit(wins, ties)
+
+    def neg_log_post(x):
+        theta, log_nu = x[:4], x[4]
+        total = 0.0
+        for i in range(4):
+            for j in range(i + 1, 4):
+                d = np.logaddexp.reduce([theta[i], theta[j], log_nu + (theta[i] + theta[j]) / 2])
+                total += wins[i, j] * (theta[i] - d) + wins[j, i] * (theta[j] - d)
+                total += ties[i, j] * (log_nu + (theta[i] + theta[j]) / 2 - d)
+        prior = (theta**2).sum() / (2 * DAVIDSON_THETA_SD**2) + log_nu**2 / (2 * DAVIDSON_LOG_NU_SD**2)
+        return -total + prior
+
+    ref = minimize(
+        neg_log_post,
+        np.zeros(5),
+        method="Nelder-Mead",
+        options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000},
+    )
+    np.testing.assert_allclose(np.r_[fit.theta, fit.log_nu], ref.x, atol=1e-4)
