@@ -321,6 +321,10 @@ def dawid_skene_fit_arrays(
     posteriors = _normalise_rows(counts)
     posteriors[~labelled] = 1.0 / k
     wc = worker_idx * k + class_idx  # combined (worker, answer) index
+    # flat index of confusion[w, true_k, answer] for every label and true class, as K contiguous
+    # rows: the E-step gathers with one ``take`` and sums each row with one ``bincount``
+    conf_idx = (worker_idx * (k * k) + class_idx)[None, :] + (np.arange(k) * k)[:, None]
+    post_t = np.ascontiguousarray(posteriors.T)  # (K, n_items): contiguous rows for the gathers
     prev_ll = -np.inf
     log_likelihood = -np.inf
     converged = False
@@ -330,29 +334,30 @@ def dawid_skene_fit_arrays(
     pooled = np.zeros((k, k))
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         # M-step
-        priors = (posteriors[labelled].sum(axis=0) + smoothing) / (n_labelled + k * smoothing)
+        priors = (post_t[:, labelled].sum(axis=1) + smoothing) / (n_labelled + k * smoothing)
         raw = np.empty((n_workers, k, k))
         for true_k in range(k):
             raw[:, true_k, :] = np.bincount(
-                wc, weights=posteriors[item_idx, true_k], minlength=n_workers * k
+                wc, weights=post_t[true_k][item_idx], minlength=n_workers * k
             ).reshape(n_workers, k)
         pooled = raw.sum(axis=0)
         confusion = _normalise_rows(raw + smoothing)
         # E-step
-        log_conf = np.log(confusion)
-        per_label = log_conf[worker_idx, :, class_idx]  # (n_labels, K): log P(answer | true k)
-        log_t = np.empty((n_items, k))
+        per_label = np.take(np.log(confusion).ravel(), conf_idx)  # (K, n_labels): log P(answer | k)
+        log_t = np.empty((k, n_items))
         for true_k in range(k):
-            log_t[:, true_k] = np.bincount(item_idx, weights=per_label[:, true_k], minlength=n_items)
-        log_t += np.log(priors)
-        log_z = _special.logsumexp(log_t, axis=1)
-        posteriors = np.exp(log_t - log_z[:, None])
-        posteriors[~labelled] = priors
+            log_t[true_k] = np.bincount(item_idx, weights=per_label[true_k], minlength=n_items)
+        log_t += np.log(priors)[:, None]
+        top = log_t.max(axis=0)
+        log_z = top + np.log(np.exp(log_t - top).sum(axis=0))
+        post_t = np.exp(log_t - log_z)
+        post_t[:, ~labelled] = priors[:, None]
         log_likelihood = float(log_z[labelled].sum())
         if np.isfinite(prev_ll) and abs(log_likelihood - prev_ll) <= tol * max(1.0, abs(log_likelihood)):
             converged = True
             break
         prev_ll = log_likelihood
+    posteriors = np.ascontiguousarray(post_t.T)
     default_confusion = _normalise_rows(pooled + smoothing)
     return DawidSkeneArrays(
         priors=priors,
