@@ -11,6 +11,7 @@ from annotate import api_batches, api_exports, api_progress, api_queue
 from annotate.qualification import api as exams_api
 from annotate.quality import api as quality_api
 from annotate.quality import api_actions as quality_actions_api
+from rewards import urls as rewards_urls
 from rlhf_platform.accounts import api as accounts_api
 from rlhf_platform.experts import api as experts_api
 from rlhf_platform.webhooks import api as webhooks_api
@@ -275,3 +276,7 @@ ENDPOINT_AUDIENCE = {
     "api-staff-qualifications": "staff",
     "api-staff-qualification-revoke": "staff",
 }
+
+# rewards keeps its routes and their audiences in one place (rewards/urls.py).
+urlpatterns += rewards_urls.api_urlpatterns
+ENDPOINT_AUDIENCE.update(rewards_urls.API_AUDIENCE)

@@ -198,6 +198,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "annotate.quality.tasks.quality_models_refresh_task",
         "schedule": 300.0,
     },
+    "rewards-clawbacks-every-10-minutes": {
+        "task": "rewards.tasks.clawbacks_reconcile_task",
+        "schedule": 600.0,
+    },
 }
 
 # --- Quality --------------------------------------------------------------------------------
@@ -214,6 +218,12 @@ BATCH_MAX_BYTES = int(os.environ.get("BATCH_MAX_BYTES", 1 << 30))
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
 # First retry after this many seconds, doubling each time (8 attempts in all).
 WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "10"))
+
+# --- Rewards --------------------------------------------------------------------------------
+# The budget gate (rewards/selectors.py) caches a lab's commitments this long, and counts them
+# exactly whenever the headroom is under this many maximum rewards.
+REWARDS_COMMITMENTS_CACHE_SECONDS = float(os.environ.get("REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
+REWARDS_GATE_EXACT_MARGIN_LABELS = int(os.environ.get("REWARDS_GATE_EXACT_MARGIN_LABELS", 1000))
 
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -32,6 +32,7 @@ from django.urls import path
 from annotate import views as annotate_views
 from annotate.qualification import views as exam_views
 from annotate.quality import views as quality_views
+from rewards import urls as rewards_urls
 from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.experts import views as experts_views
 
@@ -73,3 +74,6 @@ urlpatterns = [
         name="lab-key-revoke",
     ),
 ]
+
+# rewards: /earnings/, /staff/budgets/ (see rewards/urls.py).
+urlpatterns += rewards_urls.web_urlpatterns
