@@ -186,7 +186,10 @@ def alpha_bootstrap(
     done = 0
     while done < n_boot:
         b = min(chunk, n_boot - done)
-        weights = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=b).astype(np.float64)
+        # multinomial resampling weights: how often each unit is drawn (n draws with replacement);
+        # drawn as indexes and counted, which is much faster than rng.multinomial over many units
+        drawn = rng.integers(0, n_units, size=(b, n_units)) + (np.arange(b) * n_units)[:, None]
+        weights = np.bincount(drawn.ravel(), minlength=b * n_units).reshape(b, n_units).astype(np.float64)
         coinc = (weights @ flat).reshape(b, len(values), len(values))
         replicates.append(_alpha_from_coincidences(coinc, values, level))
         done += b
