@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "annotate",
     "annotate.qualification",
     "rewards",
+    "rewards.payouts",
 ]
 
 MIDDLEWARE = [
@@ -194,13 +195,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rlhf_platform.webhooks.tasks.webhook_sweep_task",
         "schedule": 60.0,
     },
+    # Payouts: a run every PAYOUT_SCHEDULE_SECONDS; unfinished runs resumed every minute.
+    "payouts-run-scheduled": {
+        "task": "rewards.payouts.tasks.payout_run_scheduled_task",
+        "schedule": float(os.environ.get("PAYOUT_SCHEDULE_SECONDS", 86400)),
+    },
+    "payouts-resume-every-minute": {
+        "task": "rewards.payouts.tasks.payout_runs_resume_task",
+        "schedule": 60.0,
+    },
     "quality-models-refresh-every-5-minutes": {
         "task": "annotate.quality.tasks.quality_models_refresh_task",
         "schedule": 300.0,
-    },
-    "rewards-clawbacks-every-10-minutes": {
-        "task": "rewards.tasks.clawbacks_reconcile_task",
-        "schedule": 600.0,
     },
 }
 
@@ -219,11 +225,31 @@ WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
 # First retry after this many seconds, doubling each time (8 attempts in all).
 WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "10"))
 
-# --- Rewards --------------------------------------------------------------------------------
-# The budget gate (rewards/selectors.py) caches a lab's commitments this long, and counts them
-# exactly whenever the headroom is under this many maximum rewards.
-REWARDS_COMMITMENTS_CACHE_SECONDS = float(os.environ.get("REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
-REWARDS_GATE_EXACT_MARGIN_LABELS = int(os.environ.get("REWARDS_GATE_EXACT_MARGIN_LABELS", 1000))
+# --- Chain and payouts ----------------------------------------------------------------------
+# Unset CHAIN_RPC_URL: an in-process EVM (eth-tester/py-evm) with the token deployed at start;
+# its state is lost when the process exits (see rewards/chain.py). Set: any EVM JSON-RPC node.
+CHAIN_RPC_URL = os.environ.get("CHAIN_RPC_URL", "")
+CHAIN_PAYER_KEY = os.environ.get("CHAIN_PAYER_KEY", "")
+CHAIN_PAYER_KEYSTORE = os.environ.get("CHAIN_PAYER_KEYSTORE", "")
+CHAIN_PAYER_KEYSTORE_PASSWORD_FILE = os.environ.get("CHAIN_PAYER_KEYSTORE_PASSWORD_FILE", "")
+CHAIN_TOKEN_ADDRESS = os.environ.get("CHAIN_TOKEN_ADDRESS", "")
+# The chain id the node must report (checked when the client connects; shown in /healthz).
+CHAIN_ID = int(os.environ["CHAIN_ID"]) if os.environ.get("CHAIN_ID") else None
+# Blocks a payout transaction must be buried under (its own block counts as 1) before paid.
+CHAIN_CONFIRMATIONS = int(os.environ.get("CHAIN_CONFIRMATIONS", 1))
+CHAIN_MAX_TX_GAS = int(os.environ.get("CHAIN_MAX_TX_GAS", 15_000_000))
+CHAIN_TOKEN_NAME = os.environ.get("CHAIN_TOKEN_NAME", "RLHF Reward")
+CHAIN_TOKEN_SYMBOL = os.environ.get("CHAIN_TOKEN_SYMBOL", "RLHF")
+# The in-process chain's token supply, all held by the payer (1e9 tokens of 18 decimals).
+CHAIN_DEV_SUPPLY = int(os.environ.get("CHAIN_DEV_SUPPLY", 10**27))
+# Smallest payable balance a payout run pays (token base units; default 1 token).
+PAYOUT_MIN_AMOUNT = int(os.environ.get("PAYOUT_MIN_AMOUNT", 10**18))
+# Recipients per transaction (at most 200, and fewer if CHAIN_MAX_TX_GAS cannot hold them).
+PAYOUT_BATCH_SIZE = min(int(os.environ.get("PAYOUT_BATCH_SIZE", 200)), 200)
+# Sign-In with Ethereum messages for wallet linking: valid this long; a linked wallet can be
+# changed only after the cooldown.
+WALLET_MESSAGE_TTL_SECONDS = int(os.environ.get("WALLET_MESSAGE_TTL_SECONDS", 600))
+WALLET_CHANGE_COOLDOWN_SECONDS = int(os.environ.get("WALLET_CHANGE_COOLDOWN_SECONDS", 7 * 86400))
 
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -299,3 +299,20 @@ def ndjson_body(records: list) -> bytes:
     import json
 
     return b"\n".join(r if isinstance(r, bytes) else json.dumps(r).encode() for r in records) + b"\n"
+
+
+# --- payouts --------------------------------------------------------------------------------
+
+
+class WalletFactory(factory.django.DjangoModelFactory):
+    """A linked wallet (as ``wallet_link`` leaves it, without going through a signature):
+    pass ``expert`` and ``address``."""
+
+    class Meta:
+        model = "payouts.Wallet"
+
+    expert = factory.SubFactory(ExpertProfileFactory)
+    address = factory.Sequence(lambda n: "0x" + f"{n + 1:040x}")
+    chain_id = 131277322940537
+    message = "(linked by a test factory)"
+    signature = "0x"

@@ -1,4 +1,5 @@
-"""``GET /healthz``: the state of the database, the channel layer and the Celery broker."""
+"""``GET /healthz``: the state of the database, the channel layer, the Celery broker and the
+chain (reachable, its chain id against ``CHAIN_ID``, the token; see ``rewards.chain``)."""
 
 from __future__ import annotations
 
@@ -48,12 +49,20 @@ def _check_broker() -> dict[str, Any]:
         return {"ok": False, "mode": "broker", "error": str(exc)}
 
 
+def _check_chain() -> dict[str, Any]:
+    # Imported here: the chain client loads web3 and, by default, starts an in-process EVM.
+    from rewards.chain import chain_status
+
+    return chain_status()
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     started = time.perf_counter()
     checks = {
         "database": _check_database(),
         "channel_layer": _check_channel_layer(),
         "broker": _check_broker(),
+        "chain": _check_chain(),
     }
     healthy = all(check["ok"] for check in checks.values())
     body = {

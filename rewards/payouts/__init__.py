@@ -1,0 +1,1 @@
+"""Wallets (linked with Sign-In with Ethereum) and on-chain payout runs: app label ``payouts``."""
