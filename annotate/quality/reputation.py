@@ -85,10 +85,7 @@ def label_delta(
 def quality_flags(row: AnnotatorQuality) -> list[str]:
     """Flags derived from the row's own counters (project-wide signals such as speed against
     the project's median are computed by the quality report, not per submit)."""
-    try:  # TEMP until Q-MATH's integrity.py lands
-        from annotate.quality.integrity import position_bias
-    except ImportError:
-        return []
+    from annotate.quality.integrity import position_bias
 
     flags = []
     if row.pairwise_labels >= POSITION_BIAS_MIN_LABELS:

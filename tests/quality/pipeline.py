@@ -42,6 +42,10 @@ def submit(
         payload = {"choice": display_choice(assignment, choice)}
         if choice in ("A", "B") and strength is not None:
             payload["strength"] = strength
+    criteria = assignment.project.label_schema.get("criteria") or []
+    if criteria:
+        letters = "ABCDEFGH"[: len(assignment.shown_order)]
+        payload["criteria"] = {x: {c["key"]: c.get("min", 1) for c in criteria} for x in letters}
     label, created = assignment_submit(
         assignment=assignment, expert=expert, payload=payload, client_id=f"c-{next(_client_ids)}"
     )
