@@ -304,6 +304,14 @@ def dawid_skene_fit_arrays(
     k = n_classes
     if not (len(item_idx) == len(worker_idx) == len(class_idx)):
         raise ValueError("item_idx, worker_idx and class_idx must have the same length")
+    for name, arr, bound in (
+        ("item", item_idx, n_items),
+        ("worker", worker_idx, n_workers),
+        ("class", class_idx, k),
+    ):
+        # bincount would silently grow its output for an index past the bound
+        if len(arr) and (arr.min() < 0 or arr.max() >= bound):
+            raise ValueError(f"{name} indexes must be in [0, {bound})")
     if len(item_idx) == 0:
         uniform = np.full((k, k), 1.0 / k)
         return DawidSkeneArrays(

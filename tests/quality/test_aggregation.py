@@ -313,3 +313,8 @@ def test_davidson_newton_fit_reaches_the_same_optimum_as_a_general_optimiser():
         options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000},
     )
     np.testing.assert_allclose(np.r_[fit.theta, fit.log_nu], ref.x, atol=1e-4)
+
+
+def test_dawid_skene_arrays_refuse_indexes_out_of_range():
+    with pytest.raises(ValueError, match="worker"):
+        dawid_skene_fit_arrays(np.array([0]), np.array([3]), np.array([0]), 1, 2, 4)
