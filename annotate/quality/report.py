@@ -28,7 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
+from django.utils import timezone
 
 from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label, Project, ProjectSuspension
 from annotate.quality.aggregation import Vote
@@ -47,6 +49,8 @@ from rlhf_platform.experts.models import ExpertProfile
 
 CONFIDENCE_BINS = 10
 DEFAULT_BOOTSTRAP = 1000
+# The agreement part is recomputed when the counted labels change, and at least this often.
+AGREEMENT_CACHE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,48 @@ def low_agreement_items(
     }
 
 
+def _unit_item(unit: Any) -> Any:
+    return unit[0] if isinstance(unit, tuple) else unit
+
+
+def agreement_section(*, project: Project, n_boot: int) -> dict[str, Any]:
+    """The agreement part of the report: the costly part (every counted label is read and the
+    bootstrap resamples units), so it is cached until the counted labels change."""
+    rows = counted_label_rows(project=project)
+    criteria = criteria_of(project=project, rows=rows)
+    batch_of = {r.item_id: r.batch_id for r in rows}
+    labels_per_batch = Counter(r.batch_id for r in rows)
+    headline = criteria[0]
+    votes_per_batch: dict[Any, list[Vote]] = defaultdict(list)
+    for vote in headline.votes:
+        votes_per_batch[batch_of[_unit_item(vote.item)]].append(vote)
+    per_batch = []
+    for batch_id, votes in votes_per_batch.items():
+        # The headline criterion per batch, without the bootstrap (batches are many and small).
+        entry = alpha_entry(Criterion(headline.name, headline.level, votes, headline.value), n_boot=0)
+        per_batch.append({"batch": str(batch_id), **entry, "labels": labels_per_batch[batch_id]})
+    per_batch.sort(key=lambda b: b["batch"])
+    return {
+        "labels": len(rows),
+        "items_labelled": len(batch_of),
+        "annotators": len({r.worker for r in rows}),
+        "bootstrap_samples": n_boot,
+        "agreement": [alpha_entry(c, n_boot=n_boot) for c in criteria],
+        "fleiss_kappa": fleiss_entry(rows) if project.label_schema["kind"] == "pairwise" else None,
+        "per_batch": per_batch,
+        "agreement_computed_at": timezone.now().isoformat(),
+    }
+
+
+def _agreement_cache_key(*, project: Project, n_boot: int) -> str:
+    # Any new label, and any label excluded or re-included, changes the count or the time.
+    state = Label.objects.filter(project=project, is_gold=False, excluded_from_consensus=False).aggregate(
+        n=Count("pk"), last=Max("created_at")
+    )
+    last = state["last"].isoformat() if state["last"] else "-"
+    return f"quality-agreement:{project.pk}:{project.schema_version}:{n_boot}:{state['n']}:{last}"
+
+
 def project_report(
     *,
     project: Project,
@@ -246,27 +292,14 @@ def project_report(
     limit: int = 50,
     offset: int = 0,
 ) -> dict[str, Any]:
-    rows = counted_label_rows(project=project)
-    criteria = criteria_of(project=project, rows=rows)
-    batches: dict[Any, list[LabelRow]] = defaultdict(list)
-    for r in rows:
-        batches[r.batch_id].append(r)
-    per_batch = []
-    for batch_id, batch_rows in batches.items():
-        first = criteria_of(project=project, rows=batch_rows)[0]
-        # The headline criterion per batch, without the bootstrap (batches are many and small).
-        entry = alpha_entry(first, n_boot=0)
-        per_batch.append({"batch": str(batch_id), "labels": len(batch_rows), **entry})
-    per_batch.sort(key=lambda b: b["batch"])
+    key = _agreement_cache_key(project=project, n_boot=n_boot)
+    agreement = cache.get(key)
+    if agreement is None:
+        agreement = agreement_section(project=project, n_boot=n_boot)
+        cache.set(key, agreement, AGREEMENT_CACHE_SECONDS)
     return {
         "project": {"id": str(project.pk), "name": project.name, "kind": project.label_schema["kind"]},
-        "labels": len(rows),
-        "items_labelled": len({r.item_id for r in rows}),
-        "annotators": len({r.worker for r in rows}),
-        "bootstrap_samples": n_boot,
-        "agreement": [alpha_entry(c, n_boot=n_boot) for c in criteria],
-        "fleiss_kappa": fleiss_entry(rows) if project.label_schema["kind"] == "pairwise" else None,
-        "per_batch": per_batch,
+        **agreement,
         "consensus": consensus_distribution(project=project),
         "low_agreement_items": low_agreement_items(
             project=project, agreement_below=agreement_below, limit=limit, offset=offset

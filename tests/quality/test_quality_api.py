@@ -193,3 +193,13 @@ def test_staff_only_endpoints_refuse_labs_and_experts(lab_client, expert_client,
     url = url.format(project=project.pk, item=example["items"][0].uid)
     assert lab_client.get(url).status_code in (401, 403)
     assert expert_client.get(url).status_code == 403
+
+
+def test_a_new_label_refreshes_the_cached_agreement(lab_client, project, example):
+    url = f"/api/v1/projects/{project.pk}/quality"
+    first = lab_client.get(url, {"n_boot": 0}).json()
+    assert lab_client.get(url, {"n_boot": 0}).json() == first
+    LabelFactory(item=example["items"][3], expert=ExpertProfileFactory(), choice="A")
+    second = lab_client.get(url, {"n_boot": 0}).json()
+    assert second["labels"] == 9
+    assert second["annotators"] == 3
