@@ -12,6 +12,7 @@ from annotate.qualification import api as exams_api
 from annotate.quality import api as quality_api
 from annotate.quality import api_actions as quality_actions_api
 from rewards import urls as rewards_urls
+from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import api as accounts_api
 from rlhf_platform.experts import api as experts_api
 from rlhf_platform.webhooks import api as webhooks_api
@@ -280,3 +281,5 @@ ENDPOINT_AUDIENCE = {
 # rewards keeps its routes and their audiences in one place (rewards/urls.py).
 urlpatterns += rewards_urls.api_urlpatterns
 ENDPOINT_AUDIENCE.update(rewards_urls.API_AUDIENCE)
+urlpatterns += payouts_urls.api_urlpatterns
+ENDPOINT_AUDIENCE.update(payouts_urls.API_AUDIENCE)

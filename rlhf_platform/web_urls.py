@@ -33,6 +33,7 @@ from annotate import views as annotate_views
 from annotate.qualification import views as exam_views
 from annotate.quality import views as quality_views
 from rewards import urls as rewards_urls
+from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.experts import views as experts_views
 
@@ -77,3 +78,5 @@ urlpatterns = [
 
 # rewards: /earnings/, /staff/budgets/ (see rewards/urls.py).
 urlpatterns += rewards_urls.web_urlpatterns
+# payouts: /wallet/, /payouts/, /staff/payouts/ (see rewards/payouts/urls.py).
+urlpatterns += payouts_urls.web_urlpatterns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from typing import Any
 
@@ -19,6 +20,8 @@ from rewards.payouts.siwe import SiweError, SiweMessage, rfc3339, siwe_verify
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.experts.models import ExpertProfile
+
+log = logging.getLogger(__name__)
 
 STATEMENT = (
     "Link this address to receive reward payouts from the RLHF expert platform. No transaction, no gas."
@@ -220,10 +223,30 @@ def payout_run_retry(*, run: PayoutRun, actor: Any = None) -> PayoutRun:
     new run (the failed amounts are payable again, so it picks them up)."""
     if run.status == PayoutRun.Status.RUNNING:
         audit_record(action="payout.run_resume", target=run, actor=actor)
-        return payout_run_execute(run_id=run.pk)
+        payout_run_dispatch(run=run)
+        run.refresh_from_db()
+        return run
     if not run.transactions.filter(
         status__in=[PayoutTransaction.Status.FAILED, PayoutTransaction.Status.REVERTED]
     ).exists():
         raise ApplicationError("This run has nothing to retry.", code="nothing_to_retry", status_code=409)
     new = payout_run_create(trigger=PayoutRun.Trigger.STAFF, actor=actor)
-    return payout_run_execute(run_id=new.pk)
+    payout_run_dispatch(run=new)
+    new.refresh_from_db()
+    return new
+
+
+def payout_run_dispatch(*, run: PayoutRun) -> None:
+    """Execute a new or resumed run where its chain is. With a node (``CHAIN_RPC_URL``) and a
+    broker (``REDIS_URL``), a worker does it; otherwise the chain is this process's in-process
+    EVM (or tasks are eager anyway), so it runs here. A failure leaves the run running, with the
+    error on its transaction, for the resume task or staff's retry."""
+    if settings.REDIS_URL and settings.CHAIN_RPC_URL:
+        from rewards.payouts.tasks import payout_run_execute_task
+
+        transaction.on_commit(lambda: payout_run_execute_task.delay(str(run.pk)))
+        return
+    try:
+        payout_run_execute(run_id=run.pk)
+    except Exception:
+        log.exception("Payout run %s stopped; it will be resumed", run.pk)
