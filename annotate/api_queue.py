@@ -20,6 +20,7 @@ from annotate.queue import (
     assignment_report,
     assignment_skip,
     assignment_submit,
+    project_with_level,
     projects_open_to,
 )
 from rlhf_platform.accounts.permissions import IsPerson
@@ -29,7 +30,11 @@ from rlhf_platform.experts.models import ExpertProfile
 
 
 def request_expert(request) -> ExpertProfile:
-    profile = ExpertProfile.objects.select_related("user").filter(user=request.user).first()
+    # The authentication backend loads the profile with the user (no query here).
+    try:
+        profile = request.user.expert_profile
+    except ExpertProfile.DoesNotExist:
+        profile = None
     if profile is None:
         raise ApplicationError(
             "Only experts label: this account has no expert profile.", code="not_expert", status_code=403
@@ -39,33 +44,49 @@ def request_expert(request) -> ExpertProfile:
 
 class AssignmentOutputSerializer(serializers.Serializer):
     """What the expert sees. Responses are lettered in the shuffled order, without model names
-    or ids; a gold item looks exactly like any other."""
+    or ids; a gold item looks exactly like any other. (This class documents the shape in the
+    API schema; ``assignment_output`` builds it: the queue's hot path skips the serializer
+    machinery.)"""
 
     id = serializers.UUIDField()
-    item = serializers.UUIDField(source="item.uid")
-    project = serializers.SerializerMethodField()
-    prompt = serializers.JSONField(source="item.prompt")
-    responses = serializers.SerializerMethodField()
-    label_schema = serializers.JSONField(source="project.label_schema")
+    item = serializers.UUIDField()
+    project = serializers.DictField(help_text="{id, name, guidelines_url}")
+    prompt = serializers.JSONField()
+    responses = serializers.ListField(child=serializers.DictField(), help_text="[{label, text}, ...]")
+    label_schema = serializers.JSONField()
     status = serializers.CharField()
     leased_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
-    lease_seconds = serializers.IntegerField(source="project.lease_seconds")
+    lease_seconds = serializers.IntegerField()
 
-    def get_project(self, assignment) -> dict:
-        project = assignment.project
-        return {
+
+def assignment_output(assignment: Assignment) -> dict:
+    project, item = assignment.project, assignment.item
+    return {
+        "id": str(assignment.pk),
+        "item": str(item.uid),
+        "project": {
             "id": str(project.pk),
             "name": project.name,
             "guidelines_url": f"/api/v1/queue/projects/{project.pk}/guidelines",
-        }
-
-    def get_responses(self, assignment) -> list[dict]:
-        responses = assignment.item.responses
-        return [
-            {"label": LETTERS[position], "text": responses[index]["text"]}
+        },
+        "prompt": item.prompt,
+        "responses": [
+            {"label": LETTERS[position], "text": item.responses[index]["text"]}
             for position, index in enumerate(assignment.shown_order)
-        ]
+        ],
+        "label_schema": project.label_schema,
+        "status": assignment.status,
+        "leased_at": _iso(assignment.leased_at),
+        "expires_at": _iso(assignment.expires_at),
+        "lease_seconds": project.lease_seconds,
+    }
+
+
+def _iso(value) -> str:
+    # DRF's DateTimeField format: ISO 8601, "Z" for UTC.
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class QueueNextApi(APIView):
@@ -89,22 +110,21 @@ class QueueNextApi(APIView):
         expert = request_expert(request)
         data = self.InputSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
-        project = None
+        project, level = None, None
         if data.validated_data.get("project"):
-            project = (
-                Project.objects.select_related("domain").filter(pk=data.validated_data["project"]).first()
-            )
-            if project is None:
+            found = project_with_level(expert=expert, project_id=data.validated_data["project"])
+            if found is None:
                 raise ApplicationError(
                     "Project not found.", code="not_found", field="project", status_code=404
                 )
-        result = assignment_next(expert=expert, project=project)
+            project, level = found
+        result = assignment_next(expert=expert, project=project, level=level)
         if isinstance(result, NoWork):
             return Response(
                 status=status.HTTP_204_NO_CONTENT,
                 headers={"Queue-Reason": result.reason, "Queue-Reason-Message": result.message},
             )
-        return Response(AssignmentOutputSerializer(result).data)
+        return Response(assignment_output(result))
 
 
 class AssignmentDetailApi(APIView):
@@ -113,10 +133,12 @@ class AssignmentDetailApi(APIView):
     @extend_schema(responses={200: AssignmentOutputSerializer})
     def get(self, request, assignment_id):
         assignment = access_assignment_for_expert(expert=request_expert(request), assignment_id=assignment_id)
-        return Response(AssignmentOutputSerializer(assignment).data)
+        return Response(assignment_output(assignment))
 
 
 class LabelOutputSerializer(serializers.Serializer):
+    """The stored label (documents the submit response's shape)."""
+
     id = serializers.UUIDField()
     assignment = serializers.UUIDField(source="assignment_id")
     client_id = serializers.CharField()
@@ -163,7 +185,15 @@ class AssignmentSubmitApi(APIView):
             assignment=assignment, expert=expert, payload=payload, client_id=client_id
         )
         label.gold_feedback = gold_feedback_for(assignment=assignment, label=label)  # gold items only
-        return Response(LabelOutputSerializer(label).data, status=201 if created else 200)
+        return Response(
+            {
+                "id": str(label.pk),
+                "assignment": str(label.assignment_id),
+                "client_id": label.client_id,
+                "created_at": _iso(label.created_at),
+            },
+            status=201 if created else 200,
+        )
 
 
 class AssignmentExtendApi(APIView):
@@ -175,7 +205,7 @@ class AssignmentExtendApi(APIView):
         assignment = access_assignment_for_expert(expert=expert, assignment_id=assignment_id)
         assignment = assignment_extend(assignment=assignment, expert=expert)
         assignment = access_assignment_for_expert(expert=expert, assignment_id=assignment.pk)
-        return Response(AssignmentOutputSerializer(assignment).data)
+        return Response(assignment_output(assignment))
 
 
 class AssignmentSkipApi(APIView):

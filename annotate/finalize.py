@@ -21,9 +21,11 @@ def item_finalize(*, item: Item) -> bool:
     notifications go out once."""
     # Lock the project, then the batch (always in this order): finalisations of one batch wait
     # for each other, so the last one sees every other item final and announces completion
-    # exactly once, even when two items finish at the same moment.
-    project = Project.objects.select_for_update().only("id", "lab_id").get(pk=item.project_id)
-    Batch.objects.select_for_update().only("id").get(pk=item.batch_id)
+    # exactly once, even when two items finish at the same moment. FOR NO KEY UPDATE: the rows
+    # that reference the project (labels, assignments, ...) take FOR KEY SHARE on it when they
+    # are inserted, and must neither wait for a finalisation nor deadlock with one.
+    project = Project.objects.select_for_update(no_key=True).only("id", "lab_id").get(pk=item.project_id)
+    Batch.objects.select_for_update(no_key=True).only("id").get(pk=item.batch_id)
     updated = (
         Item.objects.filter(pk=item.pk, is_gold=False)
         .exclude(state=Item.State.FINAL)

@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from annotate.gates import gate_reason
@@ -29,7 +31,7 @@ from annotate.models import Assignment, Item, ItemReport, Label, Project, Slot
 from annotate.quality.tasks import label_quality_task
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.experts.models import ExpertProfile
-from rlhf_platform.experts.selectors import expertise_levels
+from rlhf_platform.experts.selectors import credentials_in_force, expertise_levels
 
 _random = random.SystemRandom()
 
@@ -56,16 +58,22 @@ def _expert_block(expert: ExpertProfile) -> NoWork | None:
 
 
 def project_block(
-    *, expert: ExpertProfile, project: Project, levels: dict[str, int] | None = None
+    *,
+    expert: ExpertProfile,
+    project: Project,
+    levels: dict[str, int] | None = None,
+    level: int | None = None,
 ) -> NoWork | None:
-    """Why ``expert`` may not work on ``project`` now, or None."""
+    """Why ``expert`` may not work on ``project`` now, or None. ``level`` (the expert's level
+    in the project's domain) or ``levels`` (all of them) are read when not given."""
     block = _expert_block(expert)
     if block:
         return block
     if project.status != Project.Status.ACTIVE:
         return NoWork("project_not_active", f"The project is {project.status}.")
-    levels = expertise_levels(expert=expert) if levels is None else levels
-    level = levels.get(project.domain.path, 0)
+    if level is None:
+        levels = expertise_levels(expert=expert) if levels is None else levels
+        level = levels.get(project.domain.path, 0)
     if level == 0:
         return NoWork("no_credential", f"You need an approved credential in {project.domain.name}.")
     if level < project.min_level:
@@ -74,6 +82,29 @@ def project_block(
     if reason:
         return NoWork(reason, reason.replace("_", " ").capitalize() + ".")
     return None
+
+
+def project_with_level(*, expert: ExpertProfile, project_id: Any) -> tuple[Project, int] | None:
+    """The project (its domain loaded) and the expert's level in its domain, in one query for
+    the queue's hot path. The level is ``expertise_level()``'s: the highest credential in force
+    in the project's domain or below it."""
+    path = OuterRef("domain__path")
+    level = (
+        credentials_in_force()
+        .filter(expert=expert)
+        .filter(Q(domain__path=path) | Q(domain__path__startswith=Concat(path, Value("/"))))
+        .order_by("-level")
+        .values("level")[:1]
+    )
+    project = (
+        Project.objects.select_related("domain")
+        .annotate(expert_level=Subquery(level, output_field=IntegerField()))
+        .filter(pk=project_id)
+        .first()
+    )
+    if project is None:
+        return None
+    return project, project.expert_level or 0
 
 
 def projects_open_to(*, expert: ExpertProfile) -> list[Project]:
@@ -147,14 +178,21 @@ def _claim_slot(*, project: Project, expert: ExpertProfile) -> Assignment | None
     return _lease(project=project, expert=expert, item=slot.item, slot=slot)
 
 
-# The same claim as the ORM path above, in one round trip: pick the first open slot the expert
-# has not touched (the partial index slot_open_queue serves the ORDER BY), skipping rows other
-# transactions hold, lease it, open the item's next slot, and insert the assignment with the
-# responses in a random order. Data-modifying CTEs all run to completion, once.
+# The same claim as the ORM path above, in one round trip: unless the expert already holds an
+# unexpired lease in the project (then that one is returned: a double click or a reload never
+# leases a second item), pick the first open slot the expert has not touched (the partial index
+# slot_open_queue serves the ORDER BY), skipping rows other transactions hold, lease it, open the
+# item's next slot, and insert the assignment with the responses in a random order.
+# Data-modifying CTEs all run to completion, once, so the statement is atomic on its own.
 _CLAIM_SQL = """
-WITH picked AS (
+WITH held AS (
+    SELECT a.id FROM annotate_assignment a
+    WHERE a.project_id = %(project)s AND a.expert_id = %(expert)s AND a.status = 'active'
+      AND a.expires_at > now()
+), picked AS (
     SELECT s.id, s.item_id, s.idx FROM annotate_slot s
     WHERE s.project_id = %(project)s AND s.state = 'open'
+      AND NOT EXISTS (SELECT 1 FROM held)
       AND NOT EXISTS (
           SELECT 1 FROM annotate_assignment a WHERE a.item_id = s.item_id AND a.expert_id = %(expert)s
       )
@@ -178,10 +216,19 @@ WITH picked AS (
     FROM leased JOIN annotate_item i ON i.id = leased.item_id
     RETURNING item_id, slot_id, shown_order, leased_at, expires_at
 )
-SELECT inserted.item_id, inserted.slot_id, inserted.shown_order, inserted.leased_at, inserted.expires_at,
-       i.uid, i.prompt, i.responses, i.is_gold
+SELECT NULL AS held_id, inserted.item_id, inserted.slot_id, inserted.shown_order, inserted.leased_at,
+       inserted.expires_at, i.uid, i.prompt, i.responses, i.is_gold
 FROM inserted JOIN annotate_item i ON i.id = inserted.item_id
+UNION ALL
+SELECT held.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM held
 """
+
+
+def _one_statement():
+    """Where a single statement that may fail with an IntegrityError runs: bare in autocommit (it
+    is atomic on its own), or in a savepoint inside a caller's transaction, which the error would
+    otherwise break."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 def _decode(value: Any) -> Any:
@@ -190,7 +237,7 @@ def _decode(value: Any) -> Any:
 
 def _claim_slot_postgresql(*, project: Project, expert: ExpertProfile) -> Assignment | None:
     assignment_id = uuid.uuid4()
-    with connection.cursor() as cursor:
+    with _one_statement(), connection.cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL,
             {"project": project.pk, "expert": expert.pk, "id": assignment_id, "lease": project.lease_seconds},
@@ -198,7 +245,9 @@ def _claim_slot_postgresql(*, project: Project, expert: ExpertProfile) -> Assign
         row = cursor.fetchone()
     if row is None:
         return None
-    item_id, slot_id, shown_order, leased_at, expires_at, uid, prompt, responses, is_gold = row
+    held_id, item_id, slot_id, shown_order, leased_at, expires_at, uid, prompt, responses, is_gold = row
+    if held_id is not None:
+        return _held_lease(project=project, expert=expert)
     item = Item(
         id=item_id,
         uid=uid,
@@ -238,17 +287,19 @@ def _held_lease(*, project: Project, expert: ExpertProfile) -> Assignment | None
 
 def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment | None:
     for _attempt in range(3):
-        # An unexpired lease the expert already holds here is handed back: a double click or a
-        # reload never leases a second item (the database allows one live lease per expert
-        # and project; a request that lost that race finds the winner's lease here).
-        held = _held_lease(project=project, expert=expert)
-        if held is not None:
-            return held
+        gold = bool(project.gold_rate) and _random.random() < project.gold_rate
         try:
+            if connection.vendor == "postgresql" and not gold:
+                # One statement hands back the lease the expert holds, or claims a slot.
+                return _claim_slot_postgresql(project=project, expert=expert)
+            # An unexpired lease the expert already holds here is handed back: a double click or
+            # a reload never leases a second item (the database allows one live lease per expert
+            # and project; a request that lost that race finds the winner's lease here).
+            held = _held_lease(project=project, expert=expert)
+            if held is not None:
+                return held
             with transaction.atomic():
-                assignment = None
-                if project.gold_rate and _random.random() < project.gold_rate:
-                    assignment = _claim_gold(project=project, expert=expert)
+                assignment = _claim_gold(project=project, expert=expert) if gold else None
                 if assignment is None:
                     assignment = _claim_slot(project=project, expert=expert)
                 return assignment
@@ -259,10 +310,13 @@ def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment |
     return None
 
 
-def assignment_next(*, expert: ExpertProfile, project: Project | None = None) -> Assignment | NoWork:
-    """Lease the expert's next item (in ``project``, or in any project open to them)."""
+def assignment_next(
+    *, expert: ExpertProfile, project: Project | None = None, level: int | None = None
+) -> Assignment | NoWork:
+    """Lease the expert's next item (in ``project``, or in any project open to them).
+    ``level``, the expert's level in the project's domain, is read when not given."""
     if project is not None:
-        block = project_block(expert=expert, project=project)
+        block = project_block(expert=expert, project=project, level=level)
         if block:
             return block
         projects = [project]
@@ -296,19 +350,136 @@ def access_assignment_for_expert(*, expert: ExpertProfile, assignment_id: Any) -
     return assignment
 
 
-@transaction.atomic
 def assignment_submit(
     *, assignment: Assignment, expert: ExpertProfile, payload: dict[str, Any], client_id: str
 ) -> tuple[Label, bool]:
     """Store the expert's label. Returns (label, created). A retry with the same ``client_id``
     returns the first label; a lease that expired is accepted while its slot is still free
-    and refused (409) once another expert holds it."""
+    and refused (409) once another expert holds it. The label is validated (400 with field
+    errors) before anything is written."""
     client_id = (client_id or "").strip()
     if not client_id or len(client_id) > 100:
         raise ApplicationError(
             "Send a client_id (1 to 100 characters) with each submit.", code="required", field="client_id"
         )
-    existing = Label.objects.filter(expert=expert, client_id=client_id).first()
+    project, item = assignment.project, assignment.item
+    canonical = label_from_display(
+        schema=project.label_schema,
+        payload=payload,
+        shown_order=assignment.shown_order,
+        responses=item.responses,
+    )
+    now = timezone.now()
+    label = Label(
+        assignment=assignment,
+        project=project,
+        item=item,
+        expert=expert,
+        client_id=client_id,
+        is_gold=assignment.is_gold,
+        choice=canonical.choice,
+        strength=canonical.strength,
+        ranking=canonical.ranking,
+        criteria=canonical.criteria,
+        rationale=canonical.rationale,
+        active_seconds=canonical.active_seconds,
+        lease_seconds=(now - assignment.leased_at).total_seconds(),
+        schema_version=project.schema_version,
+        created_at=now,
+    )
+    stored = connection.vendor == "postgresql" and _submit_active_postgresql(label=label, now=now)
+    if not stored:
+        label, created = _submit_locked(assignment=assignment, expert=expert, label=label, now=now)
+        if not created:
+            return label, False
+    if not item.is_gold:
+        _item_mark_labelled(item_id=item.pk)
+    transaction.on_commit(lambda: label_quality_task.delay(str(label.pk)))  # annotate/quality/services.py
+    return label, True
+
+
+# The common case of a submit in one statement: the expert's own active assignment, with a
+# client_id not used before. The assignment row is locked (a sweeper, a skip or a second submit
+# waits, and finds it submitted); its slot is filled, it is marked submitted and the label is
+# inserted, all or nothing. Anything else (a retry, an expired or closed assignment, a reused
+# client_id) finds no row here and takes _submit_locked's careful path.
+_SUBMIT_ACTIVE_SQL = """
+WITH a AS (
+    SELECT id, slot_id FROM annotate_assignment
+    WHERE id = %(assignment)s AND expert_id = %(expert)s AND status = 'active'
+      AND NOT EXISTS (SELECT 1 FROM annotate_label WHERE expert_id = %(expert)s AND client_id = %(client_id)s)
+    FOR UPDATE
+), filled AS (
+    UPDATE annotate_slot s SET state = 'filled' FROM a WHERE s.id = a.slot_id
+), submitted AS (
+    UPDATE annotate_assignment x SET status = 'submitted', submitted_at = %(now)s FROM a WHERE x.id = a.id
+    RETURNING x.id
+)
+INSERT INTO annotate_label ({columns}) SELECT {values} FROM submitted
+RETURNING id
+"""
+
+
+def _submit_active_postgresql(*, label: Label, now) -> bool:
+    """Store ``label`` if its assignment is still this expert's active one; False otherwise."""
+    # Every column, with the values Django itself would insert (defaults and later fields
+    # included), so that this statement never falls behind the model.
+    fields = list(Label._meta.concrete_fields)
+    values = {
+        f"v{n}": field.get_db_prep_save(getattr(label, field.attname), connection)
+        for n, field in enumerate(fields)
+    }
+    sql = _SUBMIT_ACTIVE_SQL.format(
+        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
+        values=", ".join(f"%(v{n})s" for n in range(len(fields))),
+    )
+    params = {
+        "assignment": label.assignment_id,
+        "expert": label.expert_id,
+        "client_id": label.client_id,
+        "now": now,
+        **values,
+    }
+    try:
+        with _one_statement(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except (IntegrityError, psycopg.IntegrityError):
+        # The same client_id went with another assignment a moment ago: the careful path
+        # says so.
+        return False
+    if row is None:
+        return False
+    label._state.adding = False
+    label._state.db = connection.alias
+    assignment = label.assignment
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.submitted_at = now
+    return True
+
+
+def _item_mark_labelled(*, item_id: int) -> None:
+    """An ordinary item whose slots are all filled is labelled (waiting for its consensus)."""
+    labelled = Item.objects.filter(pk=item_id, state=Item.State.OPEN).exclude(
+        Exists(Slot.objects.filter(item_id=OuterRef("pk")).exclude(state=Slot.State.FILLED))
+    )
+    if connection.in_atomic_block:
+        # Two experts filling an item's last slots at once would each see the other's slot
+        # unfilled: the item's lock makes the second look after the first has committed.
+        with transaction.atomic():
+            Item.objects.select_for_update().filter(pk=item_id).values("pk").get()
+            labelled.update(state=Item.State.LABELLED)
+    else:
+        # Outside a transaction each submit has committed before it looks, so the later of
+        # two concurrent submits sees both slots filled: no lock is needed.
+        labelled.update(state=Item.State.LABELLED)
+
+
+@transaction.atomic
+def _submit_locked(*, assignment: Assignment, expert: ExpertProfile, label: Label, now) -> tuple[Label, bool]:
+    """Every case of a submit, under the assignment's row lock: a retry, a double click, an
+    expired lease, a closed assignment, a client_id used elsewhere."""
+    existing = Label.objects.filter(expert=expert, client_id=label.client_id).first()
     if existing is not None:
         if existing.assignment_id != assignment.pk:
             raise ApplicationError(
@@ -326,7 +497,7 @@ def assignment_submit(
     status = current["status"]
     if status == Assignment.Status.SUBMITTED:
         # A double click: the other request stored the label while we waited for the lock.
-        existing = Label.objects.filter(assignment_id=assignment.pk, client_id=client_id).first()
+        existing = Label.objects.filter(assignment_id=assignment.pk, client_id=label.client_id).first()
         if existing is not None:
             return existing, False
         raise ApplicationError(
@@ -335,14 +506,6 @@ def assignment_submit(
     if status in (Assignment.Status.SKIPPED, Assignment.Status.RELEASED):
         raise ApplicationError(f"This assignment was {status}.", code="assignment_closed", status_code=409)
 
-    project, item = assignment.project, assignment.item
-    canonical = label_from_display(
-        schema=project.label_schema,
-        payload=payload,
-        shown_order=assignment.shown_order,
-        responses=item.responses,
-    )
-    now = timezone.now()
     if assignment.slot_id is not None:
         if status == Assignment.Status.EXPIRED:
             # The sweeper gave the slot back. Still free: take it again. Taken: too late.
@@ -363,29 +526,7 @@ def assignment_submit(
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
     assignment.save(update_fields=["status", "submitted_at"])
-    label = Label.objects.create(
-        assignment=assignment,
-        project=project,
-        item=item,
-        expert=expert,
-        client_id=client_id,
-        is_gold=assignment.is_gold,
-        choice=canonical.choice,
-        strength=canonical.strength,
-        ranking=canonical.ranking,
-        criteria=canonical.criteria,
-        rationale=canonical.rationale,
-        active_seconds=canonical.active_seconds,
-        lease_seconds=(now - assignment.leased_at).total_seconds(),
-        schema_version=project.schema_version,
-    )
-    if not item.is_gold:
-        # Two experts filling an item's last slots at once would each see the other's slot
-        # unfilled: the item's lock makes the second look after the first has committed.
-        Item.objects.select_for_update().filter(pk=item.pk).values("pk").get()
-        if not Slot.objects.filter(item=item).exclude(state=Slot.State.FILLED).exists():
-            Item.objects.filter(pk=item.pk, state=Item.State.OPEN).update(state=Item.State.LABELLED)
-    transaction.on_commit(lambda: label_quality_task.delay(str(label.pk)))  # annotate/quality/services.py
+    label.save(force_insert=True)
     return label, True
 
 

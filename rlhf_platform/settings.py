@@ -147,6 +147,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Identity -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend that reads the expert profile with the user (one query per request, not two).
+AUTHENTICATION_BACKENDS = ["rlhf_platform.accounts.backends.PlatformBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -195,6 +197,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rlhf_platform.webhooks.tasks.webhook_sweep_task",
         "schedule": 60.0,
     },
+    "quality-models-refresh-every-5-minutes": {
+        "task": "annotate.quality.tasks.quality_models_refresh_task",
+        "schedule": 300.0,
+    },
+    "rewards-clawbacks-every-10-minutes": {
+        "task": "rewards.tasks.clawbacks_reconcile_task",
+        "schedule": 600.0,
+    },
     # Payouts: a run every PAYOUT_SCHEDULE_SECONDS; unfinished runs resumed every minute.
     "payouts-run-scheduled": {
         "task": "rewards.payouts.tasks.payout_run_scheduled_task",
@@ -204,15 +214,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rewards.payouts.tasks.payout_runs_resume_task",
         "schedule": 60.0,
     },
-    "quality-models-refresh-every-5-minutes": {
-        "task": "annotate.quality.tasks.quality_models_refresh_task",
-        "schedule": 300.0,
-    },
 }
 
 # --- Quality --------------------------------------------------------------------------------
 # The periodic Dawid-Skene fit refits a project once this many labels arrived since its last fit.
 QUALITY_REFIT_MIN_NEW_LABELS = int(os.environ.get("QUALITY_REFIT_MIN_NEW_LABELS", "200"))
+# Pseudo-counts added to every cell of each annotator's Dawid-Skene confusion matrix (a symmetric
+# Dirichlet prior). 1 (Laplace) keeps annotators with few labels of a rare class (tie, both bad)
+# from getting extreme confusions; 0.01 lost to majority vote in bench/simulate_crowd.py.
+QUALITY_DS_SMOOTHING = float(os.environ.get("QUALITY_DS_SMOOTHING", "1.0"))
 
 # --- Batches --------------------------------------------------------------------------------
 # Bodies up to this size are ingested in the request (201); larger ones by a worker (202).
@@ -251,6 +261,12 @@ PAYOUT_BATCH_SIZE = min(int(os.environ.get("PAYOUT_BATCH_SIZE", 200)), 200)
 WALLET_MESSAGE_TTL_SECONDS = int(os.environ.get("WALLET_MESSAGE_TTL_SECONDS", 600))
 WALLET_CHANGE_COOLDOWN_SECONDS = int(os.environ.get("WALLET_CHANGE_COOLDOWN_SECONDS", 7 * 86400))
 
+# --- Rewards --------------------------------------------------------------------------------
+# The budget gate (rewards/selectors.py) caches a lab's commitments this long, and counts them
+# exactly whenever the headroom is under this many maximum rewards.
+REWARDS_COMMITMENTS_CACHE_SECONDS = float(os.environ.get("REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
+REWARDS_GATE_EXACT_MARGIN_LABELS = int(os.environ.get("REWARDS_GATE_EXACT_MARGIN_LABELS", 1000))
+
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
@@ -273,7 +289,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Throttle counters. Per process in development; shared through Redis when REDIS_URL is set.
 CACHES = (
-    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    {"default": {"BACKEND": "rlhf_platform.core.cache.RedisCache", "LOCATION": REDIS_URL}}
     if REDIS_URL
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 )

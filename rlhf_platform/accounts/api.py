@@ -49,7 +49,7 @@ class SignupApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_signup(**data.validated_data)
-        login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request._request, user, backend="rlhf_platform.accounts.backends.PlatformBackend")
         get_token(request._request)
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 

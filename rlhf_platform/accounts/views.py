@@ -49,7 +49,7 @@ def signup(request):
         except (ApplicationError, ValidationError) as exc:
             form_add_service_error(form, exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="rlhf_platform.accounts.backends.PlatformBackend")
             messages.success(request, "Welcome! Add your credentials so that staff can verify them.")
             return redirect("profile")
     return render(request, "accounts/signup.html", {"form": form})
