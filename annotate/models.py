@@ -50,12 +50,12 @@ class Project(models.Model):
     schema_version = models.PositiveIntegerField(default=1)
     # Quality settings (annotate/quality): gold audits and consensus.
     gold_threshold = models.FloatField(
-        default=0.7,
+        default=0.6,
         help_text="Gold accuracy an expert must keep: suspended from the project when the upper "
         "bound of the 95% credible interval of their gold accuracy falls below it.",
     )
     gold_min_seen = models.PositiveSmallIntegerField(
-        default=5, help_text="Golds an expert must have answered before a suspension is possible."
+        default=8, help_text="Golds an expert must have answered before a suspension is possible."
     )
     confidence_threshold = models.FloatField(
         default=0.8, help_text="Consensus confidence (posterior probability) at which an item is final."

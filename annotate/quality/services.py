@@ -22,13 +22,16 @@ rows as the label-by-label path.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotate.models import (
@@ -72,6 +75,20 @@ from annotate.quality.reputation import (
 )
 
 CHUNK = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusView:
+    """What the recompute keeps of each item's consensus (a few dozen bytes, not a model row):
+    enough for the decision and for agreement."""
+
+    choice: str
+    ranking: list | None
+    confidence: float
+
+
+def _view(row: ItemConsensus) -> ConsensusView:
+    return ConsensusView(choice=row.choice, ranking=row.ranking, confidence=row.confidence)
 
 
 def _add_agreement(deltas: dict[Any, QualityDelta], agreement: dict[Any, list[int]]) -> None:
@@ -185,7 +202,13 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
     coded = np.concatenate(parts)
     del parts
     fit = dawid_skene_fit_arrays(
-        coded[:, 0], coded[:, 1], coded[:, 2], len(item_of), len(worker_of), len(classes)
+        coded[:, 0],
+        coded[:, 1],
+        coded[:, 2],
+        len(item_of),
+        len(worker_of),
+        len(classes),
+        smoothing=settings.QUALITY_DS_SMOOTHING,
     )
     workers = list(worker_of)
     model = DawidSkeneModel(
@@ -252,7 +275,7 @@ def _grouped(rows: Iterator[tuple]) -> Iterator[tuple[int, list[tuple]]]:
         yield current, group
 
 
-def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> dict[int, ItemConsensus]:
+def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> dict[int, ConsensusView]:
     """Every ordinary item's consensus from its counted labels, written in bulk. Returns the
     rows by item id (adjudicated ones as they are)."""
     adjudicated = {
@@ -260,11 +283,14 @@ def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> 
     }
     responses_of: dict[int, list] = {}
     ranking = project.label_schema.get("kind") == "ranking"
-    results: dict[int, ItemConsensus] = dict(adjudicated)
+    results: dict[int, ConsensusView] = {item_id: _view(row) for item_id, row in adjudicated.items()}
     batch: list[ItemConsensus] = []
 
     def flush() -> None:
-        if batch:
+        if batch and connection.vendor == "postgresql":
+            _consensus_upsert_postgresql(batch)
+            batch.clear()
+        elif batch:
             ItemConsensus.objects.bulk_create(
                 batch,
                 update_conflicts=True,
@@ -299,9 +325,9 @@ def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> 
         index = index_of_ids(responses) if ranking else None
         votes = [label_vote(row, index) for row in rows]
         row = result_consensus(item=stub, result=item_result(item=stub, votes=votes, model=model))
-        results[item_id] = row
+        results[item_id] = _view(row)
         batch.append(row)
-        if len(batch) >= 2000:
+        if len(batch) >= 20_000:
             flush()
     flush()
     # Items whose labels were all excluded have no consensus.
@@ -311,13 +337,60 @@ def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> 
     return results
 
 
+_CONSENSUS_COLUMNS = (
+    "item_id",
+    "method",
+    "choice",
+    "strength",
+    "ranking",
+    "confidence",
+    "agreement",
+    "label_count",
+    "posterior",
+    "computed_at",
+)
+
+
+def _consensus_upsert_postgresql(rows: list[ItemConsensus]) -> None:
+    """Many consensus rows at once: COPY into a temporary table, then one upsert (the ORM's
+    bulk_create spends most of its time building the SQL of a large batch)."""
+    columns = ", ".join(_CONSENSUS_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _CONSENSUS_COLUMNS[1:])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS quality_consensus_load "
+            "(LIKE annotate_itemconsensus INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY quality_consensus_load ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row.item_id,
+                        row.method,
+                        row.choice,
+                        row.strength,
+                        None if row.ranking is None else json.dumps(row.ranking),
+                        row.confidence,
+                        row.agreement,
+                        row.label_count,
+                        None if row.posterior is None else json.dumps(row.posterior),
+                        row.computed_at,
+                    )
+                )
+        upsert = (
+            f"INSERT INTO annotate_itemconsensus ({columns}) SELECT {columns} FROM quality_consensus_load "  # noqa: S608
+            f"ON CONFLICT (item_id) DO UPDATE SET {updates}"
+        )
+        cursor.execute(upsert)  # the column names are the constants above
+
+
 def _ids_with_counted_labels(project_id: Any):
     return Label.objects.filter(project_id=project_id, is_gold=False, excluded_from_consensus=False).values(
         "item_id"
     )
 
 
-def _actions_recompute(*, project: Project, consensus: dict[int, ItemConsensus]) -> dict[str, int]:
+def _actions_recompute(*, project: Project, consensus: dict[int, ConsensusView]) -> dict[str, int]:
     """The adaptive-overlap decision for every item not final or in adjudication."""
     from django.db.models import Count, Q
 
@@ -339,7 +412,7 @@ def _actions_recompute(*, project: Project, consensus: dict[int, ItemConsensus])
     return dict(counts)
 
 
-def _annotators_recompute(*, project: Project, consensus: dict[int, ItemConsensus]) -> int:
+def _annotators_recompute(*, project: Project, consensus: dict[int, ConsensusView]) -> int:
     """Every annotator row rebuilt from the labels the after-submit step has taken into account
     (``quality_at`` set); reinstatement baselines and suspensions are kept."""
     deltas: dict[Any, QualityDelta] = defaultdict(QualityDelta)
@@ -352,8 +425,6 @@ def _annotators_recompute(*, project: Project, consensus: dict[int, ItemConsensu
     )
     for expert_id, passed, created_at, choice, active_seconds, shown_order in rows.iterator(chunk_size=CHUNK):
         if isinstance(shown_order, str):
-            import json
-
             shown_order = json.loads(shown_order)
         label_delta(
             deltas[expert_id],

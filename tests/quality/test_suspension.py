@@ -57,7 +57,7 @@ def test_suspension_needs_min_seen_golds_and_an_upper_bound_below_the_threshold(
 
 
 def test_one_unlucky_miss_warns_but_never_suspends():
-    project = ProjectFactory(gold_rate=0)
+    project = ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0)
     expert = expert_for(project)
     for _ in range(4):
         _gold(expert, project, passed=True)
@@ -71,7 +71,7 @@ def test_one_unlucky_miss_warns_but_never_suspends():
 
 
 def test_a_spammer_is_suspended_leases_released_and_labels_since_the_last_pass_excluded_but_kept():
-    project = ProjectFactory(gold_rate=0, overlap=3, max_overlap=5)
+    project = ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0, overlap=3, max_overlap=5)
     spammer, honest = expert_for(project), expert_for(project)
     start = timezone.now() - dt.timedelta(hours=1)
     before_pass = _ordinary(spammer, project, at=start)
@@ -120,7 +120,7 @@ def _suspended(project):
 
 
 def test_appeal_then_reinstatement_lifts_the_suspension_restores_labels_and_is_audited(api_client):
-    project = ProjectFactory(gold_rate=0, overlap=3)
+    project = ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0, overlap=3)
     ItemFactory(batch=BatchFactory(project=project))
     expert, suspension, excluded = _suspended(project)
     assert Label.objects.get(pk=excluded.pk).excluded_from_consensus
@@ -177,7 +177,7 @@ def test_appeal_then_reinstatement_lifts_the_suspension_restores_labels_and_is_a
 def test_an_upheld_appeal_keeps_the_suspension():
     from annotate.quality.suspension import suspension_appeal, suspension_decide
 
-    project = ProjectFactory(gold_rate=0)
+    project = ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0)
     expert, suspension, _excluded = _suspended(project)
     suspension_appeal(suspension=suspension, expert=expert, text="I disagree with the gold answers here.")
     suspension = suspension_decide(
@@ -191,7 +191,10 @@ def test_an_upheld_appeal_keeps_the_suspension():
 
 def test_a_suspension_in_one_project_leaves_the_others_open():
     domain = DomainFactory()
-    project, other = ProjectFactory(gold_rate=0, domain=domain), ProjectFactory(gold_rate=0, domain=domain)
+    project, other = (
+        ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0, domain=domain),
+        ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0, domain=domain),
+    )
     ItemFactory(batch=BatchFactory(project=other))
     expert, _suspension, _excluded = _suspended(project)
     assert isinstance(assignment_next(expert=expert, project=other), Assignment)
@@ -200,8 +203,8 @@ def test_a_suspension_in_one_project_leaves_the_others_open():
 def test_gold_standing_per_project_and_per_domain():
     parent = DomainFactory(slug="medicine")
     child = DomainFactory(slug="cardiology", parent=parent)
-    project_a = ProjectFactory(gold_rate=0, domain=parent)
-    project_b = ProjectFactory(gold_rate=0, domain=child)
+    project_a = ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0, domain=parent)
+    project_b = ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0, domain=child)
     expert = expert_for(project_a)
     for passed in (True, True, False):
         _gold(expert, project_a, passed=passed)

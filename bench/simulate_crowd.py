@@ -1,0 +1,247 @@
+"""A crowd of simulated annotators with known truth, driving the real services.
+
+Every label goes through the queue (``assignment_next`` then ``assignment_submit``) and the
+after-submit quality step (Celery eager: it runs in this process after each commit), with the
+periodic Dawid-Skene fit run every ``--refit-every`` labels as the beat would. Pools:
+
+- experts: right with probability 0.9 (strength within one level of the truth);
+- noisy: right with probability 0.7;
+- position-biased: always pick the response shown first (the assignment's ``shown_order``);
+- spammers: a uniformly random choice and strength;
+- a colluding pair: each copies the other's answer on items the other labelled, else answers
+  at random.
+
+A wrong answer is uniform over the other choices. Prints::
+
+    consensus_accuracy=  our consensus (Dawid-Skene after a final refit) against the truth
+    majority_accuracy=   plain majority vote of all labels collected, same items
+    spammer_max_golds_to_suspend=  the most gold items any spammer answered before suspension
+    honest_suspended_share=        experts and noisy annotators suspended / all of them
+
+Usage::
+
+    .venv/bin/python -m bench.simulate_crowd [--items 1200] [--seed 1] [--gold-threshold ...]
+
+PostgreSQL by default (``DATABASE_URL``, default ``.../rlhf_bench_crowd``); each run makes a
+new lab and project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+
+CHOICES = ("A", "B", "tie", "both_bad")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=1200)
+    parser.add_argument("--gold-items", type=int, default=150)
+    parser.add_argument("--gold-rate", type=float, default=0.2)
+    parser.add_argument("--experts", type=int, default=25)
+    parser.add_argument("--noisy", type=int, default=25)
+    parser.add_argument("--biased", type=int, default=4)
+    parser.add_argument("--spammers", type=int, default=6)
+    parser.add_argument("--overlap", type=int, default=3)
+    parser.add_argument("--max-overlap", type=int, default=5)
+    parser.add_argument("--gold-threshold", type=float, default=None, help="default: the model's")
+    parser.add_argument("--gold-min-seen", type=int, default=None, help="default: the model's")
+    parser.add_argument("--refit-every", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf_bench_crowd")
+    os.environ.pop("REDIS_URL", None)  # Celery eager: the quality step runs after each commit
+    from bench._harness import setup_django
+
+    setup_django()
+
+    from django.db import transaction
+
+    from annotate.models import Batch, Item, ItemConsensus, Label, Project, ProjectSuspension, Slot
+    from annotate.quality.aggregation import Vote, majority_vote
+    from annotate.quality.services import project_model_fit, project_quality_recompute
+    from annotate.queue import NoWork, assignment_next, assignment_submit
+    from annotate.schema import DEFAULT_SCHEMA, schema_normalize
+    from rlhf_platform.accounts.models import Lab, User
+    from rlhf_platform.experts.models import Credential, Domain, ExpertProfile
+
+    rng = random.Random(args.seed)
+    tag = uuid.uuid4().hex[:8]
+    lab = Lab.objects.create(name=f"crowd {tag}", slug=f"crowd-{tag}")
+    domain = Domain.objects.create(slug=f"crowd-{tag}", name=f"Crowd {tag}", path=f"crowd-{tag}")
+    fields = {}
+    if args.gold_threshold is not None:
+        fields["gold_threshold"] = args.gold_threshold
+    if args.gold_min_seen is not None:
+        fields["gold_min_seen"] = args.gold_min_seen
+    project = Project.objects.create(
+        lab=lab,
+        name=f"crowd {tag}",
+        domain=domain,
+        status=Project.Status.ACTIVE,
+        overlap=args.overlap,
+        max_overlap=args.max_overlap,
+        gold_rate=args.gold_rate,
+        label_schema=schema_normalize(DEFAULT_SCHEMA),
+        **fields,
+    )
+    batch = Batch.objects.create(
+        project=project, status="ingested", request_sha256="0" * 64, content_type="x"
+    )
+    truth: dict[int, tuple[str, int]] = {}
+
+    def responses(n: int) -> list[dict]:
+        return [{"id": f"r{i}", "model": "m", "text": f"answer {i} of {n}"} for i in range(2)]
+
+    with transaction.atomic():
+        for n in range(args.items + args.gold_items):
+            choice = rng.choices(CHOICES, weights=(45, 45, 7, 3))[0]
+            strength = rng.randint(1, 3) if choice in ("A", "B") else None
+            gold = None
+            if n >= args.items:
+                gold = {"choice": choice, "explanation": "simulated"}
+                if strength is not None:
+                    gold.update(strength_min=max(1, strength - 1), strength_max=min(3, strength + 1))
+            item = Item.objects.create(
+                project=project,
+                batch=batch,
+                external_id=f"i{n}",
+                prompt="?",
+                responses=responses(n),
+                metadata={"truth": choice},
+                is_gold=gold is not None,
+                gold=gold,
+            )
+            truth[item.pk] = (choice, strength)
+            if gold is None:
+                Slot.objects.bulk_create(
+                    Slot(item=item, project=project, idx=i, state="open" if i == 0 else "waiting")
+                    for i in range(args.overlap)
+                )
+
+    pools = (
+        [("expert", 0.9)] * args.experts
+        + [("noisy", 0.7)] * args.noisy
+        + [("biased", None)] * args.biased
+        + [("spammer", None)] * args.spammers
+        + [("colluder", None)] * 2
+    )
+    annotators = []
+    for n, (kind, accuracy) in enumerate(pools):
+        user = User.objects.create_user(email=f"{kind}{n}-{tag}@crowd.example", password=None)
+        expert = ExpertProfile.objects.create(user=user)
+        Credential.objects.create(
+            expert=expert,
+            domain=domain,
+            kind="degree",
+            title="PhD",
+            issuer="U",
+            issued_on="2020-01-01",
+            status="approved",
+            level=3,
+        )
+        annotators.append({"expert": expert, "kind": kind, "accuracy": accuracy, "golds": 0})
+    colluders = [a for a in annotators if a["kind"] == "colluder"]
+    answers: dict[tuple[int, str], tuple[str, int | None]] = {}
+
+    def answer(annotator, assignment) -> tuple[str, int | None]:
+        choice_true, strength_true = truth[assignment.item_id]
+        kind = annotator["kind"]
+        if kind in ("expert", "noisy"):
+            if rng.random() < annotator["accuracy"]:
+                choice = choice_true
+                strength = None
+                if choice in ("A", "B"):
+                    strength = min(3, max(1, strength_true + rng.choice((-1, 0, 0, 1))))
+                return choice, strength
+            choice = rng.choice([c for c in CHOICES if c != choice_true])
+        elif kind == "biased":
+            choice = "AB"[assignment.shown_order[0]]  # the response shown first, canonically
+        elif kind == "colluder":
+            partner = next(c for c in colluders if c is not annotator)
+            copied = answers.get((assignment.item_id, str(partner["expert"].pk)))
+            if copied:
+                return copied
+            choice = rng.choice(CHOICES)
+        else:
+            choice = rng.choice(CHOICES)
+        return choice, (rng.randint(1, 3) if choice in ("A", "B") else None)
+
+    started = time.perf_counter()
+    active = list(annotators)
+    labels = 0
+    client = 0
+    while active:
+        annotator = rng.choice(active)
+        expert = annotator["expert"]
+        assignment = assignment_next(expert=expert, project=project)
+        if isinstance(assignment, NoWork):
+            active.remove(annotator)
+            continue
+        choice, strength = answer(annotator, assignment)
+        payload = {
+            "choice": "AB"[assignment.shown_order.index("AB".index(choice))] if choice in "AB" else choice
+        }
+        if strength is not None:
+            payload["strength"] = strength
+        client += 1
+        assignment_submit(assignment=assignment, expert=expert, payload=payload, client_id=f"s{client}")
+        answers[(assignment.item_id, str(expert.pk))] = (choice, strength)
+        labels += 1
+        if assignment.is_gold:
+            annotator["golds"] += 1
+        if labels % args.refit_every == 0:
+            project_model_fit(project_id=project.pk)
+    run_seconds = time.perf_counter() - started
+
+    incremental = dict(ItemConsensus.objects.filter(item__project=project).values_list("item_id", "choice"))
+    project_quality_recompute(project_id=project.pk, refit=True)
+    consensus = dict(ItemConsensus.objects.filter(item__project=project).values_list("item_id", "choice"))
+    votes = [
+        Vote(item=item_id, worker=str(expert_id), choice=choice)
+        for item_id, expert_id, choice in Label.objects.filter(project=project, is_gold=False).values_list(
+            "item_id", "expert_id", "choice"
+        )
+    ]
+    majority = {item: result.choice for item, result in majority_vote(votes).items()}
+    items = sorted(majority)
+
+    def accuracy(result: dict) -> float:
+        return sum(result.get(i) == truth[i][0] for i in items) / len(items)
+
+    suspended = set(
+        ProjectSuspension.objects.filter(project=project, active=True).values_list("expert_id", flat=True)
+    )
+    spammer_golds = [
+        a["golds"] if a["expert"].pk in suspended else None for a in annotators if a["kind"] == "spammer"
+    ]
+    honest = [a for a in annotators if a["kind"] in ("expert", "noisy")]
+    by_kind = Counter(a["kind"] for a in annotators if a["expert"].pk in suspended)
+    states = Counter(Item.objects.filter(project=project, is_gold=False).values_list("state", flat=True))
+    per_kind_golds = defaultdict(list)
+    for a in annotators:
+        per_kind_golds[a["kind"]].append(a["golds"])
+
+    print(f"labels={labels}")
+    print(f"items={len(items)} states={dict(states)}")
+    print(f"gold_threshold={project.gold_threshold} gold_min_seen={project.gold_min_seen}")
+    print(f"gold_rate={project.gold_rate} project={project.pk}")
+    print(f"suspended_by_kind={dict(by_kind)}")
+    print(f"spammer_golds_at_suspension={spammer_golds}")
+    print(f"consensus_accuracy_incremental={accuracy(incremental):.4f}")
+    print(f"consensus_accuracy={accuracy(consensus):.4f}")
+    print(f"majority_accuracy={accuracy(majority):.4f}")
+    never = any(g is None for g in spammer_golds)
+    print(f"spammer_max_golds_to_suspend={'never' if never else max(spammer_golds)}")
+    print(f"honest_suspended_share={sum(a['expert'].pk in suspended for a in honest) / len(honest):.4f}")
+    print(f"run_seconds={run_seconds:.1f}")
+
+
+if __name__ == "__main__":
+    main()
