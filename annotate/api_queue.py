@@ -184,13 +184,13 @@ class AssignmentSubmitApi(APIView):
         label, created = assignment_submit(
             assignment=assignment, expert=expert, payload=payload, client_id=client_id
         )
-        label.gold_feedback = gold_feedback_for(assignment=assignment, label=label)  # gold items only
         return Response(
             {
                 "id": str(label.pk),
                 "assignment": str(label.assignment_id),
                 "client_id": label.client_id,
                 "created_at": _iso(label.created_at),
+                "gold": gold_feedback_for(assignment=assignment, label=label),  # gold items only
             },
             status=201 if created else 200,
         )
