@@ -9,7 +9,8 @@ Two modes, chosen by the settings:
   supply. **Its state lives in memory and is lost when the process exits**: balances, blocks
   and transactions start over at every restart (the database keeps its payout records, which
   then no longer match any chain: ``payouts_reconcile`` says so). Each process has its own
-  chain: see ``rewards/payouts/README`` in the project README for the several-process case.
+  chain: with several processes (REDIS_URL set) run ``manage.py run_dev_chain``, which serves
+  one such chain over JSON-RPC, and give every process the CHAIN_* values it prints.
 * **JSON-RPC** (``CHAIN_RPC_URL`` set): any EVM node. ``CHAIN_PAYER_KEY`` (a hex private key
   in the environment) or ``CHAIN_PAYER_KEYSTORE`` + ``CHAIN_PAYER_KEYSTORE_PASSWORD_FILE`` (an
   encrypted keystore file), and ``CHAIN_TOKEN_ADDRESS`` are required; ``CHAIN_ID``, when set,

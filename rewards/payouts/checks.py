@@ -15,7 +15,10 @@ def check_shared_chain(app_configs, **kwargs):
                 "worker) has its own in-process EVM, lost at restart. Payouts then run only in "
                 "the web process that staff use ('run now'); scheduled runs in the worker are "
                 "skipped.",
-                hint="Point CHAIN_RPC_URL (with CHAIN_PAYER_KEY, CHAIN_TOKEN_ADDRESS) at a node.",
+                hint=(
+                    "Run `manage.py run_dev_chain` (one development chain for every process) and set "
+                    "the CHAIN_* values it prints, or point CHAIN_RPC_URL at a node."
+                ),
                 id="payouts.W001",
             )
         ]
