@@ -101,7 +101,9 @@ def _wipe_derived(project) -> None:
 
 @pytest.mark.parametrize("ranking", [False, True], ids=["pairwise", "ranking"])
 def test_recompute_gives_what_the_label_by_label_pipeline_gave(ranking):
-    project = ProjectFactory(ranking=ranking, overlap=3, max_overlap=4, gold_rate=0.5, gold_min_seen=3)
+    project = ProjectFactory(
+        ranking=ranking, overlap=3, max_overlap=4, gold_rate=0.5, gold_threshold=0.7, gold_min_seen=3
+    )
     batch = BatchFactory(project=project)
     ItemFactory.create_batch(16, batch=batch)
     for _ in range(10):
