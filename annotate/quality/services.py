@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotate.models import (
@@ -331,8 +332,11 @@ def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> 
             flush()
     flush()
     # Items whose labels were all excluded have no consensus.
+    # NOT EXISTS (an anti-join), not NOT IN: over a million labels PostgreSQL cannot hash the
+    # NOT IN list in work_mem and would rescan it for every row.
+    counted = Label.objects.filter(item_id=OuterRef("item_id"), excluded_from_consensus=False)
     ItemConsensus.objects.filter(item__project=project).exclude(method=ADJUDICATED).exclude(
-        item_id__in=_ids_with_counted_labels(project.pk)
+        Exists(counted)
     ).delete()
     return results
 
@@ -382,12 +386,6 @@ def _consensus_upsert_postgresql(rows: list[ItemConsensus]) -> None:
             f"ON CONFLICT (item_id) DO UPDATE SET {updates}"
         )
         cursor.execute(upsert)  # the column names are the constants above
-
-
-def _ids_with_counted_labels(project_id: Any):
-    return Label.objects.filter(project_id=project_id, is_gold=False, excluded_from_consensus=False).values(
-        "item_id"
-    )
 
 
 def _actions_recompute(*, project: Project, consensus: dict[int, ConsensusView]) -> dict[str, int]:
