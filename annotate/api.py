@@ -55,7 +55,7 @@ class _ProjectFields(InputSerializer):
     lease_seconds = serializers.IntegerField(min_value=60, max_value=86400, required=False)
     requires_qualification = serializers.BooleanField(required=False)
     gold_threshold = serializers.FloatField(
-        min_value=0.0, max_value=1.0, required=False, help_text="Gold accuracy to keep (default 0.6)."
+        min_value=0.0, max_value=1.0, required=False, help_text="Gold accuracy to keep (default 0.55)."
     )
     gold_min_seen = serializers.IntegerField(
         min_value=1, max_value=1000, required=False, help_text="Golds seen before any suspension (default 8)."

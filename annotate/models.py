@@ -50,7 +50,7 @@ class Project(models.Model):
     schema_version = models.PositiveIntegerField(default=1)
     # Quality settings (annotate/quality): gold audits and consensus.
     gold_threshold = models.FloatField(
-        default=0.6,
+        default=0.55,
         help_text="Gold accuracy an expert must keep: suspended from the project when the upper "
         "bound of the 95% credible interval of their gold accuracy falls below it.",
     )

@@ -8,7 +8,7 @@ interval (:func:`annotate.quality.stats.beta_interval`). Rules, after each grade
 - **suspend** from the project only when the *upper* bound of the 95% interval is below
   ``gold_threshold`` and at least ``gold_min_seen`` golds were seen. The data must then show,
   with 97.5% posterior probability, that the expert's accuracy is below the threshold: one
-  unlucky miss never suspends anyone. The defaults (threshold 0.6, at least 8 golds) were
+  unlucky miss never suspends anyone. The defaults (threshold 0.55, at least 8 golds) were
   tuned with ``bench/simulate_crowd.py``: an annotator right 70% of the time is almost never
   suspended, a random one (about 20% on golds with strength bands) within 20 golds.
 
