@@ -181,6 +181,12 @@ class Expert(threading.Thread):
                 self.done += 1
 
 
+def _quality_backlog(project_id: str) -> int:
+    from annotate.models import Label
+
+    return Label.objects.filter(project_id=project_id, quality_at__isnull=True).count()
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -215,6 +221,15 @@ def main() -> None:
         for expert in experts:
             expert.join()
         elapsed = time.perf_counter() - started
+        # The after-submit quality step runs in the Celery worker (inline when REDIS_URL is
+        # unset): how far behind the labels it is when the experts stop, and how long it takes
+        # to catch up.
+        backlog = _quality_backlog(project_id)
+        drain_started = time.perf_counter()
+        while _quality_backlog(project_id) and time.perf_counter() - drain_started < args.seconds:
+            time.sleep(0.5)
+        drain_seconds = time.perf_counter() - drain_started
+        backlog_left = _quality_backlog(project_id)
 
     from django.db import connection
 
@@ -251,6 +266,9 @@ def main() -> None:
     print(f"client_errors={len(errors)}")
     print(f"duplicates={duplicates}")
     print(f"overfilled_items={overfilled}")
+    print(f"quality_backlog_at_end={backlog}")
+    print(f"quality_catch_up_s={drain_seconds:.1f}")
+    print(f"quality_backlog_left={backlog_left}")
     for err in errors[:5]:
         print(f"# {err}", file=sys.stderr)
 
