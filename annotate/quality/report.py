@@ -345,6 +345,7 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
     agreement with the consensus of the others (leave-one-out), speed against the project's
     median, position bias (binomial test), flags, status and history."""
     from annotate.quality.integrity import (
+        collusion_pairs,
         leave_one_out_agreement,
         position_bias,
         speed_flags,
@@ -359,6 +360,11 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
         if r.choice
     ]
     loo = leave_one_out_agreement(votes) if votes else {}
+    # Pairs who agree with each other far more than their agreement with the crowd predicts.
+    colluding: dict[str, list[str]] = defaultdict(list)
+    for pair in collusion_pairs(votes) if votes else []:
+        colluding[str(pair.worker_a)].append(str(pair.worker_b))
+        colluding[str(pair.worker_b)].append(str(pair.worker_a))
     seconds: dict[str, list[float]] = defaultdict(list)
     ratings: dict[str, list[list[Any]]] = defaultdict(list)
     counts: Counter[str] = Counter()
@@ -418,7 +424,12 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
                 "speed_flagged": bool(speed[key].flagged) if key in speed else False,
                 "position_bias_p": _finite(p_bias),
                 "straight_lining_share": _finite(straight_lining(ratings[key])) if ratings.get(key) else None,
-                "flags": list(row.flags) if row else [],
+                "colluding_with": sorted(
+                    experts[other].pseudonym for other in colluding.get(key, []) if other in experts
+                ),
+                "flags": list(row.flags) + (["collusion"] if colluding.get(key) else [])
+                if row
+                else (["collusion"] if colluding.get(key) else []),
                 "status": "active" if status == "ok" else status,
                 "history": annotator_history(expert_id=expert.pk, project_id=project.pk)
                 if with_history

@@ -121,3 +121,26 @@ def test_unknown_project_or_item_is_404(staff_client):
 
     assert staff_client.get(f"/api/v1/staff/projects/{uuid.uuid4()}/annotators").status_code == 404
     assert staff_client.get(f"/api/v1/staff/items/{uuid.uuid4()}").status_code == 404
+
+
+def test_a_pair_that_copies_each_other_against_the_crowd_is_flagged(staff_client, lab):
+    import random
+
+    rng = random.Random(5)
+    project = ProjectFactory(lab=lab, overlap=6, max_overlap=6)
+    honest = [ExpertProfileFactory() for _ in range(4)]
+    pair = [ExpertProfileFactory(), ExpertProfileFactory()]
+    for _ in range(60):
+        item = ItemFactory(project=project, batch__project=project)
+        truth = rng.choice("AB")
+        for expert in honest:
+            right = rng.random() < 0.8
+            LabelFactory(item=item, expert=expert, choice=truth if right else ("B" if truth == "A" else "A"))
+        shared = rng.choice("AB")  # the pair answers together, at random against the crowd
+        for expert in pair:
+            LabelFactory(item=item, expert=expert, choice=shared)
+    rows = _rows(staff_client, project)
+    assert rows[pair[0].pseudonym]["colluding_with"] == [pair[1].pseudonym]
+    assert rows[pair[1].pseudonym]["colluding_with"] == [pair[0].pseudonym]
+    assert "collusion" in rows[pair[0].pseudonym]["flags"]
+    assert all(rows[expert.pseudonym]["colluding_with"] == [] for expert in honest)
