@@ -176,7 +176,12 @@ def celery_worker(transactional_db):
 
     app.conf.task_always_eager = False
     app.control.purge()  # leftovers of an earlier run must not run against this test's rows
+    from celery.result import _set_task_join_will_block
+
     with start_worker(
         app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"
     ) as worker:
         yield worker
+    # The in-process worker marks the whole process as "inside a task", where result.get()
+    # refuses to block; later tests run outside any worker.
+    _set_task_join_will_block(False)
