@@ -21,8 +21,7 @@ from typing import Any
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Concat
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotate.gates import gate_reason
@@ -30,8 +29,8 @@ from annotate.labels import label_from_display
 from annotate.models import Assignment, Item, ItemReport, Label, Project, Slot
 from annotate.quality.tasks import label_quality_task
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.experts.models import ExpertProfile
-from rlhf_platform.experts.selectors import credentials_in_force, expertise_levels
+from rlhf_platform.experts.models import Domain, ExpertProfile
+from rlhf_platform.experts.selectors import expertise_levels
 
 _random = random.SystemRandom()
 
@@ -84,26 +83,51 @@ def project_block(
     return None
 
 
+# The project, its domain and the expert's level there in one statement without the ORM's query
+# compiler (which cost more than the query itself on this hot path). The level is
+# expertise_level()'s: the highest approved credential in force in the project's domain or below
+# it (substr, not LIKE: a domain path may hold LIKE's wildcard "_").
+_PROJECT_WITH_LEVEL_SQL = """
+SELECT p.*, d.id AS domain__id, d.slug AS domain__slug, d.name AS domain__name,
+       d.parent_id AS domain__parent_id, d.path AS domain__path,
+       (SELECT max(c.level) FROM experts_credential c JOIN experts_domain cd ON cd.id = c.domain_id
+        WHERE c.expert_id = %s AND c.status = 'approved' AND (c.expires_on IS NULL OR c.expires_on >= %s)
+          AND (cd.path = d.path OR substr(cd.path, 1, length(d.path) + 1) = d.path || '/')) AS expert_level
+FROM annotate_project p JOIN experts_domain d ON d.id = p.domain_id
+WHERE p.id = %s
+"""
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
 def project_with_level(*, expert: ExpertProfile, project_id: Any) -> tuple[Project, int] | None:
-    """The project (its domain loaded) and the expert's level in its domain, in one query for
-    the queue's hot path. The level is ``expertise_level()``'s: the highest credential in force
-    in the project's domain or below it."""
-    path = OuterRef("domain__path")
-    level = (
-        credentials_in_force()
-        .filter(expert=expert)
-        .filter(Q(domain__path=path) | Q(domain__path__startswith=Concat(path, Value("/"))))
-        .order_by("-level")
-        .values("level")[:1]
-    )
-    project = (
-        Project.objects.select_related("domain")
-        .annotate(expert_level=Subquery(level, output_field=IntegerField()))
-        .filter(pk=project_id)
-        .first()
-    )
+    """The project (its domain loaded) and the expert's level in its domain, or None."""
+    try:
+        project_uuid = _uuid(project_id)
+    except ValueError:
+        return None
+    params = [
+        ExpertProfile._meta.pk.get_db_prep_value(expert.pk, connection),
+        connection.ops.adapt_datefield_value(timezone.now().date()),
+        Project._meta.pk.get_db_prep_value(project_uuid, connection),
+    ]
+    project = next(iter(Project.objects.raw(_PROJECT_WITH_LEVEL_SQL, params)), None)
     if project is None:
         return None
+    domain = Domain.from_db(
+        connection.alias,
+        ["id", "slug", "name", "parent_id", "path"],
+        [
+            _uuid(project.domain__id),
+            project.domain__slug,
+            project.domain__name,
+            _uuid(project.domain__parent_id),
+            project.domain__path,
+        ],
+    )
+    project.domain = domain
     return project, project.expert_level or 0
 
 
