@@ -42,6 +42,17 @@ def request_expert(request) -> ExpertProfile:
     return profile
 
 
+def label_payload(request, *, what: str) -> tuple[dict, str]:
+    """The body of a label (or an exam answer) in the letters shown, and its ``client_id``."""
+    if not isinstance(request.data, dict):
+        raise ApplicationError(f"Send the {what} as a JSON object.", code="invalid")
+    payload = dict(request.data)
+    client_id = payload.pop("client_id", "")
+    if not isinstance(client_id, str):
+        raise ApplicationError("client_id is a string.", code="invalid", field="client_id")
+    return payload, client_id
+
+
 class AssignmentOutputSerializer(serializers.Serializer):
     """What the expert sees. Responses are lettered in the shuffled order, without model names
     or ids; a gold item looks exactly like any other. (This class documents the shape in the
@@ -175,12 +186,7 @@ class AssignmentSubmitApi(APIView):
     def post(self, request, assignment_id):
         expert = request_expert(request)
         assignment = access_assignment_for_expert(expert=expert, assignment_id=assignment_id)
-        if not isinstance(request.data, dict):
-            raise ApplicationError("Send the label as a JSON object.", code="invalid")
-        payload = dict(request.data)
-        client_id = payload.pop("client_id", "")
-        if not isinstance(client_id, str):
-            raise ApplicationError("client_id is a string.", code="invalid", field="client_id")
+        payload, client_id = label_payload(request, what="label")
         label, created = assignment_submit(
             assignment=assignment, expert=expert, payload=payload, client_id=client_id
         )

@@ -13,7 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.api_queue import request_expert
+from annotate.api_queue import label_payload, request_expert
 from annotate.guidelines import guidelines_render
 from annotate.labels import LETTERS
 from annotate.models import Project
@@ -260,12 +260,7 @@ class ExamAnswerApi(APIView):
     def post(self, request, answer_id):
         expert = request_expert(request)
         answer = access_answer_for_expert(expert=expert, answer_id=answer_id)
-        if not isinstance(request.data, dict):
-            raise ApplicationError("Send the answer as a JSON object.", code="invalid")
-        payload = dict(request.data)
-        client_id = payload.pop("client_id", "")
-        if not isinstance(client_id, str):
-            raise ApplicationError("client_id is a string.", code="invalid", field="client_id")
+        payload, client_id = label_payload(request, what="answer")
         answer, created = exam_answer_submit(
             answer=answer, expert=expert, payload=payload, client_id=client_id
         )
