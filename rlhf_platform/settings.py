@@ -14,6 +14,10 @@ secret key is refused at start.
 | SECRET_KEY      | development key (refused when DEBUG=0)   | required in production           |
 | DEBUG           | ``1``                                    | ``0`` for production             |
 | ALLOWED_HOSTS   | localhost, 127.0.0.1, testserver         | required in production           |
+| CHAIN_RPC_URL   | in-process EVM, token deployed at start  | an EVM JSON-RPC node (with       |
+|                 | (its state is lost at restart)           | CHAIN_PAYER_KEY, CHAIN_TOKEN_... )|
+
+The README's configuration table lists every variable (quality, rewards, chain, payouts).
 """
 
 from __future__ import annotations
