@@ -11,10 +11,14 @@
 | ``/exams/``                                       | exams                    | an expert   |
 | ``/exams/<id>/start/`` (POST)                     | exam-start               | an expert   |
 | ``/exams/attempts/<id>/``                         | exam-take                | an expert   |
+| ``/suspensions/``                                 | suspensions              | a person    |
+| ``/suspensions/<id>/appeal/`` (POST)              | suspension-appeal        | the expert  |
 | ``/staff/credentials/``                           | staff-queue              | reviewers   |
 | ``/staff/quality/``                               | quality-projects         | reviewers   |
 | ``/staff/quality/projects/<id>/``                 | quality-project          | reviewers   |
 | ``/staff/quality/items/<uid>/``                   | quality-item             | reviewers   |
+| ``/staff/appeals/``                               | staff-appeals            | reviewers   |
+| ``/staff/appeals/<id>/decide/`` (POST)            | staff-appeal-decide      | reviewers   |
 | ``/staff/credentials/<id>/``                      | staff-credential         | reviewers   |
 | ``/staff/credentials/<id>/approve/`` (POST)       | staff-credential-approve | reviewers   |
 | ``/staff/credentials/<id>/reject/`` (POST)        | staff-credential-reject  | reviewers   |
@@ -32,6 +36,7 @@ from django.urls import path
 from annotate import views as annotate_views
 from annotate.qualification import views as exam_views
 from annotate.quality import views as quality_views
+from annotate.quality import views_appeals as appeal_views
 from rewards import urls as rewards_urls
 from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import views as accounts_views
@@ -48,10 +53,22 @@ urlpatterns = [
     path("exams/", exam_views.exam_list, name="exams"),
     path("exams/<uuid:exam_id>/start/", exam_views.exam_start, name="exam-start"),
     path("exams/attempts/<uuid:attempt_id>/", exam_views.exam_take, name="exam-take"),
+    path("suspensions/", appeal_views.my_suspensions, name="suspensions"),
+    path(
+        "suspensions/<uuid:suspension_id>/appeal/",
+        appeal_views.my_suspension_appeal,
+        name="suspension-appeal",
+    ),
     path("staff/credentials/", experts_views.staff_queue, name="staff-queue"),
     path("staff/quality/", quality_views.quality_projects, name="quality-projects"),
     path("staff/quality/projects/<uuid:project_id>/", quality_views.quality_project, name="quality-project"),
     path("staff/quality/items/<uuid:item_id>/", quality_views.quality_item, name="quality-item"),
+    path("staff/appeals/", appeal_views.staff_appeals, name="staff-appeals"),
+    path(
+        "staff/appeals/<uuid:suspension_id>/decide/",
+        appeal_views.staff_appeal_decide,
+        name="staff-appeal-decide",
+    ),
     path("staff/credentials/<uuid:credential_id>/", experts_views.staff_credential, name="staff-credential"),
     path(
         "staff/credentials/<uuid:credential_id>/approve/",

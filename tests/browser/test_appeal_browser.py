@@ -1,0 +1,116 @@
+"""A suspended expert appeals in the browser (a too-short appeal first, refused at its field
+with the text kept), then a staff reviewer reinstates them on the appeals page, and the expert
+sees the decision. Drives Debian's Chromium through Playwright against the live server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from annotate.models import ProjectSuspension
+from annotate.quality.suspension import project_suspend
+from rlhf_platform.audit.models import AuditEvent
+from tests.factories import PASSWORD, CredentialFactory, DomainFactory, ProjectFactory, StaffFactory
+
+pytestmark = pytest.mark.browser
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
+expect = playwright_api.expect
+
+APPEAL = "Two of the dosage check items contradict the guidelines, section 3."
+
+
+@pytest.fixture
+def expert(db):
+    domain = DomainFactory(slug="oncology", name="Oncology")
+    return CredentialFactory(domain=domain, approved=True, expert__user__email="appellant@example.org").expert
+
+
+@pytest.fixture
+def suspension(expert):
+    project = ProjectFactory(domain=expert.credentials.get().domain, name="Oncology answers")
+    return project_suspend(
+        project=project,
+        expert_id=expert.pk,
+        reason="gold_accuracy",
+        details={"passed": 1, "failed": 6, "mean": 0.2222, "high": 0.4822, "gold_threshold": 0.7},
+    )
+
+
+def _logged_in(browser, live_server, email):
+    """A page of a fresh browser context logged in as ``email``; script errors in ``page.errors``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    return context, page
+
+
+def test_expert_appeals_on_the_page_and_staff_reinstate_on_theirs(suspension, expert, live_server, browser):
+    # The suspension first: its notification is sent before Playwright's event loop runs here.
+    context, page = _logged_in(browser, live_server, expert.user.email)
+    page.get_by_role("link", name="Suspensions").click()
+    page.wait_for_url(re.compile(r"/suspensions/$"))
+    card = page.locator(f"#suspension-{suspension.pk}")
+    expect(card.get_by_role("heading")).to_contain_text("Oncology answers")
+    expect(card.locator(".evidence")).to_contain_text("1 of 7 answered as expected")
+
+    # Too short: the service's refusal at the field, the text still there to finish.
+    card.get_by_label("Your appeal").fill("Unfair.")
+    card.get_by_role("button", name="Send the appeal").click()
+    card = page.locator(f"#suspension-{suspension.pk}")
+    expect(card.locator(".errorlist")).to_have_text("Explain your appeal (at least 10 characters).")
+    expect(card.get_by_label("Your appeal")).to_have_value("Unfair.")
+
+    card.get_by_label("Your appeal").fill(APPEAL)
+    card.get_by_role("button", name="Send the appeal").click()
+    page.wait_for_url(re.compile(r"/suspensions/$"))
+    expect(page.locator(".messages")).to_contain_text("Appeal sent for “Oncology answers”")
+    card = page.locator(f"#suspension-{suspension.pk}")
+    expect(card.locator(".appeal-state")).to_contain_text("pending")
+    expect(card.locator(".appeal-text")).to_have_text(APPEAL)
+    expect(card.locator("textarea")).to_have_count(0)
+    assert page.errors == []
+    context.close()
+
+    staff = StaffFactory(email="reviewer@example.org")
+    staff_context, staff_page = _logged_in(browser, live_server, staff.email)
+    staff_page.get_by_role("link", name="Appeals").click()
+    staff_page.wait_for_url(re.compile(r"/staff/appeals/$"))
+    row = staff_page.locator(f"#appeal-{suspension.pk}")
+    expect(row.locator(".appeal-text")).to_have_text(APPEAL)
+    expect(row.get_by_role("link", name="quality report")).to_have_attribute(
+        "href", f"/staff/quality/projects/{suspension.project_id}/?status=suspended"
+    )
+    row.get_by_role("radio", name=re.compile(r"Reinstate")).check()
+    row.get_by_label("Note to the expert").fill("The two dosage golds were wrong; removed.")
+    row.get_by_role("button", name="Decide").click()
+    staff_page.wait_for_url(re.compile(r"/staff/appeals/$"))
+    expect(staff_page.locator(".messages")).to_contain_text(f"Reinstated: {expert.pseudonym}")
+    expect(staff_page.locator(".notice")).to_have_text("No appeal is waiting.")
+    assert staff_page.errors == []
+    staff_context.close()
+
+    suspension.refresh_from_db()
+    assert not suspension.active and suspension.appeal == ProjectSuspension.Appeal.REINSTATED
+    assert suspension.decided_by == staff
+    actions = list(
+        AuditEvent.objects.filter(target_id=str(suspension.pk))
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["quality.suspend", "quality.appeal", "quality.reinstate"]
+
+    context, page = _logged_in(browser, live_server, expert.user.email)
+    page.goto(f"{live_server.url}/suspensions/")
+    card = page.locator(f"#suspension-{suspension.pk}")
+    expect(card.get_by_role("heading")).to_contain_text("ended")
+    expect(card.locator(".decision")).to_contain_text("Reinstated on")
+    expect(card.locator(".decision-note")).to_have_text("The two dosage golds were wrong; removed.")
+    context.close()
