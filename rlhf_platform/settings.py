@@ -145,6 +145,12 @@ else:
             "NAME": DATA_DIR / "platform.sqlite3",
             # SQLite serialises writers; waiting beats failing with "database is locked".
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # Tests on a file too, not Django's shared in-memory database: there the live
+            # server's threads and the test body share one connection, and a browser's request
+            # that overlaps a query of the test fails with "database table is locked". A file
+            # gives each thread its own connection, serialised by SQLite's lock and the timeout
+            # (one file per test run, so two runs at once do not share it).
+            "TEST": {"NAME": str(DATA_DIR / f"test_platform_{os.getpid()}.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
