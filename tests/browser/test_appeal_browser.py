@@ -55,6 +55,10 @@ def _logged_in(browser, live_server, email):
 def test_expert_appeals_on_the_page_and_staff_reinstate_on_theirs(suspension, expert, live_server, browser):
     # The suspension first: its notification is sent before Playwright's event loop runs here.
     context, page = _logged_in(browser, live_server, expert.user.email)
+    # The labelling page says why there is no work, and where to appeal.
+    page.goto(f"{live_server.url}/label/?project={suspension.project_id}")
+    expect(page.locator("#queue-empty")).to_have_attribute("data-reason", "suspended_in_project")
+    expect(page.locator("#queue-empty-hint")).to_contain_text("appeal under Suspensions (/suspensions/)")
     page.get_by_role("link", name="Suspensions").click()
     page.wait_for_url(re.compile(r"/suspensions/$"))
     card = page.locator(f"#suspension-{suspension.pk}")
