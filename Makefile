@@ -6,6 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 1
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 
 .PHONY: run test install lint migrate demo serve worker beat lock bench clean contracts contracts-check
@@ -28,7 +29,7 @@ demo: install
 	$(PY) manage.py seed_demo
 
 serve: install
-	$(VENV)/bin/uvicorn rlhf_platform.asgi:application --host $(HOST) --port $(PORT)
+	$(PY) -m rlhf_platform.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 ## Run the whole test suite (and the linter). DATABASE_URL / REDIS_URL select real services.
 test: install

@@ -80,8 +80,7 @@ def services(base_url: str | None, *, workers: int = 1):
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "rlhf_platform.asgi:application",
+            "rlhf_platform.serve",
             "--host",
             "127.0.0.1",
             "--port",

@@ -204,7 +204,10 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--pairs", type=int, default=150, help="next+submit pairs per expert")
     parser.add_argument(
-        "--workers", type=int, default=2, help="uvicorn workers when the bench starts the server"
+        "--workers",
+        type=int,
+        default=2,
+        help="server processes (rlhf_platform.serve) when the bench starts the server",
     )
     parser.add_argument("--seconds", type=float, default=120.0, help="upper bound on the run")
     args = parser.parse_args()

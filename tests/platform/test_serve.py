@@ -1,0 +1,155 @@
+"""``python -m rlhf_platform.serve``: several uvicorn processes on SO_REUSEPORT sockets, under a
+parent that restarts a worker that dies and stops them all on SIGTERM. A real server process."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from rlhf_platform.serve import reuseport_socket
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(__import__("socket"), "SO_REUSEPORT"), reason="needs SO_REUSEPORT"
+)
+
+
+def _free_port() -> int:
+    sock = reuseport_socket("127.0.0.1", 0, listen=False)
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and b"resource_tracker" not in cmdline:
+                found.add(int(entry.name))
+    return found
+
+
+def _sockets(pid: int) -> int:
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:
+            continue
+    return count
+
+
+def _wait(predicate, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (localhost)
+            return response.status in (200, 503)
+    except urllib.error.HTTPError as exc:
+        return exc.code in (200, 503)
+    except OSError:
+        return False
+
+
+def test_a_port_held_by_another_program_fails_at_once(tmp_path):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rlhf_platform.serve",
+                "--port",
+                str(holder.getsockname()[1]),
+                "--workers",
+                "2",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, DATA_DIR=str(tmp_path)),
+            capture_output=True,
+            timeout=120,
+        )
+    finally:
+        holder.close()
+    assert result.returncode != 0
+    assert b"Address already in use" in result.stderr
+
+
+def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_all(tmp_path):
+    port = _free_port()
+    env = dict(os.environ, DATA_DIR=str(tmp_path), LOG_LEVEL="WARNING")
+    env.pop("DATABASE_URL", None), env.pop("REDIS_URL", None)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rlhf_platform.serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}/healthz"
+    try:
+        workers = _wait(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid))
+        _wait(lambda: _answers(url))
+        # Connections opened together are spread over both workers (uvicorn --workers hands a
+        # burst to whichever process wakes first).
+        before = {pid: _sockets(pid) for pid in workers}
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(40)]
+        for connection in connections:
+            connection.connect()
+        for connection in connections:
+            connection.request("GET", "/healthz")
+        for connection in connections:
+            connection.getresponse().read()
+        gained = {pid: _sockets(pid) - before[pid] for pid in workers}
+        assert sum(gained.values()) >= 40 and min(gained.values()) >= 5, gained
+        for connection in connections:
+            connection.close()
+
+        victim = sorted(workers)[0]
+        os.kill(victim, signal.SIGKILL)
+        replaced = _wait(lambda: (c := _children(parent.pid)) and len(c) == 2 and victim not in c and c)
+        assert len(replaced & workers) == 1  # the other worker kept running
+        _wait(lambda: _answers(url))
+
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0
+        assert all(not Path(f"/proc/{pid}").exists() for pid in replaced)
+        assert not _answers(url)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
