@@ -97,3 +97,21 @@ def test_gold_items_are_never_finalised():
     gold = ItemFactory(gold_answer=True)
     assert item_finalize(item=gold) is False
     assert Item.objects.get(pk=gold.pk).state == Item.State.OPEN
+
+
+@pytest.mark.django_db
+def test_the_completion_check_leaves_the_planner_settings_as_it_found_them():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    batch = BatchFactory()
+    items = [ItemFactory(batch=batch) for _ in range(2)]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            item_finalize(item=items[0])  # work left: the check ran and found an open item
+            cursor.execute("SHOW enable_seqscan")
+            assert cursor.fetchone()[0] == "on"
+            item_finalize(item=items[1])  # the last one: batch and project checks both ran
+            cursor.execute("SHOW enable_seqscan")
+            assert cursor.fetchone()[0] == "on"
