@@ -19,9 +19,11 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 import uvicorn
@@ -48,7 +50,17 @@ def reuseport_socket(host: str, port: int, *, listen: bool = True) -> socket.soc
 
 def _worker(host: str, port: int, options: dict) -> None:
     config = uvicorn.Config(APP, **options)
-    uvicorn.Server(config).run(sockets=[reuseport_socket(host, port)])
+    server = uvicorn.Server(config)
+    threading.Thread(target=_exit_with_parent, args=(server, os.getppid()), daemon=True).start()
+    server.run(sockets=[reuseport_socket(host, port)])
+
+
+def _exit_with_parent(server: uvicorn.Server, parent: int) -> None:
+    # A parent killed outright (SIGKILL, OOM) cannot stop its workers: they notice that they
+    # were handed to another parent and shut down gracefully rather than serve on as orphans.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    server.should_exit = True
 
 
 def _supervise(host: str, port: int, workers: int, options: dict) -> int:

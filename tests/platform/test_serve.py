@@ -153,3 +153,40 @@ def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_all(tmp_path
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_workers_of_a_killed_parent_shut_down(tmp_path):
+    port = _free_port()
+    env = dict(os.environ, DATA_DIR=str(tmp_path))
+    env.pop("DATABASE_URL", None), env.pop("REDIS_URL", None)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rlhf_platform.serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        workers = _wait(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid))
+        _wait(lambda: _answers(f"http://127.0.0.1:{port}/healthz"))
+    finally:
+        parent.kill()
+        parent.wait()
+    _wait(
+        lambda: not any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in workers), seconds=30
+    )
+
+
+def _state(pid: int) -> str:
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
