@@ -342,6 +342,16 @@ class Label(models.Model):
     excluded_from_consensus = models.BooleanField(
         default=False, help_text="Left out of consensus (e.g. after a suspension); kept, never deleted."
     )
+    excluded_by = models.ForeignKey(
+        "ProjectSuspension",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # read with the expert's labels of a project, never on its own
+        help_text="The suspension that excluded the label: reinstating it restores (or pays) "
+        "exactly these, not those of an earlier suspension that was upheld.",
+    )
     gold_passed = models.BooleanField(
         null=True, blank=True, help_text="A graded gold label: within the tolerance bands. None: not gold."
     )

@@ -1,10 +1,17 @@
-"""The one signal ``annotate`` sends: an item's consensus is final.
+"""The signals ``annotate`` sends; ``rewards`` (and anything else downstream) listens here
+instead of being imported by ``annotate``.
 
-``rewards`` (and anything else downstream) listens here instead of being imported by
-``annotate``. It is sent after the transaction that finalised the item commits, with
-``item_id`` (the item's primary key) and ``project_id``; receivers re-read what they need.
+- ``item_finalized``: an item's consensus is final. Sent after the transaction that finalised
+  the item commits, with ``item_id`` (the item's primary key) and ``project_id``; receivers
+  re-read what they need.
+- ``suspension_reinstated``: staff reinstated a suspended expert on appeal. Sent inside the
+  decision's transaction (receivers' writes commit or roll back with it), with
+  ``suspension_id``, ``label_ids`` (the expert's labels that suspension excluded on items that
+  were final by then: they stay out of the delivered consensus, but the work is paid) and
+  ``actor``.
 """
 
 from django.dispatch import Signal
 
 item_finalized = Signal()
+suspension_reinstated = Signal()

@@ -137,7 +137,9 @@ class StaffRewardPolicyListApi(APIView):
 class ProjectSpendSerializer(serializers.Serializer):
     project = serializers.UUIDField()
     name = serializers.CharField()
-    spent = serializers.CharField(help_text="Rewards less clawbacks, base units.")
+    spent = serializers.CharField(
+        help_text="Rewards less clawbacks (plus clawbacks reversed on appeal), base units."
+    )
     rewarded_labels = serializers.IntegerField()
     policy_version = serializers.IntegerField(allow_null=True)
     max_reward_per_label = serializers.CharField(allow_null=True)

@@ -6,12 +6,13 @@ class RewardsConfig(AppConfig):
     verbose_name = "Rewards"
 
     def ready(self) -> None:
-        # The only two couplings with annotate, both made from here so that annotate never
-        # imports rewards: the item_finalized hook and the queue's budget gate.
+        # The only couplings with annotate, all made from here so that annotate never imports
+        # rewards: the item_finalized and suspension_reinstated hooks and the queue's budget gate.
         from annotate.gates import gate_register
-        from annotate.signals import item_finalized
-        from rewards.receivers import on_item_finalized
+        from annotate.signals import item_finalized, suspension_reinstated
+        from rewards.receivers import on_item_finalized, on_suspension_reinstated
         from rewards.selectors import BUDGET_EXHAUSTED, budget_gate
 
         item_finalized.connect(on_item_finalized, dispatch_uid="rewards.item_finalized")
+        suspension_reinstated.connect(on_suspension_reinstated, dispatch_uid="rewards.suspension_reinstated")
         gate_register(BUDGET_EXHAUSTED, budget_gate)

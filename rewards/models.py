@@ -131,6 +131,7 @@ class LedgerTransaction(AppendOnlyModel):
         BUDGET_CREDIT = "budget_credit", "budget credit"
         REWARD = "reward", "reward for a label"
         CLAWBACK = "clawback", "clawback of a reward"
+        CLAWBACK_REVERSAL = "clawback_reversal", "clawback reversed on appeal"
         PAYOUT_RESERVE = "payout_reserve", "payout reserved"
         PAYOUT_SETTLE = "payout_settle", "payout settled"
         PAYOUT_RETURN = "payout_return", "payout returned"

@@ -1,4 +1,5 @@
-"""The one place rewards listens to annotate: ``annotate.signals.item_finalized``."""
+"""Where rewards listens to annotate: ``annotate.signals.item_finalized`` and
+``suspension_reinstated``."""
 
 from __future__ import annotations
 
@@ -14,3 +15,11 @@ def on_item_finalized(sender: Any, *, item_id: int, project_id: Any = None, **kw
     from rewards.tasks import item_rewards_task
 
     transaction.on_commit(lambda: item_rewards_task.delay(item_id))
+
+
+def on_suspension_reinstated(sender: Any, *, label_ids: list[Any], actor: Any = None, **kwargs: Any) -> None:
+    """Pay, in the decision's transaction, for the labels the overturned suspension kept
+    unpaid (see ``rewards.services.labels_pay_after_reinstatement``)."""
+    from rewards.services import labels_pay_after_reinstatement
+
+    labels_pay_after_reinstatement(label_ids=label_ids, actor=actor)

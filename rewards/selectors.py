@@ -93,12 +93,16 @@ def budget_gate(expert: ExpertProfile, project: Project) -> str | None:
 
 
 def lab_spend(*, lab: Lab) -> dict[str, Any]:
-    """A lab's budget and what each of its projects has spent (rewards less clawbacks)."""
+    """A lab's budget and what each of its projects has spent (rewards less clawbacks, plus
+    clawbacks reversed on appeal)."""
     spent = sums_by(
         LedgerTransaction.objects.filter(lab=lab, kind=LedgerTransaction.Kind.REWARD), "project_id"
     )
     returned = sums_by(
         LedgerTransaction.objects.filter(lab=lab, kind=LedgerTransaction.Kind.CLAWBACK), "project_id"
+    )
+    repaid = sums_by(
+        LedgerTransaction.objects.filter(lab=lab, kind=LedgerTransaction.Kind.CLAWBACK_REVERSAL), "project_id"
     )
     credited = sum_amounts(
         LedgerTransaction.objects.filter(lab=lab, kind=LedgerTransaction.Kind.BUDGET_CREDIT)
@@ -110,7 +114,9 @@ def lab_spend(*, lab: Lab) -> dict[str, Any]:
             {
                 "project": str(project.pk),
                 "name": project.name,
-                "spent": str(spent.get(project.pk, 0) - returned.get(project.pk, 0)),
+                "spent": str(
+                    spent.get(project.pk, 0) - returned.get(project.pk, 0) + repaid.get(project.pk, 0)
+                ),
                 "rewarded_labels": LedgerTransaction.objects.filter(
                     project=project, kind=LedgerTransaction.Kind.REWARD
                 ).count(),
@@ -168,8 +174,8 @@ def access_lab_for_staff(*, lab_id: Any) -> Lab:
 
 
 def expert_statement(*, expert: ExpertProfile) -> QuerySet[LedgerTransaction]:
-    """The expert's ledger lines, newest first: rewards (with their formula), clawbacks,
-    payouts."""
+    """The expert's ledger lines, newest first: rewards (with their formula), clawbacks (and
+    their reversal on appeal), payouts."""
     return (
         LedgerTransaction.objects.filter(expert=expert)
         .select_related("project")

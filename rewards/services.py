@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotate.models import Item, ItemConsensus, Label, Project
+from annotate.models import Item, ItemConsensus, Label, Project, ProjectSuspension
 from rewards.ledger import expert_account, lab_budget_account, ledger_post, treasury_account
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
 from rewards.policy import LEVELS, reward_compute
@@ -36,6 +36,17 @@ def reward_reference(label_id: Any) -> str:
 
 def clawback_reference(label_id: Any) -> str:
     return f"clawback:{label_id}"
+
+
+def clawback_reversal_reference(label_id: Any) -> str:
+    return f"clawback_reversal:{label_id}"
+
+
+def _excluded_unfairly(label: Label) -> bool:
+    """Excluded by a suspension that staff then reinstated on appeal: out of the consensus
+    already delivered, but the expert is paid for the work."""
+    suspension = label.excluded_by
+    return suspension is not None and suspension.appeal == ProjectSuspension.Appeal.REINSTATED
 
 
 # --- Policies --------------------------------------------------------------------------------
@@ -152,16 +163,21 @@ def reward_policy_create(
 def label_reward(*, label_id: Any) -> LedgerTransaction | None:
     """Post the reward of one label of a final item (once: the reference is the label's id).
 
-    Nothing for gold labels, labels excluded from consensus, items not final, or a project
-    without a policy in force when the item was finalised. A reward of 0 is still posted (a
+    Nothing for gold labels, labels excluded from consensus (unless by a suspension reinstated
+    on appeal), items not final, or a project without a policy in force when the item was
+    finalised. A reward of 0 is still posted (a
     transaction without entries) so the expert's statement shows why.
 
     The lab's budget is charged even if that takes it below zero: the expert did the work the
     queue gave them. The budget gate keeps that from happening except within the margin
     described in ``rewards.selectors.budget_gate``.
     """
-    label = Label.objects.select_related("item", "project__domain", "expert").filter(pk=label_id).first()
-    if label is None or label.is_gold or label.excluded_from_consensus:
+    label = (
+        Label.objects.select_related("item", "project__domain", "expert", "excluded_by")
+        .filter(pk=label_id)
+        .first()
+    )
+    if label is None or label.is_gold or (label.excluded_from_consensus and not _excluded_unfairly(label)):
         return None
     item = label.item
     if item.state != Item.State.FINAL or item.is_gold:
@@ -281,9 +297,60 @@ def label_clawback(*, label_id: Any, reason: str, actor: Any = None) -> LedgerTr
     return txn
 
 
+@transaction.atomic
+def label_clawback_reverse(*, label_id: Any, reason: str, actor: Any = None) -> LedgerTransaction | None:
+    """Give back what a clawback took (lab budget -> annotator), once. None when the label
+    has no clawback."""
+    clawback = LedgerTransaction.objects.filter(reference=clawback_reference(label_id)).first()
+    if clawback is None or int(clawback.amount) == 0:
+        return None
+    amount = int(clawback.amount)
+    txn, created = ledger_post(
+        kind=LedgerTransaction.Kind.CLAWBACK_REVERSAL,
+        reference=clawback_reversal_reference(label_id),
+        legs=[
+            (lab_budget_account(lab_id=clawback.lab_id), -amount),
+            (expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=clawback.expert_id), amount),
+        ],
+        memo=reason[:500],
+        actor=actor,
+        lab_id=clawback.lab_id,
+        project_id=clawback.project_id,
+        expert_id=clawback.expert_id,
+        label_id=label_id,
+        data={"reason": reason, "clawback": str(clawback.uid), "clawback_amount": str(amount)},
+    )
+    if created:
+        audit_record(
+            action="reward.clawback_reversal",
+            target=txn,
+            actor=actor,
+            data={"label": str(label_id), "amount": str(amount), "reason": reason},
+        )
+    return txn
+
+
+def labels_pay_after_reinstatement(*, label_ids: list[Any], actor: Any = None) -> list[LedgerTransaction]:
+    """Pay an expert reinstated on appeal for the labels the suspension excluded on items that
+    became final meanwhile: reverse a clawback where one was taken, otherwise post the reward
+    the exclusion withheld (idempotent either way). Runs in the decision's transaction."""
+    posted = []
+    for label_id in label_ids:
+        if LedgerTransaction.objects.filter(reference=clawback_reference(label_id)).exists():
+            txn = label_clawback_reverse(
+                label_id=label_id, reason="suspension reinstated on appeal", actor=actor
+            )
+        else:
+            txn = label_reward(label_id=label_id)
+        if txn is not None:
+            posted.append(txn)
+    return posted
+
+
 def clawbacks_reconcile(*, limit: int = 1000) -> int:
     """Claw back rewarded labels that were later excluded from consensus (a suspension, an
-    audit). The periodic task runs it; returns how many were clawed back."""
+    audit), except those of a suspension reinstated on appeal. The periodic task runs it;
+    returns how many were clawed back."""
     clawed = LedgerTransaction.objects.filter(
         kind=LedgerTransaction.Kind.CLAWBACK, label_id=OuterRef("label_id")
     )
@@ -292,6 +359,7 @@ def clawbacks_reconcile(*, limit: int = 1000) -> int:
             kind=LedgerTransaction.Kind.REWARD, label__excluded_from_consensus=True
         )
         .exclude(amount=0)
+        .exclude(label__excluded_by__appeal=ProjectSuspension.Appeal.REINSTATED)
         .filter(~Exists(clawed))
         .values_list("label_id", flat=True)[:limit]
     )

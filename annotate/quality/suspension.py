@@ -12,9 +12,13 @@ A suspension (:func:`project_suspend`), in one transaction:
    commit (one transaction per item), which may open slots for replacement labels;
 5. writes an audit event and notifies the expert.
 
-The expert may appeal once; staff reinstate (the suspension ends, the excluded labels of items
-still open count again, and the gold rule restarts from the reinstatement) or uphold it. Every
-step is audited.
+The expert may appeal once; staff reinstate or uphold it. Reinstating ends the suspension and
+restarts the gold rule from then; of the labels this suspension excluded (each label records
+its ``excluded_by``), those on items still open count again, and those on items that became
+final meanwhile stay out of the consensus already delivered but are paid: the signal
+``suspension_reinstated`` has ``rewards`` post their rewards (or reverse a clawback) in the
+same transaction. Labels an earlier, upheld suspension excluded stay excluded. Every step is
+audited.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotate.models import AnnotatorQuality, Assignment, Item, Label, Project, ProjectSuspension
 from annotate.quality.reputation import labels_since_last_pass
+from annotate.signals import suspension_reinstated
 from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit, user_group
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
@@ -91,15 +97,18 @@ def project_suspend(
         project_id=project.pk, expert_id=expert_id, since=quality.last_gold_passed_at
     ).filter(excluded_from_consensus=False)
     item_ids = sorted(set(excluded.values_list("item_id", flat=True)))
-    excluded_count = Label.objects.filter(pk__in=excluded.values("pk")).update(excluded_from_consensus=True)
     suspension = ProjectSuspension.objects.create(
         project=project,
         expert_id=expert_id,
         reason=reason,
         details=details or {},
-        excluded_labels=excluded_count,
         released_leases=released,
     )
+    excluded_count = Label.objects.filter(pk__in=excluded.values("pk")).update(
+        excluded_from_consensus=True, excluded_by=suspension
+    )
+    suspension.excluded_labels = excluded_count
+    suspension.save(update_fields=["excluded_labels"])
     AnnotatorQuality.objects.filter(pk=quality.pk).update(status=AnnotatorQuality.Status.SUSPENDED)
     audit_record(
         action="quality.suspend",
@@ -187,6 +196,7 @@ def suspension_decide(
     suspension.decided_at = now
     suspension.decision_note = (note or "").strip()[:5000]
     item_ids: list[int] = []
+    paid_label_ids: list[Any] = []
     if decision == "reinstate":
         suspension.active = False
         suspension.appeal = ProjectSuspension.Appeal.REINSTATED
@@ -197,11 +207,21 @@ def suspension_decide(
         quality.gold_failed_at_reinstatement = quality.gold_failed
         quality.status = AnnotatorQuality.Status.OK
         quality.save(update_fields=["gold_passed_at_reinstatement", "gold_failed_at_reinstatement", "status"])
-        restored = Label.objects.filter(
+        excluded = Label.objects.filter(
             project_id=suspension.project_id, expert_id=suspension.expert_id, excluded_from_consensus=True
-        ).exclude(item__state=Item.State.FINAL)
+        )
+        # Labels excluded before labels recorded their suspension (excluded_by is null) are
+        # restored as they always were.
+        restored = excluded.filter(Q(excluded_by=suspension) | Q(excluded_by__isnull=True)).exclude(
+            item__state=Item.State.FINAL
+        )
         item_ids = sorted(set(restored.values_list("item_id", flat=True)))
-        restored.update(excluded_from_consensus=False)
+        restored.update(excluded_from_consensus=False, excluded_by=None)
+        paid_label_ids = list(
+            excluded.filter(excluded_by=suspension, item__state=Item.State.FINAL)
+            .order_by("created_at")
+            .values_list("pk", flat=True)
+        )
     else:
         suspension.appeal = ProjectSuspension.Appeal.UPHELD
     suspension.save()
@@ -209,8 +229,16 @@ def suspension_decide(
         action=f"quality.{decision}",
         target=suspension,
         actor=actor,
-        data={"note": suspension.decision_note[:500], "restored_items": len(item_ids)},
+        data={
+            "note": suspension.decision_note[:500],
+            "restored_items": len(item_ids),
+            "paid_final_labels": len(paid_label_ids),
+        },
     )
+    if decision == "reinstate":
+        suspension_reinstated.send(
+            sender=ProjectSuspension, suspension_id=suspension.pk, label_ids=paid_label_ids, actor=actor
+        )
     user_id = ExpertProfile.objects.filter(pk=suspension.expert_id).values_list("user_id", flat=True).first()
     notify_on_commit(
         user_group(user_id),
