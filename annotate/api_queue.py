@@ -103,7 +103,8 @@ def _iso(value) -> str:
 class QueueNextApi(APIView):
     """Lease the next item. 204 when there is nothing, with the reason in the
     ``Queue-Reason`` header (``suspended``, ``no_credential``, ``level_too_low``,
-    ``not_qualified``, ``queue_empty``, ...) and a sentence in ``Queue-Reason-Message``."""
+    ``not_qualified``, ``qualification_unavailable``, ``queue_empty``, ...) and a sentence in
+    ``Queue-Reason-Message``."""
 
     permission_classes = [IsPerson]
 

@@ -10,4 +10,8 @@ class AnnotateConfig(AppConfig):
         from annotate.quality import tasks as _quality_tasks  # noqa: F401 - registers the Celery tasks
         from annotate.quality.suspension import GATE_NAME, suspended_in_project_gate
 
-        gate_register(GATE_NAME, suspended_in_project_gate)
+        gate_register(
+            GATE_NAME,
+            suspended_in_project_gate,
+            messages={GATE_NAME: "Quality checks suspended you from this project; you may appeal."},
+        )

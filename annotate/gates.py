@@ -1,8 +1,9 @@
 """Who may receive work from a project: the seams later apps plug their conditions into.
 
 The queue asks every registered gate before leasing an item. A gate returns ``None`` to let
-the expert through, or a short reason code (``not_qualified``, ``suspended_in_project``,
-``budget_exhausted``) that the queue reports. The quality app registers qualification and
+the expert through, or a short reason code (``not_qualified``, ``qualification_unavailable``,
+``suspended_in_project``, ``budget_exhausted``) that the queue reports, with the sentence
+registered for it (``messages``). The quality app registers qualification and
 per-project suspension; the rewards app registers the budget check (``annotate`` never imports
 ``rewards``: rewards registers itself from its ``AppConfig.ready``).
 """
@@ -17,10 +18,17 @@ from rlhf_platform.experts.models import ExpertProfile
 Gate = Callable[[ExpertProfile, Project], "str | None"]
 
 _gates: dict[str, Gate] = {}
+_messages: dict[str, str] = {}
 
 
-def gate_register(name: str, gate: Gate) -> None:
+def gate_register(name: str, gate: Gate, *, messages: dict[str, str] | None = None) -> None:
+    """Add a gate; ``messages`` maps the reason codes it returns to a sentence for the expert."""
     _gates[name] = gate
+    _messages.update(messages or {})
+
+
+def gate_message(reason: str) -> str:
+    return _messages.get(reason) or reason.replace("_", " ").capitalize() + "."
 
 
 def gate_unregister(name: str) -> None:

@@ -24,7 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotate.gates import gate_reason
+from annotate.gates import gate_message, gate_reason
 from annotate.labels import label_from_display
 from annotate.models import Assignment, Item, ItemReport, Label, Project, Slot
 from annotate.quality.tasks import label_quality_task
@@ -79,7 +79,7 @@ def project_block(
         return NoWork("level_too_low", f"This project needs level {project.min_level}; yours is {level}.")
     reason = gate_reason(expert=expert, project=project)
     if reason:
-        return NoWork(reason, reason.replace("_", " ").capitalize() + ".")
+        return NoWork(reason, gate_message(reason))
     return None
 
 

@@ -15,4 +15,8 @@ class RewardsConfig(AppConfig):
 
         item_finalized.connect(on_item_finalized, dispatch_uid="rewards.item_finalized")
         suspension_reinstated.connect(on_suspension_reinstated, dispatch_uid="rewards.suspension_reinstated")
-        gate_register(BUDGET_EXHAUSTED, budget_gate)
+        gate_register(
+            BUDGET_EXHAUSTED,
+            budget_gate,
+            messages={BUDGET_EXHAUSTED: "The project's budget cannot pay for more labels right now."},
+        )

@@ -8,6 +8,6 @@ class QualificationConfig(AppConfig):
 
     def ready(self) -> None:
         from annotate.gates import gate_register
-        from annotate.qualification.selectors import qualification_gate
+        from annotate.qualification.selectors import GATE_MESSAGES, qualification_gate
 
-        gate_register("not_qualified", qualification_gate)
+        gate_register("not_qualified", qualification_gate, messages=GATE_MESSAGES)

@@ -28,11 +28,32 @@ def qualification_covers(*, expert_id: int, project: Project) -> bool:
     )
 
 
+GATE_MESSAGES = {
+    "not_qualified": "This project asks you to pass its qualification exam first.",
+    "qualification_unavailable": "This project asks for a qualification, and no exam for it is open yet.",
+}
+
+
 def qualification_gate(expert: ExpertProfile, project: Project) -> str | None:
-    """Registered as the queue gate ``not_qualified`` (annotate.gates)."""
+    """Registered as the queue gate ``not_qualified`` (annotate.gates). An expert without the
+    qualification is told apart from one who cannot get it yet: a project that requires a
+    qualification while no active exam covers it (its own, or one of its domain or a domain
+    above) answers ``qualification_unavailable``, so that nobody is sent to look for an exam
+    that does not exist."""
     if not project.requires_qualification:
         return None
-    return None if qualification_covers(expert_id=expert.pk, project=project) else "not_qualified"
+    if qualification_covers(expert_id=expert.pk, project=project):
+        return None
+    return "not_qualified" if exam_available(project=project) else "qualification_unavailable"
+
+
+def exam_available(*, project: Project) -> bool:
+    """Whether an active exam can qualify experts for the project."""
+    return (
+        Exam.objects.filter(is_active=True)
+        .filter(Q(project_id=project.pk) | Q(domain__path__in=project.domain.ancestor_paths()))
+        .exists()
+    )
 
 
 def _exam_targets_expert(exam: Exam, levels: dict[str, int]) -> bool:

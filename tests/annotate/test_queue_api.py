@@ -193,7 +193,11 @@ def test_project_that_is_not_active_gives_nothing(status):
 def exam_gate():
     """A gate as the quality app registers one: experts with a listed id are not qualified."""
     unqualified: set[int] = set()
-    gate_register("test_exam", lambda expert, project: "not_qualified" if expert.pk in unqualified else None)
+    gate_register(
+        "test_exam",
+        lambda expert, project: "test_not_examined" if expert.pk in unqualified else None,
+        messages={"test_not_examined": "Take the test exam first."},
+    )
     yield unqualified
     gate_unregister("test_exam")
 
@@ -204,8 +208,8 @@ def test_a_registered_gate_refuses_with_its_reason(exam_gate):
     exam_gate.add(blocked.pk)
     response = _next(_client_for(blocked), project)
     assert response.status_code == 204
-    assert response["Queue-Reason"] == "not_qualified"
-    assert response["Queue-Reason-Message"] == "Not qualified."
+    assert response["Queue-Reason"] == "test_not_examined"
+    assert response["Queue-Reason-Message"] == "Take the test exam first."  # the sentence it registered
     assert _next(_client_for(blocked)).headers["Queue-Reason"] == "no_eligible_project"
     assert _next(_client_for(allowed), project).status_code == 200
 

@@ -202,7 +202,7 @@ def test_a_domain_exam_qualifies_for_projects_of_the_domain_and_below(staff_clie
     assert qualification_gate(expert, heart) == "not_qualified"
     _pass(exam, expert)
     assert qualification_gate(expert, heart) is None
-    assert qualification_gate(expert, other) == "not_qualified"
+    assert qualification_gate(expert, other) == "qualification_unavailable"  # no law exam at all
 
 
 def test_a_subdomain_exam_does_not_qualify_for_the_parent_domain(lab):
@@ -214,6 +214,8 @@ def test_a_subdomain_exam_does_not_qualify_for_the_parent_domain(lab):
     exam = exam_create(domain=cardiology, name="Heart", items=[item_payload("h1", gold={"choice": "A"})])
     _pass(exam, expert)
     general = ProjectFactory(lab=lab, domain=medicine, requires_qualification=True)
+    assert qualification_gate(expert, general) == "qualification_unavailable"  # no exam covers medicine
+    exam_create(domain=medicine, name="Medicine", items=[item_payload("m1", gold={"choice": "A"})])
     assert qualification_gate(expert, general) == "not_qualified"
 
 

@@ -46,11 +46,15 @@ def _take(client, exam, answer) -> dict:
     return client.get(f"/api/v1/exam-attempts/{attempt_id}").json()
 
 
-def test_unqualified_expert_gets_204_with_the_not_qualified_reason(client, project, golds):
+def test_unqualified_expert_gets_204_with_the_not_qualified_reason(client, project, exam):
     ItemFactory(project=project, batch__project=project)
     response = client.post("/api/v1/queue/next", {"project": str(project.pk)}, format="json")
     assert response.status_code == 204
     assert response.headers["Queue-Reason"] == "not_qualified"
+    assert (
+        response.headers["Queue-Reason-Message"]
+        == "This project asks you to pass its qualification exam first."
+    )
 
 
 def test_project_without_qualification_requirement_serves_without_exam(client, project):
@@ -209,3 +213,13 @@ def test_an_attempt_leaves_out_gold_items_the_expert_met_in_the_queue(expert, pr
     )
     assert asked == {golds[1].pk, golds[2].pk}
     assert attempt.total == 2
+
+
+def test_a_project_requiring_a_qualification_no_exam_offers_says_so(client, project, exam):
+    exam.is_active = False  # closed by staff: nobody can qualify now
+    exam.save(update_fields=["is_active"])
+    ItemFactory(project=project, batch__project=project)
+    response = client.post("/api/v1/queue/next", {"project": str(project.pk)}, format="json")
+    assert response.status_code == 204
+    assert response.headers["Queue-Reason"] == "qualification_unavailable"
+    assert "no exam for it is open yet" in response.headers["Queue-Reason-Message"]

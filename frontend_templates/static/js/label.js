@@ -512,7 +512,8 @@
       no_credential: "Submit a credential in this project's domain from your profile.",
       suspended: "Contact the platform staff if you think this is a mistake.",
       suspended_in_project: "Quality checks suspended you in this project; see why and appeal under Suspensions (/suspensions/).",
-      not_qualified: "This project asks you to pass its qualification exam first: see Exams (/exams/)."
+      not_qualified: "This project asks you to pass its qualification exam first: see Exams (/exams/).",
+      qualification_unavailable: "Its exam is not open yet; check Exams (/exams/) again later, or label in another project."
     };
     els.emptyHint.textContent = hints[reason] || "";
     show(els.emptyHint, !!hints[reason]);
