@@ -268,61 +268,61 @@ def label_clawback(*, label_id: Any, reason: str, actor: Any = None) -> LedgerTr
     """Reverse a label's reward with a new transaction (annotator -> lab budget), once.
     Returns None when the label earned nothing. The annotator's payable balance may go below
     zero when the reward was already paid out: the debt is set off against later rewards."""
-    reward = LedgerTransaction.objects.filter(reference=reward_reference(label_id)).first()
-    if reward is None or int(reward.amount) == 0:
-        return None
-    amount = int(reward.amount)
-    txn, created = ledger_post(
+    return _label_counter_posting(
+        label_id=label_id,
+        undoes=reward_reference(label_id),
         kind=LedgerTransaction.Kind.CLAWBACK,
         reference=clawback_reference(label_id),
-        legs=[
-            (expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=reward.expert_id), -amount),
-            (lab_budget_account(lab_id=reward.lab_id), amount),
-        ],
-        memo=reason[:500],
+        to_annotator=False,
+        reason=reason,
         actor=actor,
-        lab_id=reward.lab_id,
-        project_id=reward.project_id,
-        expert_id=reward.expert_id,
-        label_id=label_id,
-        data={"reason": reason, "reward": str(reward.uid), "reward_amount": str(amount)},
     )
-    if created:
-        audit_record(
-            action="reward.clawback",
-            target=txn,
-            actor=actor,
-            data={"label": str(label_id), "amount": str(amount), "reason": reason},
-        )
-    return txn
 
 
 @transaction.atomic
 def label_clawback_reverse(*, label_id: Any, reason: str, actor: Any = None) -> LedgerTransaction | None:
     """Give back what a clawback took (lab budget -> annotator), once. None when the label
     has no clawback."""
-    clawback = LedgerTransaction.objects.filter(reference=clawback_reference(label_id)).first()
-    if clawback is None or int(clawback.amount) == 0:
-        return None
-    amount = int(clawback.amount)
-    txn, created = ledger_post(
+    return _label_counter_posting(
+        label_id=label_id,
+        undoes=clawback_reference(label_id),
         kind=LedgerTransaction.Kind.CLAWBACK_REVERSAL,
         reference=clawback_reversal_reference(label_id),
-        legs=[
-            (lab_budget_account(lab_id=clawback.lab_id), -amount),
-            (expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=clawback.expert_id), amount),
-        ],
+        to_annotator=True,
+        reason=reason,
+        actor=actor,
+    )
+
+
+def _label_counter_posting(
+    *, label_id: Any, undoes: str, kind: str, reference: str, to_annotator: bool, reason: str, actor: Any
+) -> LedgerTransaction | None:
+    """Move the amount of the posting ``undoes`` back between the annotator and the lab's
+    budget, once (``reference``), audited as ``reward.<kind>``. None when there is nothing to
+    move."""
+    source = LedgerTransaction.objects.filter(reference=undoes).first()
+    if source is None or int(source.amount) == 0:
+        return None
+    amount = int(source.amount)
+    annotator = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=source.expert_id)
+    budget = lab_budget_account(lab_id=source.lab_id)
+    txn, created = ledger_post(
+        kind=kind,
+        reference=reference,
+        legs=[(budget, -amount), (annotator, amount)]
+        if to_annotator
+        else [(annotator, -amount), (budget, amount)],
         memo=reason[:500],
         actor=actor,
-        lab_id=clawback.lab_id,
-        project_id=clawback.project_id,
-        expert_id=clawback.expert_id,
+        lab_id=source.lab_id,
+        project_id=source.project_id,
+        expert_id=source.expert_id,
         label_id=label_id,
-        data={"reason": reason, "clawback": str(clawback.uid), "clawback_amount": str(amount)},
+        data={"reason": reason, source.kind: str(source.uid), f"{source.kind}_amount": str(amount)},
     )
     if created:
         audit_record(
-            action="reward.clawback_reversal",
+            action=f"reward.{kind}",
             target=txn,
             actor=actor,
             data={"label": str(label_id), "amount": str(amount), "reason": reason},

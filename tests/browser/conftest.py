@@ -55,3 +55,18 @@ def browser():
             # context variable: close it here, in that context, or it outlives the test
             # database (PostgreSQL then refuses to drop it).
             connections.close_all()
+
+
+def logged_in(browser, live_server, email: str, password: str):
+    """A fresh browser context logged in as ``email``, and its page; every script error is
+    collected in ``page.errors``. The caller closes the context."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    return context, page

@@ -11,6 +11,7 @@ import pytest
 from annotate.models import ProjectSuspension
 from annotate.quality.suspension import project_suspend
 from rlhf_platform.audit.models import AuditEvent
+from tests.browser.conftest import logged_in
 from tests.factories import PASSWORD, CredentialFactory, DomainFactory, ProjectFactory, StaffFactory
 
 pytestmark = pytest.mark.browser
@@ -38,23 +39,9 @@ def suspension(expert):
     )
 
 
-def _logged_in(browser, live_server, email):
-    """A page of a fresh browser context logged in as ``email``; script errors in ``page.errors``."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
-    return context, page
-
-
 def test_expert_appeals_on_the_page_and_staff_reinstate_on_theirs(suspension, expert, live_server, browser):
     # The suspension first: its notification is sent before Playwright's event loop runs here.
-    context, page = _logged_in(browser, live_server, expert.user.email)
+    context, page = logged_in(browser, live_server, expert.user.email, PASSWORD)
     # The labelling page says why there is no work, and where to appeal.
     page.goto(f"{live_server.url}/label/?project={suspension.project_id}")
     expect(page.locator("#queue-empty")).to_have_attribute("data-reason", "suspended_in_project")
@@ -84,7 +71,7 @@ def test_expert_appeals_on_the_page_and_staff_reinstate_on_theirs(suspension, ex
     context.close()
 
     staff = StaffFactory(email="reviewer@example.org")
-    staff_context, staff_page = _logged_in(browser, live_server, staff.email)
+    staff_context, staff_page = logged_in(browser, live_server, staff.email, PASSWORD)
     staff_page.get_by_role("link", name="Appeals").click()
     staff_page.wait_for_url(re.compile(r"/staff/appeals/$"))
     row = staff_page.locator(f"#appeal-{suspension.pk}")
@@ -111,7 +98,7 @@ def test_expert_appeals_on_the_page_and_staff_reinstate_on_theirs(suspension, ex
     )
     assert actions == ["quality.suspend", "quality.appeal", "quality.reinstate"]
 
-    context, page = _logged_in(browser, live_server, expert.user.email)
+    context, page = logged_in(browser, live_server, expert.user.email, PASSWORD)
     page.goto(f"{live_server.url}/suspensions/")
     card = page.locator(f"#suspension-{suspension.pk}")
     expect(card.get_by_role("heading")).to_contain_text("ended")

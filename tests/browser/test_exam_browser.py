@@ -9,6 +9,7 @@ import pytest
 
 from annotate.qualification.models import ExamAnswer, ExamQuestion, Qualification
 from annotate.qualification.services import exam_create
+from tests.browser.conftest import logged_in
 from tests.factories import PASSWORD, CredentialFactory, DomainFactory, ItemFactory, ProjectFactory
 
 pytestmark = pytest.mark.browser
@@ -49,15 +50,7 @@ def exam(project):
 
 @pytest.fixture
 def page(browser, live_server, expert):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("E-mail").fill(expert.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    context, page = logged_in(browser, live_server, expert.user.email, PASSWORD)
     yield page
     context.close()
 

@@ -75,6 +75,22 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _serve_two_workers(tmp_path) -> tuple[subprocess.Popen, int]:
+    """``rlhf_platform.serve`` with two workers on a free port, on the embedded defaults."""
+    port = _free_port()
+    env = dict(os.environ, DATA_DIR=str(tmp_path), LOG_LEVEL="WARNING")
+    env.pop("DATABASE_URL", None), env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "rlhf_platform.serve", "--port", str(port), "--workers", "2"]
+    parent = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)
+    return parent, port
+
+
+def _running_workers(parent: subprocess.Popen, url: str) -> set[int]:
+    workers = _wait(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid))
+    _wait(lambda: _answers(url))
+    return workers
+
+
 def test_a_port_held_by_another_program_fails_at_once(tmp_path):
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
@@ -102,29 +118,10 @@ def test_a_port_held_by_another_program_fails_at_once(tmp_path):
 
 
 def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_all(tmp_path):
-    port = _free_port()
-    env = dict(os.environ, DATA_DIR=str(tmp_path), LOG_LEVEL="WARNING")
-    env.pop("DATABASE_URL", None), env.pop("REDIS_URL", None)
-    parent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rlhf_platform.serve",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    parent, port = _serve_two_workers(tmp_path)
     url = f"http://127.0.0.1:{port}/healthz"
     try:
-        workers = _wait(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid))
-        _wait(lambda: _answers(url))
+        workers = _running_workers(parent, url)
         # Connections opened together are spread over both workers (uvicorn --workers hands a
         # burst to whichever process wakes first).
         before = {pid: _sockets(pid) for pid in workers}
@@ -156,27 +153,9 @@ def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_all(tmp_path
 
 
 def test_workers_of_a_killed_parent_shut_down(tmp_path):
-    port = _free_port()
-    env = dict(os.environ, DATA_DIR=str(tmp_path))
-    env.pop("DATABASE_URL", None), env.pop("REDIS_URL", None)
-    parent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rlhf_platform.serve",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    parent, port = _serve_two_workers(tmp_path)
     try:
-        workers = _wait(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid))
-        _wait(lambda: _answers(f"http://127.0.0.1:{port}/healthz"))
+        workers = _running_workers(parent, f"http://127.0.0.1:{port}/healthz")
     finally:
         parent.kill()
         parent.wait()
