@@ -33,7 +33,8 @@ REASONS = {
     "staff": "Suspended by platform staff",
 }
 DECISION_LABELS = {
-    "reinstate": "Reinstate: lift the suspension, the expert's excluded labels count again",
+    "reinstate": "Reinstate: lift the suspension; the labels it excluded count again "
+    "(on items already final, they are paid)",
     "uphold": "Uphold: the suspension stays",
 }
 
