@@ -27,14 +27,11 @@ from rlhf_platform.accounts.permissions import IsPerson
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.models import ExpertProfile
+from rlhf_platform.experts.selectors import expert_of_user
 
 
 def request_expert(request) -> ExpertProfile:
-    # The authentication backend loads the profile with the user (no query here).
-    try:
-        profile = request.user.expert_profile
-    except ExpertProfile.DoesNotExist:
-        profile = None
+    profile = expert_of_user(request.user)
     if profile is None:
         raise ApplicationError(
             "Only experts label: this account has no expert profile.", code="not_expert", status_code=403

@@ -25,13 +25,14 @@ from annotate.qualification.services import exam_attempt_start
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.web import raise_as_http
 from rlhf_platform.experts.models import ExpertProfile
+from rlhf_platform.experts.selectors import expert_of_user
 
 # A stand-in the template reverses the answer URL with; label.js swaps in the question's id.
 PLACEHOLDER = uuid.UUID(int=0)
 
 
 def _expert(request) -> ExpertProfile | None:
-    return ExpertProfile.objects.select_related("user").filter(user=request.user).first()
+    return expert_of_user(request.user)
 
 
 @login_required

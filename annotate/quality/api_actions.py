@@ -26,10 +26,11 @@ from rlhf_platform.accounts.permissions import IsPerson, IsReviewer
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.models import ExpertProfile
+from rlhf_platform.experts.selectors import expert_of_user
 
 
 def _expert(request) -> ExpertProfile:
-    expert = ExpertProfile.objects.filter(user=request.user).first()
+    expert = expert_of_user(request.user)
     if expert is None:
         raise ApplicationError("This account has no expert profile.", code="not_expert", status_code=403)
     return expert

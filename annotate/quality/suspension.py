@@ -17,8 +17,8 @@ restarts the gold rule from then; of the labels this suspension excluded (each l
 its ``excluded_by``), those on items still open count again, and those on items that became
 final meanwhile stay out of the consensus already delivered but are paid: the signal
 ``suspension_reinstated`` has ``rewards`` post their rewards (or reverse a clawback) in the
-same transaction. Labels an earlier, upheld suspension excluded stay excluded. Every step is
-audited.
+same transaction. Labels another (earlier) suspension excluded are left as they are. Every
+step is audited.
 """
 
 from __future__ import annotations

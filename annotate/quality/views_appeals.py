@@ -24,6 +24,7 @@ from annotate.quality.suspension import DECISIONS, suspension_appeal, suspension
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.web import form_add_service_error, reviewer_required
 from rlhf_platform.experts.models import ExpertProfile
+from rlhf_platform.experts.selectors import expert_of_user
 
 MY_SUSPENSIONS_LIMIT = 200
 APPEALS_PAGE_SIZE = 50
@@ -89,7 +90,7 @@ def evidence_summary(suspension: ProjectSuspension) -> str:
 
 
 def _expert(request) -> ExpertProfile | None:
-    return ExpertProfile.objects.filter(user=request.user).first()
+    return expert_of_user(request.user)
 
 
 def _render_my_suspensions(request, expert: ExpertProfile | None, bound: dict | None = None):

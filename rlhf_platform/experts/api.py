@@ -20,6 +20,7 @@ from rlhf_platform.experts.selectors import (
     access_domain_by_path,
     credentials_for_review,
     domains_active,
+    expert_of_user,
     expertise_levels,
     experts_eligible,
 )
@@ -264,7 +265,7 @@ class CredentialEvidenceApi(APIView):
         if request.user.is_reviewer:
             credential = access_credential_for_staff(credential_id=credential_id)
         else:
-            profile = ExpertProfile.objects.filter(user=request.user).first()
+            profile = expert_of_user(request.user)
             if profile is None:
                 raise ApplicationError("Credential not found.", code="not_found", status_code=404)
             credential = access_credential_for_expert(expert=profile, credential_id=credential_id)

@@ -16,6 +16,15 @@ from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.experts.models import Credential, Domain, ExpertProfile
 
 
+def expert_of_user(user) -> ExpertProfile | None:
+    """The user's expert profile, or None. The authentication backend loads it with the user,
+    so for the request's user this is no query."""
+    try:
+        return user.expert_profile
+    except ExpertProfile.DoesNotExist:
+        return None
+
+
 def _today(today: dt.date | None) -> dt.date:
     return today or timezone.now().date()
 
