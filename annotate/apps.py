@@ -13,5 +13,5 @@ class AnnotateConfig(AppConfig):
         gate_register(
             GATE_NAME,
             suspended_in_project_gate,
-            messages={GATE_NAME: "Quality checks suspended you from this project; you may appeal."},
+            messages={GATE_NAME: "You are suspended from this project; you may appeal."},
         )

@@ -511,7 +511,7 @@
       no_eligible_project: "Projects open to you once staff approve a credential in their domain.",
       no_credential: "Submit a credential in this project's domain from your profile.",
       suspended: "Contact the platform staff if you think this is a mistake.",
-      suspended_in_project: "Quality checks suspended you in this project; see why and appeal under Suspensions (/suspensions/).",
+      suspended_in_project: "See why, and appeal under Suspensions (/suspensions/).",
       not_qualified: "This project asks you to pass its qualification exam first: see Exams (/exams/).",
       qualification_unavailable: "Its exam is not open yet; check Exams (/exams/) again later, or label in another project."
     };
