@@ -370,6 +370,10 @@ class Label(models.Model):
         indexes = [
             models.Index(fields=["project", "created_at"], name="label_project_created"),
             models.Index(fields=["item"], name="label_item"),
+            # The quality drain's queue: labels whose after-submit step has not run yet.
+            models.Index(
+                fields=["created_at"], condition=Q(quality_at__isnull=True), name="label_quality_waiting"
+            ),
         ]
 
     def __str__(self) -> str:

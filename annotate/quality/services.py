@@ -23,6 +23,7 @@ rows as the label-by-label path.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -76,6 +77,7 @@ from annotate.quality.reputation import (
 )
 
 CHUNK = 20_000
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,100 @@ def label_quality_process(*, label_id: Any) -> bool:
     return True
 
 
-def _item_update(*, item: Item, project: Project, deltas: dict[Any, QualityDelta]) -> None:
-    consensus = item_consensus_refresh(item=item, model=project_model(project.pk))
+def labels_quality_drain(*, limit: int = 20_000, batch: int = 200) -> int:
+    """The after-submit step for labels still waiting for it, oldest first, at most ``limit``:
+    gold labels one by one (:func:`label_quality_process`: the gold rules judge after each),
+    ordinary ones in batches (:func:`labels_quality_batch`). A label whose step fails is
+    logged and left for the next drain, so one bad label never holds up the others. Returns
+    how many labels were processed."""
+    done, failed = 0, set()
+    while done < limit:
+        want = min(batch, limit - done)
+        waiting = list(
+            Label.objects.filter(quality_at__isnull=True)
+            .exclude(pk__in=failed)
+            .order_by("created_at")
+            .values_list("pk", "is_gold")[:want]
+        )
+        before = done
+        ordinary = [pk for pk, is_gold in waiting if not is_gold]
+        singles = [pk for pk, is_gold in waiting if is_gold]
+        if ordinary:
+            try:
+                done += labels_quality_batch(label_ids=ordinary)
+            except Exception:
+                logger.exception("quality step of a batch failed; its labels are taken one by one")
+                singles += ordinary
+        for label_id in singles:
+            try:
+                done += label_quality_process(label_id=label_id)
+            except Exception:
+                logger.exception("quality step of label %s failed; left for the next drain", label_id)
+                failed.add(label_id)
+        # The last page, or one that another drain holds (its labels are skipped, not awaited).
+        if len(waiting) < want or done == before:
+            break
+    return done
+
+
+@transaction.atomic
+def labels_quality_batch(*, label_ids: list[Any]) -> int:
+    """The after-submit step for many ordinary labels in one transaction, with the same result
+    as :func:`label_quality_process` label by label: each item touched gets its consensus and
+    decision once, from all its labels; each annotator's row gets the sum of its deltas. Gold
+    labels are left to the one-by-one step. Returns how many labels were processed."""
+    claim = Label.objects.filter(pk__in=label_ids, quality_at__isnull=True, is_gold=False)
+    if connection.vendor == "postgresql":
+        # Another drain's labels are skipped, not waited for (SQLite serialises writers).
+        claim = claim.select_for_update(skip_locked=True, of=("self",))
+    labels = list(claim.select_related("project", "assignment").order_by("created_at"))
+    if not labels:
+        return 0
+    # Items locked in id order, like every step that locks several: no cycle of waits.
+    items = {
+        item.pk: item
+        for item in Item.objects.select_for_update()
+        .filter(pk__in={label.item_id for label in labels})
+        .order_by("pk")
+    }
+    Label.objects.filter(pk__in=[label.pk for label in labels]).update(quality_at=timezone.now())
+    projects: dict[Any, Project] = {}
+    deltas: dict[Any, dict[Any, QualityDelta]] = defaultdict(lambda: defaultdict(QualityDelta))
+    touched: dict[int, Any] = {}
+    for label in labels:
+        projects[label.project_id] = label.project
+        label_delta(
+            deltas[label.project_id][label.expert_id],
+            passed=None,
+            created_at=label.created_at,
+            choice=label.choice,
+            active_seconds=label.active_seconds,
+            shown_order=label.assignment.shown_order,
+        )
+        if not label.excluded_from_consensus:
+            touched[label.item_id] = label.project_id
+    models = {project_id: project_model(project_id) for project_id in set(touched.values())}
+    for item_id in sorted(touched):
+        project_id = touched[item_id]
+        _item_update(
+            item=items[item_id],
+            project=projects[project_id],
+            deltas=deltas[project_id],
+            model=models[project_id],
+        )
+    for project_id in sorted(deltas, key=str):
+        deltas_apply(project_id=project_id, deltas=deltas[project_id])
+    return len(labels)
+
+
+_UNSET = object()
+
+
+def _item_update(
+    *, item: Item, project: Project, deltas: dict[Any, QualityDelta], model: Any = _UNSET
+) -> None:
+    model = project_model(project.pk) if model is _UNSET else model
+    consensus = item_consensus_refresh(item=item, model=model)
     _decision, agreement = item_act(item=item, project=project, consensus=consensus)
     _add_agreement(deltas, agreement)
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.db import OperationalError, transaction
 
 from annotate.quality.services import (
     items_quality_refresh,
     label_quality_process,
+    labels_quality_drain,
     project_model_fit,
     projects_needing_fit,
 )
+
+# Set while a drain task is queued and has not started: further submits need not queue another
+# (the queued one will see their labels, as it clears this key before it looks). The TTL bounds
+# the wait if that task's message is lost; the periodic sweep catches anything left.
+DRAIN_PENDING_KEY = "quality:labels-drain-pending"
+DRAIN_PENDING_TTL = 30
 
 
 @shared_task(
@@ -27,10 +35,31 @@ def label_quality_task(label_id: str) -> bool:
     return label_quality_process(label_id=label_id)
 
 
-def label_quality_enqueue_on_commit(label_id) -> None:
-    """Queue :func:`label_quality_task` once the submit's transaction commits."""
-    label_id = str(label_id)
-    transaction.on_commit(lambda: label_quality_task.delay(label_id))
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=8,
+)
+def labels_quality_drain_task() -> int:
+    """Run the after-submit quality step of every label still waiting for it, oldest first.
+    The labels themselves are the queue (``Label.quality_at`` is null until the step ran), so
+    a lost message loses nothing: the next drain, or the periodic sweep, takes them."""
+    cache.delete(DRAIN_PENDING_KEY)
+    return labels_quality_drain()
+
+
+def labels_quality_nudge() -> None:
+    """After labels were stored (and committed): make sure a drain will run. One message per
+    burst of submits, not one per label: the message and its task cost more than the step."""
+    if cache.add(DRAIN_PENDING_KEY, 1, timeout=DRAIN_PENDING_TTL):
+        labels_quality_drain_task.delay()
+
+
+def labels_quality_nudge_on_commit() -> None:
+    transaction.on_commit(labels_quality_nudge)
 
 
 @shared_task(
@@ -50,6 +79,13 @@ def items_quality_refresh_task(item_ids: list[int]) -> int:
 def project_model_fit_task(project_id: str) -> None:
     """Fit and store the project's Dawid-Skene model."""
     project_model_fit(project_id=project_id)
+
+
+@shared_task(ignore_result=True)
+def labels_quality_sweep_task() -> None:
+    """Beat, every minute: a drain, whatever happened to the nudges (a worker lost, a message
+    dropped with a broker restart)."""
+    labels_quality_drain_task.delay()
 
 
 @shared_task(ignore_result=True)
