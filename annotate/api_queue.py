@@ -91,6 +91,16 @@ def assignment_output(assignment: Assignment) -> dict:
     }
 
 
+def label_output(*, assignment: Assignment, label) -> dict:
+    return {
+        "id": str(label.pk),
+        "assignment": str(label.assignment_id),
+        "client_id": label.client_id,
+        "created_at": _iso(label.created_at),
+        "gold": gold_feedback_for(assignment=assignment, label=label),  # gold items only
+    }
+
+
 def _iso(value) -> str:
     # DRF's DateTimeField format: ISO 8601, "Z" for UTC.
     text = value.isoformat()
@@ -188,16 +198,7 @@ class AssignmentSubmitApi(APIView):
         label, created = assignment_submit(
             assignment=assignment, expert=expert, payload=payload, client_id=client_id
         )
-        return Response(
-            {
-                "id": str(label.pk),
-                "assignment": str(label.assignment_id),
-                "client_id": label.client_id,
-                "created_at": _iso(label.created_at),
-                "gold": gold_feedback_for(assignment=assignment, label=label),  # gold items only
-            },
-            status=201 if created else 200,
-        )
+        return Response(label_output(assignment=assignment, label=label), status=201 if created else 200)
 
 
 class AssignmentExtendApi(APIView):

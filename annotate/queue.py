@@ -27,7 +27,7 @@ from django.utils import timezone
 from annotate.gates import gate_message, gate_reason
 from annotate.labels import label_from_display
 from annotate.models import Assignment, Item, ItemReport, Label, Project, Slot
-from annotate.quality.tasks import label_quality_task
+from annotate.quality.tasks import labels_quality_nudge_on_commit
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.experts.models import Domain, ExpertProfile
 from rlhf_platform.experts.selectors import expertise_levels
@@ -180,8 +180,6 @@ def _claim_gold(*, project: Project, expert: ExpertProfile) -> Assignment | None
 
 
 def _claim_slot(*, project: Project, expert: ExpertProfile) -> Assignment | None:
-    if connection.vendor == "postgresql":
-        return _claim_slot_postgresql(project=project, expert=expert)
     mine = Assignment.objects.filter(item=OuterRef("item_id"), expert=expert)
     slot = (
         Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN)
@@ -202,21 +200,35 @@ def _claim_slot(*, project: Project, expert: ExpertProfile) -> Assignment | None
     return _lease(project=project, expert=expert, item=slot.item, slot=slot)
 
 
-# The same claim as the ORM path above, in one round trip: unless the expert already holds an
-# unexpired lease in the project (then that one is returned: a double click or a reload never
-# leases a second item), pick the first open slot the expert has not touched (the partial index
-# slot_open_queue serves the ORDER BY), skipping rows other transactions hold, lease it, open the
-# item's next slot, and insert the assignment with the responses in a random order.
+# The same claim as the ORM path above (gold included), in one round trip: unless the expert
+# already holds an unexpired lease in the project (then that one is returned: a double click or
+# a reload never leases a second item), take a random gold item the expert has not seen when
+# ``gold`` is drawn, or else the first open slot the expert has not touched (the partial index
+# slot_open_queue serves the ORDER BY), skipping rows other transactions hold; lease it, open
+# the item's next slot, and insert the assignment with the responses in a random order.
 # Data-modifying CTEs all run to completion, once, so the statement is atomic on its own.
+# ``guard`` is a query that returns a row when the expert may have work now: the queue's fast
+# path (annotate.queue_fast) re-checks there what must hold at this very instant; Django's path
+# has checked already and passes ``SELECT 1``.
 _CLAIM_SQL = """
-WITH held AS (
+WITH guard AS ({guard}
+), held AS (
     SELECT a.id FROM annotate_assignment a
     WHERE a.project_id = %(project)s AND a.expert_id = %(expert)s AND a.status = 'active'
       AND a.expires_at > now()
+), gold AS (
+    SELECT i.id FROM annotate_item i
+    WHERE %(gold)s AND i.project_id = %(project)s AND i.is_gold
+      AND EXISTS (SELECT 1 FROM guard) AND NOT EXISTS (SELECT 1 FROM held)
+      AND NOT EXISTS (
+          SELECT 1 FROM annotate_assignment a WHERE a.item_id = i.id AND a.expert_id = %(expert)s
+      )
+    ORDER BY random()
+    LIMIT 1
 ), picked AS (
     SELECT s.id, s.item_id, s.idx FROM annotate_slot s
     WHERE s.project_id = %(project)s AND s.state = 'open'
-      AND NOT EXISTS (SELECT 1 FROM held)
+      AND EXISTS (SELECT 1 FROM guard) AND NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM gold)
       AND NOT EXISTS (
           SELECT 1 FROM annotate_assignment a WHERE a.item_id = s.item_id AND a.expert_id = %(expert)s
       )
@@ -229,23 +241,74 @@ WITH held AS (
 ), opened AS (
     UPDATE annotate_slot s SET state = 'open' FROM leased
     WHERE s.item_id = leased.item_id AND s.idx = leased.idx + 1 AND s.state = 'waiting'
+), claimed AS (
+    SELECT leased.item_id, leased.id AS slot_id, false AS is_gold FROM leased
+    UNION ALL
+    SELECT gold.id, NULL::bigint, true FROM gold
 ), inserted AS (
     INSERT INTO annotate_assignment
         (id, project_id, item_id, expert_id, slot_id, is_gold, shown_order, status, leased_at, expires_at,
          closed_reason)
-    SELECT %(id)s, %(project)s, leased.item_id, %(expert)s, leased.id, false,
+    SELECT %(id)s, %(project)s, c.item_id, %(expert)s, c.slot_id, c.is_gold,
            (SELECT jsonb_agg(g ORDER BY random())
             FROM generate_series(0, jsonb_array_length(i.responses) - 1) AS g),
            'active', now(), now() + make_interval(secs => %(lease)s), ''
-    FROM leased JOIN annotate_item i ON i.id = leased.item_id
-    RETURNING item_id, slot_id, shown_order, leased_at, expires_at
+    FROM claimed c JOIN annotate_item i ON i.id = c.item_id
+    RETURNING item_id, slot_id, is_gold, shown_order, leased_at, expires_at
 )
-SELECT NULL AS held_id, inserted.item_id, inserted.slot_id, inserted.shown_order, inserted.leased_at,
-       inserted.expires_at, i.uid, i.prompt, i.responses, i.is_gold
+SELECT NULL AS held_id, inserted.item_id, inserted.slot_id, inserted.is_gold, inserted.shown_order,
+       inserted.leased_at, inserted.expires_at, i.uid, i.prompt, i.responses, i.gold
 FROM inserted JOIN annotate_item i ON i.id = inserted.item_id
 UNION ALL
-SELECT held.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM held
+SELECT held.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM held
 """
+
+
+def claim_sql(guard: str = "SELECT 1") -> str:
+    """The claim statement with ``guard`` (see above)."""
+    return _CLAIM_SQL.format(guard=guard)
+
+
+def claim_params(*, project: Project, expert_id: Any, gold: bool) -> dict[str, Any]:
+    return {
+        "project": project.pk,
+        "expert": expert_id,
+        "gold": gold,
+        "id": uuid.uuid4(),
+        "lease": project.lease_seconds,
+    }
+
+
+def claimed_assignment(*, project: Project, expert_id: Any, assignment_id: Any, row: tuple) -> Assignment:
+    """The assignment (and its item) the claim statement inserted, from its result row,
+    without another query."""
+    _held, item_id, slot_id, is_gold, shown_order, leased_at, expires_at, uid, prompt, responses, gold = row
+    item = Item(
+        id=item_id,
+        uid=uid,
+        project=project,
+        prompt=decode_json(prompt),
+        responses=decode_json(responses),
+        is_gold=is_gold,
+        gold=decode_json(gold),
+    )
+    assignment = Assignment(
+        id=assignment_id,
+        project=project,
+        item=item,
+        expert_id=expert_id,
+        slot_id=slot_id,
+        is_gold=is_gold,
+        shown_order=decode_json(shown_order),
+        status=Assignment.Status.ACTIVE,
+        leased_at=leased_at,
+        expires_at=expires_at,
+    )
+    # Both rows exist: a later save() must UPDATE them, not INSERT a second row with this id.
+    for instance in (item, assignment):
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return assignment
 
 
 def _one_statement():
@@ -255,47 +318,22 @@ def _one_statement():
     return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
-def _decode(value: Any) -> Any:
+def decode_json(value: Any) -> Any:
+    """A JSON column read by a raw cursor: Django's connections hand jsonb over as text."""
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _claim_slot_postgresql(*, project: Project, expert: ExpertProfile) -> Assignment | None:
-    assignment_id = uuid.uuid4()
+def _claim_postgresql(*, project: Project, expert: ExpertProfile, gold: bool) -> Assignment | None:
+    params = claim_params(project=project, expert_id=expert.pk, gold=gold)
     with _one_statement(), connection.cursor() as cursor:
-        cursor.execute(
-            _CLAIM_SQL,
-            {"project": project.pk, "expert": expert.pk, "id": assignment_id, "lease": project.lease_seconds},
-        )
+        cursor.execute(claim_sql(), params)
         row = cursor.fetchone()
     if row is None:
         return None
-    held_id, item_id, slot_id, shown_order, leased_at, expires_at, uid, prompt, responses, is_gold = row
-    if held_id is not None:
+    if row[0] is not None:
         return _held_lease(project=project, expert=expert)
-    item = Item(
-        id=item_id,
-        uid=uid,
-        project=project,
-        prompt=_decode(prompt),
-        responses=_decode(responses),
-        is_gold=is_gold,
-    )
-    assignment = Assignment(
-        id=assignment_id,
-        project=project,
-        item=item,
-        expert=expert,
-        slot_id=slot_id,
-        is_gold=False,
-        shown_order=_decode(shown_order),
-        status=Assignment.Status.ACTIVE,
-        leased_at=leased_at,
-        expires_at=expires_at,
-    )
-    # Both rows exist: a later save() must UPDATE them, not INSERT a second row with this id.
-    for instance in (item, assignment):
-        instance._state.adding = False
-        instance._state.db = connection.alias
+    assignment = claimed_assignment(project=project, expert_id=expert.pk, assignment_id=params["id"], row=row)
+    assignment.expert = expert
     return assignment
 
 
@@ -313,9 +351,9 @@ def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment |
     for _attempt in range(3):
         gold = bool(project.gold_rate) and _random.random() < project.gold_rate
         try:
-            if connection.vendor == "postgresql" and not gold:
-                # One statement hands back the lease the expert holds, or claims a slot.
-                return _claim_slot_postgresql(project=project, expert=expert)
+            if connection.vendor == "postgresql":
+                # One statement hands back the lease the expert holds, or claims an item.
+                return _claim_postgresql(project=project, expert=expert, gold=gold)
             # An unexpired lease the expert already holds here is handed back: a double click or
             # a reload never leases a second item (the database allows one live lease per expert
             # and project; a request that lost that race finds the winner's lease here).
@@ -374,13 +412,10 @@ def access_assignment_for_expert(*, expert: ExpertProfile, assignment_id: Any) -
     return assignment
 
 
-def assignment_submit(
-    *, assignment: Assignment, expert: ExpertProfile, payload: dict[str, Any], client_id: str
-) -> tuple[Label, bool]:
-    """Store the expert's label. Returns (label, created). A retry with the same ``client_id``
-    returns the first label; a lease that expired is accepted while its slot is still free
-    and refused (409) once another expert holds it. The label is validated (400 with field
-    errors) before anything is written."""
+def label_build(
+    *, assignment: Assignment, expert: ExpertProfile, payload: dict[str, Any], client_id: str, now
+) -> Label:
+    """The label a submit would store, validated (400 with field errors), not yet saved."""
     client_id = (client_id or "").strip()
     if not client_id or len(client_id) > 100:
         raise ApplicationError(
@@ -393,8 +428,7 @@ def assignment_submit(
         shown_order=assignment.shown_order,
         responses=item.responses,
     )
-    now = timezone.now()
-    label = Label(
+    return Label(
         assignment=assignment,
         project=project,
         item=item,
@@ -411,14 +445,25 @@ def assignment_submit(
         schema_version=project.schema_version,
         created_at=now,
     )
+
+
+def assignment_submit(
+    *, assignment: Assignment, expert: ExpertProfile, payload: dict[str, Any], client_id: str
+) -> tuple[Label, bool]:
+    """Store the expert's label. Returns (label, created). A retry with the same ``client_id``
+    returns the first label; a lease that expired is accepted while its slot is still free
+    and refused (409) once another expert holds it. The label is validated (400 with field
+    errors) before anything is written."""
+    now = timezone.now()
+    label = label_build(assignment=assignment, expert=expert, payload=payload, client_id=client_id, now=now)
     stored = connection.vendor == "postgresql" and _submit_active_postgresql(label=label, now=now)
     if not stored:
         label, created = _submit_locked(assignment=assignment, expert=expert, label=label, now=now)
         if not created:
             return label, False
-    if not item.is_gold:
-        _item_mark_labelled(item_id=item.pk)
-    transaction.on_commit(lambda: label_quality_task.delay(str(label.pk)))  # annotate/quality/services.py
+    if not assignment.item.is_gold:
+        _item_mark_labelled(item_id=assignment.item.pk)
+    labels_quality_nudge_on_commit()
     return label, True
 
 
@@ -444,10 +489,11 @@ RETURNING id
 """
 
 
-def _submit_active_postgresql(*, label: Label, now) -> bool:
-    """Store ``label`` if its assignment is still this expert's active one; False otherwise."""
-    # Every column, with the values Django itself would insert (defaults and later fields
-    # included), so that this statement never falls behind the model.
+def submit_active_statement(*, label: Label, now) -> tuple[str, dict[str, Any]]:
+    """The one-statement submit of ``label`` and its parameters. Every column, with the values
+    Django itself would insert (defaults and later fields included), so that this statement
+    never falls behind the model; each value cast to its column's type, so that the statement
+    also runs with server-side binding (the fast path's prepared statements)."""
     fields = list(Label._meta.concrete_fields)
     values = {
         f"v{n}": field.get_db_prep_save(getattr(label, field.attname), connection)
@@ -455,7 +501,7 @@ def _submit_active_postgresql(*, label: Label, now) -> bool:
     }
     sql = _SUBMIT_ACTIVE_SQL.format(
         columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
-        values=", ".join(f"%(v{n})s" for n in range(len(fields))),
+        values=", ".join(f"%(v{n})s::{_cast(field)}" for n, field in enumerate(fields)),
     )
     params = {
         "assignment": label.assignment_id,
@@ -464,6 +510,26 @@ def _submit_active_postgresql(*, label: Label, now) -> bool:
         "now": now,
         **values,
     }
+    return sql, params
+
+
+def _cast(field) -> str:
+    kind = field.db_type(connection)
+    return "bigint" if kind == "bigserial" else kind.split("(")[0] if kind.startswith("varchar") else kind
+
+
+def submit_active_stored(label: Label, now) -> None:
+    """Mark ``label`` and its assignment as the submit statement left them."""
+    label._state.adding = False
+    label._state.db = connection.alias
+    assignment = label.assignment
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.submitted_at = now
+
+
+def _submit_active_postgresql(*, label: Label, now) -> bool:
+    """Store ``label`` if its assignment is still this expert's active one; False otherwise."""
+    sql, params = submit_active_statement(label=label, now=now)
     try:
         with _one_statement(), connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -474,29 +540,32 @@ def _submit_active_postgresql(*, label: Label, now) -> bool:
         return False
     if row is None:
         return False
-    label._state.adding = False
-    label._state.db = connection.alias
-    assignment = label.assignment
-    assignment.status = Assignment.Status.SUBMITTED
-    assignment.submitted_at = now
+    submit_active_stored(label, now)
     return True
+
+
+# An ordinary item whose slots are all filled is labelled (waiting for its consensus).
+ITEM_MARK_LABELLED_SQL = """
+UPDATE annotate_item SET state = 'labelled'
+WHERE id = %(item)s AND state = 'open'
+  AND NOT EXISTS (SELECT 1 FROM annotate_slot s WHERE s.item_id = annotate_item.id AND s.state <> 'filled')
+"""
 
 
 def _item_mark_labelled(*, item_id: int) -> None:
     """An ordinary item whose slots are all filled is labelled (waiting for its consensus)."""
-    labelled = Item.objects.filter(pk=item_id, state=Item.State.OPEN).exclude(
-        Exists(Slot.objects.filter(item_id=OuterRef("pk")).exclude(state=Slot.State.FILLED))
-    )
     if connection.in_atomic_block:
         # Two experts filling an item's last slots at once would each see the other's slot
         # unfilled: the item's lock makes the second look after the first has committed.
         with transaction.atomic():
             Item.objects.select_for_update().filter(pk=item_id).values("pk").get()
-            labelled.update(state=Item.State.LABELLED)
+            with connection.cursor() as cursor:
+                cursor.execute(ITEM_MARK_LABELLED_SQL, {"item": item_id})
     else:
         # Outside a transaction each submit has committed before it looks, so the later of
         # two concurrent submits sees both slots filled: no lock is needed.
-        labelled.update(state=Item.State.LABELLED)
+        with connection.cursor() as cursor:
+            cursor.execute(ITEM_MARK_LABELLED_SQL, {"item": item_id})
 
 
 @transaction.atomic

@@ -169,6 +169,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- The queue's fast path (annotate/queue_fast.py) -----------------------------------------
+# next and submit answered in front of Django on PostgreSQL; off: always Django's path.
+QUEUE_FAST_PATH = env_bool("QUEUE_FAST_PATH", True)
+# How long the fast path trusts Django's eligibility verdict for an expert and project
+# (credential level, qualification, budget); suspensions and the project's status are
+# re-checked on every request regardless.
+QUEUE_FAST_ELIGIBILITY_SECONDS = float(os.environ.get("QUEUE_FAST_ELIGIBILITY_SECONDS", 1.0))
+QUEUE_FAST_POOL_MAX = int(os.environ.get("QUEUE_FAST_POOL_MAX", 8))
+
 # --- Redis: channel layer and Celery ------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -205,6 +214,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "webhook-sweep-every-minute": {
         "task": "rlhf_platform.webhooks.tasks.webhook_sweep_task",
+        "schedule": 60.0,
+    },
+    "quality-labels-sweep-every-minute": {
+        "task": "annotate.quality.tasks.labels_quality_sweep_task",
         "schedule": 60.0,
     },
     "quality-models-refresh-every-5-minutes": {

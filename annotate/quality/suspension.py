@@ -49,6 +49,14 @@ __all__ = [
 ]
 
 
+# The gate as a SQL condition (true: not suspended), re-checked by the queue's fast path in the
+# statement that leases: a suspension stops work at once.
+SUSPENDED_IN_PROJECT_RECHECK_SQL = (
+    "NOT EXISTS (SELECT 1 FROM annotate_projectsuspension ps"
+    " WHERE ps.project_id = %(project)s AND ps.expert_id = %(expert)s AND ps.active)"
+)
+
+
 def suspended_in_project_gate(expert: ExpertProfile, project: Project) -> str | None:
     """The queue's gate: ``suspended_in_project`` while an active suspension exists."""
     if ProjectSuspension.objects.filter(project_id=project.pk, expert_id=expert.pk, active=True).exists():

@@ -1,0 +1,269 @@
+"""The queue's fast path (annotate/queue_fast.py) over real HTTP: a uvicorn server in this
+process serving the project's ASGI application, on real PostgreSQL.
+
+It must answer next and submit exactly as Django's path does, hand every other case to Django,
+re-check a suspension at once, and keep the queue's guarantees with many experts at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from importlib import import_module
+
+import pytest
+import uvicorn
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.asgi import get_asgi_application
+from django.db import connection
+from django.middleware.csrf import _get_new_csrf_string
+from django.test import Client
+
+import annotate.queue_fast as queue_fast
+from annotate.models import Assignment, Item, Label, Slot
+from annotate.quality.services import labels_quality_drain
+from annotate.quality.suspension import project_suspend
+from annotate.queue_fast import QueueFastPath
+from tests.factories import BatchFactory, CredentialFactory, ItemFactory, ProjectFactory
+from tests.threads import run_together
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+class Server:
+    """uvicorn on a free port, in a thread with its own event loop; the fast path's pool is
+    closed in that loop when the server stops."""
+
+    def __init__(self) -> None:
+        self.app = QueueFastPath(get_asgi_application())
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self.server.serve())
+            loop.run_until_complete(self.app.close())
+        finally:
+            loop.close()
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+class Expert:
+    """A logged-in expert's HTTP client: session cookie and CSRF token as the browser has them."""
+
+    def __init__(self, server: Server, user) -> None:
+        client = Client()
+        client.force_login(user)
+        self.session = client.cookies["sessionid"].value
+        self.csrf = _get_new_csrf_string()
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+
+    def post(self, path: str, body, *, csrf: bool = True) -> tuple[int, dict, dict | None]:
+        headers = {
+            "Content-Type": "application/json",
+            "Cookie": f"sessionid={self.session}; csrftoken={self.csrf}",
+        }
+        if csrf:
+            headers["X-CSRFToken"] = self.csrf
+        self.conn.request("POST", path, body=json.dumps(body), headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            json.loads(data) if data else None,
+        )
+
+    def next(self, project) -> tuple[int, dict, dict | None]:
+        return self.post("/api/v1/queue/next", {"project": str(project.pk)})
+
+    def submit(self, assignment_id: str, **label) -> tuple[int, dict, dict | None]:
+        body = {"client_id": str(uuid.uuid4()), "choice": "A", "strength": 2, **label}
+        return self.post(f"/api/v1/assignments/{assignment_id}/submit", body)
+
+
+@pytest.fixture
+def nudges(monkeypatch) -> list:
+    """The quality nudges the fast path sends (counted here instead of queued: the test drains
+    the labels itself)."""
+    sent: list = []
+    monkeypatch.setattr(queue_fast, "_nudge", lambda: sent.append(1))
+    return sent
+
+
+def _expert_on(project):
+    return CredentialFactory(approved=True, domain=project.domain).expert
+
+
+def test_next_and_submit_are_answered_by_the_fast_path_as_django_answers_them(nudges):
+    project = ProjectFactory(gold_rate=0, overlap=2)
+    items = ItemFactory.create_batch(3, project=project, batch=BatchFactory(project=project))
+    expert = _expert_on(project)
+    django_client = Client()
+    django_client.force_login(expert.user)
+    with Server() as server:
+        client = Expert(server, expert.user)
+        status, headers, body = client.next(project)
+        assert status == 200 and server.app.served == 1
+        assignment = Assignment.objects.get(pk=body["id"])
+        assert body["item"] in {str(item.uid) for item in items}
+        assert body["lease_seconds"] == project.lease_seconds
+        assert [r["label"] for r in body["responses"]] == ["A", "B"]
+        shown_first = assignment.item.responses[assignment.shown_order[0]]
+        assert body["responses"][0]["text"] == shown_first["text"]
+        assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+
+        # Django's own path, for the same expert: the same shape.
+        django_next = django_client.post(
+            "/api/v1/queue/next", {"project": str(project.pk)}, content_type="application/json"
+        )
+        assert django_next.status_code == 200
+        assert set(django_next.json()) == set(body)
+
+        status, _headers, stored = client.submit(body["id"], choice="A", strength=3, active_seconds=7.5)
+        assert status == 201 and server.app.served == 2
+        label = Label.objects.get(pk=stored["id"])
+        # "A" was the response shown first: the label names it in canonical terms.
+        assert label.choice == "AB"[assignment.shown_order[0]]
+        assert label.strength == 3 and label.active_seconds == 7.5 and label.client_id == stored["client_id"]
+        assert label.quality_at is None and nudges  # the worker's drain takes it
+        assert Slot.objects.get(pk=assignment.slot_id).state == Slot.State.FILLED
+        assert Assignment.objects.get(pk=assignment.pk).status == Assignment.Status.SUBMITTED
+    assert labels_quality_drain() == 1
+    assert Label.objects.get(pk=label.pk).quality_at is not None
+
+
+def test_every_other_case_is_handed_to_django(nudges):
+    project = ProjectFactory(gold_rate=0, overlap=1)
+    ItemFactory.create_batch(3, project=project, batch=BatchFactory(project=project))
+    expert = _expert_on(project)
+    with Server() as server:
+        client = Expert(server, expert.user)
+        _status, _headers, first = client.next(project)
+        served = server.app.served
+
+        # An invalid label: Django's field errors.
+        status, _headers, body = client.submit(first["id"], choice="Z")
+        assert status == 400 and "choice" in json.dumps(body)
+        # The same client_id twice (a retry): the first label, not a second.
+        client_id = str(uuid.uuid4())
+        status, _headers, stored = client.submit(first["id"], client_id=client_id)
+        assert status == 201
+        status, _headers, again = client.submit(first["id"], client_id=client_id)
+        assert status == 200 and again["id"] == stored["id"]
+        assert Label.objects.filter(assignment_id=first["id"]).count() == 1
+        # No CSRF token: refused, as Django refuses it.
+        status, _headers, _body = client.post("/api/v1/queue/next", {"project": str(project.pk)}, csrf=False)
+        assert status == 403
+        # Logged out (the session is gone, as logging out deletes it): refused, although the
+        # fast path knew the session.
+        engine = import_module(settings.SESSION_ENGINE)
+        engine.SessionStore(session_key=client.session).delete()
+        assert not Session.objects.filter(session_key=client.session).exists()
+        status, _headers, _body = client.next(project)
+        assert status == 401  # Django's answer to a request without a valid session
+        # Only the submit that stored the label was the fast path's.
+        assert server.app.served == served + 1
+
+
+def test_a_suspension_stops_work_at_once_despite_the_remembered_eligibility(nudges):
+    project = ProjectFactory(gold_rate=0, overlap=1)
+    ItemFactory.create_batch(5, project=project, batch=BatchFactory(project=project))
+    expert = _expert_on(project)
+    with Server() as server:
+        client = Expert(server, expert.user)
+        status, _headers, body = client.next(project)
+        assert status == 200
+        assert client.submit(body["id"])[0] == 201
+        project_suspend(project=project, expert_id=expert.pk, reason="staff")
+        status, headers, _body = client.next(project)
+        assert status == 204 and headers["queue-reason"] == "suspended_in_project"
+        # So does the end of the project.
+        other = _expert_on(project)
+        second = Expert(server, other.user)
+        assert second.next(project)[0] == 200
+        project.status = "paused"
+        project.save(update_fields=["status"])
+        status, headers, _body = second.next(project)
+        assert status == 204 and headers["queue-reason"] == "project_not_active"
+
+
+def test_gold_is_drawn_by_the_fast_path_at_the_projects_rate_and_never_twice(nudges):
+    project = ProjectFactory(gold_rate=0.5, overlap=1)
+    batch = BatchFactory(project=project)
+    ItemFactory.create_batch(60, project=project, batch=batch)
+    gold = ItemFactory.create_batch(40, project=project, batch=batch, gold_answer=True)
+    expert = _expert_on(project)
+    with Server() as server:
+        client = Expert(server, expert.user)
+        draws = 50
+        for _ in range(draws):
+            status, _headers, body = client.next(project)
+            assert status == 200
+            assert client.submit(body["id"])[0] == 201
+        assert server.app.served == 2 * draws
+    gold_ids = {item.pk for item in gold}
+    seen = Counter(Assignment.objects.filter(expert=expert, is_gold=True).values_list("item_id", flat=True))
+    assert set(seen) <= gold_ids
+    assert max(seen.values()) == 1  # never the same gold item twice
+    # 50 draws at 0.5: outside 12..38 has a probability under 1e-4.
+    assert 12 <= sum(seen.values()) <= 38
+
+
+def test_many_experts_through_the_fast_path_label_every_item_exactly_k_times(nudges):
+    experts_count, items_count, k = 24, 200, 3
+    project = ProjectFactory(gold_rate=0, overlap=k)
+    ItemFactory.create_batch(items_count, project=project, batch=BatchFactory(project=project))
+    experts = [_expert_on(project) for _ in range(experts_count)]
+    connection.close()
+    with Server() as server:
+        clients = [Expert(server, expert.user) for expert in experts]
+
+        def work(client: Expert) -> int:
+            done = 0
+            while True:
+                status, headers, body = client.next(project)
+                if status == 204:
+                    if headers.get("queue-reason") != "queue_empty":
+                        raise AssertionError(headers)
+                    return done
+                assert status == 200, body
+                status, _headers, stored = client.submit(body["id"])
+                assert status == 201, stored
+                done += 1
+
+        results = run_together([lambda c=c: work(c) for c in clients])
+        assert server.app.served > 0
+    per_item = Counter(Label.objects.filter(project=project).values_list("item_id", flat=True))
+    assert len(per_item) == items_count and set(per_item.values()) == {k}
+    pairs = Label.objects.filter(project=project).values_list("item_id", "expert_id")
+    assert len(set(pairs)) == len(pairs) == items_count * k
+    assert sum(results) == items_count * k
+    assert Item.objects.filter(project=project, state="labelled").count() == items_count
+    assert labels_quality_drain() == items_count * k
+    assert not Label.objects.filter(project=project, quality_at__isnull=True).exists()
