@@ -50,6 +50,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import HttpResponse, parse_cookie
@@ -268,6 +269,8 @@ class QueueFastPath:
         if not session_key:
             return None
         request = ASGIRequest(scope, io.BytesIO(body))
+        if not _host_allowed(request) or (settings.SECURE_SSL_REDIRECT and not request.is_secure()):
+            return None  # Django answers 400, or redirects to https
         if not _csrf_passes(request):
             return None
         try:
@@ -480,6 +483,14 @@ def _connection_kwargs() -> dict[str, Any]:
     params["options"] = f"{options} -c TimeZone=UTC".strip()
     params["autocommit"] = True
     return params
+
+
+def _host_allowed(request) -> bool:
+    try:
+        request.get_host()  # ALLOWED_HOSTS
+    except DisallowedHost:
+        return False
+    return True
 
 
 def _csrf_passes(request) -> bool:

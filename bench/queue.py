@@ -1,13 +1,17 @@
 """Queue throughput: concurrent simulated experts doing next + submit over real HTTP.
 
     python bench/queue.py [--base-url URL] [--concurrency 16] [--items 10000] [--pairs 150]
+                          [--rate PAIRS_PER_S]
 
 Sets up its own project, items (k = 3) and experts with approved credentials in the database
 named by DATABASE_URL (PostgreSQL ``rlhf_bench`` by default); items are written with
 ``generate_series`` so that a million take seconds. Without ``--base-url`` it starts uvicorn
 itself (``--workers``, 2 by default). Each simulated expert logs in, then loops next + submit
-``--pairs`` times (or until the queue is empty). Prints name=value lines; duplicates and
-overfilled items are counted from the database afterwards.
+``--pairs`` times (or until the queue is empty): as fast as the server answers, or, with
+``--rate``, on a fixed schedule that offers that many pairs a second in all (each expert starts
+a pair every concurrency/rate seconds; one that falls behind starts the next at once). Prints
+name=value lines; duplicates and overfilled items are counted from the database afterwards,
+and so is the quality lag (from a label's submit to its after-submit quality step).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ sys.path.insert(0, str(_here.parent))
 import argparse  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
+import random  # noqa: E402
 import statistics  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -110,7 +115,9 @@ def setup(items: int, experts: int) -> tuple[str, list[str]]:
 
 
 class Expert(threading.Thread):
-    def __init__(self, host: str, email: str, project_id: str, pairs: int, deadline: float) -> None:
+    def __init__(
+        self, host: str, email: str, project_id: str, pairs: int, deadline: float, interval: float = 0.0
+    ) -> None:
         super().__init__(daemon=True)
         self.host, self.email, self.project_id, self.pairs, self.deadline = (
             host,
@@ -119,6 +126,7 @@ class Expert(threading.Thread):
             pairs,
             deadline,
         )
+        self.interval = interval  # seconds between the starts of two pairs; 0: back to back
         self.next_ms: list[float] = []
         self.submit_ms: list[float] = []
         self.done = 0
@@ -149,7 +157,14 @@ class Expert(threading.Thread):
             "Cookie": "; ".join(f"{k}={v.value}" for k, v in cookies.items()),
             "X-CSRFToken": cookies["csrftoken"].value,
         }
+        # Experts start at evenly spread moments of the first interval, not all at once.
+        scheduled = time.monotonic() + random.random() * self.interval
         while self.done < self.pairs and time.monotonic() < self.deadline:
+            if self.interval:
+                delay = scheduled - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                scheduled += self.interval
             started = time.perf_counter()
             response, data = self._request(
                 conn, "POST", "/api/v1/queue/next", {"project": self.project_id}, headers
@@ -210,6 +225,12 @@ def main() -> None:
         help="server processes (rlhf_platform.serve) when the bench starts the server",
     )
     parser.add_argument("--seconds", type=float, default=120.0, help="upper bound on the run")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="pairs a second offered by all experts together (default: as fast as answered)",
+    )
     args = parser.parse_args()
 
     setup_django()
@@ -217,7 +238,8 @@ def main() -> None:
     with services(args.base_url, workers=args.workers) as (base_url, _server, _worker):
         host = base_url.split("://", 1)[1]
         deadline = time.monotonic() + args.seconds
-        experts = [Expert(host, email, project_id, args.pairs, deadline) for email in emails]
+        interval = args.concurrency / args.rate if args.rate else 0.0
+        experts = [Expert(host, email, project_id, args.pairs, deadline, interval) for email in emails]
         started = time.perf_counter()
         for expert in experts:
             expert.start()
@@ -251,6 +273,12 @@ def main() -> None:
         overfilled = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM annotate_label WHERE project_id = %s", [project_id])
         labels = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT extract(epoch FROM quality_at - created_at) * 1000 FROM annotate_label "
+            "WHERE project_id = %s AND quality_at IS NOT NULL",
+            [project_id],
+        )
+        quality_lag_ms = [float(row[0]) for row in cursor.fetchall()]
 
     pairs = sum(e.done for e in experts)
     next_ms = [v for e in experts for v in e.next_ms]
@@ -260,6 +288,8 @@ def main() -> None:
     print(f"queue_concurrency={args.concurrency}")
     print(f"queue_pairs={pairs}")
     print(f"queue_labels_stored={labels}")
+    if args.rate:
+        print(f"queue_offered_pairs_per_s={args.rate:.1f}")
     print(f"queue_ops_per_s={pairs / elapsed:.1f}")
     print(f"next_p50_ms={percentile(next_ms, 50):.1f}")
     print(f"next_p99_ms={percentile(next_ms, 99):.1f}")
@@ -272,6 +302,8 @@ def main() -> None:
     print(f"quality_backlog_at_end={backlog}")
     print(f"quality_catch_up_s={drain_seconds:.1f}")
     print(f"quality_backlog_left={backlog_left}")
+    print(f"quality_lag_p50_ms={percentile(quality_lag_ms, 50):.0f}")
+    print(f"quality_lag_p99_ms={percentile(quality_lag_ms, 99):.0f}")
     for err in errors[:5]:
         print(f"# {err}", file=sys.stderr)
 

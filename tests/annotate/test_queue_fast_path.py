@@ -83,21 +83,23 @@ class Expert:
         self.csrf = _get_new_csrf_string()
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
 
-    def post(self, path: str, body, *, csrf: bool = True) -> tuple[int, dict, dict | None]:
+    def post(
+        self, path: str, body, *, csrf: bool = True, host: str | None = None
+    ) -> tuple[int, dict, dict | None]:
         headers = {
             "Content-Type": "application/json",
             "Cookie": f"sessionid={self.session}; csrftoken={self.csrf}",
         }
         if csrf:
             headers["X-CSRFToken"] = self.csrf
+        if host:
+            headers["Host"] = host
         self.conn.request("POST", path, body=json.dumps(body), headers=headers)
         response = self.conn.getresponse()
         data = response.read()
-        return (
-            response.status,
-            {k.lower(): v for k, v in response.getheaders()},
-            json.loads(data) if data else None,
-        )
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        is_json = headers.get("content-type", "").startswith("application/json")
+        return response.status, headers, json.loads(data) if data and is_json else None
 
     def next(self, project) -> tuple[int, dict, dict | None]:
         return self.post("/api/v1/queue/next", {"project": str(project.pk)})
@@ -180,6 +182,11 @@ def test_every_other_case_is_handed_to_django(nudges):
         # No CSRF token: refused, as Django refuses it.
         status, _headers, _body = client.post("/api/v1/queue/next", {"project": str(project.pk)}, csrf=False)
         assert status == 403
+        # A Host that ALLOWED_HOSTS does not name: Django's 400.
+        status, _headers, _body = client.post(
+            "/api/v1/queue/next", {"project": str(project.pk)}, host="evil.example"
+        )
+        assert status == 400
         # Logged out (the session is gone, as logging out deletes it): refused, although the
         # fast path knew the session.
         engine = import_module(settings.SESSION_ENGINE)
