@@ -45,13 +45,24 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _sockets(pid: int) -> int:
-    count = 0
+def _accepted(pid: int, port: int) -> int:
+    """How many established connections to ``port`` the process holds (its other sockets, to
+    the database or Redis, open and close on their own and are not counted)."""
+    inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
-            count += os.readlink(fd).startswith("socket:")
+            target = os.readlink(fd)
         except OSError:
             continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            established = fields[3] == "01"
+            count += local_port == port and established and fields[9] in inodes
     return count
 
 
@@ -124,7 +135,7 @@ def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_all(tmp_path
         workers = _running_workers(parent, url)
         # Connections opened together are spread over both workers (uvicorn --workers hands a
         # burst to whichever process wakes first).
-        before = {pid: _sockets(pid) for pid in workers}
+        before = {pid: _accepted(pid, port) for pid in workers}
         connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(40)]
         for connection in connections:
             connection.connect()
@@ -132,7 +143,7 @@ def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_all(tmp_path
             connection.request("GET", "/healthz")
         for connection in connections:
             connection.getresponse().read()
-        gained = {pid: _sockets(pid) - before[pid] for pid in workers}
+        gained = {pid: _accepted(pid, port) - before[pid] for pid in workers}
         assert sum(gained.values()) >= 40 and min(gained.values()) >= 5, gained
         for connection in connections:
             connection.close()
