@@ -97,8 +97,13 @@ def services(base_url: str | None, *, workers: int = 1):
     procs.append(server)
     worker = None
     if os.environ.get("REDIS_URL"):
+        # The worker at a lower CPU priority than the web processes (nice 10, as a deployment
+        # sharing cores would run it): an expert waiting for the next item comes before the
+        # quality step, whose labels can wait a few seconds. BENCH_WORKER_NICE=0 runs it level.
+        nice = int(os.environ.get("BENCH_WORKER_NICE", "10"))
         worker = subprocess.Popen(
             [
+                *(["nice", "-n", str(nice)] if nice else []),
                 sys.executable,
                 "-m",
                 "celery",

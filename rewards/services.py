@@ -213,7 +213,13 @@ def label_reward(*, label_id: Any) -> LedgerTransaction | None:
 
 def item_rewards(*, item_id: Any) -> list[LedgerTransaction]:
     """Reward every label of a final item. Each label is its own database transaction (a
-    failure of one leaves the others posted; a retry posts only what is missing)."""
+    failure of one leaves the others posted; a retry posts only what is missing). An item not
+    final, or of a project without a policy in force when it was finalised, costs two reads."""
+    item = Item.objects.filter(pk=item_id).values("state", "is_gold", "finalized_at", "project_id").first()
+    if item is None or item["state"] != Item.State.FINAL or item["is_gold"]:
+        return []
+    if _policy_in_force(project_id=item["project_id"], at=item["finalized_at"] or timezone.now()) is None:
+        return []
     label_ids = list(
         Label.objects.filter(item_id=item_id).order_by("created_at").values_list("pk", flat=True)
     )
