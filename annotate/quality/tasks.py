@@ -31,7 +31,9 @@ DRAIN_PENDING_TTL = 30
     max_retries=8,
 )
 def label_quality_task(label_id: str) -> bool:
-    """The after-submit quality step of one label. Idempotent (``Label.quality_at``)."""
+    """The after-submit quality step of one label. Idempotent (``Label.quality_at``). Submits
+    now nudge :func:`labels_quality_drain_task` instead; this task still runs what an earlier
+    version queued."""
     return label_quality_process(label_id=label_id)
 
 
@@ -55,11 +57,17 @@ def labels_quality_nudge() -> None:
     """After labels were stored (and committed): make sure a drain will run. One message per
     burst of submits, not one per label: the message and its task cost more than the step."""
     if cache.add(DRAIN_PENDING_KEY, 1, timeout=DRAIN_PENDING_TTL):
-        labels_quality_drain_task.delay()
+        try:
+            labels_quality_drain_task.delay()
+        except Exception:
+            cache.delete(DRAIN_PENDING_KEY)  # the next submit tries again
+            raise
 
 
 def labels_quality_nudge_on_commit() -> None:
-    transaction.on_commit(labels_quality_nudge)
+    # robust: the label is stored; a broker that is down must not fail the submit (the
+    # error is logged, and the periodic sweep drains the label).
+    transaction.on_commit(labels_quality_nudge, robust=True)
 
 
 @shared_task(

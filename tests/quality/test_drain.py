@@ -103,3 +103,24 @@ def test_a_label_whose_step_fails_is_left_for_later_and_the_rest_go_through(no_n
     monkeypatch.setattr(services, "label_quality_process", real_single)
     labels_quality_sweep_task.delay()
     assert not Label.objects.filter(quality_at__isnull=True).exists()
+
+
+def test_a_broker_that_is_down_does_not_fail_the_submit(monkeypatch):
+    from django.core.cache import cache
+
+    from annotate.quality import tasks
+    from tests.quality.pipeline import label_next
+
+    def broker_down():
+        raise ConnectionError("broker unreachable")
+
+    cache.delete(tasks.DRAIN_PENDING_KEY)
+    monkeypatch.setattr(tasks.labels_quality_drain_task, "delay", broker_down)
+    project = ProjectFactory(gold_rate=0, overlap=3)
+    ItemFactory(batch=BatchFactory(project=project))
+    label = label_next(expert_for(project), project, choice="A", strength=2)
+    assert Label.objects.get(pk=label.pk).quality_at is None  # stored, waiting for a drain
+    assert cache.get(tasks.DRAIN_PENDING_KEY) is None  # the next submit nudges again
+    monkeypatch.undo()
+    labels_quality_sweep_task.delay()
+    assert Label.objects.get(pk=label.pk).quality_at is not None
