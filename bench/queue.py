@@ -41,7 +41,7 @@ from bench._harness import services, setup_django  # noqa: E402
 PASSWORD = "bench-password-123"  # noqa: S105
 
 
-def setup(items: int, experts: int) -> tuple[str, list[str]]:
+def setup(items: int, experts: int, *, policy: bool = False) -> tuple[str, list[str]]:
     from django.contrib.auth.hashers import make_password
     from django.db import connection
 
@@ -65,6 +65,18 @@ def setup(items: int, experts: int) -> tuple[str, list[str]]:
         gold_rate=0.0,
         overlap=3,
     )
+    if policy:
+        # A paying project: every label of a final item is rewarded from a funded lab budget
+        # (the ledger posting runs in the worker; the budget gate runs on every next).
+        from rewards.services import budget_credit, reward_policy_create
+
+        token = 10**18
+        reward_policy_create(
+            project=project,
+            base_rate=token,
+            level_multipliers_bp={"1": 10_000, "2": 12_500, "3": 15_000, "4": 20_000},
+        )
+        budget_credit(lab=lab, amount=token * 100 * items, actor=owner, memo="queue bench")
     from annotate.models import Batch
 
     batch = Batch.objects.create(
@@ -202,6 +214,25 @@ def _quality_backlog(project_id: str) -> int:
     return Label.objects.filter(project_id=project_id, quality_at__isnull=True).count()
 
 
+def _rewards(project_id: str) -> tuple[int, int]:
+    """Rewards posted, and labels of final items that are due one."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM rewards_ledgertransaction WHERE project_id = %s AND kind = 'reward'",
+            [project_id],
+        )
+        posted = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM annotate_label l JOIN annotate_item i ON i.id = l.item_id "
+            "WHERE l.project_id = %s AND i.state = 'final' AND NOT l.is_gold "
+            "AND NOT l.excluded_from_consensus",
+            [project_id],
+        )
+        return posted, cursor.fetchone()[0]
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -226,6 +257,11 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=120.0, help="upper bound on the run")
     parser.add_argument(
+        "--policy",
+        action="store_true",
+        help="a reward policy and a funded budget: every label of a final item is paid",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         default=0.0,
@@ -234,7 +270,7 @@ def main() -> None:
     args = parser.parse_args()
 
     setup_django()
-    project_id, emails = setup(args.items, args.concurrency)
+    project_id, emails = setup(args.items, args.concurrency, policy=args.policy)
     with services(args.base_url, workers=args.workers) as (base_url, _server, _worker):
         host = base_url.split("://", 1)[1]
         deadline = time.monotonic() + args.seconds
@@ -255,6 +291,16 @@ def main() -> None:
             time.sleep(0.5)
         drain_seconds = time.perf_counter() - drain_started
         backlog_left = _quality_backlog(project_id)
+        rewards_posted = rewards_due = 0
+        rewards_started = time.perf_counter()
+        if args.policy:
+            # The rewards of final items are posted by the worker after the quality step.
+            while time.perf_counter() - drain_started < args.seconds:
+                rewards_posted, rewards_due = _rewards(project_id)
+                if rewards_posted >= rewards_due:
+                    break
+                time.sleep(0.5)
+        rewards_catch_up = time.perf_counter() - rewards_started
 
     from django.db import connection
 
@@ -302,6 +348,10 @@ def main() -> None:
     print(f"quality_backlog_at_end={backlog}")
     print(f"quality_catch_up_s={drain_seconds:.1f}")
     print(f"quality_backlog_left={backlog_left}")
+    if args.policy:
+        print(f"rewards_posted={rewards_posted}")
+        print(f"rewards_due={rewards_due}")
+        print(f"rewards_catch_up_s={rewards_catch_up:.1f}")
     print(f"quality_lag_p50_ms={percentile(quality_lag_ms, 50):.0f}")
     print(f"quality_lag_p99_ms={percentile(quality_lag_ms, 99):.0f}")
     for err in errors[:5]:
