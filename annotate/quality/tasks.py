@@ -21,15 +21,19 @@ from annotate.quality.services import (
 DRAIN_PENDING_KEY = "quality:labels-drain-pending"
 DRAIN_PENDING_TTL = 30
 
+# The pipeline's tasks are idempotent: acknowledged once done, and retried with backoff after a
+# deadlock or a serialisation failure.
+RETRIED = {
+    "ignore_result": True,
+    "acks_late": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 8,
+}
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(OperationalError,),  # a deadlock or serialisation failure: try again
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=8,
-)
+
+@shared_task(**RETRIED)
 def label_quality_task(label_id: str) -> bool:
     """The after-submit quality step of one label. Idempotent (``Label.quality_at``). Submits
     now nudge :func:`labels_quality_drain_task` instead; this task still runs what an earlier
@@ -37,14 +41,7 @@ def label_quality_task(label_id: str) -> bool:
     return label_quality_process(label_id=label_id)
 
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=8,
-)
+@shared_task(**RETRIED)
 def labels_quality_drain_task() -> int:
     """Run the after-submit quality step of every label still waiting for it, oldest first.
     The labels themselves are the queue (``Label.quality_at`` is null until the step ran), so
@@ -70,14 +67,7 @@ def labels_quality_nudge_on_commit() -> None:
     transaction.on_commit(labels_quality_nudge, robust=True)
 
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=8,
-)
+@shared_task(**RETRIED)
 def items_quality_refresh_task(item_ids: list[int]) -> int:
     """Recompute the consensus of items whose counted labels changed (suspension, appeal)."""
     return items_quality_refresh(item_ids=[int(i) for i in item_ids])
