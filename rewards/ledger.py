@@ -92,6 +92,31 @@ def _whole(amount: Any) -> int:
     return amount
 
 
+def _legs(legs: Iterable[tuple[LedgerAccount, int]]) -> list[tuple[LedgerAccount, int]]:
+    """The legs without zeros, refused unless they sum to zero."""
+    legs = [(account, _whole(amount)) for account, amount in legs if _whole(amount) != 0]
+    if sum(amount for _, amount in legs) != 0:
+        raise ApplicationError("A ledger transaction's entries must sum to zero.", code="unbalanced")
+    return legs
+
+
+def _locked(account_ids: Iterable[int]) -> dict[int, LedgerAccount]:
+    """The accounts' rows under lock, taken in ascending id order (no deadlock)."""
+    ids = sorted(set(account_ids))
+    return {a.pk: a for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+
+
+def _balances_move(locked: dict[int, LedgerAccount], legs: Iterable[tuple[LedgerAccount, int]]) -> None:
+    moved: dict[int, int] = {}
+    for account, amount in legs:
+        moved[account.pk] = moved.get(account.pk, 0) + amount
+    for account_id, delta in moved.items():
+        row = locked[account_id]
+        row.balance = int(row.balance) + delta
+        # The row is locked: reading and writing the copy here cannot lose a concurrent update.
+        LedgerAccount.objects.filter(pk=account_id).update(balance=row.balance)
+
+
 @transaction.atomic
 def ledger_post(
     *,
@@ -111,14 +136,11 @@ def ledger_post(
     ``reference`` and ``False``. ``check`` sees the locked accounts (by id) before anything is
     written and may refuse by raising. Legs of zero are dropped; no legs at all posts a
     transaction without entries (a reward of 0 whose reasons the statement still shows)."""
-    legs = [(account, _whole(amount)) for account, amount in legs if _whole(amount) != 0]
-    if sum(amount for _, amount in legs) != 0:
-        raise ApplicationError("A ledger transaction's entries must sum to zero.", code="unbalanced")
+    legs = _legs(legs)
     existing = LedgerTransaction.objects.filter(reference=reference).first()
     if existing is not None:
         return existing, False
-    ids = sorted({account.pk for account, _ in legs})
-    locked = {a.pk: a for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    locked = _locked(account.pk for account, _ in legs)
     existing = LedgerTransaction.objects.filter(reference=reference).first()
     if existing is not None:
         return existing, False
@@ -145,15 +167,58 @@ def ledger_post(
     LedgerEntry.objects.bulk_create(
         LedgerEntry(transaction=txn, account_id=account.pk, amount=amount) for account, amount in legs
     )
-    moved: dict[int, int] = {}
-    for account, amount in legs:
-        moved[account.pk] = moved.get(account.pk, 0) + amount
-    for account_id, delta in moved.items():
-        row = locked[account_id]
-        row.balance = int(row.balance) + delta
-        # The row is locked: reading and writing the copy here cannot lose a concurrent update.
-        LedgerAccount.objects.filter(pk=account_id).update(balance=row.balance)
+    _balances_move(locked, legs)
     return txn, True
+
+
+@transaction.atomic
+def ledger_post_many(postings: list[dict[str, Any]]) -> list[tuple[LedgerTransaction, bool]]:
+    """:func:`ledger_post` for several postings at once (the keyword arguments of each, without
+    ``check``), in one database transaction: their accounts locked once, each kind of row
+    inserted in one statement, each account's balance moved once. The same rows as posting
+    them one by one; a reference already posted is returned, not posted again. Used where a
+    worker posts many small transactions (the rewards of a final item's labels)."""
+    postings = [{**posting, "legs": _legs(posting["legs"])} for posting in postings]
+    locked = _locked(account.pk for posting in postings for account, _ in posting["legs"])
+    posted = {
+        txn.reference: txn
+        for txn in LedgerTransaction.objects.filter(reference__in=[p["reference"] for p in postings])
+    }
+    new = []
+    for posting in postings:
+        if posting["reference"] not in posted and all(p["reference"] != posting["reference"] for p in new):
+            new.append(posting)
+    try:
+        with transaction.atomic():
+            created = LedgerTransaction.objects.bulk_create(
+                LedgerTransaction(
+                    kind=posting["kind"],
+                    reference=posting["reference"],
+                    memo=posting.get("memo", "")[:500],
+                    actor=None,
+                    lab_id=posting.get("lab_id"),
+                    project_id=posting.get("project_id"),
+                    expert_id=posting.get("expert_id"),
+                    label_id=posting.get("label_id"),
+                    amount=sum(amount for _, amount in posting["legs"] if amount > 0),
+                    data=posting.get("data") or {},
+                )
+                for posting in new
+            )
+    except IntegrityError:
+        # A concurrent caller posted one of these references: one by one, each returns it.
+        return [ledger_post(**posting) for posting in postings]
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(transaction=txn, account_id=account.pk, amount=amount)
+        for txn, posting in zip(created, new, strict=True)
+        for account, amount in posting["legs"]
+    )
+    _balances_move(locked, (leg for posting in new for leg in posting["legs"]))
+    fresh = {txn.reference: txn for txn in created}
+    return [
+        (fresh[p["reference"]], True) if p["reference"] in fresh else (posted[p["reference"]], False)
+        for p in postings
+    ]
 
 
 # --- Payouts (called by rewards.payouts) -----------------------------------------------------

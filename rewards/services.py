@@ -14,7 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotate.models import Item, ItemConsensus, Label, Project, ProjectSuspension
-from rewards.ledger import expert_account, lab_budget_account, ledger_post, treasury_account
+from rewards.ledger import expert_account, lab_budget_account, ledger_post, ledger_post_many, treasury_account
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
 from rewards.policy import LEVELS, reward_compute
 from rewards.policy import policy_in_force as _policy_in_force
@@ -160,6 +160,39 @@ def reward_policy_create(
 # --- Rewards ---------------------------------------------------------------------------------
 
 
+def _reward_labels():
+    return Label.objects.select_related("item", "project__domain", "expert", "excluded_by")
+
+
+def _rewardable(label: Label) -> bool:
+    return not label.is_gold and not (label.excluded_from_consensus and not _excluded_unfairly(label))
+
+
+def _reward_posting(
+    *, label: Label, policy: Any, consensus: ItemConsensus | None, budget: LedgerAccount
+) -> dict[str, Any]:
+    """The ledger posting of a label's reward (the arguments of ``ledger_post``)."""
+    item = label.item
+    breakdown = reward_compute(label=label, policy=policy, consensus=consensus)
+    amount = breakdown["amount"]
+    payable = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=label.expert_id)
+    return {
+        "kind": LedgerTransaction.Kind.REWARD,
+        "reference": reward_reference(label.pk),
+        "legs": [(budget, -amount), (payable, amount)],
+        "memo": f"label on {item.external_id}",
+        "lab_id": label.project.lab_id,
+        "project_id": label.project_id,
+        "expert_id": label.expert_id,
+        "label_id": label.pk,
+        "data": {
+            **breakdown,
+            "item": str(item.uid),
+            "finalized_at": item.finalized_at.isoformat() if item.finalized_at else None,
+        },
+    }
+
+
 def label_reward(*, label_id: Any) -> LedgerTransaction | None:
     """Post the reward of one label of a final item (once: the reference is the label's id).
 
@@ -172,12 +205,8 @@ def label_reward(*, label_id: Any) -> LedgerTransaction | None:
     queue gave them. The budget gate keeps that from happening except within the margin
     described in ``rewards.selectors.budget_gate``.
     """
-    label = (
-        Label.objects.select_related("item", "project__domain", "expert", "excluded_by")
-        .filter(pk=label_id)
-        .first()
-    )
-    if label is None or label.is_gold or (label.excluded_from_consensus and not _excluded_unfairly(label)):
+    label = _reward_labels().filter(pk=label_id).first()
+    if label is None or not _rewardable(label):
         return None
     item = label.item
     if item.state != Item.State.FINAL or item.is_gold:
@@ -189,46 +218,45 @@ def label_reward(*, label_id: Any) -> LedgerTransaction | None:
     if policy is None:
         return None
     consensus = ItemConsensus.objects.filter(item_id=item.pk).first()
-    breakdown = reward_compute(label=label, policy=policy, consensus=consensus)
-    amount = breakdown["amount"]
     budget = lab_budget_account(lab_id=label.project.lab_id)
-    payable = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=label.expert_id)
-    txn, _ = ledger_post(
-        kind=LedgerTransaction.Kind.REWARD,
-        reference=reward_reference(label.pk),
-        legs=[(budget, -amount), (payable, amount)],
-        memo=f"label on {item.external_id}",
-        lab_id=label.project.lab_id,
-        project_id=label.project_id,
-        expert_id=label.expert_id,
-        label_id=label.pk,
-        data={
-            **breakdown,
-            "item": str(item.uid),
-            "finalized_at": item.finalized_at.isoformat() if item.finalized_at else None,
-        },
-    )
+    txn, _ = ledger_post(**_reward_posting(label=label, policy=policy, consensus=consensus, budget=budget))
     return txn
 
 
 def item_rewards(*, item_id: Any) -> list[LedgerTransaction]:
-    """Reward every label of a final item. Each label is its own database transaction (a
-    failure of one leaves the others posted; a retry posts only what is missing). An item not
-    final, or of a project without a policy in force when it was finalised, costs two reads."""
+    """Reward every label of a final item (what :func:`label_reward` does for each), posted
+    together in one database transaction: all or none, and a retry posts only what is
+    missing. An item not final, or of a project without a policy in force when it was
+    finalised, costs two reads."""
     item = Item.objects.filter(pk=item_id).values("state", "is_gold", "finalized_at", "project_id").first()
     if item is None or item["state"] != Item.State.FINAL or item["is_gold"]:
         return []
-    if _policy_in_force(project_id=item["project_id"], at=item["finalized_at"] or timezone.now()) is None:
+    policy = _policy_in_force(project_id=item["project_id"], at=item["finalized_at"] or timezone.now())
+    if policy is None:
         return []
-    label_ids = list(
-        Label.objects.filter(item_id=item_id).order_by("created_at").values_list("pk", flat=True)
-    )
-    posted = []
-    for label_id in label_ids:
-        txn = label_reward(label_id=label_id)
-        if txn is not None:
-            posted.append(txn)
-    return posted
+    labels = [
+        label
+        for label in _reward_labels().filter(item_id=item_id).order_by("created_at")
+        if _rewardable(label)
+    ]
+    if not labels:
+        return []
+    posted = {
+        txn.reference: txn
+        for txn in LedgerTransaction.objects.filter(
+            reference__in=[reward_reference(label.pk) for label in labels]
+        )
+    }
+    todo = [label for label in labels if reward_reference(label.pk) not in posted]
+    if todo:
+        consensus = ItemConsensus.objects.filter(item_id=item_id).first()
+        budget = lab_budget_account(lab_id=todo[0].project.lab_id)
+        postings = [
+            _reward_posting(label=label, policy=policy, consensus=consensus, budget=budget) for label in todo
+        ]
+        for txn, _created in ledger_post_many(postings):
+            posted[txn.reference] = txn
+    return [posted[reward_reference(label.pk)] for label in labels]
 
 
 # --- Budgets ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from rewards.ledger import (
     ledger_payout_return,
     ledger_payout_settle,
     ledger_post,
+    ledger_post_many,
     treasury_account,
 )
 from rewards.models import AppendOnlyError, LedgerAccount, LedgerEntry, LedgerTransaction
@@ -144,6 +145,47 @@ def test_posting_a_reference_twice_posts_once():
     )
     assert created and not created_again and first.pk == again.pk
     assert ledger_balance(account=budget) == 10
+
+
+@pytest.mark.django_db
+def test_posting_many_at_once_writes_what_posting_them_one_by_one_writes():
+    lab = LabFactory()
+    budget = lab_budget_account(lab_id=lab.pk)
+    ledger_post(kind="budget_credit", reference="credit", legs=[(treasury_account(), -1000), (budget, 1000)])
+    experts = [ExpertProfileFactory() for _ in range(3)]
+    payables = [expert_account(kind=Kind.ANNOTATOR, expert_id=expert.pk) for expert in experts]
+    postings = [
+        {
+            "kind": "reward",
+            "reference": f"many-{n}",
+            "legs": [(budget, -(n + 1) * 10), (payables[n % 3], (n + 1) * 10)],
+            "expert_id": experts[n % 3].pk,
+            "data": {"n": n},
+        }
+        for n in range(5)
+    ]
+    postings.append({"kind": "reward", "reference": "many-zero", "legs": [(budget, 0), (payables[0], 0)]})
+    first, _ = ledger_post(**postings[0])  # posted before: returned, not posted again
+
+    results = ledger_post_many(postings)
+
+    assert [created for _, created in results] == [False, True, True, True, True, True]
+    assert results[0][0].pk == first.pk
+    assert [txn.reference for txn, _ in results] == [posting["reference"] for posting in postings]
+    for txn, _ in results[:5]:
+        entries = list(LedgerEntry.objects.filter(transaction=txn).values_list("amount", flat=True))
+        assert sorted(entries) == [-txn.amount, txn.amount]
+    assert results[3][0].data == {"n": 3} and results[3][0].amount == 40
+    assert not LedgerEntry.objects.filter(transaction=results[5][0]).exists()  # a reward of 0
+    expected = {0: 10 + 40, 1: 20 + 50, 2: 30}
+    for n, payable in enumerate(payables):
+        assert ledger_balance(account=payable) == expected[n]
+        assert LedgerAccount.objects.get(pk=payable.pk).balance == expected[n]
+    assert ledger_balance(account=budget) == LedgerAccount.objects.get(pk=budget.pk).balance == 1000 - 150
+    rows = LedgerTransaction.objects.count()
+    assert [created for _, created in ledger_post_many(postings)] == [False] * 6
+    assert LedgerTransaction.objects.count() == rows
+    assert _all_balances_sum_to_zero()
 
 
 @pytest.mark.django_db
