@@ -1,7 +1,7 @@
 """Queue throughput: concurrent simulated experts doing next + submit over real HTTP.
 
     python bench/queue.py [--base-url URL] [--concurrency 16] [--items 10000] [--pairs 150]
-                          [--rate PAIRS_PER_S]
+                          [--rate PAIRS_PER_S] [--policy]
 
 Sets up its own project, items (k = 3) and experts with approved credentials in the database
 named by DATABASE_URL (PostgreSQL ``rlhf_bench`` by default); items are written with
@@ -11,7 +11,9 @@ itself (``--workers``, 2 by default). Each simulated expert logs in, then loops 
 ``--rate``, on a fixed schedule that offers that many pairs a second in all (each expert starts
 a pair every concurrency/rate seconds; one that falls behind starts the next at once). Prints
 name=value lines; duplicates and overfilled items are counted from the database afterwards,
-and so is the quality lag (from a label's submit to its after-submit quality step).
+and so is the quality lag (from a label's submit to its after-submit quality step). With
+``--policy`` the project pays (a reward policy, a funded budget): it also waits for, and
+reports, the rewards the worker posts for the labels of final items.
 """
 
 from __future__ import annotations
