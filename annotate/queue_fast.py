@@ -335,7 +335,10 @@ class QueueFastPath:
         client_id = data.pop("client_id", None)
         if not isinstance(client_id, str):
             return None
-        assignment_uuid = uuid.UUID(assignment_id)
+        try:
+            assignment_uuid = uuid.UUID(assignment_id)
+        except ValueError:
+            return None  # not a UUID: Django's 404
         sql = self._sql.get("fetch") or self._sql.setdefault("fetch", _submit_fetch_sql())
         row = await self._fetchone(sql, {**common, "assignment": assignment_uuid})
         if row is None:

@@ -182,6 +182,9 @@ def test_every_other_case_is_handed_to_django(nudges):
         # No CSRF token: refused, as Django refuses it.
         status, _headers, _body = client.post("/api/v1/queue/next", {"project": str(project.pk)}, csrf=False)
         assert status == 403
+        # An assignment id that is not a UUID: Django's 404.
+        status, _headers, _body = client.submit("-" * 36)
+        assert status == 404
         # A Host that ALLOWED_HOSTS does not name: Django's 400.
         status, _headers, _body = client.post(
             "/api/v1/queue/next", {"project": str(project.pk)}, host="evil.example"
