@@ -130,7 +130,7 @@ def label_quality_process(*, label_id: Any) -> bool:
         shown_order=label.assignment.shown_order,
     )
     if not label.is_gold and not label.excluded_from_consensus:
-        _item_update(item=item, project=project, deltas=deltas)
+        _item_update(item=item, project=project, deltas=deltas, model=project_model(project.pk))
     rows = deltas_apply(project_id=project.pk, deltas=deltas)
     if passed is not None:
         gold_rules_apply(row=rows[label.expert_id], project=project)
@@ -223,13 +223,9 @@ def labels_quality_batch(*, label_ids: list[Any]) -> int:
     return len(labels)
 
 
-_UNSET = object()
-
-
 def _item_update(
-    *, item: Item, project: Project, deltas: dict[Any, QualityDelta], model: Any = _UNSET
+    *, item: Item, project: Project, deltas: dict[Any, QualityDelta], model: DawidSkeneModel | None
 ) -> None:
-    model = project_model(project.pk) if model is _UNSET else model
     consensus = item_consensus_refresh(item=item, model=model)
     _decision, agreement = item_act(item=item, project=project, consensus=consensus)
     _add_agreement(deltas, agreement)
@@ -246,7 +242,7 @@ def items_quality_refresh(*, item_ids: list[int]) -> int:
                     continue
                 project = Project.objects.get(pk=item.project_id)
                 deltas: dict[Any, QualityDelta] = defaultdict(QualityDelta)
-                _item_update(item=item, project=project, deltas=deltas)
+                _item_update(item=item, project=project, deltas=deltas, model=project_model(project.pk))
                 deltas_apply(project_id=project.pk, deltas=deltas)
                 done += 1
     return done
