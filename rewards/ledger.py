@@ -106,6 +106,34 @@ def _locked(account_ids: Iterable[int]) -> dict[int, LedgerAccount]:
     return {a.pk: a for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
 
 
+def _transaction_row(
+    *,
+    kind: str,
+    reference: str,
+    legs: list[tuple[LedgerAccount, int]],
+    memo: str = "",
+    actor: Any = None,
+    lab_id: Any = None,
+    project_id: Any = None,
+    expert_id: Any = None,
+    label_id: Any = None,
+    data: dict[str, Any] | None = None,
+) -> LedgerTransaction:
+    """The transaction row of a posting, not yet saved (its amount: what the legs move)."""
+    return LedgerTransaction(
+        kind=kind,
+        reference=reference,
+        memo=memo[:500],
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        lab_id=lab_id,
+        project_id=project_id,
+        expert_id=expert_id,
+        label_id=label_id,
+        amount=sum(amount for _, amount in legs if amount > 0),
+        data=data or {},
+    )
+
+
 def _balances_move(locked: dict[int, LedgerAccount], legs: Iterable[tuple[LedgerAccount, int]]) -> None:
     moved: dict[int, int] = {}
     for account, amount in legs:
@@ -146,21 +174,21 @@ def ledger_post(
         return existing, False
     if check is not None:
         check(locked)
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    txn = _transaction_row(
+        kind=kind,
+        reference=reference,
+        legs=legs,
+        memo=memo,
+        actor=actor,
+        lab_id=lab_id,
+        project_id=project_id,
+        expert_id=expert_id,
+        label_id=label_id,
+        data=data,
+    )
     try:
         with transaction.atomic():
-            txn = LedgerTransaction.objects.create(
-                kind=kind,
-                reference=reference,
-                memo=memo[:500],
-                actor=user,
-                lab_id=lab_id,
-                project_id=project_id,
-                expert_id=expert_id,
-                label_id=label_id,
-                amount=sum(amount for _, amount in legs if amount > 0),
-                data=data or {},
-            )
+            txn.save(force_insert=True)
     except IntegrityError:
         # The same reference posted by a concurrent caller that did not need our locks.
         return LedgerTransaction.objects.get(reference=reference), False
@@ -184,27 +212,14 @@ def ledger_post_many(postings: list[dict[str, Any]]) -> list[tuple[LedgerTransac
         txn.reference: txn
         for txn in LedgerTransaction.objects.filter(reference__in=[p["reference"] for p in postings])
     }
-    new = []
+    new, seen = [], set(posted)
     for posting in postings:
-        if posting["reference"] not in posted and all(p["reference"] != posting["reference"] for p in new):
+        if posting["reference"] not in seen:
+            seen.add(posting["reference"])
             new.append(posting)
     try:
         with transaction.atomic():
-            created = LedgerTransaction.objects.bulk_create(
-                LedgerTransaction(
-                    kind=posting["kind"],
-                    reference=posting["reference"],
-                    memo=posting.get("memo", "")[:500],
-                    actor=None,
-                    lab_id=posting.get("lab_id"),
-                    project_id=posting.get("project_id"),
-                    expert_id=posting.get("expert_id"),
-                    label_id=posting.get("label_id"),
-                    amount=sum(amount for _, amount in posting["legs"] if amount > 0),
-                    data=posting.get("data") or {},
-                )
-                for posting in new
-            )
+            created = LedgerTransaction.objects.bulk_create(_transaction_row(**posting) for posting in new)
     except IntegrityError:
         # A concurrent caller posted one of these references: one by one, each returns it.
         return [ledger_post(**posting) for posting in postings]
