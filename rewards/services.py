@@ -171,7 +171,8 @@ def _rewardable(label: Label) -> bool:
 def _reward_posting(
     *, label: Label, policy: Any, consensus: ItemConsensus | None, budget: LedgerAccount
 ) -> dict[str, Any]:
-    """The ledger posting of a label's reward (the arguments of ``ledger_post``)."""
+    """The ledger posting of a label's reward (the arguments of ``ledger_post``, one of
+    ``ledger_post_many``'s postings)."""
     item = label.item
     breakdown = reward_compute(label=label, policy=policy, consensus=consensus)
     amount = breakdown["amount"]
@@ -205,22 +206,11 @@ def label_reward(*, label_id: Any) -> LedgerTransaction | None:
     queue gave them. The budget gate keeps that from happening except within the margin
     described in ``rewards.selectors.budget_gate``.
     """
-    label = _reward_labels().filter(pk=label_id).first()
-    if label is None or not _rewardable(label):
+    item_id = Label.objects.filter(pk=label_id).values_list("item_id", flat=True).first()
+    if item_id is None:
         return None
-    item = label.item
-    if item.state != Item.State.FINAL or item.is_gold:
-        return None
-    existing = LedgerTransaction.objects.filter(reference=reward_reference(label.pk)).first()
-    if existing is not None:
-        return existing
-    policy = _policy_in_force(project_id=label.project_id, at=item.finalized_at or timezone.now())
-    if policy is None:
-        return None
-    consensus = ItemConsensus.objects.filter(item_id=item.pk).first()
-    budget = lab_budget_account(lab_id=label.project.lab_id)
-    txn, _ = ledger_post(**_reward_posting(label=label, policy=policy, consensus=consensus, budget=budget))
-    return txn
+    posted = _rewards_post(item_id=item_id, label_id=label_id)
+    return posted[0] if posted else None
 
 
 def item_rewards(*, item_id: Any) -> list[LedgerTransaction]:
@@ -228,17 +218,22 @@ def item_rewards(*, item_id: Any) -> list[LedgerTransaction]:
     together in one database transaction: all or none, and a retry posts only what is
     missing. An item not final, or of a project without a policy in force when it was
     finalised, costs two reads."""
+    return _rewards_post(item_id=item_id)
+
+
+def _rewards_post(*, item_id: Any, label_id: Any = None) -> list[LedgerTransaction]:
+    """The rewards of the item's labels (of the one label ``label_id`` when given), posted by
+    :func:`ledger_post_many`; each label's reward, new or already posted, in label order."""
     item = Item.objects.filter(pk=item_id).values("state", "is_gold", "finalized_at", "project_id").first()
     if item is None or item["state"] != Item.State.FINAL or item["is_gold"]:
         return []
     policy = _policy_in_force(project_id=item["project_id"], at=item["finalized_at"] or timezone.now())
     if policy is None:
         return []
-    labels = [
-        label
-        for label in _reward_labels().filter(item_id=item_id).order_by("created_at")
-        if _rewardable(label)
-    ]
+    candidates = _reward_labels().filter(item_id=item_id)
+    if label_id is not None:
+        candidates = candidates.filter(pk=label_id)
+    labels = [label for label in candidates.order_by("created_at") if _rewardable(label)]
     if not labels:
         return []
     posted = {
