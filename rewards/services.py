@@ -1,5 +1,6 @@
 """Every change of state in rewards: policy versions, rewards for final items, budget credits,
-clawbacks. Each posting goes through ``rewards.ledger.ledger_post`` (idempotent by reference).
+clawbacks. Each posting goes through ``rewards.ledger`` (``ledger_post``, or ``ledger_post_many``
+for rewards), idempotent by reference.
 """
 
 from __future__ import annotations
