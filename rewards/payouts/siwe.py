@@ -166,10 +166,37 @@ def siwe_parse(text: str) -> SiweMessage:
     )
 
 
-def siwe_recover(text: str, signature: str) -> str:
-    """The checksum address whose key made this ``personal_sign`` signature of ``text``."""
+# Order of the secp256k1 group. A signature (r, s) has a twin (r, n - s) that recovers the same
+# key; like Ethereum since EIP-2, only the low one (s <= n / 2) is canonical.
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def signature_canonical(signature: str) -> bytes:
+    """The 65 bytes of ``signature`` (0x hex) when it is canonical: ``v`` in {27, 28} or {0, 1}
+    (wallets write either), ``r`` and ``s`` in range and ``s`` in the lower half of the order.
+
+    eth-account recovers from any ``v`` byte (it reduces it) and from either ``s``, so without
+    this check one signature has many accepted spellings."""
     try:
-        return Account.recover_message(encode_defunct(text=text), signature=signature)
+        raw = bytes.fromhex(signature.removeprefix("0x"))
+    except (AttributeError, ValueError) as exc:
+        raise SiweError("The signature must be 0x and 130 hex digits.", code="bad_signature") from exc
+    if len(raw) != 65:
+        raise SiweError("The signature must be 65 bytes.", code="bad_signature")
+    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+    if v not in (0, 1, 27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_N // 2:
+        raise SiweError(
+            "The signature is not in canonical form (v 27/28 or 0/1, low s).", code="non_canonical_signature"
+        )
+    return raw
+
+
+def siwe_recover(text: str, signature: str) -> str:
+    """The checksum address whose key made this ``personal_sign`` signature of ``text``; the
+    signature must be canonical (:func:`signature_canonical`)."""
+    raw = signature_canonical(signature)
+    try:
+        return Account.recover_message(encode_defunct(text=text), signature=raw)
     except Exception as exc:  # malformed hex, wrong length, invalid v/r/s
         raise SiweError("The signature is not a valid Ethereum signature.", code="bad_signature") from exc
 
