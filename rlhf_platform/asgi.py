@@ -13,13 +13,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from annotate.queue_fast import QueueFastPath  # noqa: E402
+from rlhf_platform.core.request_guard import RequestGuard  # noqa: E402
 from rlhf_platform.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
+        # Every body is limited and scanned before anything reads it (core/request_guard.py).
         # The labelling API's next and submit are answered in front of Django when they can be
         # (annotate/queue_fast.py); everything else, and every case they hand over, is Django's.
-        "http": QueueFastPath(django_asgi_app),
+        "http": RequestGuard(QueueFastPath(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

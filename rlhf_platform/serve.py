@@ -9,14 +9,20 @@ on that one process: measured here, one worker served almost every request at ab
 core while the other idled, and threads of the busy one queued for its GIL. Here each worker
 binds its own socket with ``SO_REUSEPORT`` and the kernel spreads new connections across them.
 
-The parent only supervises: a worker that dies is started again (at most once a second), and
-SIGINT/SIGTERM stop them all. Where ``SO_REUSEPORT`` does not exist it falls back to uvicorn's
-own multi-process mode.
+The parent only supervises, with one worker as with several: a worker that dies (a crash, a
+kill, memory) is started again (at most once a second), and SIGINT/SIGTERM stop them all. Where
+``SO_REUSEPORT`` does not exist it falls back to uvicorn's own multi-process mode, which also
+replaces dead workers.
+
+Each connection must send a request's whole head within ``REQUEST_HEADER_TIMEOUT_SECONDS``, or
+it is closed (a client that trickles its headers holds a connection for nothing); the body's
+limits are the request guard's (:mod:`rlhf_platform.core.request_guard`).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -27,11 +33,52 @@ import threading
 import time
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 APP = "rlhf_platform.asgi:application"
 logger = logging.getLogger("uvicorn.error")
 
-__all__ = ["main", "reuseport_socket"]
+__all__ = ["HeaderTimeoutProtocol", "main", "reuseport_socket"]
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's head: from the connection's
+    start for the first request, from its first byte for the next ones on a kept-alive
+    connection (uvicorn's own keep-alive timeout covers the wait between requests)."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._head_deadline()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._head_received()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc) -> None:
+        self._head_received()
+        super().connection_lost(exc)
+
+    def _head_deadline(self) -> None:
+        if self._head_timer is None:
+            from django.conf import settings
+
+            self._head_timer = self.loop.call_later(settings.REQUEST_HEADER_TIMEOUT_SECONDS, self._head_late)
+
+    def _head_received(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 def reuseport_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
@@ -114,12 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--no-access-log", action="store_true")
     args = parser.parse_args(argv)
-    options = {"log_level": args.log_level, "access_log": not args.no_access_log}
+    options = {
+        "log_level": args.log_level,
+        "access_log": not args.no_access_log,
+        "http": HeaderTimeoutProtocol,
+    }
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
-    if args.workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
-        uvicorn.run(APP, host=args.host, port=args.port, workers=args.workers, **options)
+    workers = max(1, args.workers)
+    if not hasattr(socket, "SO_REUSEPORT"):
+        # uvicorn supervises (and replaces dead workers) only in its multi-process mode.
+        uvicorn.run(APP, host=args.host, port=args.port, workers=max(2, workers), **options)
         return 0
-    return _supervise(args.host, args.port, args.workers, options)
+    return _supervise(args.host, args.port, workers, options)
 
 
 if __name__ == "__main__":

@@ -8,3 +8,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from rlhf_platform.core import checks, openapi  # noqa: F401  (registers checks, schema extensions)
+        from rlhf_platform.core.runtime import cap_recursion_limit
+
+        cap_recursion_limit()
