@@ -76,6 +76,7 @@ from annotate.queue import (
     submit_active_statement,
     submit_active_stored,
 )
+from rlhf_platform.core.text import bad_text_in
 from rlhf_platform.experts.models import ExpertProfile
 from rlhf_platform.experts.selectors import expert_of_user
 
@@ -277,8 +278,8 @@ class QueueFastPath:
             data = json.loads(body) if body else None
         except ValueError:
             return None
-        if not isinstance(data, dict):
-            return None
+        if not isinstance(data, dict) or bad_text_in(data) is not None:
+            return None  # Django's path refuses it, naming the field (no NUL or lone surrogate)
         principal = self._principals.get(session_key)
         if principal is None:
             principal = await sync_to_async(_principal_load, thread_sensitive=False)(session_key)

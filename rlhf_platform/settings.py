@@ -96,6 +96,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "rlhf_platform.core.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
+    "rlhf_platform.core.text.QueryTextMiddleware",  # a NUL in a query string: 400
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -358,9 +359,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        # DRF's, refusing text the database cannot hold (NUL, lone surrogates) with a 400.
+        "rlhf_platform.core.parsers.JSONParser",
+        "rlhf_platform.core.parsers.MultiPartParser",
+        "rlhf_platform.core.parsers.FormParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),

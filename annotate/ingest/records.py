@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -18,10 +19,11 @@ JSON_TYPES = {"application/json"}
 
 
 class RecordParseError(Exception):
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, code: str = "parse_error") -> None:
         super().__init__(message)
         self.line = line
         self.message = message
+        self.code = code
 
 
 def ndjson_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -62,6 +64,65 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u([dD][89a-fA-F][0-9a-fA-F]{2})")  # \uD800 to \uDFFF
+_LOW_ESCAPE = re.compile(rb"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_CONTEXT = 64  # bytes kept before the next chunk, for the backslash run before an escape
+
+
+class LoneSurrogate(Exception):
+    pass
+
+
+def _escapes(data: bytes, start: int) -> bool:
+    """Whether the backslash at ``start`` begins an escape (an even run of backslashes before)."""
+    run = 0
+    while start - run - 1 >= 0 and data[start - run - 1] == 0x5C:
+        run += 1
+    return run % 2 == 0
+
+
+class _SurrogateScan:
+    """Finds a lone UTF-16 surrogate escape in a JSON text fed in chunks.
+
+    ijson's yajl backend turns one into "?" without a word, so a batch would store text other
+    than what the lab sent; the standard library keeps it, and then no database can store it.
+    A high surrogate must be followed at once by a low one, and a low one must follow a high
+    one. Pairs (an emoji written as \\ud83d\\ude00) are fine.
+    """
+
+    def __init__(self) -> None:
+        self.carry = b""
+        self.judged = 0  # escapes starting before this offset of ``carry`` were judged
+
+    def feed(self, chunk: bytes, *, final: bool = False) -> None:
+        data = self.carry + chunk
+        position = self.judged
+        while (found := _SURROGATE_ESCAPE.search(data, position)) is not None:
+            start = found.start()
+            position = found.end()
+            if not _escapes(data, start):
+                continue  # a literal backslash followed by the letters "ud..."
+            if int(found.group(1), 16) >= 0xDC00:
+                raise LoneSurrogate
+            if found.end() + 6 > len(data) and not final:
+                self.carry, self.judged = data[max(0, start - _CONTEXT) :], min(start, _CONTEXT)
+                return  # its low half may come with the next chunk
+            if not _LOW_ESCAPE.match(data, found.end()):
+                raise LoneSurrogate
+            position = found.end() + 6
+        self.carry = data[-_CONTEXT:]
+        # An escape starting in the last 5 bytes was not complete yet.
+        self.judged = max(0, len(self.carry) - 5, position - (len(data) - len(self.carry)))
+
+
+def _scanned(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    scan = _SurrogateScan()
+    for chunk in chunks:
+        scan.feed(chunk)
+        yield chunk
+    scan.feed(b"", final=True)
+
+
 def json_array_items(chunks: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
     """(1-based position in the array, decoded element) for a top-level JSON array, streamed."""
     chunks = iter(chunks)
@@ -71,13 +132,21 @@ def json_array_items(chunks: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
             break
     if not first.lstrip().startswith(b"["):
         raise RecordParseError(1, "An application/json body must be a JSON array of items.")
-    reader = io.BufferedReader(_ChunkReader(_prepend(first, chunks)), buffer_size=1 << 20)
+    reader = io.BufferedReader(_ChunkReader(_scanned(_prepend(first, chunks))), buffer_size=1 << 20)
     position = 0
     try:
         for position, element in enumerate(ijson.items(reader, "item", use_float=True), start=1):
             yield position, element
     except ijson.common.JSONError as exc:
         raise RecordParseError(position + 1, f"Malformed JSON after element {position}: {exc}") from exc
+    except LoneSurrogate:
+        # The reader runs ahead of the parser, so the element is known only roughly.
+        raise RecordParseError(
+            position + 1,
+            f"An element after element {position} holds a lone UTF-16 surrogate escape (\\ud800 to "
+            "\\udfff), which no text can hold.",
+            code="surrogate_characters_not_allowed",
+        ) from None
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

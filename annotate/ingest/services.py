@@ -252,7 +252,7 @@ class _Reading:
                     if not self.errors.count:  # once anything failed, nothing will be written
                         yield record
         except RecordParseError as exc:
-            self.errors.add(LineError(exc.line, None, "parse_error", exc.message))
+            self.errors.add(LineError(exc.line, None, exc.code, exc.message))
         if self.lines == 0 and not self.errors.count:
             self.errors.add(LineError(1, None, "empty", "The batch holds no items."))
 

@@ -7,6 +7,7 @@ checks that need the project's schema follow in plain Python.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from annotate.schema import response_count_range
+from rlhf_platform.core.text import MESSAGES, bad_text_in
 
 MAX_TEXT = 200_000  # characters in one prompt, message or response
 ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -103,6 +105,19 @@ def _nul_field(value: Any, path: str = "") -> str | None:
     return None
 
 
+def _surrogate_error(line: int, raw: bytes) -> LineError:
+    """A lone UTF-16 surrogate escape (msgspec refuses it while decoding): the standard
+    library's parser accepts it, and then the field holding it can be named."""
+    try:
+        found = bad_text_in(json.loads(raw))
+    except ValueError:
+        found = None
+    field = found.field if found is not None else None
+    return LineError(
+        line, field, "surrogate_characters_not_allowed", MESSAGES["surrogate_characters_not_allowed"]
+    )
+
+
 class ItemValidator:
     """Validates records for one project. ``check_bytes`` for JSON Lines, ``check_object`` for
     elements already decoded from a JSON array. Each returns (record, errors)."""
@@ -118,6 +133,8 @@ class ItemValidator:
         except msgspec.ValidationError as exc:
             return None, [_msgspec_error(line, exc)]
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 is the latter
+            if "surrogate" in str(exc):
+                return None, [_surrogate_error(line, raw)]
             return None, [LineError(line, None, "parse_error", f"Not valid JSON: {exc}")]
         return record, self._check(line, record, raw)
 

@@ -6,12 +6,12 @@ from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rlhf_platform.accounts.permissions import IsPerson, IsReviewer
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.parsers import FormParser, JSONParser, MultiPartParser
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.models import Credential, Domain, ExpertProfile, Level
 from rlhf_platform.experts.selectors import (
