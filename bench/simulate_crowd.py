@@ -32,10 +32,10 @@ import argparse
 import os
 import random
 import time
-import uuid
 from collections import Counter, defaultdict
 
-CHOICES = ("A", "B", "tie", "both_bad")
+from bench.crowd_adversarial import add_arguments as add_adversarial_arguments
+from bench.crowd_setup import CHOICES
 
 
 def main() -> None:
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--gold-min-seen", type=int, default=None, help="default: the model's")
     parser.add_argument("--refit-every", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    add_adversarial_arguments(parser)
     args = parser.parse_args()
 
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf_bench_crowd")
@@ -63,67 +64,23 @@ def main() -> None:
 
     from django.db import transaction
 
-    from annotate.models import Batch, Item, ItemConsensus, Label, Project, ProjectSuspension, Slot
+    from annotate.models import Item, ItemConsensus, Label, ProjectSuspension
     from annotate.quality.aggregation import Vote, majority_vote
     from annotate.quality.services import project_model_fit, project_quality_recompute
     from annotate.queue import NoWork, assignment_next, assignment_submit
-    from annotate.schema import DEFAULT_SCHEMA, schema_normalize
-    from rlhf_platform.accounts.models import Lab, User
-    from rlhf_platform.experts.models import Credential, Domain, ExpertProfile
+    from bench.crowd_adversarial import run as run_adversarial
+    from bench.crowd_setup import crowd_annotator, crowd_items, crowd_project
 
     rng = random.Random(args.seed)
-    tag = uuid.uuid4().hex[:8]
-    lab = Lab.objects.create(name=f"crowd {tag}", slug=f"crowd-{tag}")
-    domain = Domain.objects.create(slug=f"crowd-{tag}", name=f"Crowd {tag}", path=f"crowd-{tag}")
-    fields = {}
-    if args.gold_threshold is not None:
-        fields["gold_threshold"] = args.gold_threshold
-    if args.gold_min_seen is not None:
-        fields["gold_min_seen"] = args.gold_min_seen
-    project = Project.objects.create(
-        lab=lab,
-        name=f"crowd {tag}",
-        domain=domain,
-        status=Project.Status.ACTIVE,
-        overlap=args.overlap,
-        max_overlap=args.max_overlap,
-        gold_rate=args.gold_rate,
-        label_schema=schema_normalize(DEFAULT_SCHEMA),
-        **fields,
-    )
-    batch = Batch.objects.create(
-        project=project, status="ingested", request_sha256="0" * 64, content_type="x"
-    )
-    truth: dict[int, tuple[str, int]] = {}
-
-    def responses(n: int) -> list[dict]:
-        return [{"id": f"r{i}", "model": "m", "text": f"answer {i} of {n}"} for i in range(2)]
-
+    if args.adversarial:
+        for name, value in run_adversarial(args).items():
+            print(f"{name}={value}")
+        return
+    project, domain = crowd_project(args)
     with transaction.atomic():
-        for n in range(args.items + args.gold_items):
-            choice = rng.choices(CHOICES, weights=(45, 45, 7, 3))[0]
-            strength = rng.randint(1, 3) if choice in ("A", "B") else None
-            gold = None
-            if n >= args.items:
-                gold = {"choice": choice, "explanation": "simulated"}
-                if strength is not None:
-                    gold.update(strength_min=max(1, strength - 1), strength_max=min(3, strength + 1))
-            item = Item.objects.create(
-                project=project,
-                batch=batch,
-                external_id=f"i{n}",
-                prompt="?",
-                responses=responses(n),
-                metadata={"truth": choice},
-                is_gold=gold is not None,
-                gold=gold,
-            )
-            truth[item.pk] = (choice, strength)
-            if gold is None:
-                Slot.objects.bulk_create(
-                    Slot(item=item, project=project, idx=i, state="open" if i == 0 else "waiting")
-                    for i in range(args.overlap)
-                )
+        truth = crowd_items(
+            project, rng=rng, items=args.items, gold_items=args.gold_items, overlap=args.overlap
+        )
 
     pools = (
         [("expert", 0.9)] * args.experts
@@ -134,18 +91,7 @@ def main() -> None:
     )
     annotators = []
     for n, (kind, accuracy) in enumerate(pools):
-        user = User.objects.create_user(email=f"{kind}{n}-{tag}@crowd.example", password=None)
-        expert = ExpertProfile.objects.create(user=user)
-        Credential.objects.create(
-            expert=expert,
-            domain=domain,
-            kind="degree",
-            title="PhD",
-            issuer="U",
-            issued_on="2020-01-01",
-            status="approved",
-            level=3,
-        )
+        expert = crowd_annotator(domain, f"{kind}{n}")
         annotators.append({"expert": expert, "kind": kind, "accuracy": accuracy, "golds": 0})
     colluders = [a for a in annotators if a["kind"] == "colluder"]
     answers: dict[tuple[int, str], tuple[str, int | None]] = {}

@@ -1,0 +1,281 @@
+"""The adversarial crowd: known-truth populations of honest annotators and of the people who
+attack a platform that pays per label, driven through the real queue and quality pipeline.
+
+Populations (``--adversarial``; counts are options):
+
+- ``expert``: honest, right 85-95% of the time (drawn per account), 85% on hard items;
+- ``nonexpert``: honest, right 65-75%, 35% on hard items;
+- ``spammer``: a uniformly random choice and strength;
+- ``always_a``: always the response shown first ("A" on the screen);
+- ``adaptive``: careful (right 90%) until it has answered 10 gold items, then a spammer;
+- ``ring``: 4 accounts giving the same item-dependent answer, right 30% of the time;
+- ``sybil_random``: 10 accounts of one person, each answering at random;
+- ``sybil_copy``: 10 accounts of one person, all giving one item-dependent answer, right 30%.
+
+A quarter of the items (gold included) are hard. A wrong answer is uniform over the other
+choices. Every label goes through ``assignment_next`` and ``assignment_submit`` with the
+after-submit step run eagerly (Celery eager), and the project's Dawid-Skene fit runs every
+``--refit-every`` labels as the beat would; the collusion signal is evaluated at the same
+times, to see after how many labels each group account is first flagged.
+
+Prints ``name=value`` lines: the accuracies of the delivered consensus, of plain majority vote
+and of plain Dawid-Skene (all items, and the hard ones), the share of honest annotators
+suspended, the spam golds an adaptive spammer got through after its switch, the labels each
+ring or Sybil account gave before it was flagged, and the share of the gold pool whose answers
+a 10-account group has seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+CHOICES = ("A", "B", "tie", "both_bad")
+NEVER = "never"
+
+
+@dataclass
+class Account:
+    expert: Any
+    population: str
+    accuracy: float = 0.0
+    hard_accuracy: float = 0.0
+    golds: int = 0
+    labels: int = 0
+    golds_at_switch: int | None = None
+    flagged_at_labels: int | None = None
+    gold_items_seen: set = field(default_factory=set)
+
+
+POPULATIONS = ("expert", "nonexpert", "spammer", "always_a", "adaptive", "ring", "sybil_random", "sybil_copy")
+GROUPS = ("ring", "sybil_random", "sybil_copy")
+HONEST = ("expert", "nonexpert")
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("adversarial crowd (--adversarial)")
+    group.add_argument("--adversarial", action="store_true", help="run the adversarial populations")
+    for name, default in (
+        ("expert", 10),
+        ("nonexpert", 30),
+        ("spammer", 3),
+        ("always-a", 3),
+        ("adaptive", 3),
+        ("ring", 4),
+        ("sybil-random", 10),
+        ("sybil-copy", 10),
+    ):
+        group.add_argument(f"--n-{name}", type=int, default=default)
+    group.add_argument("--hard-share", type=float, default=0.25)
+    group.add_argument("--adaptive-careful-golds", type=int, default=10)
+
+
+def _group_answer(group: str, item_id: int, truth: str) -> str:
+    """One answer per item for a whole group: right 30% of the time, else a fixed wrong choice."""
+    digest = hashlib.sha256(f"{group}:{item_id}".encode()).digest()
+    if digest[0] < 77:  # 77/256, about 0.30
+        return truth
+    wrong = [c for c in CHOICES if c != truth]
+    return wrong[digest[1] % len(wrong)]
+
+
+def run(args) -> dict[str, Any]:
+    from django.conf import settings
+    from django.db import transaction
+
+    from annotate.models import Item, ItemConsensus, Label, ProjectSuspension
+    from annotate.quality.aggregation import Vote, dawid_skene_aggregate, majority_vote
+    from annotate.quality.integrity import collusion_pairs
+    from annotate.quality.services import project_model_fit, project_quality_recompute
+    from annotate.queue import NoWork, assignment_next, assignment_submit
+    from bench.crowd_setup import crowd_annotator, crowd_items, crowd_project
+
+    rng = random.Random(args.seed)
+    project, domain = crowd_project(args)
+    gold_items = args.gold_items
+    with transaction.atomic():
+        truth = crowd_items(project, rng=rng, items=args.items, gold_items=gold_items, overlap=args.overlap)
+    hard = {item_id for item_id in truth if rng.random() < args.hard_share}
+
+    counts = {p: getattr(args, f"n_{p}") for p in POPULATIONS}
+    accounts: list[Account] = []
+    for population in POPULATIONS:
+        for n in range(counts[population]):
+            account = Account(expert=crowd_annotator(domain, f"{population}{n}"), population=population)
+            if population == "expert":
+                account.accuracy, account.hard_accuracy = rng.uniform(0.85, 0.95), 0.85
+            elif population == "nonexpert":
+                account.accuracy, account.hard_accuracy = rng.uniform(0.65, 0.75), 0.35
+            elif population == "adaptive":
+                account.accuracy = account.hard_accuracy = 0.9
+            accounts.append(account)
+    by_expert = {str(a.expert.pk): a for a in accounts}
+
+    def honest_answer(accuracy: float, choice_true: str, strength_true: int | None) -> tuple[str, int | None]:
+        if rng.random() < accuracy:
+            strength = None
+            if choice_true in ("A", "B"):
+                strength = min(3, max(1, strength_true + rng.choice((-1, 0, 0, 1))))
+            return choice_true, strength
+        return _with_strength(rng.choice([c for c in CHOICES if c != choice_true]))
+
+    def _with_strength(choice: str) -> tuple[str, int | None]:
+        return choice, (rng.randint(1, 3) if choice in ("A", "B") else None)
+
+    def answer(account: Account, assignment) -> tuple[str, int | None]:
+        choice_true, strength_true = truth[assignment.item_id]
+        population = account.population
+        if population == "adaptive" and account.golds_at_switch is not None:
+            population = "spammer"
+        if population in ("expert", "nonexpert", "adaptive"):
+            is_hard = assignment.item_id in hard
+            return honest_answer(
+                account.hard_accuracy if is_hard else account.accuracy, choice_true, strength_true
+            )
+        if population == "always_a":
+            return _with_strength("AB"[assignment.shown_order[0]])
+        if population in ("ring", "sybil_copy"):
+            return _with_strength(_group_answer(population, assignment.item_id, choice_true))
+        return _with_strength(rng.choice(CHOICES))
+
+    def flag_groups() -> None:
+        votes = [
+            Vote(item=item_id, worker=str(expert_id), choice=choice)
+            for item_id, expert_id, choice in Label.objects.filter(
+                project=project, is_gold=False
+            ).values_list("item_id", "expert_id", "choice")
+        ]
+        for pair in collusion_pairs(votes):
+            a, b = by_expert.get(str(pair.worker_a)), by_expert.get(str(pair.worker_b))
+            for one, other in ((a, b), (b, a)):
+                same_group = one and other and one.population == other.population
+                if same_group and one.population in GROUPS and one.flagged_at_labels is None:
+                    one.flagged_at_labels = one.labels
+
+    started = time.perf_counter()
+    active = list(accounts)
+    labels = client = 0
+    while active:
+        account = rng.choice(active)
+        assignment = assignment_next(expert=account.expert, project=project)
+        if isinstance(assignment, NoWork):
+            active.remove(account)
+            continue
+        choice, strength = answer(account, assignment)
+        payload = {
+            "choice": "AB"[assignment.shown_order.index("AB".index(choice))] if choice in "AB" else choice
+        }
+        if strength is not None:
+            payload["strength"] = strength
+        client += 1
+        assignment_submit(
+            assignment=assignment, expert=account.expert, payload=payload, client_id=f"s{client}"
+        )
+        labels += 1
+        account.labels += 1
+        if assignment.is_gold:
+            account.golds += 1
+            if project.gold_feedback:
+                account.gold_items_seen.add(assignment.item_id)
+            careful = args.adaptive_careful_golds
+            if (
+                account.population == "adaptive"
+                and account.golds >= careful
+                and account.golds_at_switch is None
+            ):
+                account.golds_at_switch = account.golds
+        if labels % args.refit_every == 0:
+            project_model_fit(project_id=project.pk)
+            flag_groups()
+    run_seconds = time.perf_counter() - started
+    flag_groups()
+
+    project_quality_recompute(project_id=project.pk, refit=True)
+    consensus = dict(ItemConsensus.objects.filter(item__project=project).values_list("item_id", "choice"))
+    votes = [
+        Vote(item=item_id, worker=str(expert_id), choice=choice)
+        for item_id, expert_id, choice in Label.objects.filter(project=project, is_gold=False).values_list(
+            "item_id", "expert_id", "choice"
+        )
+    ]
+    majority = {item: result.choice for item, result in majority_vote(votes).items()}
+    _, ds_posteriors = dawid_skene_aggregate(votes, smoothing=settings.QUALITY_DS_SMOOTHING)
+    ds_plain = {item: max(p, key=p.get) for item, p in ds_posteriors.items()}
+    items = sorted(majority)
+    hard_items = [i for i in items if i in hard]
+
+    def accuracy(result: dict, among: list) -> float:
+        return sum(result.get(i) == truth[i][0] for i in among) / max(1, len(among))
+
+    suspended = {
+        str(e)
+        for e in ProjectSuspension.objects.filter(project=project, active=True).values_list(
+            "expert_id", flat=True
+        )
+    }
+    honest = [a for a in accounts if a.population in HONEST]
+    adaptive_spam_golds = [
+        (a.golds - a.golds_at_switch) if str(a.expert.pk) in suspended else NEVER
+        for a in accounts
+        if a.population == "adaptive" and a.golds_at_switch is not None
+    ]
+
+    def flagged_max(populations: tuple[str, ...]) -> Any:
+        members = [a for a in accounts if a.population in populations]
+        if not members:
+            return "none"
+        if any(a.flagged_at_labels is None for a in members):
+            return f"{NEVER} (labels per account up to {max(a.labels for a in members)})"
+        return max(a.flagged_at_labels for a in members)
+
+    gold_pool = Item.objects.filter(project=project, is_gold=True).count()
+    leak = max(
+        (
+            len(set().union(*(a.gold_items_seen for a in accounts if a.population == group)))
+            / max(1, gold_pool)
+            for group in ("sybil_random", "sybil_copy")
+            if any(a.population == group for a in accounts)
+        ),
+        default=0.0,
+    )
+    return {
+        "labels": labels,
+        "items": len(items),
+        "hard_items": len(hard_items),
+        "consensus_accuracy": round(accuracy(consensus, items), 4),
+        "majority_accuracy": round(accuracy(majority, items), 4),
+        "ds_plain_accuracy": round(accuracy(ds_plain, items), 4),
+        "consensus_accuracy_hard": round(accuracy(consensus, hard_items), 4),
+        "majority_accuracy_hard": round(accuracy(majority, hard_items), 4),
+        "honest_suspended_share": round(
+            sum(str(a.expert.pk) in suspended for a in honest) / max(1, len(honest)), 4
+        ),
+        "suspended_by_population": dict(
+            Counter(a.population for a in accounts if str(a.expert.pk) in suspended)
+        ),
+        "adaptive_max_spam_golds_to_suspend": _worst(adaptive_spam_golds),
+        "ring_flagged_labels_max": flagged_max(("ring",)),
+        "sybil_flagged_labels_max": flagged_max(("sybil_random", "sybil_copy")),
+        "gold_key_leak_share": round(leak, 4),
+        "labels_by_population": dict(_sum_by(accounts, "labels")),
+        "run_seconds": round(run_seconds, 1),
+    }
+
+
+def _worst(values: list) -> Any:
+    if not values:
+        return "none"
+    if NEVER in values:
+        return f"{NEVER} (of {len(values)}, {values.count(NEVER)} never suspended)"
+    return max(values)
+
+
+def _sum_by(accounts: list[Account], attribute: str) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for account in accounts:
+        totals[account.population] += getattr(account, attribute)
+    return totals
