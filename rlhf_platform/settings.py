@@ -17,7 +17,7 @@ secret key is refused at start.
 | CHAIN_RPC_URL   | in-process EVM, token deployed at start  | an EVM JSON-RPC node (with       |
 |                 | (its state is lost at restart)           | CHAIN_PAYER_KEY, CHAIN_TOKEN_... )|
 
-The README's configuration table lists every variable (quality, rewards, chain, payouts).
+docs/configuration.md lists every variable (quality, rewards, chain, payouts).
 """
 
 from __future__ import annotations
