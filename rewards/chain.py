@@ -25,6 +25,7 @@ on a node: callers catch :data:`REVERT_ERRORS`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -40,7 +41,7 @@ from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.exceptions import BlockNotFound, ContractLogicError, TransactionNotFound
 
 REVERT_ERRORS: tuple[type[Exception], ...] = (TransactionFailed, ContractLogicError)
 
@@ -84,6 +85,9 @@ class Chain:
     # Names this chain in the payout records: the chain id on a node; on the in-process chain
     # also this instance, since a restarted one reuses the chain id, payer and nonces.
     key: str
+    # The block that deployed the token, when this client deployed it (the in-process chain);
+    # on a node it is looked up (:meth:`token_deployment_block`).
+    token_deploy_block: int | None = None
 
     @property
     def confirmations(self) -> int:
@@ -109,6 +113,54 @@ class Chain:
 
     def nonce_mined(self) -> int:
         return int(self.w3.eth.get_transaction_count(self.payer.address, "latest"))
+
+    def block_hash(self, number: int) -> str | None:
+        """The hash of block ``number`` (0x hex), or None when the chain has no such block."""
+        try:
+            block = self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        return "0x" + bytes(block["hash"]).hex().removeprefix("0x")
+
+    def genesis_hash(self) -> str:
+        """Block 0's hash: a chain that was reset (a development node restarted) keeps its
+        chain id but not this."""
+        genesis = self.block_hash(0)
+        if genesis is None:
+            raise ChainConfigError("The node has no block 0.")
+        return genesis
+
+    def token_code_hash(self) -> str:
+        """keccak256 of the code at the token's address (that of an empty account if none)."""
+        return "0x" + bytes(Web3.keccak(bytes(self.w3.eth.get_code(self.token.address)))).hex()
+
+    def token_deployment_block(self) -> int | None:
+        """The block that deployed the token: known when this client deployed it; otherwise the
+        first block with code at its address (a binary search, which needs a node that keeps
+        old state), else the block of its first mint (the constructor's ``Transfer`` from the
+        zero address); None when the node can tell neither."""
+        if self.token_deploy_block is not None:
+            return self.token_deploy_block
+        address = self.token.address
+        # A pruned node refuses old state: then fall back to the mint event.
+        with contextlib.suppress(Exception):
+            low, high = 0, self.block_number()
+            if not self.w3.eth.get_code(address, high):
+                return None
+            while low < high:
+                middle = (low + high) // 2
+                if self.w3.eth.get_code(address, middle):
+                    high = middle
+                else:
+                    low = middle + 1
+            return low
+        try:
+            mints = self.token.events.Transfer().get_logs(
+                from_block=0, argument_filters={"sender": "0x" + "00" * 20}
+            )
+        except Exception:
+            return None
+        return min((int(event["blockNumber"]) for event in mints), default=None)
 
     def tx_known(self, tx_hash: str) -> bool:
         """The node knows the transaction (in its pool or mined)."""
@@ -211,8 +263,10 @@ def _check_chain_id(w3: Web3) -> int:
     return actual
 
 
-def _in_process_chain() -> Chain:
-    w3 = Web3(_LockedTesterProvider())
+def _in_process_chain(provider: EthereumTesterProvider | None = None) -> Chain:
+    """A development chain on ``provider`` (a fresh eth-tester EVM by default), with the token
+    deployed by eth-tester's first account."""
+    w3 = Web3(provider or _LockedTesterProvider())
     chain_id = _check_chain_id(w3)
     payer = Account.from_key(w3.provider.ethereum_tester.backend.account_keys[0])
     artifact = token_artifact()
@@ -230,6 +284,7 @@ def _in_process_chain() -> Chain:
         chain_id=chain_id,
         mode="in_process",
         key=f"inproc:{chain_id}:{uuid.uuid4().hex[:12]}",
+        token_deploy_block=int(receipt["blockNumber"]),
     )
 
 

@@ -326,6 +326,27 @@ def ledger_payout_return(*, reference: str) -> None:
     _payout_close(reference=reference, step="return", to_kind=Kind.ANNOTATOR)
 
 
+def ledger_payout_lost(*, reference: str, memo: str = "") -> None:
+    """A settled payout whose transaction the chain no longer holds (the chain was reset, see
+    ``rewards.payouts.chain_identity``): paid out -> payable, so that a later run pays it
+    again. Once per reference; refused for a payout that was never settled."""
+    settle = LedgerTransaction.objects.filter(reference=_payout_reference(reference, "settle")).first()
+    if settle is None:
+        raise ApplicationError(f"No payout settled under {reference!r}.", code="not_found", status_code=404)
+    expert_id, amount = settle.expert_id, int(settle.amount)
+    ledger_post(
+        kind=TxnKind.PAYOUT_LOST,
+        reference=_payout_reference(reference, "lost"),
+        legs=[
+            (expert_account(kind=Kind.PAID_OUT, expert_id=expert_id), -amount),
+            (expert_account(kind=Kind.ANNOTATOR, expert_id=expert_id), amount),
+        ],
+        expert_id=expert_id,
+        memo=memo or f"payout {reference} lost with its chain",
+        data={"payout_reference": reference},
+    )
+
+
 def ledger_balances(*, expert_id: Any) -> dict[str, int]:
     """An expert's earnings: ``pending`` (the most their submitted labels on items not yet
     final can earn under the policies in force), ``payable``, ``in_flight`` and ``paid``."""

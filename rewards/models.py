@@ -135,6 +135,7 @@ class LedgerTransaction(AppendOnlyModel):
         PAYOUT_RESERVE = "payout_reserve", "payout reserved"
         PAYOUT_SETTLE = "payout_settle", "payout settled"
         PAYOUT_RETURN = "payout_return", "payout returned"
+        PAYOUT_LOST = "payout_lost", "payout lost with its chain"
 
     id = models.BigAutoField(primary_key=True)
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Public id.")

@@ -23,3 +23,42 @@ def check_shared_chain(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register("payouts")
+def check_chain_identity(app_configs, **kwargs):
+    """At start-up, with a node (CHAIN_RPC_URL): is it still the chain the payouts were recorded
+    on? (The in-process chain is new in every process: there the check before each run speaks.)"""
+    if not settings.CHAIN_RPC_URL:
+        return []
+    from django.db import DatabaseError
+
+    from rewards.payouts.chain_identity import (
+        ChainIdentityMismatch,
+        chain_identity_current,
+        chain_identity_verify,
+    )
+
+    try:
+        if chain_identity_current() is None:
+            return []  # recorded when payouts first use the chain
+        chain_identity_verify()
+    except DatabaseError:
+        return []  # not migrated yet: nothing recorded to compare with
+    except ChainIdentityMismatch as exc:
+        return [
+            Warning(
+                "PAYOUTS REFUSED: " + exc.message,
+                hint="See docs/operations.md, 'The chain was reset': manage.py payouts_chain_rebind.",
+                id="payouts.W002",
+            )
+        ]
+    except Exception as exc:  # the node does not answer: say so, the server may still start
+        return [
+            Warning(
+                f"The chain's identity could not be checked: {exc}",
+                hint="Payout runs check it again before they sign anything.",
+                id="payouts.W003",
+            )
+        ]
+    return []

@@ -18,6 +18,12 @@ what it will be, and every step after a crash starts by re-reading that record.
    transaction settle every line (in flight -> paid out) or, for a reverted transaction
    (status 0), return them (in flight -> payable).
 
+Before anything, every execution checks that the node still is the chain the records were made
+on (``chain_identity``). If it is not (a development node restarted), or if a nonce the chain
+hands out is already recorded for another of our transactions (the chain went back under a
+run), the run stops: its unsigned transactions fail with the error and, once nothing of it is
+in flight, the run is completed, so that it never blocks later runs (:func:`run_halt`).
+
 :func:`step_hook` lets tests (and fault drills) run code at each named step, e.g. raise to
 simulate a crash there; :data:`STEPS` lists them in order.
 """
@@ -29,11 +35,12 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from rewards.chain import REVERT_ERRORS, Chain, chain_get
 from rewards.ledger import ledger_payout_reserve, ledger_payout_return, ledger_payout_settle
+from rewards.payouts.chain_identity import ChainIdentityMismatch, chain_identity_verify
 from rewards.payouts.models import PayoutLine, PayoutRun, PayoutTransaction
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
@@ -70,7 +77,23 @@ class _WouldRevert(Exception):
     pass
 
 
-def _fail_unsigned(tx: PayoutTransaction, error: str) -> None:
+class NonceConflict(ApplicationError):
+    """The chain's next nonce for the payer is already recorded for another transaction of ours:
+    the chain went back (a reset or a deep reorganisation). Signing stops."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="nonce_conflict", status_code=409)
+
+
+def _nonce_conflict_message(nonce: int, other: PayoutTransaction | None) -> str:
+    holder = f"transaction {other.pk} ({other.status}, {other.tx_hash})" if other else "another transaction"
+    return (
+        f"nonce {nonce} of the payer is already recorded for {holder}: the chain's nonce went back "
+        "(a reset node?); nothing was signed. Check the chain (docs/operations.md)."
+    )
+
+
+def tx_fail_unsigned(tx: PayoutTransaction, error: str) -> None:
     with transaction.atomic():
         PayoutLine.objects.filter(transaction=tx, status=Line.PLANNED).update(status=Line.DROPPED)
         PayoutTransaction.objects.filter(pk=tx.pk, status=Tx.PLANNED).update(
@@ -130,6 +153,14 @@ def tx_sign(chain: Chain, tx: PayoutTransaction) -> None:
             if gas < estimate:
                 raise _WouldRevert(f"the batch needs {estimate} gas, more than CHAIN_MAX_TX_GAS")
             nonce = chain.nonce_pending()
+            holder = (
+                PayoutTransaction.objects.filter(chain_key=tx.chain_key, payer=tx.payer, nonce=nonce)
+                .exclude(status=Tx.FAILED)
+                .exclude(pk=tx.pk)
+                .first()
+            )
+            if holder is not None:
+                raise NonceConflict(_nonce_conflict_message(nonce, holder))
             tx.raw_tx, tx.tx_hash = chain.sign(nonce=nonce, data=data, gas=gas)
             tx.nonce, tx.gas_limit, tx.status, tx.signed_at = nonce, gas, Tx.SIGNED, timezone.now()
             tx.save(update_fields=["raw_tx", "tx_hash", "nonce", "gas_limit", "status", "signed_at"])
@@ -145,8 +176,17 @@ def tx_sign(chain: Chain, tx: PayoutTransaction) -> None:
             )
     except _WouldRevert as exc:
         # Nothing was reserved (the block above rolled back): the amounts stay payable.
-        _fail_unsigned(tx, str(exc))
+        tx_fail_unsigned(tx, str(exc))
         return
+    except NonceConflict as exc:
+        tx_fail_unsigned(tx, exc.message)
+        raise
+    except IntegrityError as exc:
+        # The unique key on (chain, payer, nonce) or on the hash: the same conflict, seen by
+        # the database (a concurrent signer, or a check above that raced).
+        conflict = NonceConflict(_nonce_conflict_message(tx.nonce or 0, None) + f" ({exc})")
+        tx_fail_unsigned(tx, conflict.message)
+        raise conflict from exc
     step("signed", tx)
 
 
@@ -242,14 +282,64 @@ def tx_drive(chain: Chain, tx: PayoutTransaction) -> bool:
     return tx.status in PayoutTransaction.TERMINAL
 
 
+def run_halt(run: PayoutRun, *, error: str) -> PayoutRun:
+    """Stop a run that must not go on: its unsigned transactions fail with ``error`` (nothing
+    was reserved for them, so their amounts stay payable) and, unless a transaction of it is
+    still in flight, the run is completed. One in flight stays for the resume task, or for the
+    re-bind after a chain reset, which closes it."""
+    with transaction.atomic():
+        for tx in run.transactions.filter(status=Tx.PLANNED):
+            tx_fail_unsigned(tx, error)
+        audit_record(action="payout.run_halt", target=run, data={"error": error[:500]})
+    run_complete_if_final(run)
+    run.refresh_from_db()
+    return run
+
+
+def run_complete_if_final(run: PayoutRun) -> bool:
+    """Complete a running run whose every transaction is final (True if this call did)."""
+    with transaction.atomic():
+        if run.transactions.exclude(status__in=PayoutTransaction.TERMINAL).exists():
+            return False
+        updated = PayoutRun.objects.filter(pk=run.pk, status=PayoutRun.Status.RUNNING).update(
+            status=PayoutRun.Status.COMPLETED, finished_at=timezone.now()
+        )
+        if updated:
+            counts = {
+                status: run.transactions.filter(status=status).count()
+                for status in PayoutTransaction.TERMINAL
+            }
+            audit_record(action="payout.run_complete", target=run, data=counts)
+    return bool(updated)
+
+
 def run_execute(run: PayoutRun) -> PayoutRun:
     """Drive the run's transactions in order; stop at the first that is not final yet (it is
-    waiting for confirmations or a transient error: the resume task comes back to it)."""
+    waiting for confirmations or a transient error: the resume task comes back to it).
+    Raises :class:`ChainIdentityMismatch` or :class:`NonceConflict` after halting the run."""
     run.refresh_from_db()
     if run.status != PayoutRun.Status.RUNNING:
         return run
     chain = chain_get()
+    try:
+        chain_identity_verify(chain=chain)
+    except ChainIdentityMismatch as exc:
+        run_halt(run, error=exc.message)
+        raise
     step("planned", run)
+    try:
+        _run_drive(chain, run)
+    except NonceConflict as exc:
+        run_halt(run, error=exc.message)
+        raise
+    run.refresh_from_db()
+    if run.status == PayoutRun.Status.RUNNING and run_complete_if_final(run):
+        run.refresh_from_db()
+        step("completed", run)
+    return run
+
+
+def _run_drive(chain: Chain, run: PayoutRun) -> None:
     for tx in run.transactions.order_by("seq"):
         if tx.status in PayoutTransaction.TERMINAL:
             continue
@@ -263,22 +353,9 @@ def run_execute(run: PayoutRun) -> PayoutRun:
             # An in-process chain that is gone (the process restarted): nothing it held can be
             # mined anywhere any more, so the amounts go back to payable.
             if tx.status == Tx.PLANNED:
-                _fail_unsigned(tx, "its in-process chain is gone (restart)")
+                tx_fail_unsigned(tx, "its in-process chain is gone (restart)")
             else:
                 _close(tx, status=Tx.FAILED, receipt=None, error="its in-process chain is gone (restart)")
             continue
         if not tx_drive(chain, tx):
-            return run
-    with transaction.atomic():
-        updated = PayoutRun.objects.filter(pk=run.pk, status=PayoutRun.Status.RUNNING).update(
-            status=PayoutRun.Status.COMPLETED, finished_at=timezone.now()
-        )
-        if updated:
-            counts = {
-                status: run.transactions.filter(status=status).count()
-                for status in PayoutTransaction.TERMINAL
-            }
-            audit_record(action="payout.run_complete", target=run, data=counts)
-    run.refresh_from_db()
-    step("completed", run)
-    return run
+            return

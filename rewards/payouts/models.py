@@ -199,3 +199,44 @@ class PayoutLine(models.Model):
     @property
     def reference(self) -> str:
         return str(self.id)
+
+
+class ChainIdentity(models.Model):
+    """The chain the payout records are bound to: recorded when payouts first use the chain,
+    checked at start-up, in ``/healthz`` and before every payout run.
+
+    A development node that restarts keeps its chain id (and even the token's address) but
+    loses every block: only the genesis hash, the token's code and its deployment block tell
+    the new chain from the old. One identity is ``current``; a staff re-bind after a reset
+    retires it (``rewards.payouts.chain_identity``)."""
+
+    class Status(models.TextChoices):
+        CURRENT = "current", "current"
+        RETIRED = "retired", "retired"
+
+    id = models.BigAutoField(primary_key=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.CURRENT)
+    chain_id = models.BigIntegerField()
+    genesis_hash = models.CharField(max_length=66, help_text="Hash of block 0.")
+    token_address = models.CharField(max_length=42)
+    token_code_hash = models.CharField(max_length=66, help_text="keccak256 of the token's code.")
+    token_deploy_block = models.BigIntegerField(
+        null=True, blank=True, help_text="The block that deployed the token (unknown on a pruned node)."
+    )
+    token_deploy_block_hash = models.CharField(max_length=66, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-recorded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="current"), name="chain_identity_one_current"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"chain {self.chain_id} genesis {self.genesis_hash[:12]} ({self.status})"

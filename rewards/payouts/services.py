@@ -15,6 +15,7 @@ from eth_utils import is_hex_address, to_checksum_address
 from rewards.chain import GAS_PER_RECIPIENT_BOUND, GAS_PER_TX_BOUND, chain_get
 from rewards.ledger import ledger_payable_balances
 from rewards.payouts import execution
+from rewards.payouts.chain_identity import chain_identity_verify
 from rewards.payouts.models import PayoutLine, PayoutRun, PayoutTransaction, Wallet, WalletNonce
 from rewards.payouts.siwe import SiweError, SiweMessage, rfc3339, siwe_verify
 from rlhf_platform.audit.services import audit_record
@@ -162,6 +163,7 @@ def payout_run_create(*, trigger: str, actor: Any = None, min_amount: int | None
     if PayoutRun.objects.filter(status=PayoutRun.Status.RUNNING).exists():
         raise ApplicationError("A payout run is already running.", code="run_in_progress", status_code=409)
     chain = chain_get()
+    chain_identity_verify(chain=chain)  # a reset chain (ChainIdentityMismatch): nothing is planned
     minimum = settings.PAYOUT_MIN_AMOUNT if min_amount is None else int(min_amount)
     balances = ledger_payable_balances(min_amount=minimum)
     wallets = dict(Wallet.objects.filter(expert_id__in=list(balances)).values_list("expert_id", "address"))
