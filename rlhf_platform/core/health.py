@@ -1,5 +1,6 @@
 """``GET /healthz``: the state of the database, the channel layer, the Celery broker and the
-chain (reachable, its chain id against ``CHAIN_ID``, the token; see ``rewards.chain``)."""
+chain (reachable, its chain id against ``CHAIN_ID``, the token, and the same chain as the payout
+records; see ``rewards.payouts.chain_identity``)."""
 
 from __future__ import annotations
 
@@ -51,9 +52,11 @@ def _check_broker() -> dict[str, Any]:
 
 def _check_chain() -> dict[str, Any]:
     # Imported here: the chain client loads web3 and, by default, starts an in-process EVM.
-    from rewards.chain import chain_status
+    # The node, and whether it still is the chain the payouts were recorded on (a reset node
+    # keeps its chain id): rewards.payouts.chain_identity.
+    from rewards.payouts.chain_identity import chain_health
 
-    return chain_status()
+    return chain_health()
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
