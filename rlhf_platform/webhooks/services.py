@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
+import http.client
 import json
 import secrets
-import socket
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -24,6 +20,7 @@ from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.webhooks.models import EVENTS, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from rlhf_platform.webhooks.signing import SIGNATURE_HEADER, sign
+from rlhf_platform.webhooks.targets import target_parse, target_post, target_resolve
 
 MAX_ATTEMPTS = 8
 TIMEOUT_SECONDS = 10
@@ -33,27 +30,9 @@ TEST_EVENT = "webhook.test"
 
 
 def _validate_url(url: str) -> str:
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApplicationError("Give an http(s) URL.", code="invalid_url", field="url")
-    try:
-        port = parts.port
-    except ValueError as exc:  # e.g. ":99999", which Django's URLValidator lets through
-        raise ApplicationError("The URL's port is out of range.", code="invalid_url", field="url") from exc
+    target_parse(url)
     if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        # In production a lab must not make the platform call its own private network (SSRF).
-        try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port or 443)}
-        except socket.gaierror as exc:
-            raise ApplicationError(
-                "The URL's host does not resolve.", code="invalid_url", field="url"
-            ) from exc
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%")[0])
-            if not ip.is_global:
-                raise ApplicationError(
-                    "The URL points to a private or local address.", code="private_target", field="url"
-                )
+        target_resolve(url)  # its host resolves to public addresses only (SSRF)
     return url
 
 
@@ -172,14 +151,6 @@ def _backoff_seconds(attempt: int) -> float:
     return min(settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1), 3600.0)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # a redirect is a failed delivery
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 def webhook_attempt(*, delivery_id: Any) -> float | None:
     """Make one delivery attempt. Returns the seconds to wait before the next attempt, or
     None when there is nothing more to do (delivered, failed for good, or not due)."""
@@ -205,36 +176,29 @@ def webhook_attempt(*, delivery_id: Any) -> float | None:
         delivery.save(update_fields=["attempts", "next_attempt_at"])
 
     body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
-    request = urllib.request.Request(  # noqa: S310 (http(s) checked by _validate_url)
-        delivery.endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "rlhf-platform-webhooks/1",
-            SIGNATURE_HEADER: sign(secret=delivery.endpoint.secret, body=body),
-            "X-Rlhf-Event": delivery.event,
-            "X-Rlhf-Delivery": str(delivery.pk),
-            "X-Rlhf-Attempt": str(number),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "rlhf-platform-webhooks/1",
+        SIGNATURE_HEADER: sign(secret=delivery.endpoint.secret, body=body),
+        "X-Rlhf-Event": delivery.event,
+        "X-Rlhf-Delivery": str(delivery.pk),
+        "X-Rlhf-Attempt": str(number),
+    }
     status_code: int | None = None
     error = ""
     started = time.perf_counter()
     try:
-        # Checked again at each attempt: a host that resolved to a public address when it was
-        # registered may resolve to a private one now (DNS rebinding).
-        _validate_url(delivery.endpoint.url)
-        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 (http(s) checked)
-            status_code = response.status
+        # Resolved and checked at each attempt (a host that resolved to a public address when it
+        # was registered may resolve to a private one now), and the request goes to the very
+        # addresses checked: never resolved a second time (DNS rebinding).
+        target = target_resolve(delivery.endpoint.url)
+        status_code = target_post(target=target, body=body, headers=headers, timeout=TIMEOUT_SECONDS)
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"  # a redirect included: never followed
     except ApplicationError as exc:
         error = f"{exc.code}: {exc.message}"[:500]
-    except urllib.error.HTTPError as exc:
-        status_code = exc.code
-        error = f"HTTP {exc.code}"
-        exc.close()
-    except (urllib.error.URLError, OSError) as exc:
-        error = str(getattr(exc, "reason", exc))[:500]
+    except (OSError, http.client.HTTPException) as exc:
+        error = (str(exc) or type(exc).__name__)[:500]
     duration_ms = int((time.perf_counter() - started) * 1000)
     ok = status_code is not None and 200 <= status_code < 300
 
