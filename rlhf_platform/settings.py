@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "rlhf_platform.core.sessions.SessionTimeoutMiddleware",  # idle timeout, absolute maximum
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -169,6 +170,45 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Log-in throttle (rlhf_platform/accounts/login_throttle.py; counters in the cache) -------
+# This many failed log-ins of one account within the window lock it: the first lock lasts
+# LOGIN_LOCKOUT_SECONDS, each further one within a day twice as long, at most the maximum.
+LOGIN_LOCKOUT_FAILURES = int(os.environ.get("LOGIN_LOCKOUT_FAILURES", 5))
+LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", 900))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", 60))
+LOGIN_LOCKOUT_MAX_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_MAX_SECONDS", 3600))
+# Failed log-ins from one client address (an IPv6 /64) within the window before it must wait.
+LOGIN_IP_MAX_FAILURES = int(os.environ.get("LOGIN_IP_MAX_FAILURES", 30))
+LOGIN_IP_WINDOW_SECONDS = int(os.environ.get("LOGIN_IP_WINDOW_SECONDS", 900))
+
+# --- Sessions -------------------------------------------------------------------------------
+# A session ends after this long without a request (rlhf_platform/core/sessions.py refreshes it
+# at most once a minute), and in any case this long after its log-in.
+SESSION_IDLE_TIMEOUT_SECONDS = int(os.environ.get("SESSION_IDLE_TIMEOUT_SECONDS", 1800))
+SESSION_MAX_AGE_SECONDS = int(os.environ.get("SESSION_MAX_AGE_SECONDS", 12 * 3600))
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_SECONDS
+
+# --- E-mail (password reset links) ----------------------------------------------------------
+# Development prints e-mails on the console; production sends them by SMTP (EMAIL_HOST, ...).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 587))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # TLS from the first byte (port 465)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)  # STARTTLS (port 587)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", 10))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "RLHF expert platform <noreply@localhost>")
+# The address links in e-mails start with (https://annotate.example.org); unset: the host the
+# request came to (one of ALLOWED_HOSTS).
+SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
+# A password reset link works this long (and once: it dies with the password it was made for).
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", 3600))
 
 # --- The queue's fast path (annotate/queue_fast.py) -----------------------------------------
 # next and submit answered in front of Django on PostgreSQL; off: always Django's path.

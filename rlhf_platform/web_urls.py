@@ -30,7 +30,6 @@ The evidence links on these pages point at the REST endpoint
 ``/api/v1/credentials/<id>/evidence``, which serves the file to its owner and to staff only.
 """
 
-from django.contrib.auth.views import LogoutView
 from django.urls import path
 
 from annotate import views as annotate_views
@@ -46,7 +45,7 @@ urlpatterns = [
     path("", accounts_views.home, name="home"),
     path("signup/", accounts_views.signup, name="signup"),
     path("login/", accounts_views.EmailLoginView.as_view(), name="login"),
-    path("logout/", LogoutView.as_view(), name="logout"),
+    path("logout/", accounts_views.AuditedLogoutView.as_view(), name="logout"),
     path("profile/", experts_views.profile, name="profile"),
     path("credentials/new/", experts_views.credential_new, name="credential-new"),
     path("label/", annotate_views.label, name="label"),

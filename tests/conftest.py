@@ -53,6 +53,14 @@ def _private_storage(tmp_path, settings, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Every test starts with empty counters (log-in throttle, budget gate)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """A deliberately slow hash protects real passwords; in tests it only costs time."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login
 from django.middleware.csrf import get_token
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -11,10 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rlhf_platform.accounts.authentication import LabPrincipal
+from rlhf_platform.accounts.csrf import NoCrossSiteJson
+from rlhf_platform.accounts.login import user_authenticate, user_login, user_logout
 from rlhf_platform.accounts.permissions import HasKeyScope, IsLabKey, IsPerson
 from rlhf_platform.accounts.selectors import access_api_key_for_lab, api_keys_for_lab, labs_for_user
 from rlhf_platform.accounts.services import api_key_revoke, user_signup
-from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.serializers import InputSerializer
 
 
@@ -34,9 +35,9 @@ class UserOutputSerializer(serializers.Serializer):
 
 
 class SignupApi(APIView):
-    """Create an expert account and log it in (session)."""
+    """Create an expert account and log it in (session). JSON only, not cross-site."""
 
-    permission_classes = [AllowAny]
+    permission_classes = [AllowAny, NoCrossSiteJson]
     authentication_classes: list = []
 
     class InputSerializer(InputSerializer):
@@ -55,9 +56,13 @@ class SignupApi(APIView):
 
 
 class LoginApi(APIView):
-    """Session log-in for scripts and the browser. Sets the session and CSRF cookies."""
+    """Session log-in for scripts and the browser. Sets the session and CSRF cookies.
 
-    permission_classes = [AllowAny]
+    JSON only and not cross-site (login CSRF). Throttled: too many failures lock the account
+    for a while and make a client address wait (429 with ``Retry-After``; codes
+    ``login_locked``, ``login_throttled``), even for the right password."""
+
+    permission_classes = [AllowAny, NoCrossSiteJson]
     authentication_classes: list = []
 
     class InputSerializer(InputSerializer):
@@ -68,16 +73,13 @@ class LoginApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request,
-            username=data.validated_data["email"].lower(),
+        user = user_authenticate(
+            request=request._request,
+            email=data.validated_data["email"],
             password=data.validated_data["password"],
+            via="api",
         )
-        if user is None:
-            raise ApplicationError(
-                "E-mail or password is wrong.", code="invalid_credentials", status_code=400
-            )
-        login(request._request, user)
+        user_login(request=request._request, user=user, via="api")
         get_token(request._request)
         return Response(UserOutputSerializer(user).data)
 
@@ -87,7 +89,7 @@ class LogoutApi(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
-        logout(request._request)
+        user_logout(request=request._request, via="api")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from rlhf_platform.accounts.models import ApiKey
+from rlhf_platform.core.exceptions import ApplicationError
 
 
 class SignupForm(forms.Form):
@@ -35,6 +36,28 @@ class EmailAuthenticationForm(AuthenticationForm):
 
     def clean_username(self) -> str:
         return self.cleaned_data["username"].strip().lower()
+
+    via = "page"
+
+    def clean(self):
+        """Through the throttled, audited log-in (rlhf_platform.accounts.login), not
+        ``authenticate`` alone; a lock or throttle is said as such, a wrong password as Django
+        says it."""
+        from rlhf_platform.accounts.login import user_authenticate
+
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if email is not None and password:
+            try:
+                self.user_cache = user_authenticate(
+                    request=self.request, email=email, password=password, via=self.via
+                )
+            except ApplicationError as exc:
+                if exc.code == "invalid_credentials":
+                    raise self.get_invalid_login_error() from exc
+                raise forms.ValidationError(exc.message, code=exc.code) from exc
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
 
 
 class ApiKeyCreateForm(forms.Form):

@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from rlhf_platform.accounts.forms import ApiKeyCreateForm, EmailAuthenticationForm, SignupForm
+from rlhf_platform.accounts.login import user_login, user_logout
 from rlhf_platform.accounts.models import Lab, User
 from rlhf_platform.accounts.selectors import (
     access_api_key_for_lab,
@@ -56,9 +58,21 @@ def signup(request):
 
 
 class EmailLoginView(LoginView):
+    """The one log-in page (the Django admin sends people here too): throttled and audited."""
+
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        user_login(request=self.request, user=form.get_user(), via="page")
+        return HttpResponseRedirect(self.get_success_url())
+
+
+class AuditedLogoutView(LogoutView):
+    def post(self, request, *args, **kwargs):
+        user_logout(request=request, via="page")
+        return super().post(request, *args, **kwargs)
 
 
 def _lab_for(user: User, slug: str, *, owner_only: bool = False) -> Lab:

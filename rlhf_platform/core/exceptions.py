@@ -36,6 +36,7 @@ class ApplicationError(Exception):
         field: str | None = None,
         status_code: int = 400,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -43,6 +44,7 @@ class ApplicationError(Exception):
         self.field = field
         self.status_code = status_code
         self.extra = extra or {}
+        self.headers = headers or {}  # e.g. Retry-After on a 429
 
 
 def error(field: str | None, code: str, message: str) -> dict[str, Any]:
@@ -104,7 +106,7 @@ _DRF_CODES = {
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = {"errors": [error(exc.field, exc.code, exc.message)], **exc.extra}
-        return Response(body, status=exc.status_code)
+        return Response(body, status=exc.status_code, headers=exc.headers)
     if isinstance(exc, DjangoValidationError):
         return Response({"errors": django_validation_errors(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):

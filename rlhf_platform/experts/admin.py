@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.db import transaction
 
+from rlhf_platform.accounts.admin import admin_changes_record
 from rlhf_platform.experts.models import Credential, Domain, ExpertProfile
 
 
@@ -15,6 +17,15 @@ class ExpertProfileAdmin(admin.ModelAdmin):
     list_display = ("pseudonym", "user", "suspended_at", "created_at")
     search_fields = ("pseudonym", "user__email")
     filter_horizontal = ("claimed_domains",)
+
+    @transaction.atomic
+    def save_model(self, request, obj, form, change):
+        # A platform-wide suspension set or lifted here is audited like one decided on a page.
+        if change:
+            admin_changes_record(
+                request=request, obj=obj, fields=("suspended_at",), action="expert.admin_suspension_change"
+            )
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Credential)
