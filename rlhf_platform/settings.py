@@ -95,6 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "rlhf_platform.core.security_headers.ContentSecurityPolicyMiddleware",
     "rlhf_platform.core.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "rlhf_platform.core.text.QueryTextMiddleware",  # a NUL in a query string: 400
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -390,6 +391,27 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Browsers that once saw the site over HTTPS refuse plain HTTP to it for a year.
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31_536_000))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Sent on every response when DEBUG is off (rlhf_platform/core/security_headers.py): scripts and
+# styles from this origin only, nothing inline, no plugins, no framing, forms post here only.
+CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY") or (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# /api/docs/ (Swagger UI) sets inline styles; its script is a file like every other.
+CONTENT_SECURITY_POLICY_API_DOCS = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+# /healthz gives its details (each check) to staff sessions and to "Authorization: Bearer
+# <HEALTH_TOKEN>"; everyone else gets ok / not ok only. Unset: no token works.
+HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
 
 # --- REST -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,15 +1,24 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from rlhf_platform.core.health import healthz
+from rlhf_platform.core.security_headers import csp_override
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("rlhf_platform.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI with its start-up script served as a file (?script), not inline.
+    path(
+        "api/docs/",
+        csp_override(settings.CONTENT_SECURITY_POLICY_API_DOCS)(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
     path("", include("rlhf_platform.web_urls")),
 ]
 

@@ -1,10 +1,18 @@
 """``GET /healthz``: the state of the database, the channel layer, the Celery broker and the
 chain (reachable, its chain id against ``CHAIN_ID``, the token, and the same chain as the payout
-records; see ``rewards.payouts.chain_identity``)."""
+records; see ``rewards.payouts.chain_identity``).
+
+Anyone gets only the verdict, ``{"status": "ok"}`` (200) or ``{"status": "unavailable"}``
+(503): enough for a load balancer or a supervisor. The details (each check, versions, errors,
+addresses) are for staff sessions and for ``Authorization: Bearer <HEALTH_TOKEN>`` (monitoring);
+they tell an attacker what runs where. The checks are the named list ``CHECKS``.
+"""
 
 from __future__ import annotations
 
+import hmac
 import time
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -59,18 +67,35 @@ def _check_chain() -> dict[str, Any]:
     return chain_health()
 
 
+# Every check /healthz runs, by name, in order; each returns {"ok": bool, ...details}.
+CHECKS: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+    ("database", _check_database),
+    ("channel_layer", _check_channel_layer),
+    ("broker", _check_broker),
+    ("chain", _check_chain),
+]
+
+
+def _details_allowed(request: HttpRequest) -> bool:
+    token = settings.HEALTH_TOKEN
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if (
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.strip().encode(), token.encode())
+    ):
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     started = time.perf_counter()
-    checks = {
-        "database": _check_database(),
-        "channel_layer": _check_channel_layer(),
-        "broker": _check_broker(),
-        "chain": _check_chain(),
-    }
+    checks = {name: check() for name, check in CHECKS}
     healthy = all(check["ok"] for check in checks.values())
-    body = {
-        "status": "ok" if healthy else "unavailable",
-        **checks,
-        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
-    }
-    return JsonResponse(body, status=200 if healthy else 503)
+    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable"}
+    if _details_allowed(request):
+        body.update(checks, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+    response = JsonResponse(body, status=200 if healthy else 503)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -15,7 +15,7 @@ from rewards.chain import chain_get, chain_reset
 from rewards.ledger import ledger_payable_balances
 from rewards.payouts.models import PayoutRun, PayoutTransaction
 from rewards.payouts.services import payout_run_create, payout_run_execute
-from tests.factories import ExpertProfileFactory, WalletFactory
+from tests.factories import ExpertProfileFactory, StaffFactory, WalletFactory
 from tests.payouts.conftest import TOKEN, key_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +80,7 @@ def test_a_run_pays_through_json_rpc(rpc_chain, earn, client):
     assert run.transactions.get().status == PayoutTransaction.Status.CONFIRMED
     for i in range(3):
         assert rpc_chain.token_balance(key_of(20 + i).address) == (i + 2) * TOKEN
+    client.force_login(StaffFactory())  # the details of /healthz are for staff
     health = client.get("/healthz").json()["chain"]
     assert health["mode"] == "rpc" and health["chain_id"] == health["expected_chain_id"]
 

@@ -97,14 +97,16 @@ def test_experts_cannot_reach_the_staff_pages(chain, expert, client):
     assert client.get("/staff/payouts/").status_code == 403
 
 
-def test_healthz_shows_the_chain_id(chain, client):
+def test_healthz_shows_the_chain_id(chain, client, staff_user):
+    client.force_login(staff_user)  # the details are for staff
     body = client.get("/healthz").json()
     assert body["chain"]["ok"] is True
     assert body["chain"]["chain_id"] == chain.chain_id
     assert body["chain"]["state"] == "in memory, lost at restart"
 
 
-def test_healthz_is_503_when_the_chain_id_is_not_the_expected_one(client, settings):
+def test_healthz_is_503_when_the_chain_id_is_not_the_expected_one(client, settings, staff_user):
+    client.force_login(staff_user)  # the details are for staff
     from rewards.chain import chain_reset
 
     settings.CHAIN_RPC_URL = "http://127.0.0.1:1"  # nothing listens there

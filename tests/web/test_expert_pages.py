@@ -54,7 +54,7 @@ def test_profile_shows_pseudonym_levels_and_credentials_with_evidence_link(exper
     assert f'id="credential-{approved.pk}"' in html and f'id="credential-{rejected.pk}"' in html
     assert "Illegible scan." in html
     assert reverse("api-credential-evidence", kwargs={"credential_id": approved.pk}) in html
-    assert "/ws/notifications/" in html
+    assert "js/profile_live.js" in html  # live updates over /ws/notifications/
 
 
 def test_profile_update_saves_bio_links_and_claimed_domains(expert_web, expert, domain):
