@@ -15,3 +15,11 @@ def assignments_expire_task() -> int:
     from annotate.queue import assignments_expire
 
     return assignments_expire()
+
+
+@shared_task(ignore_result=True)
+def batches_stalled_sweep_task() -> int:
+    """Fail batches whose ingest stopped without a word (beat runs it every 5 minutes)."""
+    from annotate.ingest.stalled import batches_stalled_fail
+
+    return len(batches_stalled_fail())

@@ -254,6 +254,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "annotate.tasks.assignments_expire_task",
         "schedule": 30.0,
     },
+    "batches-stalled-sweep-every-5-minutes": {
+        "task": "annotate.tasks.batches_stalled_sweep_task",
+        "schedule": 300.0,
+    },
     "webhook-sweep-every-minute": {
         "task": "rlhf_platform.webhooks.tasks.webhook_sweep_task",
         "schedule": 60.0,
@@ -293,6 +297,9 @@ QUALITY_DS_SMOOTHING = float(os.environ.get("QUALITY_DS_SMOOTHING", "1.0"))
 # Bodies up to this size are ingested in the request (201); larger ones by a worker (202).
 BATCH_INLINE_MAX_BYTES = int(os.environ.get("BATCH_INLINE_MAX_BYTES", 1 << 20))
 BATCH_MAX_BYTES = int(os.environ.get("BATCH_MAX_BYTES", 1 << 30))
+# A batch ingesting this long without progress (its worker or request died) is failed as
+# "stalled" by the sweep (annotate/ingest/stalled.py) every 5 minutes.
+BATCH_STALLED_SECONDS = float(os.environ.get("BATCH_STALLED_SECONDS", 900))
 
 # --- Webhooks -------------------------------------------------------------------------------
 # Development and tests deliver to 127.0.0.1; production refuses private targets (SSRF).

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import psycopg
@@ -198,6 +200,18 @@ def _progress_key(batch_id: Any) -> str:
     return f"batch-progress:{batch_id}"
 
 
+def _heartbeat_key(batch_id: Any) -> str:
+    return f"batch-heartbeat:{batch_id}"
+
+
+def batch_progressed_at(*, batch: Batch) -> datetime | None:
+    """When an ingesting batch last showed progress: its start, or its last progress write
+    (every ``PROGRESS_EVERY`` lines, in the cache)."""
+    beat = cache.get(_heartbeat_key(batch.pk))
+    beat_at = datetime.fromtimestamp(beat, tz=UTC) if beat is not None else None
+    return max(filter(None, (batch.started_at, beat_at)), default=None)
+
+
 def batch_lines_processed(*, batch: Batch) -> int:
     """Lines read so far. While a batch is ingesting its count lives in the cache (the
     writing transaction is not visible to readers until it commits)."""
@@ -231,7 +245,9 @@ class _Reading:
             for line, (record, line_errors) in checked:
                 self.lines += 1
                 if self.lines % PROGRESS_EVERY == 0:
-                    cache.set(_progress_key(batch.pk), self.lines, 3600)
+                    cache.set_many(
+                        {_progress_key(batch.pk): self.lines, _heartbeat_key(batch.pk): time.time()}, 3600
+                    )
                 if line_errors:
                     for error in line_errors:
                         self.errors.add(error)
@@ -310,7 +326,7 @@ def batch_ingest(*, batch_id: Any) -> Batch:
         raise
     finally:
         stage.close()
-        cache.delete(_progress_key(batch.pk))
+        cache.delete_many([_progress_key(batch.pk), _heartbeat_key(batch.pk)])
 
 
 class _AbortCopy(Exception):
