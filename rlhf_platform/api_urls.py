@@ -14,6 +14,7 @@ from annotate.quality import api_actions as quality_actions_api
 from rewards import urls as rewards_urls
 from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import api as accounts_api
+from rlhf_platform.accounts import api_passwords
 from rlhf_platform.experts import api as experts_api
 from rlhf_platform.webhooks import api as webhooks_api
 
@@ -22,6 +23,13 @@ urlpatterns = [
     path("auth/signup", accounts_api.SignupApi.as_view(), name="api-signup"),
     path("auth/login", accounts_api.LoginApi.as_view(), name="api-login"),
     path("auth/logout", accounts_api.LogoutApi.as_view(), name="api-logout"),
+    path("auth/password/change", api_passwords.PasswordChangeApi.as_view(), name="api-password-change"),
+    path("auth/password/reset", api_passwords.PasswordResetRequestApi.as_view(), name="api-password-reset"),
+    path(
+        "auth/password/reset/confirm",
+        api_passwords.PasswordResetConfirmApi.as_view(),
+        name="api-password-reset-confirm",
+    ),
     path("me", accounts_api.MeApi.as_view(), name="api-me"),
     # a lab, through its API key
     path("lab", accounts_api.LabKeyApi.as_view(), name="api-lab"),
@@ -220,6 +228,9 @@ ENDPOINT_AUDIENCE = {
     "api-signup": "public",
     "api-login": "public",
     "api-logout": "person",
+    "api-password-change": "person",
+    "api-password-reset": "public",
+    "api-password-reset-confirm": "public",
     "api-me": "person",
     "api-lab": "lab",
     "api-lab-keys": "lab",

@@ -210,6 +210,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "RLHF expert platform 
 SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
 # A password reset link works this long (and once: it dies with the password it was made for).
 PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", 3600))
+# Reset e-mails sent per account per hour (more requests are dropped silently), and requests
+# one client address may make per hour (429 after).
+PASSWORD_RESET_EMAILS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_EMAILS_PER_HOUR", 3))
+PASSWORD_RESET_REQUESTS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_REQUESTS_PER_HOUR", 20))
 
 # --- The queue's fast path (annotate/queue_fast.py) -----------------------------------------
 # next and submit answered in front of Django on PostgreSQL; off: always Django's path.

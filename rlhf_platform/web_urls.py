@@ -5,6 +5,9 @@
 | ``/``                                             | home                     | anyone      |
 | ``/signup/``                                      | signup                   | visitors    |
 | ``/login/``, ``/logout/`` (POST)                  | login, logout            | anyone      |
+| ``/password/change/``                             | password-change          | a person    |
+| ``/password/reset/``                              | password-reset           | anyone      |
+| ``/password/reset/<uidb64>/<token>/``             | password-reset-confirm   | a reset link|
 | ``/profile/``                                     | profile                  | a person    |
 | ``/credentials/new/``                             | credential-new           | a person    |
 | ``/label/`` (``?project=<id>``)                   | label                    | an expert   |
@@ -39,6 +42,7 @@ from annotate.quality import views_appeals as appeal_views
 from rewards import urls as rewards_urls
 from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import views as accounts_views
+from rlhf_platform.accounts import views_passwords as password_views
 from rlhf_platform.experts import views as experts_views
 
 urlpatterns = [
@@ -46,6 +50,13 @@ urlpatterns = [
     path("signup/", accounts_views.signup, name="signup"),
     path("login/", accounts_views.EmailLoginView.as_view(), name="login"),
     path("logout/", accounts_views.AuditedLogoutView.as_view(), name="logout"),
+    path("password/change/", password_views.password_change, name="password-change"),
+    path("password/reset/", password_views.password_reset_request, name="password-reset"),
+    path(
+        "password/reset/<str:uidb64>/<str:token>/",
+        password_views.password_reset_confirm,
+        name="password-reset-confirm",
+    ),
     path("profile/", experts_views.profile, name="profile"),
     path("credentials/new/", experts_views.credential_new, name="credential-new"),
     path("label/", annotate_views.label, name="label"),

@@ -73,3 +73,35 @@ class ApiKeyCreateForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="read: GET endpoints; write: everything else.",
     )
+
+
+def _password_field(label: str, autocomplete: str = "new-password", **extra) -> forms.CharField:
+    return forms.CharField(
+        label=label, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}), **extra
+    )
+
+
+class NewPasswordForm(forms.Form):
+    """A new password typed twice; the service validates its strength."""
+
+    new_password = _password_field(
+        "New password", help_text="At least 8 characters, not a common password, not all digits."
+    )
+    new_password_confirm = _password_field("New password, again")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("new_password") != cleaned.get("new_password_confirm"):
+            self.add_error("new_password_confirm", "The two passwords differ.")
+        return cleaned
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current_password = _password_field("Current password", autocomplete="current-password")
+    field_order = ["current_password", "new_password", "new_password_confirm"]
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail", widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+    )

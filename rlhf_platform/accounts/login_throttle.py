@@ -150,3 +150,19 @@ def login_failure_count(*, email: str, address: str) -> int | None:
 def login_counters_clear(*, email: str) -> None:
     """The account proved its owner (a log-in, a password reset): forget its failures."""
     cache.delete_many(list(_keys(email)))
+
+
+def password_reset_request_count(*, email: str, address: str) -> bool:
+    """Count a password reset request. Raises ``LoginThrottled`` when the address asked too
+    often this hour; returns False when the account had its e-mails for the hour (the request
+    is then dropped silently: the answer must not differ by account)."""
+    hour = 3600
+    address_key = f"{KEY_PREFIX}reset-address:{keyed_digest('reset-address', _address_bucket(address))}"
+    if _count(address_key, hour) > settings.PASSWORD_RESET_REQUESTS_PER_HOUR:
+        raise LoginThrottled(
+            "Too many password reset requests from your network. Try again in an hour.",
+            code="reset_throttled",
+            retry_after=hour,
+        )
+    account_key = f"{KEY_PREFIX}reset-account:{keyed_digest('reset-account', email.strip().lower())}"
+    return _count(account_key, hour) <= settings.PASSWORD_RESET_EMAILS_PER_HOUR

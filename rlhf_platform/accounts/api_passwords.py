@@ -1,0 +1,91 @@
+"""REST endpoints to change a password and to reset a forgotten one (see ``passwords``)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rlhf_platform.accounts.csrf import NoCrossSiteJson
+from rlhf_platform.accounts.models import User
+from rlhf_platform.accounts.passwords import (
+    user_password_change,
+    user_password_reset,
+    user_password_reset_request,
+)
+from rlhf_platform.accounts.views_passwords import RESET_SENT
+from rlhf_platform.core.serializers import InputSerializer
+
+
+class _LoggedInPerson(BasePermission):
+    message = "Log in to use this endpoint."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, User) and request.user.is_active
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class PasswordChangeApi(APIView):
+    """Change one's password (the current one is required). The calling session stays logged
+    in (with a new key); every other session of the person ends."""
+
+    permission_classes = [_LoggedInPerson]
+
+    class InputSerializer(InputSerializer):
+        current_password = serializers.CharField(write_only=True)
+        new_password = serializers.CharField(write_only=True)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_password_change(request=request._request, user=request.user, via="api", **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetRequestApi(APIView):
+    """Ask for a reset link by e-mail. The answer is the same whether the account exists or not."""
+
+    permission_classes = [AllowAny, NoCrossSiteJson]
+    authentication_classes: list = []
+
+    class InputSerializer(InputSerializer):
+        email = serializers.EmailField()
+
+    @extend_schema(request=InputSerializer, responses={202: MessageOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_password_reset_request(request=request._request, email=data.validated_data["email"], via="api")
+        return Response({"message": RESET_SENT}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmApi(APIView):
+    """Set a new password with the ``uid`` and ``token`` of a reset link. Ends every session of
+    the person; log in afterwards."""
+
+    permission_classes = [AllowAny, NoCrossSiteJson]
+    authentication_classes: list = []
+
+    class InputSerializer(InputSerializer):
+        uid = serializers.CharField()
+        token = serializers.CharField()
+        new_password = serializers.CharField(write_only=True)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_password_reset(
+            request=request._request,
+            uidb64=data.validated_data["uid"],
+            token=data.validated_data["token"],
+            new_password=data.validated_data["new_password"],
+            via="api",
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

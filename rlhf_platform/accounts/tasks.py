@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from rlhf_platform.accounts.models import User
+from rlhf_platform.accounts.passwords import password_reset_url
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def password_reset_email_send_task(user_id: str, base_url: str) -> None:
+    """E-mail a password reset link (made here, from the account as it is now)."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return
+    context = {"user": user, "url": password_reset_url(user=user, base_url=base_url)}
+    send_mail(
+        subject="Reset your password · RLHF expert platform",
+        message=render_to_string("accounts/password_reset_email.txt", context),
+        from_email=None,
+        recipient_list=[user.email],
+    )
