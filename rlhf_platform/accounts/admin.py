@@ -57,6 +57,18 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
+    def user_change_password(self, request, id, form_url=""):
+        """A password an admin sets is audited (and, like any change, ends that person's
+        sessions)."""
+        before = User.objects.filter(pk=id).values_list("password", flat=True).first()
+        response = super().user_change_password(request, id, form_url)
+        user = User.objects.filter(pk=id).first()
+        if before is not None and user is not None and user.password != before:
+            audit_record(
+                action="user.admin_password_set", target=user, actor=request.user, data={"via": "admin"}
+            )
+        return response
+
     @transaction.atomic
     def save_model(self, request, obj, form, change):
         if change:

@@ -151,3 +151,15 @@ def test_an_admin_suspension_of_an_expert_is_audited(superuser_client):
 def test_admin_log_out_is_audited(superuser_client):
     superuser_client.post("/admin/logout/")
     assert _actions(superuser_client.admin_user) == ["user.logout"]
+
+
+def test_a_password_set_by_an_admin_is_audited_without_the_password(superuser_client):
+    user = UserFactory()
+    url = reverse("admin:auth_user_password_change", args=[user.pk])
+    response = superuser_client.post(
+        url, {"password1": "an-admin-chosen-passphrase", "password2": "an-admin-chosen-passphrase"}
+    )
+    assert response.status_code == 302
+    event = audit_events_for(target=user).get(action="user.admin_password_set")
+    assert event.actor == superuser_client.admin_user
+    assert "an-admin-chosen" not in str(event.data)
