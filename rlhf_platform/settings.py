@@ -293,9 +293,19 @@ CELERY_BEAT_SCHEDULE = {
 # The periodic Dawid-Skene fit refits a project once this many labels arrived since its last fit.
 QUALITY_REFIT_MIN_NEW_LABELS = int(os.environ.get("QUALITY_REFIT_MIN_NEW_LABELS", "200"))
 # Pseudo-counts added to every cell of each annotator's Dawid-Skene confusion matrix (a symmetric
-# Dirichlet prior). 1 (Laplace) keeps annotators with few labels of a rare class (tie, both bad)
-# from getting extreme confusions; 0.01 lost to majority vote in bench/simulate_crowd.py.
-QUALITY_DS_SMOOTHING = float(os.environ.get("QUALITY_DS_SMOOTHING", "1.0"))
+# Dirichlet prior that only keeps log(0) away). 0.01 gives crowd-kit's posteriors on the Dawid-Skene
+# (1979) data; 1.0 flipped 5 of its 45 patients. Annotators with few labels are held by the
+# expertise-level prior below, not by this.
+QUALITY_DS_SMOOTHING = float(os.environ.get("QUALITY_DS_SMOOTHING", "0.01"))
+# Weight, in labels per confusion row, of the prior centred on the annotator's level accuracy
+# (annotate/quality/consensus_model.py: LEVEL_ACCURACY).
+QUALITY_DS_PRIOR_STRENGTH = float(os.environ.get("QUALITY_DS_PRIOR_STRENGTH", "4"))
+# Folds of the held-out gold comparison that chooses Dawid-Skene or the weighted majority vote.
+QUALITY_MODEL_CHOICE_FOLDS = int(os.environ.get("QUALITY_MODEL_CHOICE_FOLDS", "5"))
+# The collusion test at fit time reads the project's most recent labels, at most this many.
+QUALITY_COLLUSION_MAX_LABELS = int(os.environ.get("QUALITY_COLLUSION_MAX_LABELS", "200000"))
+# Two annotators are tested for collusion once they share this many items.
+QUALITY_COLLUSION_MIN_SHARED = int(os.environ.get("QUALITY_COLLUSION_MIN_SHARED", "10"))
 
 # --- Batches --------------------------------------------------------------------------------
 # Bodies up to this size are ingested in the request (201); larger ones by a worker (202).

@@ -40,6 +40,13 @@ PAIRWISE_CLASSES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
 #: deliberately modest assumption, so that one label never looks certain.
 MAJORITY_ACCURACY = 0.7
 
+#: The accuracy assumed of an annotator the project's fit knows nothing about (a new account, or
+#: any before the first fit): 0.5, no better than half right over four classes. An unknown account
+#: may be one of many run by one person, so its vote must not count like a proven annotator's:
+#: among unknown accounts (uniform class prior, four classes) a 2:1 split has confidence 0.64,
+#: below the usual 0.8 threshold, and three in agreement reach 0.90.
+UNKNOWN_ACCURACY = 0.5
+
 
 @dataclass(frozen=True)
 class Vote:
@@ -284,8 +291,25 @@ def dawid_skene_fit_arrays(
     max_iter: int = 100,
     tol: float = 1e-6,
     smoothing: float = 0.01,
+    gold: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> DawidSkeneArrays:
     """Dawid-Skene EM over integer-coded labels, vectorised with ``np.bincount``.
+
+    Three extensions, each off by default (then the fit is the published algorithm, as crowd-kit
+    computes it):
+
+    * ``gold`` (one class index per item, -1 where the truth is unknown): semi-supervised EM.
+      A gold item's posterior is clamped to its true class in every E-step, so its labels
+      estimate the annotators' confusions directly, and the first M-step reads the gold items
+      alone (instead of the soft majority vote), so a group that agrees with itself on ordinary
+      items cannot talk the fit out of what the gold shows.
+    * ``prior`` (``n_workers x K x K`` pseudo-counts): a Dirichlet prior per confusion row, added
+      in the M-step on top of ``smoothing`` (the MAP estimate; see
+      :mod:`annotate.quality.consensus_model` for the expertise-level prior).
+    * ``weights`` (one per label): a label counts with this weight in the M-step and the E-step
+      (a tempered likelihood); the votes of a suspected group on one item share one vote's weight.
 
     Initialisation: the soft majority vote (vote shares per item), as Dawid & Skene (1979)
     suggest and as crowd-kit does. M-step: class priors are the mean posterior over labelled
@@ -323,11 +347,26 @@ def dawid_skene_fit_arrays(
             log_likelihood=0.0,
             converged=True,
         )
-    counts = class_counts(item_idx, class_idx, n_items, k)
-    labelled = counts.sum(axis=1) > 0
-    n_labelled = int(labelled.sum())
+    label_w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    if label_w is not None and len(label_w) != len(item_idx):
+        raise ValueError("weights must have one value per label")
+    flat = item_idx * k + class_idx
+    counts = np.bincount(flat, weights=label_w, minlength=n_items * k).reshape(n_items, k)
+    labelled = np.bincount(item_idx, minlength=n_items) > 0
     posteriors = _normalise_rows(counts)
     posteriors[~labelled] = 1.0 / k
+    clamp = None
+    if gold is not None:
+        gold = np.asarray(gold, dtype=np.int64)
+        if gold.shape != (n_items,) or gold.max(initial=-1) >= k:
+            raise ValueError("gold must hold one class index (or -1) per item")
+        clamp = np.flatnonzero(gold >= 0)
+        if len(clamp):
+            # The first M-step learns from the gold alone: started from the majority vote, a
+            # group that is the majority on its items would look right and EM would stay there.
+            posteriors[:] = 0.0
+            posteriors[clamp, gold[clamp]] = 1.0
+    pseudo = smoothing if prior is None else smoothing + np.asarray(prior, dtype=np.float64)
     wc = worker_idx * k + class_idx  # combined (worker, answer) index
     # flat index of confusion[w, true_k, answer] for every label and true class, as K contiguous
     # rows: the E-step gathers with one ``take`` and sums each row with one ``bincount``
@@ -342,16 +381,20 @@ def dawid_skene_fit_arrays(
     pooled = np.zeros((k, k))
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         # M-step
-        priors = (post_t[:, labelled].sum(axis=1) + smoothing) / (n_labelled + k * smoothing)
+        mass = post_t[:, labelled].sum(axis=1)
+        priors = (mass + smoothing) / (mass.sum() + k * smoothing)
         raw = np.empty((n_workers, k, k))
         for true_k in range(k):
+            w = post_t[true_k][item_idx]
             raw[:, true_k, :] = np.bincount(
-                wc, weights=post_t[true_k][item_idx], minlength=n_workers * k
+                wc, weights=w if label_w is None else w * label_w, minlength=n_workers * k
             ).reshape(n_workers, k)
         pooled = raw.sum(axis=0)
-        confusion = _normalise_rows(raw + smoothing)
+        confusion = _normalise_rows(raw + pseudo)
         # E-step
         per_label = np.take(np.log(confusion).ravel(), conf_idx)  # (K, n_labels): log P(answer | k)
+        if label_w is not None:
+            per_label *= label_w
         log_t = np.empty((k, n_items))
         for true_k in range(k):
             log_t[true_k] = np.bincount(item_idx, weights=per_label[true_k], minlength=n_items)
@@ -360,6 +403,11 @@ def dawid_skene_fit_arrays(
         log_z = top + np.log(np.exp(log_t - top).sum(axis=0))
         post_t = np.exp(log_t - log_z)
         post_t[:, ~labelled] = priors[:, None]
+        if clamp is not None and len(clamp):
+            # a gold item's truth is known: its likelihood is the joint at that class
+            log_z[clamp] = log_t[gold[clamp], clamp]
+            post_t[:, clamp] = 0.0
+            post_t[gold[clamp], clamp] = 1.0
         log_likelihood = float(log_z[labelled].sum())
         if np.isfinite(prev_ll) and abs(log_likelihood - prev_ll) <= tol * max(1.0, abs(log_likelihood)):
             converged = True
@@ -397,6 +445,33 @@ class DawidSkeneModel:
     # and the recompute call the posterior once per item, and numpy's per-call overhead on 4x4
     # arrays would dominate. The parameters are treated as immutable once fitted.
     _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def method(self) -> str:
+        """How items are decided under this fit: ``"dawid_skene"`` (the confusion matrices) or
+        ``"majority"`` (a vote weighted by each annotator's accuracy); chosen per project by
+        held-out gold likelihood (:func:`annotate.quality.consensus_model.consensus_method_choose`)."""
+        return str(self.meta.get("method", "dawid_skene"))
+
+    def group_of(self, worker: Hashable) -> int | None:
+        """The index of the worker's suspected group in ``meta["groups"]`` (annotators who agree
+        with each other more than their accuracies imply), or None."""
+        groups = self._cache.get("groups")
+        if groups is None:
+            groups = self._cache["groups"] = {
+                _json_key(w): g for g, members in enumerate(self.meta.get("groups") or []) for w in members
+            }
+        return groups.get(worker)
+
+    def vote_weights(self, workers: Sequence[Hashable]) -> list[float]:
+        """The weight of each of one item's votes: 1, or 1/m for each of the m members of one
+        suspected group who voted on the item, so that the group counts as one vote."""
+        group = [self.group_of(w) for w in workers]
+        size: dict[int, int] = {}
+        for g in group:
+            if g is not None:
+                size[g] = size.get(g, 0) + 1
+        return [1.0 if g is None else 1.0 / size[g] for g in group]
 
     def confusion_of(self, worker: Hashable) -> np.ndarray:
         """The worker's confusion matrix, or the pooled one for a worker the fit has not seen."""
@@ -527,15 +602,38 @@ def dawid_skene_posterior(model: DawidSkeneModel, votes_of_one_item: Iterable[Vo
     choice are ignored; with no votes the posterior is the class prior.
     """
     class_of = {c: k for k, c in enumerate(model.classes)}
+    votes = [v for v in votes_of_one_item if v.choice is not None]
     log_p = list(model.log_priors())
-    for v in votes_of_one_item:
-        if v.choice is None:
-            continue
-        k = class_of.get(v.choice)
+    for v, weight in zip(votes, model.vote_weights([v.worker for v in votes]), strict=True):
+        k = class_of.get(v.choice)  # type: ignore[arg-type]
         if k is None:
             raise ValueError(f"choice {v.choice!r} is not one of {model.classes}")
         column = model.log_columns(v.worker)[k]
-        log_p = [a + b for a, b in zip(log_p, column, strict=True)]
+        log_p = [a + weight * b for a, b in zip(log_p, column, strict=True)]
+    return dict(zip(model.classes, _softmax(log_p), strict=True))
+
+
+def weighted_majority_posterior(
+    model: DawidSkeneModel, votes_of_one_item: Iterable[Vote]
+) -> dict[str, float]:
+    """P(true class | this item's votes) under the one-coin model with each annotator's own
+    accuracy: annotator w is right with probability ``a_w = model.worker_accuracy(w)`` and spreads
+    its errors evenly over the other K - 1 classes; class prior = the fit's. The choice is a
+    majority vote in which each vote weighs ``log(a_w (K - 1) / (1 - a_w))``: with equal accuracies
+    the plain majority, and an annotator no better than chance adds nothing. A suspected group's
+    votes on the item share one vote's weight, as in :func:`dawid_skene_posterior`.
+    """
+    class_of = {c: k for k, c in enumerate(model.classes)}
+    votes = [v for v in votes_of_one_item if v.choice is not None]
+    kk = len(model.classes)
+    log_p = list(model.log_priors())
+    for v, weight in zip(votes, model.vote_weights([v.worker for v in votes]), strict=True):
+        k = class_of.get(v.choice)  # type: ignore[arg-type]
+        if k is None:
+            raise ValueError(f"choice {v.choice!r} is not one of {model.classes}")
+        a = min(max(model.worker_accuracy(v.worker), 1e-6), 1.0 - 1e-6)
+        step = weight * math.log(a * (kk - 1) / (1.0 - a))
+        log_p[k] += step
     return dict(zip(model.classes, _softmax(log_p), strict=True))
 
 
@@ -847,12 +945,15 @@ def item_consensus(
     choice_votes = [v for v in votes if v.choice is not None]
     if choice_votes:
         if model is not None:
-            posterior = dawid_skene_posterior(model, choice_votes)
+            if model.method == "majority":
+                posterior = weighted_majority_posterior(model, choice_votes)
+            else:
+                posterior = dawid_skene_posterior(model, choice_votes)
             choice = max(model.classes, key=lambda c: (posterior[c], -model.classes.index(c)))
             weights = {v.worker: model.worker_accuracy(v.worker) for v in choice_votes}
             agree = sum(v.choice == choice for v in choice_votes)
             return ItemResult(
-                method="dawid_skene",
+                method=model.method,
                 choice=choice,
                 strength=strength_consensus(choice_votes, choice, weights),
                 ranking=None,
@@ -861,7 +962,7 @@ def item_consensus(
                 label_count=len(choice_votes),
                 posterior=posterior,
             )
-        return _majority_one(choice_votes)
+        return _majority_one(choice_votes, accuracy=UNKNOWN_ACCURACY)
     ranking_votes = [v for v in votes if v.ranking]
     if not ranking_votes:
         return ItemResult(

@@ -14,10 +14,11 @@ label touches is updated, under the item's row lock:
 
 ``Label.quality_at`` is set in the same transaction, so a redelivered task changes nothing.
 
-The project-wide Dawid-Skene fit (:func:`project_model_fit`) runs in a periodic task and stores
-its parameters; the per-item step only reads them. :func:`project_quality_recompute` rebuilds
-a project from its labels with the same functions; on the same stored model it gives the same
-rows as the label-by-label path.
+The project-wide fit (:func:`~annotate.quality.model_fit.project_model_fit`: Dawid-Skene anchored
+on gold, level priors, suspected groups counted once, the method chosen on held-out gold) runs in
+a periodic task and stores its parameters; the per-item step only reads them.
+:func:`project_quality_recompute` rebuilds a project from its labels with the same functions; on
+the same stored model it gives the same rows as the label-by-label path.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -45,7 +44,7 @@ from annotate.models import (
     ProjectQualityModel,
     ProjectSuspension,
 )
-from annotate.quality.aggregation import PAIRWISE_CLASSES, DawidSkeneModel, dawid_skene_fit_arrays
+from annotate.quality.aggregation import DawidSkeneModel
 from annotate.quality.consensus_update import (
     ADJUDICATED,
     VOTE_COLUMNS,
@@ -65,6 +64,7 @@ from annotate.quality.consensus_update import (
     slots_add,
 )
 from annotate.quality.gold import label_gold_grade
+from annotate.quality.model_fit import project_model_fit
 from annotate.quality.reputation import (
     QualityDelta,
     deltas_apply,
@@ -249,80 +249,6 @@ def items_quality_refresh(*, item_ids: list[int]) -> int:
 
 
 # --- the project's model ---------------------------------------------------------------------
-
-
-def _choice_rows(project_id: Any) -> Iterator[tuple]:
-    """(item_id, expert_id, choice) of the counted ordinary labels, streamed."""
-    query = (
-        Label.objects.filter(project_id=project_id, is_gold=False, excluded_from_consensus=False)
-        .exclude(choice="")
-        .values_list("item_id", "expert_id", "choice")
-    )
-    # A server-side cursor on PostgreSQL: a million rows never sit in memory as tuples.
-    return query.iterator(chunk_size=CHUNK)
-
-
-def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
-    """Fit Dawid-Skene over the project's counted pairwise labels and store its parameters.
-    Labels stream into integer arrays (memory: a few bytes per label). None for a ranking
-    project or one without labels."""
-    project = Project.objects.get(pk=project_id)
-    if project.label_schema.get("kind") != "pairwise":
-        return None
-    started = time.perf_counter()
-    classes = tuple(c for c in PAIRWISE_CLASSES if c in project.label_schema.get("choices", PAIRWISE_CLASSES))
-    class_of = {c: k for k, c in enumerate(classes)}
-    item_of: dict[Any, int] = {}
-    worker_of: dict[Any, int] = {}
-    parts: list[np.ndarray] = []
-    buffer: list[tuple[int, int, int]] = []
-    for item_id, expert_id, choice in _choice_rows(project_id):
-        k = class_of.get(choice)
-        if k is None:
-            continue
-        buffer.append(
-            (item_of.setdefault(item_id, len(item_of)), worker_of.setdefault(expert_id, len(worker_of)), k)
-        )
-        if len(buffer) == CHUNK:
-            parts.append(np.asarray(buffer, dtype=np.int64))
-            buffer = []
-    if buffer:
-        parts.append(np.asarray(buffer, dtype=np.int64))
-    if not parts:
-        return None
-    coded = np.concatenate(parts)
-    del parts
-    fit = dawid_skene_fit_arrays(
-        coded[:, 0],
-        coded[:, 1],
-        coded[:, 2],
-        len(item_of),
-        len(worker_of),
-        len(classes),
-        smoothing=settings.QUALITY_DS_SMOOTHING,
-    )
-    workers = list(worker_of)
-    model = DawidSkeneModel(
-        classes=classes,
-        priors=fit.priors,
-        confusion={str(w): fit.confusion[j] for j, w in enumerate(workers)},
-        default_confusion=fit.default_confusion,
-        n_iter=fit.n_iter,
-        log_likelihood=fit.log_likelihood,
-        converged=fit.converged,
-        label_count=len(coded),
-    )
-    row, _ = ProjectQualityModel.objects.update_or_create(
-        project_id=project_id,
-        defaults={
-            "method": "dawid_skene",
-            "parameters": model.to_json(),
-            "label_count": len(coded),
-            "fitted_at": timezone.now(),
-            "fit_seconds": time.perf_counter() - started,
-        },
-    )
-    return row
 
 
 def projects_needing_fit(*, min_new_labels: int) -> list[Any]:

@@ -57,6 +57,20 @@ def expertise_level(*, expert: ExpertProfile, domain: Domain, today: dt.date | N
     return level or 0
 
 
+def expertise_levels_in_domain(*, expert_ids: list, domain: Domain, today: dt.date | None = None) -> dict:
+    """Each listed expert's level in ``domain`` (as :func:`expertise_level`), in one query;
+    experts without one are left out."""
+    rows = (
+        credentials_in_force(today=today)
+        .filter(expert_id__in=expert_ids)
+        .filter(_under(domain))
+        .values("expert_id")
+        .annotate(level=Max("level"))
+        .values_list("expert_id", "level")
+    )
+    return {expert_id: level for expert_id, level in rows if level}
+
+
 def expertise_levels(*, expert: ExpertProfile, today: dt.date | None = None) -> dict[str, int]:
     """Every domain path the expert has a level in, with that level (ancestors included)."""
     levels: dict[str, int] = {}

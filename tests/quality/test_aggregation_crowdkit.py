@@ -12,10 +12,15 @@ labels agree on at least 99% of items (measured 99.8%) and the mean absolute pos
 is below 0.005 (measured 0.001).
 """
 
+import csv
+from pathlib import Path
+
 import numpy as np
 import pytest
+from django.conf import settings
 
-from annotate.quality.aggregation import PAIRWISE_CLASSES, dawid_skene_aggregate
+from annotate.quality.aggregation import PAIRWISE_CLASSES, Vote, code_votes, dawid_skene_aggregate
+from annotate.quality.consensus_model import consensus_model_fit
 from tests.quality.test_aggregation import simulate_crowd
 
 pd = pytest.importorskip("pandas")
@@ -70,3 +75,58 @@ def test_default_smoothing_stays_close_to_crowdkit():
     ref = theirs.loc[items].to_numpy()
     assert (mine.argmax(axis=1) == ref.argmax(axis=1)).mean() >= 0.99
     assert np.abs(mine - ref).mean() < 0.005
+
+
+# --- the published data: Dawid & Skene (1979), Table 1 --------------------------------------
+# reference/dawid_skene_1979.csv: 45 patients rated 1-4 by 5 anaesthetists, observer 1 three times
+# (315 ratings), from Dawid & Skene (1979), "Maximum likelihood estimation of observer error-rates
+# using the EM algorithm", Applied Statistics 28(1), Table 1.
+DS_CLASSES = ("1", "2", "3", "4")
+
+
+def _dawid_skene_1979() -> list[Vote]:
+    path = Path(__file__).parent / "reference" / "dawid_skene_1979.csv"
+    with path.open() as f:
+        return [
+            Vote(item=int(r["patient"]), worker=r["observer"], choice=r["rating"]) for r in csv.DictReader(f)
+        ]
+
+
+def _crowdkit_1979(votes, **kwargs):
+    df = pd.DataFrame(
+        {
+            "task": [v.item for v in votes],
+            "worker": [v.worker for v in votes],
+            "label": [v.choice for v in votes],
+        }
+    )
+    probas = crowdkit_aggregation.DawidSkene(**kwargs).fit_predict_proba(df)
+    return probas.reindex(columns=list(DS_CLASSES)).fillna(0.0)
+
+
+def test_dawid_skene_1979_production_fit_gives_crowdkits_posteriors():
+    """The production fit (settings' smoothing, the held-out choice, level priors, groups), on
+    data with no gold, no levels and no groups, is plain Dawid-Skene: every patient gets
+    crowd-kit's class, and its posteriors within 0.02 of crowd-kit's default run (which stops
+    after 4 iterations) and within 0.01 of crowd-kit run for 100."""
+    votes = _dawid_skene_1979()
+    assert len(votes) == 315
+    coded = code_votes(votes, DS_CLASSES)
+    result = consensus_model_fit(
+        coded.item_idx,
+        coded.worker_idx,
+        coded.class_idx,
+        len(coded.items),
+        len(coded.workers),
+        len(DS_CLASSES),
+        levels=[0] * len(coded.workers),
+        smoothing=settings.QUALITY_DS_SMOOTHING,
+        prior_strength=settings.QUALITY_DS_PRIOR_STRENGTH,
+        folds=settings.QUALITY_MODEL_CHOICE_FOLDS,
+    )
+    assert result.choice.method == "dawid_skene"
+    mine = result.fit.posteriors
+    for kwargs, tolerance in (({}, 0.02), ({"n_iter": 100, "tol": -np.inf}, 0.01)):
+        ref = _crowdkit_1979(votes, **kwargs).loc[coded.items].to_numpy()
+        assert (mine.argmax(axis=1) == ref.argmax(axis=1)).all()
+        np.testing.assert_allclose(mine, ref, atol=tolerance)

@@ -1,0 +1,311 @@
+"""What the project fit adds to plain Dawid-Skene so that a group cannot capture consensus.
+
+Pure functions over integer-coded labels (as :func:`~annotate.quality.aggregation.dawid_skene_fit_arrays`
+takes them); :mod:`annotate.quality.model_fit` reads the labels, calls these and stores the result.
+
+* **Priors from expertise level** (:func:`level_prior`): a Dirichlet prior on each row of an
+  annotator's confusion matrix, centred on an accuracy that grows with the annotator's level in
+  the project's domain (:data:`LEVEL_ACCURACY`), spread evenly over the wrong answers, worth
+  ``strength`` labels per row. Weak on purpose: an annotator with a hundred labels is judged by
+  them; one with five is still mostly the prior, so a new account cannot look perfect after a few
+  lucky agreements.
+* **Suspected groups count once** (:func:`collusion_groups`, :func:`group_label_weights`): the
+  pairs that :func:`~annotate.quality.integrity.collusion_pairs` flags (agreement far above what
+  their agreement with the crowd implies) are joined into groups (connected components); on one
+  item the m members of a group who voted share one vote's weight (1/m each), in the fit and in
+  every item's posterior.
+* **The method is chosen on held-out gold** (:func:`consensus_method_choose`): k-fold over the gold
+  items; each fold's gold is left unclamped, the model is fitted on the rest, and the log-likelihood
+  of the fold's true answers is scored under Dawid-Skene and under the accuracy-weighted majority
+  vote. The method with the higher mean log-likelihood decides the project's items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from annotate.quality.aggregation import UNKNOWN_ACCURACY, DawidSkeneArrays, dawid_skene_fit_arrays
+
+#: Prior accuracy per expertise level (1 novice .. 4 authority; 0 = no level in the domain).
+#: Modest on purpose: a credential says what someone knows, not how carefully they label, and one
+#: person can hold several accounts with credentials. All stay below 4/7: with two classes of
+#: equal prior and errors spread over three, two accounts without a track record that outvote a
+#: third are then below 0.8 (their likelihood ratio 3a / (1 - a) stays under 4).
+LEVEL_ACCURACY: dict[int, float] = {1: UNKNOWN_ACCURACY, 2: 0.52, 3: 0.54, 4: 0.56}
+
+METHODS = ("dawid_skene", "majority")
+
+
+def one_coin_matrix(accuracy: float, n_classes: int) -> np.ndarray:
+    """A confusion matrix right with probability ``accuracy``, errors spread evenly."""
+    off = (1.0 - accuracy) / (n_classes - 1)
+    m = np.full((n_classes, n_classes), off)
+    np.fill_diagonal(m, accuracy)
+    return m
+
+
+def level_prior(levels: Sequence[int], n_classes: int, *, strength: float) -> np.ndarray:
+    """Dirichlet pseudo-counts, ``n_workers x K x K``: each row of worker w's confusion gets
+    ``strength`` pseudo-labels, ``strength * a`` on the right answer and the rest spread evenly,
+    where ``a = LEVEL_ACCURACY[level_w]``. A worker without a level (0) gets no prior: the fit is
+    then plain Dawid-Skene for them."""
+    lv = np.array([min(int(x), 4) for x in levels], dtype=np.int64)
+    acc = np.array([LEVEL_ACCURACY.get(int(x), 0.0) for x in lv], dtype=np.float64)
+    off = (1.0 - acc) / (n_classes - 1)
+    prior = np.repeat(off[:, None, None], n_classes, axis=1).repeat(n_classes, axis=2)
+    idx = np.arange(n_classes)
+    prior[:, idx, idx] = acc[:, None]
+    prior[lv <= 0] = 0.0
+    return prior * strength
+
+
+# --------------------------------------------------------------------------------------------
+# Suspected groups
+# --------------------------------------------------------------------------------------------
+
+
+def collusion_groups(pairs: Iterable[tuple[Hashable, Hashable]]) -> list[list[Hashable]]:
+    """Connected components of the flagged pairs (union-find): a ring whose pairs were flagged
+    a-b and b-c is one group {a, b, c}. Groups sorted by their smallest member's text, members too."""
+    parent: dict[Hashable, Hashable] = {}
+
+    def find(x: Hashable) -> Hashable:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    members: dict[Hashable, list[Hashable]] = {}
+    for x in parent:
+        members.setdefault(find(x), []).append(x)
+    groups = [sorted(g, key=str) for g in members.values() if len(g) > 1]
+    return sorted(groups, key=lambda g: str(g[0]))
+
+
+def group_label_weights(item_idx: np.ndarray, worker_group: np.ndarray) -> np.ndarray:
+    """Per label: 1, or 1/m when the label's worker belongs to a suspected group (``worker_group``
+    >= 0 per label) of which m members labelled the same item."""
+    item_idx = np.asarray(item_idx, dtype=np.int64)
+    worker_group = np.asarray(worker_group, dtype=np.int64)
+    weights = np.ones(len(item_idx))
+    grouped = worker_group >= 0
+    if not grouped.any():
+        return weights
+    n_groups = int(worker_group.max()) + 1
+    key = item_idx[grouped] * n_groups + worker_group[grouped]
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    weights[grouped] = 1.0 / counts[inverse]
+    return weights
+
+
+# --------------------------------------------------------------------------------------------
+# Accuracy-weighted majority over arrays (the "majority" method)
+# --------------------------------------------------------------------------------------------
+
+
+def worker_accuracies(priors: np.ndarray, confusion: np.ndarray) -> np.ndarray:
+    """Per worker: P(answer = truth) = sum_k prior_k confusion[w, k, k]."""
+    return np.einsum("k,wkk->w", priors, confusion)
+
+
+def weighted_majority_log_posteriors(
+    item_idx: np.ndarray,
+    worker_idx: np.ndarray,
+    class_idx: np.ndarray,
+    n_items: int,
+    n_classes: int,
+    *,
+    accuracies: np.ndarray,
+    priors: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """``n_items x K`` log posteriors of the one-coin model with per-worker accuracies (the
+    array form of :func:`~annotate.quality.aggregation.weighted_majority_posterior`)."""
+    acc = np.clip(np.asarray(accuracies, dtype=np.float64), 1e-6, 1.0 - 1e-6)
+    step = np.log(acc * (n_classes - 1) / (1.0 - acc))[worker_idx]
+    if weights is not None:
+        step = step * weights
+    flat = np.asarray(item_idx, dtype=np.int64) * n_classes + np.asarray(class_idx, dtype=np.int64)
+    logit = np.bincount(flat, weights=step, minlength=n_items * n_classes).reshape(n_items, n_classes)
+    logit += np.log(np.maximum(priors, 1e-300))[None, :]
+    top = logit.max(axis=1, keepdims=True)
+    return logit - (top + np.log(np.exp(logit - top).sum(axis=1, keepdims=True)))
+
+
+# --------------------------------------------------------------------------------------------
+# Choosing the method on held-out gold
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MethodChoice:
+    """The outcome of :func:`consensus_method_choose`. ``scores``: mean log-likelihood (nats) of a
+    held-out gold item's true answer under each method (higher is better; log(1/4) = -1.386 is a
+    uniform guess over four classes); ``accuracy``: the share of held-out gold items each method
+    gets right; ``gold_items``: gold items with labels; ``reason`` says why without a contest."""
+
+    method: str
+    scores: dict[str, float] = field(default_factory=dict)
+    accuracy: dict[str, float] = field(default_factory=dict)
+    gold_items: int = 0
+    folds: int = 0
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+            "accuracy": {k: round(v, 6) for k, v in self.accuracy.items()},
+            "gold_items": self.gold_items,
+            "folds": self.folds,
+            "reason": self.reason,
+        }
+
+
+def consensus_method_choose(
+    item_idx: np.ndarray,
+    worker_idx: np.ndarray,
+    class_idx: np.ndarray,
+    n_items: int,
+    n_workers: int,
+    n_classes: int,
+    *,
+    gold: np.ndarray,
+    folds: int = 5,
+    min_gold: int = 10,
+    smoothing: float = 0.01,
+    prior: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    seed: int = 0,
+) -> MethodChoice:
+    """Choose between Dawid-Skene and the accuracy-weighted majority vote by k-fold cross-validation
+    over the gold items that have labels.
+
+    For each fold, the model is fitted with every other fold's gold clamped (and this fold's gold
+    items as ordinary items: their labels still count, their truth does not), then each held-out
+    item's true class is scored: ``log P(truth | its labels)`` under the fit's Dawid-Skene posterior,
+    and under the one-coin posterior with the same fit's per-annotator accuracies. Both methods see
+    the same prior, group weights and labels, so the contest is only "full confusion matrices" against
+    "one accuracy per annotator". Ties go to the majority vote (fewer parameters). With fewer than
+    ``min_gold`` labelled gold items there is no contest: Dawid-Skene, with the reason recorded.
+    Cost: ``folds`` fits of the project.
+    """
+    gold = np.asarray(gold, dtype=np.int64)
+    labelled = np.bincount(np.asarray(item_idx, dtype=np.int64), minlength=n_items) > 0
+    gold_items = np.flatnonzero((gold >= 0) & labelled)
+    if len(gold_items) < max(min_gold, 2):
+        return MethodChoice(
+            method="dawid_skene",
+            gold_items=int(len(gold_items)),
+            reason=f"fewer than {max(min_gold, 2)} gold items with labels: no held-out comparison",
+        )
+    folds = max(2, min(folds, len(gold_items)))
+    order = np.random.default_rng(seed).permutation(gold_items)
+    fold_of = np.empty(len(order), dtype=np.int64)
+    fold_of[:] = np.arange(len(order)) % folds
+    totals = {m: 0.0 for m in METHODS}
+    hits = {m: 0 for m in METHODS}
+    for f in range(folds):
+        held = order[fold_of == f]
+        train_gold = gold.copy()
+        train_gold[held] = -1
+        fit = dawid_skene_fit_arrays(
+            item_idx,
+            worker_idx,
+            class_idx,
+            n_items,
+            n_workers,
+            n_classes,
+            smoothing=smoothing,
+            gold=train_gold,
+            prior=prior,
+            weights=weights,
+        )
+        truth = gold[held]
+        ds = np.log(np.maximum(fit.posteriors[held, truth], 1e-300))
+        totals["dawid_skene"] += float(ds.sum())
+        hits["dawid_skene"] += int((fit.posteriors[held].argmax(axis=1) == truth).sum())
+        wm = weighted_majority_log_posteriors(
+            item_idx,
+            worker_idx,
+            class_idx,
+            n_items,
+            n_classes,
+            accuracies=worker_accuracies(fit.priors, fit.confusion),
+            priors=fit.priors,
+            weights=weights,
+        )
+        totals["majority"] += float(wm[held, truth].sum())
+        hits["majority"] += int((wm[held].argmax(axis=1) == truth).sum())
+    n = len(gold_items)
+    scores = {m: totals[m] / n for m in METHODS}
+    method = "dawid_skene" if scores["dawid_skene"] > scores["majority"] else "majority"
+    return MethodChoice(
+        method=method,
+        scores=scores,
+        accuracy={m: hits[m] / n for m in METHODS},
+        gold_items=int(n),
+        folds=folds,
+    )
+
+
+@dataclass
+class ConsensusFit:
+    """What :func:`consensus_model_fit` returns: the final fit (all gold clamped), the method
+    choice, and the per-label weights it used."""
+
+    fit: DawidSkeneArrays
+    choice: MethodChoice
+    weights: np.ndarray
+
+
+def consensus_model_fit(
+    item_idx: np.ndarray,
+    worker_idx: np.ndarray,
+    class_idx: np.ndarray,
+    n_items: int,
+    n_workers: int,
+    n_classes: int,
+    *,
+    gold: np.ndarray | None = None,
+    levels: Sequence[int] | None = None,
+    worker_group: np.ndarray | None = None,
+    smoothing: float = 0.01,
+    prior_strength: float = 4.0,
+    folds: int = 5,
+) -> ConsensusFit:
+    """The project fit over coded labels: level priors (``levels`` per worker, 0 = none), the
+    votes of a suspected group on one item sharing one vote (``worker_group`` per worker, -1 =
+    none), the method chosen on held-out gold, then Dawid-Skene with all the gold clamped. With no
+    gold, no levels and no groups this is plain Dawid-Skene with ``smoothing``."""
+    if gold is None:
+        gold = np.full(n_items, -1, dtype=np.int64)
+    prior = None
+    if levels is not None and any(int(x) > 0 for x in levels):
+        prior = level_prior(levels, n_classes, strength=prior_strength)
+    weights = None
+    if worker_group is not None and (np.asarray(worker_group) >= 0).any():
+        weights = group_label_weights(item_idx, np.asarray(worker_group)[worker_idx])
+    arrays = (item_idx, worker_idx, class_idx, n_items, n_workers, n_classes)
+    choice = consensus_method_choose(
+        *arrays, gold=gold, folds=folds, smoothing=smoothing, prior=prior, weights=weights
+    )
+    fit = dawid_skene_fit_arrays(*arrays, smoothing=smoothing, gold=gold, prior=prior, weights=weights)
+    return ConsensusFit(
+        fit=fit, choice=choice, weights=np.ones(len(item_idx)) if weights is None else weights
+    )
+
+
+def worker_group_index(workers: Sequence[Hashable], groups: Sequence[Sequence[Hashable]]) -> np.ndarray:
+    """Per worker (in ``workers`` order): the index of its group in ``groups``, or -1."""
+    of: Mapping[Hashable, int] = {w: g for g, members in enumerate(groups) for w in members}
+    return np.array([of.get(w, -1) for w in workers], dtype=np.int64)

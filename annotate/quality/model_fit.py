@@ -1,0 +1,165 @@
+"""The periodic fit of a project's consensus model, stored for the per-item step to read.
+
+:func:`project_model_fit` streams the project's counted pairwise labels (gold ones included)
+into integer arrays and fits Dawid-Skene with what keeps a group from capturing consensus
+(:mod:`annotate.quality.consensus_model`):
+
+1. gold items clamp their truth (semi-supervised EM): their labels estimate each annotator's
+   confusions directly;
+2. each annotator's confusion rows have a Dirichlet prior centred on an accuracy from their
+   expertise level in the project's domain;
+3. the collusion signal (:func:`~annotate.quality.integrity.collusion_pairs`) is computed here;
+   the flagged pairs' groups count once per item, in the fit and in every item's posterior;
+4. Dawid-Skene and the accuracy-weighted majority vote are scored on held-out gold (k-fold), and
+   the better one decides the project's items.
+
+The stored parameters (``ProjectQualityModel.parameters``, :meth:`DawidSkeneModel.to_json`) carry
+the method, the held-out scores, the groups and each annotator's prior level in ``meta``; the
+row's ``method`` column repeats the choice for staff. An annotator the fit has not seen counts
+with :data:`~annotate.quality.aggregation.UNKNOWN_ACCURACY`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from annotate.models import Item, Label, Project, ProjectQualityModel
+from annotate.quality.aggregation import (
+    PAIRWISE_CLASSES,
+    UNKNOWN_ACCURACY,
+    DawidSkeneModel,
+    Vote,
+)
+from annotate.quality.consensus_model import (
+    collusion_groups,
+    consensus_model_fit,
+    one_coin_matrix,
+    worker_group_index,
+)
+from annotate.quality.integrity import collusion_pairs
+from rlhf_platform.experts.selectors import expertise_levels_in_domain
+
+CHUNK = 20_000
+
+
+def _choice_rows(project_id: Any):
+    """(item_id, expert_id, choice, is_gold) of the counted labels with a choice, oldest first,
+    streamed (a server-side cursor on PostgreSQL: a million rows never sit in memory as tuples)."""
+    query = (
+        Label.objects.filter(project_id=project_id, excluded_from_consensus=False)
+        .exclude(choice="")
+        .order_by("pk")
+        .values_list("item_id", "expert_id", "choice", "is_gold")
+    )
+    return query.iterator(chunk_size=CHUNK)
+
+
+def _suspected_groups(
+    coded: np.ndarray, workers: list, classes: tuple[str, ...]
+) -> tuple[list[list[str]], int]:
+    """The collusion groups over the most recent ``QUALITY_COLLUSION_MAX_LABELS`` labels (the
+    pairwise test's cost grows with the pairs of annotators sharing items; a group at work now
+    shows in its recent labels). Returns the groups (worker keys as text) and the flagged pairs."""
+    recent = coded[-settings.QUALITY_COLLUSION_MAX_LABELS :]
+    votes = [Vote(item=int(i), worker=str(workers[w]), choice=classes[c]) for i, w, c in recent.tolist()]
+    pairs = collusion_pairs(votes, min_shared=settings.QUALITY_COLLUSION_MIN_SHARED)
+    return collusion_groups((p.worker_a, p.worker_b) for p in pairs), len(pairs)
+
+
+def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
+    """Fit the project's consensus model over its counted pairwise labels and store it (see the
+    module's docstring). None for a ranking project or one without labels."""
+    project = Project.objects.select_related("domain").get(pk=project_id)
+    if project.label_schema.get("kind") != "pairwise":
+        return None
+    started = time.perf_counter()
+    classes = tuple(c for c in PAIRWISE_CLASSES if c in project.label_schema.get("choices", PAIRWISE_CLASSES))
+    class_of = {c: k for k, c in enumerate(classes)}
+    item_of: dict[Any, int] = {}
+    worker_of: dict[Any, int] = {}
+    gold_item_ids: set[Any] = set()
+    parts: list[np.ndarray] = []
+    buffer: list[tuple[int, int, int]] = []
+    for item_id, expert_id, choice, is_gold in _choice_rows(project_id):
+        k = class_of.get(choice)
+        if k is None:
+            continue
+        if is_gold:
+            gold_item_ids.add(item_id)
+        buffer.append(
+            (item_of.setdefault(item_id, len(item_of)), worker_of.setdefault(expert_id, len(worker_of)), k)
+        )
+        if len(buffer) == CHUNK:
+            parts.append(np.asarray(buffer, dtype=np.int64))
+            buffer = []
+    if buffer:
+        parts.append(np.asarray(buffer, dtype=np.int64))
+    if not parts:
+        return None
+    coded = np.concatenate(parts)
+    del parts
+    workers = list(worker_of)
+
+    gold = np.full(len(item_of), -1, dtype=np.int64)
+    truths = Item.objects.filter(pk__in=gold_item_ids, is_gold=True).values_list("pk", "gold")
+    for item_id, answer in truths.iterator(chunk_size=CHUNK):
+        k = class_of.get((answer or {}).get("choice"))
+        if k is not None:
+            gold[item_of[item_id]] = k
+
+    levels = expertise_levels_in_domain(expert_ids=workers, domain=project.domain)
+    worker_levels = [int(levels.get(w, 0)) for w in workers]
+    groups, flagged_pairs = _suspected_groups(coded, workers, classes)
+    result = consensus_model_fit(
+        coded[:, 0],
+        coded[:, 1],
+        coded[:, 2],
+        len(item_of),
+        len(workers),
+        len(classes),
+        gold=gold,
+        levels=worker_levels,
+        worker_group=worker_group_index([str(w) for w in workers], groups),
+        smoothing=settings.QUALITY_DS_SMOOTHING,
+        prior_strength=settings.QUALITY_DS_PRIOR_STRENGTH,
+        folds=settings.QUALITY_MODEL_CHOICE_FOLDS,
+    )
+    fit, choice = result.fit, result.choice
+    model = DawidSkeneModel(
+        classes=classes,
+        priors=fit.priors,
+        confusion={str(w): fit.confusion[j] for j, w in enumerate(workers)},
+        # An annotator the fit has not seen may be a fresh account of a known group: it counts
+        # as an unknown one, not as the crowd's average.
+        default_confusion=one_coin_matrix(UNKNOWN_ACCURACY, len(classes)),
+        n_iter=fit.n_iter,
+        log_likelihood=fit.log_likelihood,
+        converged=fit.converged,
+        label_count=len(coded),
+        meta={
+            "method": choice.method,
+            "held_out": choice.to_json(),
+            "groups": groups,
+            "flagged_pairs": flagged_pairs,
+            "gold_items": int((gold >= 0).sum()),
+            "levels": {str(w): lv for w, lv in zip(workers, worker_levels, strict=True) if lv},
+            "prior_strength": settings.QUALITY_DS_PRIOR_STRENGTH,
+            "smoothing": settings.QUALITY_DS_SMOOTHING,
+        },
+    )
+    row, _ = ProjectQualityModel.objects.update_or_create(
+        project_id=project_id,
+        defaults={
+            "method": choice.method,
+            "parameters": model.to_json(),
+            "label_count": len(coded),
+            "fitted_at": timezone.now(),
+            "fit_seconds": time.perf_counter() - started,
+        },
+    )
+    return row
