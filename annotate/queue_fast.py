@@ -76,6 +76,7 @@ from annotate.queue import (
     submit_active_statement,
     submit_active_stored,
 )
+from rlhf_platform.core.overload import OVERLOADED_MESSAGE, pool_exhausted, retry_after
 from rlhf_platform.core.text import bad_text_in
 from rlhf_platform.experts.models import ExpertProfile
 from rlhf_platform.experts.selectors import expert_of_user
@@ -280,22 +281,35 @@ class QueueFastPath:
             return None
         if not isinstance(data, dict) or bad_text_in(data) is not None:
             return None  # Django's path refuses it, naming the field (no NUL or lone surrogate)
-        principal = self._principals.get(session_key)
-        if principal is None:
-            principal = await sync_to_async(_principal_load, thread_sensitive=False)(session_key)
+        try:
+            principal = self._principals.get(session_key)
             if principal is None:
-                return None
-            self._principals.put(session_key, principal)
-        common = {
-            "session": session_key,
-            "user": principal.user_id,
-            "password": principal.password,
-            "expert": principal.expert_id,
-        }
-        if submit is None:
-            result = await self._next(data, principal, common)
-        else:
-            result = await self._submit(data, principal, common, submit.group(1))
+                principal = await sync_to_async(_principal_load, thread_sensitive=False)(session_key)
+                if principal is None:
+                    return None
+                self._principals.put(session_key, principal)
+            common = {
+                "session": session_key,
+                "user": principal.user_id,
+                "password": principal.password,
+                "expert": principal.expert_id,
+            }
+            if submit is None:
+                result = await self._next(data, principal, common)
+            else:
+                result = await self._submit(data, principal, common, submit.group(1))
+        except Exception as exc:
+            if not pool_exhausted(exc):
+                raise
+            # Every pooled connection stayed busy for DB_POOL_TIMEOUT: busy, not broken. (A
+            # submit stored before this is returned as stored when the client retries it.)
+            response = _response(
+                request,
+                503,
+                {"errors": [{"field": None, "code": "service_unavailable", "message": OVERLOADED_MESSAGE}]},
+            )
+            response["Retry-After"] = retry_after()
+            return response
         if result is None:
             # Perhaps the session ended or the password changed: let Django look afresh.
             self._principals.drop(session_key)
@@ -426,6 +440,7 @@ class QueueFastPath:
                     kwargs=_connection_kwargs(),
                     min_size=1,
                     max_size=int(getattr(settings, "QUEUE_FAST_POOL_MAX", 8)),
+                    timeout=float(getattr(settings, "DB_POOL_TIMEOUT", 5)),  # then 503
                     open=False,
                     name="queue-fast-path",
                 )

@@ -128,6 +128,10 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# With every pooled connection busy, a request waits this long for one and is then answered
+# 503 with Retry-After: DB_POOL_RETRY_AFTER (rlhf_platform/core/overload.py).
+DB_POOL_TIMEOUT = float(os.environ.get("DB_POOL_TIMEOUT", 5))
+DB_POOL_RETRY_AFTER = float(os.environ.get("DB_POOL_RETRY_AFTER", 5))
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -138,7 +142,7 @@ if DATABASE_URL:
             "pool": {
                 "min_size": int(os.environ.get("DB_POOL_MIN", 2)),
                 "max_size": int(os.environ.get("DB_POOL_MAX", 12)),
-                "timeout": 30,
+                "timeout": DB_POOL_TIMEOUT,
             }
         }
 else:

@@ -20,6 +20,8 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from rlhf_platform.core.overload import OVERLOADED_MESSAGE, pool_exhausted, retry_after
+
 
 class ApplicationError(Exception):
     """A refused business action: a stable ``code``, a readable message, an optional field.
@@ -104,6 +106,12 @@ _DRF_CODES = {
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if pool_exhausted(exc):
+        # No database connection came free in time: busy, not broken (core/overload.py).
+        body = {"errors": [error(None, "service_unavailable", OVERLOADED_MESSAGE)]}
+        return Response(
+            body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": retry_after()}
+        )
     if isinstance(exc, ApplicationError):
         body = {"errors": [error(exc.field, exc.code, exc.message)], **exc.extra}
         return Response(body, status=exc.status_code, headers=exc.headers)
