@@ -23,7 +23,8 @@ from annotate.queue import (
     project_with_level,
     projects_open_to,
 )
-from rlhf_platform.accounts.permissions import IsPerson
+from rlhf_platform.accounts.permissions import Allows
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.models import ExpertProfile
@@ -113,7 +114,7 @@ class QueueNextApi(APIView):
     ``not_qualified``, ``qualification_unavailable``, ``queue_empty``, ...) and a sentence in
     ``Queue-Reason-Message``."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     class InputSerializer(InputSerializer):
         project = serializers.UUIDField(required=False, allow_null=True)
@@ -147,7 +148,7 @@ class QueueNextApi(APIView):
 
 
 class AssignmentDetailApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: AssignmentOutputSerializer})
     def get(self, request, assignment_id):
@@ -177,7 +178,7 @@ class AssignmentSubmitApi(APIView):
     "active_seconds": 42.5}`` (pairwise) or ``{"ranking": [["C"], ["A", "B"], ["D"]], ...}``.
     201 for a new label; 200 with the same label for a retry with the same ``client_id``."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     class InputSerializer(serializers.Serializer):
         client_id = serializers.CharField(max_length=100)
@@ -202,7 +203,7 @@ class AssignmentSubmitApi(APIView):
 
 
 class AssignmentExtendApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(request=None, responses={200: AssignmentOutputSerializer})
     def post(self, request, assignment_id):
@@ -214,7 +215,7 @@ class AssignmentExtendApi(APIView):
 
 
 class AssignmentSkipApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     class InputSerializer(InputSerializer):
         reason = serializers.CharField(max_length=500)
@@ -230,7 +231,7 @@ class AssignmentSkipApi(APIView):
 
 
 class AssignmentReportApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     class InputSerializer(InputSerializer):
         reason = serializers.ChoiceField(choices=REPORT_REASONS)
@@ -256,7 +257,7 @@ class QueueProjectOutputSerializer(serializers.Serializer):
 class QueueProjectListApi(APIView):
     """Projects the logged-in expert may work on now."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: QueueProjectOutputSerializer(many=True)})
     def get(self, request):
@@ -271,7 +272,7 @@ class GuidelinesOutputSerializer(serializers.Serializer):
 
 
 class QueueProjectGuidelinesApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: GuidelinesOutputSerializer})
     def get(self, request, project_id):

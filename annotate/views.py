@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.decorators import login_required
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 
 from annotate.queue import REPORT_REASONS, projects_open_to
+from rlhf_platform.accounts.roles import Action as A
+from rlhf_platform.core.web import action_required
 from rlhf_platform.experts.models import ExpertProfile
 
 # A stand-in the template reverses the assignment URLs with; label.js swaps in the real id.
@@ -29,7 +30,7 @@ REPORT_REASON_LABELS = {
 }
 
 
-@login_required
+@action_required(A.EXPERT_WORK)
 def label(request):
     expert = ExpertProfile.objects.select_related("user").filter(user=request.user).first()
     projects = projects_open_to(expert=expert) if expert is not None else []

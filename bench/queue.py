@@ -70,7 +70,8 @@ def setup(items: int, experts: int, *, policy: bool = False) -> tuple[str, list[
     if policy:
         # A paying project: every label of a final item is rewarded from a funded lab budget
         # (the ledger posting runs in the worker; the budget gate runs on every next).
-        from rewards.services import budget_credit, reward_policy_create
+        from rewards.credits import budget_credit, budget_credit_approve
+        from rewards.services import reward_policy_create
 
         token = 10**18
         reward_policy_create(
@@ -78,7 +79,16 @@ def setup(items: int, experts: int, *, policy: bool = False) -> tuple[str, list[
             base_rate=token,
             level_multipliers_bp={"1": 10_000, "2": 12_500, "3": 15_000, "4": 20_000},
         )
-        budget_credit(lab=lab, amount=token * 100 * items, actor=owner, memo="queue bench")
+        # Two admins: a credit this large waits for a second one's approval (four eyes).
+        admins = [
+            User.objects.create_user(
+                email=f"queue-admin-{n}-{run}@bench.local", password=None, is_staff=True, staff_role="admin"
+            )
+            for n in (1, 2)
+        ]
+        credit, _ = budget_credit(lab=lab, amount=token * 100 * items, actor=admins[0], memo="queue bench")
+        if credit.status == "pending_approval":
+            budget_credit_approve(credit=credit, actor=admins[1])
     from annotate.models import Batch
 
     batch = Batch.objects.create(

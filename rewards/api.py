@@ -4,39 +4,34 @@ lose precision beyond 2^53 in most clients)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.selectors import access_project_for_lab
+from rewards.credits import budget_credit, budget_credit_approve, budget_credit_reject
 from rewards.ledger import ledger_balances
 from rewards.models import LedgerTransaction, RewardPolicy
 from rewards.selectors import (
+    access_budget_credit,
     access_lab_for_staff,
     access_project_for_staff,
+    budget_credits,
     expert_statement,
     lab_budgets,
     lab_spend,
     reward_policies_of_project,
 )
-from rewards.services import budget_credit, label_clawback, reward_policy_create
-from rlhf_platform.accounts.models import User
-from rlhf_platform.accounts.permissions import IsPerson, IsReviewer
+from rewards.services import label_clawback, reward_policy_create
+from rlhf_platform.accounts.permissions import Allows
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
+from rlhf_platform.core.pagination import CreatedCursorPagination
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.services import expert_profile_ensure
-
-
-class IsPlatformAdmin(IsReviewer):
-    """Staff admins: the staff who move money (credit budgets, claw back rewards)."""
-
-    message = "Only platform admins may move money."
-
-    def has_permission(self, request, view) -> bool:
-        return isinstance(request.user, User) and request.user.is_platform_admin
 
 
 class Amount(serializers.CharField):
@@ -112,8 +107,7 @@ class StaffRewardPolicyListApi(APIView):
 
     pagination_class = None
 
-    def get_permissions(self):
-        return [IsPlatformAdmin()] if self.request.method == "POST" else [IsReviewer()]
+    permission_classes = [Allows(A.STAFF_VIEW, post=A.REWARD_POLICY_CREATE)]
 
     @extend_schema(responses={200: RewardPolicyOutputSerializer(many=True)})
     def get(self, request, project_id):
@@ -176,7 +170,7 @@ class StaffBudgetSerializer(serializers.Serializer):
 class StaffBudgetListApi(APIView):
     """Staff: every lab's remaining budget."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     @extend_schema(responses={200: StaffBudgetSerializer(many=True)})
     def get(self, request):
@@ -194,32 +188,104 @@ class TransactionOutputSerializer(serializers.Serializer):
     details = serializers.JSONField(source="data", help_text="A reward's formula and its inputs.")
 
 
-class StaffBudgetCreditApi(APIView):
-    """Admins: credit a lab's budget (audited). An ``idempotency_key`` makes a retry credit once."""
+class BudgetCreditOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    lab = serializers.UUIDField(source="lab_id")
+    amount = Amount()
+    memo = serializers.CharField()
+    status = serializers.CharField(help_text="pending_approval, posted or rejected")
+    requested_by = serializers.EmailField(source="requested_by.email", default=None)
+    requested_at = serializers.DateTimeField()
+    approved_by = serializers.EmailField(
+        source="approved_by.email", default=None, help_text="The second admin (null within the threshold)."
+    )
+    decided_by = serializers.EmailField(source="decided_by.email", default=None)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    decision_note = serializers.CharField()
+    transaction = TransactionOutputSerializer(allow_null=True, help_text="Once posted.")
 
-    permission_classes = [IsPlatformAdmin]
+
+class StaffBudgetCreditApi(APIView):
+    """Admins: credit a lab's budget (audited). Within ``BUDGET_CREDIT_APPROVAL_THRESHOLD`` it
+    is posted at once; above, it waits (``pending_approval``) for a second admin. An
+    ``idempotency_key`` makes a retry return the first credit (200)."""
+
+    permission_classes = [Allows(A.BUDGET_CREDIT)]
 
     class InputSerializer(InputSerializer):
         amount = serializers.CharField(help_text="Base units, a decimal string or integer.")
         memo = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
         idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: TransactionOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: BudgetCreditOutputSerializer})
     def post(self, request, lab_id):
         lab = access_lab_for_staff(lab_id=lab_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        txn, created = budget_credit(lab=lab, actor=request.user, **data.validated_data)
+        credit, created = budget_credit(lab=lab, actor=request.user, **data.validated_data)
         return Response(
-            TransactionOutputSerializer(txn).data,
+            BudgetCreditOutputSerializer(credit).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+class RequestedCursorPagination(CreatedCursorPagination):
+    ordering = "-requested_at"
+
+
+class StaffBudgetCreditListApi(GenericAPIView):
+    """Staff: budget credits, newest first (``?status=pending_approval`` for those waiting)."""
+
+    permission_classes = [Allows(A.STAFF_VIEW)]
+    serializer_class = BudgetCreditOutputSerializer
+    pagination_class = RequestedCursorPagination
+
+    def get_queryset(self):
+        return budget_credits(status=self.request.query_params.get("status") or None)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, description="pending_approval, posted or rejected")],
+        responses={200: BudgetCreditOutputSerializer(many=True)},
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(BudgetCreditOutputSerializer(page, many=True).data)
+
+
+class StaffBudgetCreditApproveApi(APIView):
+    """A second admin approves a pending credit: it is posted (``four_eyes_same_person`` for
+    the admin who asked for it)."""
+
+    permission_classes = [Allows(A.BUDGET_CREDIT_APPROVE)]
+
+    @extend_schema(request=None, responses={200: BudgetCreditOutputSerializer})
+    def post(self, request, credit_id):
+        credit = budget_credit_approve(credit=access_budget_credit(credit_id=credit_id), actor=request.user)
+        return Response(BudgetCreditOutputSerializer(credit).data)
+
+
+class StaffBudgetCreditRejectApi(APIView):
+    """An admin rejects a pending credit (the one who asked may withdraw it): nothing is posted."""
+
+    permission_classes = [Allows(A.BUDGET_CREDIT_APPROVE)]
+
+    class InputSerializer(InputSerializer):
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(request=InputSerializer, responses={200: BudgetCreditOutputSerializer})
+    def post(self, request, credit_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        credit = budget_credit_reject(
+            credit=access_budget_credit(credit_id=credit_id), actor=request.user, **data.validated_data
+        )
+        return Response(BudgetCreditOutputSerializer(credit).data)
 
 
 class StaffLabelClawbackApi(APIView):
     """Admins: claw back a label's reward (an audit invalidated it). Audited; once per label."""
 
-    permission_classes = [IsPlatformAdmin]
+    permission_classes = [Allows(A.REWARD_CLAWBACK)]
 
     class InputSerializer(InputSerializer):
         reason = serializers.CharField(max_length=500)
@@ -249,7 +315,7 @@ class EarningsSerializer(serializers.Serializer):
 class EarningsApi(APIView):
     """The logged-in expert's balances."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: EarningsSerializer})
     def get(self, request):
@@ -262,7 +328,7 @@ class EarningsStatementApi(GenericAPIView):
     """The logged-in expert's statement, newest first: every reward with its formula's inputs,
     clawbacks and payouts."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
     serializer_class = TransactionOutputSerializer
 
     def get_queryset(self):

@@ -240,3 +240,73 @@ class RewardPolicy(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"reward policy v{self.version} of {self.project_id}"
+
+
+class BudgetCredit(models.Model):
+    """A staff credit of a lab's budget: who asked, who approved, and its ledger transaction.
+
+    A credit that, with the lab's other single-admin credits of the last 24 hours, stays within
+    ``BUDGET_CREDIT_APPROVAL_THRESHOLD`` is posted at once (``posted``, no approver); a larger
+    one waits (``pending_approval``) until a second admin approves it (``posted``) or an admin
+    rejects it (``rejected``). The ledger moves only when it is posted."""
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "pending approval"
+        POSTED = "posted", "posted"
+        REJECTED = "rejected", "rejected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="+")
+    amount = amount_field(help_text="Token base units.")
+    memo = models.CharField(max_length=500, blank=True)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The second admin (null for a credit posted within the threshold).",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+    transaction = models.OneToOneField(
+        LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lab", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="budget_credit_idempotency_key",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="budget_credit_amount_gt_0"),
+            models.CheckConstraint(
+                condition=Q(status="posted", transaction__isnull=False)
+                | (~Q(status="posted") & Q(transaction__isnull=True)),
+                name="budget_credit_posted_has_transaction",
+            ),
+            # Four eyes, held by the database too.
+            models.CheckConstraint(
+                condition=~Q(approved_by=models.F("requested_by")),
+                name="budget_credit_approver_not_requester",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["lab", "-requested_at"], name="budget_credit_lab"),
+            models.Index(
+                fields=["requested_at"], condition=Q(status="pending_approval"), name="budget_credit_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"credit {self.amount} to {self.lab_id} ({self.status})"

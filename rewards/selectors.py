@@ -10,7 +10,7 @@ from django.db.models import Count, QuerySet
 
 from annotate.models import Assignment, Item, Project
 from rewards.ledger import sum_amounts, sums_by
-from rewards.models import LedgerAccount, LedgerEntry, LedgerTransaction, RewardPolicy
+from rewards.models import BudgetCredit, LedgerAccount, LedgerEntry, LedgerTransaction, RewardPolicy
 from rewards.policy import policy_in_force, policy_max_reward
 from rlhf_platform.accounts.models import Lab
 from rlhf_platform.core.exceptions import ApplicationError
@@ -168,6 +168,21 @@ def access_lab_for_staff(*, lab_id: Any) -> Lab:
     if lab is None:
         raise ApplicationError("Lab not found.", code="not_found", status_code=404)
     return lab
+
+
+def budget_credits(*, status: str | None = None) -> QuerySet[BudgetCredit]:
+    """Budget credits, newest first, with the people who asked and decided."""
+    rows = BudgetCredit.objects.select_related(
+        "lab", "requested_by", "approved_by", "decided_by", "transaction"
+    ).order_by("-requested_at")
+    return rows.filter(status=status) if status else rows
+
+
+def access_budget_credit(*, credit_id: Any) -> BudgetCredit:
+    credit = BudgetCredit.objects.select_related("lab").filter(pk=credit_id).first()
+    if credit is None:
+        raise ApplicationError("Budget credit not found.", code="not_found", status_code=404)
+    return credit
 
 
 # --- Statements ------------------------------------------------------------------------------

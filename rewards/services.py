@@ -1,13 +1,12 @@
-"""Every change of state in rewards: policy versions, rewards for final items, budget credits,
-clawbacks. Each posting goes through ``rewards.ledger`` (``ledger_post``, or ``ledger_post_many``
-for rewards), idempotent by reference.
+"""Every change of state in rewards: policy versions, rewards for final items, clawbacks
+(budget credits are in ``rewards.credits``). Each posting goes through ``rewards.ledger``
+(``ledger_post``, or ``ledger_post_many`` for rewards), idempotent by reference.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from typing import Any
 
 from django.db import transaction
@@ -15,11 +14,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotate.models import Item, ItemConsensus, Label, Project, ProjectSuspension
-from rewards.ledger import expert_account, lab_budget_account, ledger_post, ledger_post_many, treasury_account
+from rewards.ledger import expert_account, lab_budget_account, ledger_post, ledger_post_many
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
 from rewards.policy import LEVELS, reward_compute
 from rewards.policy import policy_in_force as _policy_in_force
-from rlhf_platform.accounts.models import Lab
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
 
@@ -59,7 +57,8 @@ def _bp(value: Any, field: str) -> int:
     return value
 
 
-def _amount(value: Any, field: str) -> int:
+def token_amount_clean(value: Any, field: str) -> int:
+    """A token amount from input: an int or a decimal string of base units, 0 up to a uint256."""
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >= 10**78:
@@ -134,7 +133,7 @@ def reward_policy_create(
     policy = RewardPolicy.objects.create(
         project=project,
         version=(latest.version + 1) if latest else 1,
-        base_rate=_amount(base_rate, "base_rate"),
+        base_rate=token_amount_clean(base_rate, "base_rate"),
         level_multipliers_bp=dict(sorted(multipliers.items())),
         agreement_full_bp=agreement_full_bp,
         agreement_partial_bp=agreement_partial_bp,
@@ -143,7 +142,7 @@ def reward_policy_create(
         gold_window=gold_window,
         gold_min_seen=gold_min_seen,
         gold_min_accuracy_bp=gold_min_accuracy_bp,
-        min_reward=_amount(min_reward, "min_reward"),
+        min_reward=token_amount_clean(min_reward, "min_reward"),
         effective_from=effective_from,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         created_by_key=api_key,
@@ -253,41 +252,6 @@ def _rewards_post(*, item_id: Any, label_id: Any = None) -> list[LedgerTransacti
         for txn, _created in ledger_post_many(postings):
             posted[txn.reference] = txn
     return [posted[reward_reference(label.pk)] for label in labels]
-
-
-# --- Budgets ---------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def budget_credit(
-    *, lab: Lab, amount: int | str, actor: Any, memo: str = "", idempotency_key: str = ""
-) -> tuple[LedgerTransaction, bool]:
-    """Staff credit a lab's budget (treasury -> lab budget). With an ``idempotency_key`` a
-    retried request credits once."""
-    amount = _amount(amount, "amount")
-    if amount == 0:
-        raise ApplicationError("amount must be positive.", field="amount")
-    key = idempotency_key or uuid.uuid4().hex
-    txn, created = ledger_post(
-        kind=LedgerTransaction.Kind.BUDGET_CREDIT,
-        reference=f"credit:{lab.pk}:{key}",
-        legs=[(treasury_account(), -amount), (lab_budget_account(lab_id=lab.pk), amount)],
-        memo=memo,
-        actor=actor,
-        lab_id=lab.pk,
-    )
-    if created:
-        audit_record(
-            action="budget.credit",
-            target=lab,
-            actor=actor,
-            data={"amount": str(amount), "transaction": str(txn.uid), "memo": memo},
-        )
-    elif int(txn.amount) != amount:
-        raise ApplicationError(
-            "This idempotency key was used for another amount.", code="reference_conflict", status_code=409
-        )
-    return txn, created
 
 
 # --- Clawbacks -------------------------------------------------------------------------------

@@ -9,11 +9,15 @@ and ``rlhf_platform/web_urls.py``.
 | ``GET/POST projects/<id>/reward-policies``          | api-project-reward-policies| a lab key    |
 | ``GET staff/budgets``                               | api-staff-budgets          | staff        |
 | ``POST staff/labs/<id>/budget-credits``             | api-staff-budget-credit    | staff admins |
+| ``GET staff/budget-credits`` (``?status=``)         | api-staff-budget-credits   | staff        |
+| ``POST staff/budget-credits/<id>/approve``          | api-staff-budget-credit-approve | a second admin |
+| ``POST staff/budget-credits/<id>/reject``           | api-staff-budget-credit-reject  | staff admins |
 | ``GET/POST staff/projects/<id>/reward-policies``    | api-staff-reward-policies  | staff (POST: admins) |
 | ``POST staff/labels/<id>/clawback``                 | api-staff-label-clawback   | staff admins |
 
 Pages: ``/earnings/`` (earnings), ``/staff/budgets/`` (staff-budgets),
-``/staff/budgets/<lab id>/credit/`` (POST, staff-budget-credit).
+``/staff/budgets/<lab id>/credit/`` (POST, staff-budget-credit),
+``/staff/budget-credits/<id>/approve/`` and ``.../reject/`` (POST, admins).
 """
 
 from django.urls import path
@@ -35,6 +39,17 @@ api_urlpatterns = [
         api.StaffBudgetCreditApi.as_view(),
         name="api-staff-budget-credit",
     ),
+    path("staff/budget-credits", api.StaffBudgetCreditListApi.as_view(), name="api-staff-budget-credits"),
+    path(
+        "staff/budget-credits/<uuid:credit_id>/approve",
+        api.StaffBudgetCreditApproveApi.as_view(),
+        name="api-staff-budget-credit-approve",
+    ),
+    path(
+        "staff/budget-credits/<uuid:credit_id>/reject",
+        api.StaffBudgetCreditRejectApi.as_view(),
+        name="api-staff-budget-credit-reject",
+    ),
     path(
         "staff/projects/<uuid:project_id>/reward-policies",
         api.StaffRewardPolicyListApi.as_view(),
@@ -54,6 +69,9 @@ API_AUDIENCE = {
     "api-project-reward-policies": "lab",
     "api-staff-budgets": "staff",
     "api-staff-budget-credit": "staff",
+    "api-staff-budget-credits": "staff",
+    "api-staff-budget-credit-approve": "staff",
+    "api-staff-budget-credit-reject": "staff",
     "api-staff-reward-policies": "staff",
     "api-staff-label-clawback": "staff",
 }
@@ -62,4 +80,14 @@ web_urlpatterns = [
     path("earnings/", views.earnings, name="earnings"),
     path("staff/budgets/", views.staff_budgets, name="staff-budgets"),
     path("staff/budgets/<uuid:lab_id>/credit/", views.staff_budget_credit, name="staff-budget-credit"),
+    path(
+        "staff/budget-credits/<uuid:credit_id>/approve/",
+        views.staff_budget_credit_approve,
+        name="staff-budget-credit-approve",
+    ),
+    path(
+        "staff/budget-credits/<uuid:credit_id>/reject/",
+        views.staff_budget_credit_reject,
+        name="staff-budget-credit-reject",
+    ),
 ]

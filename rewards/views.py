@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from rewards.credits import budget_credit, budget_credit_approve, budget_credit_reject
 from rewards.ledger import ledger_balances
-from rewards.selectors import access_lab_for_staff, expert_statement, lab_budgets
-from rewards.services import budget_credit
+from rewards.models import BudgetCredit
+from rewards.selectors import (
+    access_budget_credit,
+    access_lab_for_staff,
+    budget_credits,
+    expert_statement,
+    lab_budgets,
+)
+from rlhf_platform.accounts.roles import Action as A
+from rlhf_platform.accounts.roles import principal_may
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import form_add_service_error, raise_as_http, reviewer_required
+from rlhf_platform.core.web import action_required, form_add_service_error, raise_as_http
 from rlhf_platform.experts.services import expert_profile_ensure
 
 TOKEN_DECIMALS = 18
@@ -33,7 +41,7 @@ class CreditForm(forms.Form):
     memo = forms.CharField(max_length=500, required=False)
 
 
-@login_required
+@action_required(A.EXPERT_WORK)
 def earnings(request):
     profile = expert_profile_ensure(user=request.user)
     balances = ledger_balances(expert_id=profile.pk)
@@ -53,21 +61,32 @@ def earnings(request):
     )
 
 
-@reviewer_required
-def staff_budgets(request):
+def _staff_budgets_render(request, *, form: forms.Form, status: int = 200, **extra):
     rows = [{**row, "tokens": format_tokens(int(row["remaining"]))} for row in lab_budgets()]
-    return render(
-        request,
-        "rewards/staff_budgets.html",
-        {"rows": rows, "form": CreditForm(), "can_credit": request.user.is_platform_admin},
-    )
+    pending = [
+        {"credit": credit, "tokens": format_tokens(int(credit.amount))}
+        for credit in budget_credits(status=BudgetCredit.Status.PENDING_APPROVAL)[:100]
+    ]
+    context = {
+        "rows": rows,
+        "form": form,
+        "can_credit": principal_may(request.user, A.BUDGET_CREDIT),
+        "can_approve": principal_may(request.user, A.BUDGET_CREDIT_APPROVE),
+        "pending": pending,
+        "threshold": format_tokens(settings.BUDGET_CREDIT_APPROVAL_THRESHOLD),
+        **extra,
+    }
+    return render(request, "rewards/staff_budgets.html", context, status=status)
+
+
+@action_required(A.STAFF_VIEW)
+def staff_budgets(request):
+    return _staff_budgets_render(request, form=CreditForm())
 
 
 @require_POST
-@reviewer_required
+@action_required(A.BUDGET_CREDIT)
 def staff_budget_credit(request, lab_id):
-    if not request.user.is_platform_admin:
-        raise PermissionDenied("Only platform admins may credit a budget.")
     try:
         lab = access_lab_for_staff(lab_id=lab_id)
     except ApplicationError as exc:
@@ -75,7 +94,7 @@ def staff_budget_credit(request, lab_id):
     form = CreditForm(request.POST)
     if form.is_valid():
         try:
-            budget_credit(
+            credit, _created = budget_credit(
                 lab=lab,
                 amount=form.cleaned_data["amount"],
                 actor=request.user,
@@ -84,14 +103,45 @@ def staff_budget_credit(request, lab_id):
         except ApplicationError as exc:
             form_add_service_error(form, exc)
         else:
-            messages.success(
-                request, f"Credited {format_tokens(form.cleaned_data['amount'])} tokens to {lab.name}."
-            )
+            tokens = format_tokens(form.cleaned_data["amount"])
+            if credit.status == BudgetCredit.Status.POSTED:
+                messages.success(request, f"Credited {tokens} tokens to {lab.name}.")
+            else:
+                messages.success(
+                    request, f"Credit of {tokens} tokens to {lab.name} waits for a second admin's approval."
+                )
             return redirect("staff-budgets")
-    rows = [{**row, "tokens": format_tokens(int(row["remaining"]))} for row in lab_budgets()]
-    return render(
-        request,
-        "rewards/staff_budgets.html",
-        {"rows": rows, "form": form, "can_credit": True, "failed_lab": str(lab.pk)},
-        status=400,
-    )
+    return _staff_budgets_render(request, form=form, status=400, failed_lab=str(lab.pk))
+
+
+def _credit_or_404(credit_id) -> BudgetCredit:
+    try:
+        return access_budget_credit(credit_id=credit_id)
+    except ApplicationError as exc:
+        raise_as_http(exc)
+
+
+@require_POST
+@action_required(A.BUDGET_CREDIT_APPROVE)
+def staff_budget_credit_approve(request, credit_id):
+    try:
+        credit = budget_credit_approve(credit=_credit_or_404(credit_id), actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Credit approved: {format_tokens(int(credit.amount))} tokens posted.")
+    return redirect("staff-budgets")
+
+
+@require_POST
+@action_required(A.BUDGET_CREDIT_APPROVE)
+def staff_budget_credit_reject(request, credit_id):
+    try:
+        budget_credit_reject(
+            credit=_credit_or_404(credit_id), actor=request.user, reason=request.POST.get("reason", "")
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Credit rejected: nothing was posted.")
+    return redirect("staff-budgets")

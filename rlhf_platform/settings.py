@@ -346,12 +346,19 @@ CHAIN_DEV_SUPPLY = int(os.environ.get("CHAIN_DEV_SUPPLY", 10**27))
 PAYOUT_MIN_AMOUNT = int(os.environ.get("PAYOUT_MIN_AMOUNT", 10**18))
 # Recipients per transaction (at most 200, and fewer if CHAIN_MAX_TX_GAS cannot hold them).
 PAYOUT_BATCH_SIZE = min(int(os.environ.get("PAYOUT_BATCH_SIZE", 200)), 200)
+# Four eyes on payouts: a run an admin starts waits for another admin's approval; a scheduled
+# run (no person behind it) starts at once only when its total is at most this (base units;
+# default 1,000 tokens), and waits for an admin's approval otherwise.
+PAYOUT_UNATTENDED_MAX_TOTAL = int(os.environ.get("PAYOUT_UNATTENDED_MAX_TOTAL", 1000 * 10**18))
 # Sign-In with Ethereum messages for wallet linking: valid this long; a linked wallet can be
 # changed only after the cooldown.
 WALLET_MESSAGE_TTL_SECONDS = int(os.environ.get("WALLET_MESSAGE_TTL_SECONDS", 600))
 WALLET_CHANGE_COOLDOWN_SECONDS = int(os.environ.get("WALLET_CHANGE_COOLDOWN_SECONDS", 7 * 86400))
 
 # --- Rewards --------------------------------------------------------------------------------
+# Four eyes on budget credits: a credit that, with the lab's other single-admin credits of the
+# last 24 hours, exceeds this (base units; default 1,000 tokens) waits for a second admin.
+BUDGET_CREDIT_APPROVAL_THRESHOLD = int(os.environ.get("BUDGET_CREDIT_APPROVAL_THRESHOLD", 1000 * 10**18))
 # The budget gate (rewards/selectors.py) caches a lab's commitments this long, and counts them
 # exactly whenever the headroom is under this many maximum rewards.
 REWARDS_COMMITMENTS_CACHE_SECONDS = float(os.environ.get("REWARDS_COMMITMENTS_CACHE_SECONDS", 5))

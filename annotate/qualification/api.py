@@ -34,7 +34,8 @@ from annotate.qualification.services import (
     qualification_revoke,
 )
 from annotate.selectors import access_project_for_lab
-from rlhf_platform.accounts.permissions import IsPerson, IsReviewer
+from rlhf_platform.accounts.permissions import Allows
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
 from rlhf_platform.core.serializers import InputSerializer
@@ -185,7 +186,7 @@ class ExamListApi(APIView):
     """Exams open to the logged-in expert, with whether they are qualified, an attempt in
     progress and when they may retry."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: ExamForExpertSerializer(many=True)})
     def get(self, request):
@@ -195,7 +196,7 @@ class ExamListApi(APIView):
 
 
 class ExamGuidelinesApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: ExamGuidelinesOutputSerializer})
     def get(self, request, exam_id):
@@ -208,7 +209,7 @@ class ExamAttemptStartApi(APIView):
     """Start an attempt (201), or get the one in progress (200). 409 ``already_qualified``;
     429 ``retry_too_soon`` with ``retry_at`` before the retry delay after a failure is over."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(request=None, responses={201: AttemptResultSerializer, 200: AttemptResultSerializer})
     def post(self, request, exam_id):
@@ -221,7 +222,7 @@ class ExamAttemptStartApi(APIView):
 class ExamAttemptApi(APIView):
     """The attempt's progress, and once finished its result: score, passed, retry_at."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: AttemptResultSerializer})
     def get(self, request, attempt_id):
@@ -234,7 +235,7 @@ class ExamQuestionApi(APIView):
     exam_finished`` and the result in ``Queue-Reason-Message`` (as the queue says why it has
     nothing)."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: dict, 204: OpenApiResponse(description="Attempt finished.")})
     def get(self, request, attempt_id):
@@ -254,7 +255,7 @@ class ExamAnswerApi(APIView):
     ``client_id``). 201 first time, 200 for a retry with the same client_id, 409
     ``already_answered``. The answer's correctness is not revealed until the result."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(request=dict, responses={201: AnswerOutputSerializer, 200: AnswerOutputSerializer})
     def post(self, request, answer_id):
@@ -349,7 +350,7 @@ class StaffExamListApi(APIView):
     """Every exam (GET, ``?project=`` or ``?domain=`` to filter); POST makes a project exam
     (``project``) or a domain exam (``domain`` path, ``items`` and optionally ``label_schema``)."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW, post=A.EXAM_MANAGE)]
 
     class InputSerializer(_ExamFields):
         project = serializers.UUIDField(required=False)
@@ -384,7 +385,7 @@ class StaffExamListApi(APIView):
 
 
 class StaffExamAttemptListApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     @extend_schema(responses={200: StaffAttemptRowSerializer(many=True)})
     def get(self, request, exam_id):
@@ -413,7 +414,7 @@ class StaffQualificationListApi(APIView):
     """Qualifications, newest first; filter with ``?project=``, ``?expert=`` (pseudonym) and
     ``?valid=true``."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     @extend_schema(responses={200: QualificationOutputSerializer(many=True)})
     def get(self, request):
@@ -429,7 +430,7 @@ class StaffQualificationListApi(APIView):
 
 
 class StaffQualificationRevokeApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.QUALIFICATION_REVOKE)]
 
     class InputSerializer(InputSerializer):
         reason = serializers.CharField(max_length=500)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -22,8 +21,9 @@ from annotate.qualification.selectors import (
     exams_open_to,
 )
 from annotate.qualification.services import exam_attempt_start
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import raise_as_http
+from rlhf_platform.core.web import action_required, raise_as_http
 from rlhf_platform.experts.models import ExpertProfile
 from rlhf_platform.experts.selectors import expert_of_user
 
@@ -35,7 +35,7 @@ def _expert(request) -> ExpertProfile | None:
     return expert_of_user(request.user)
 
 
-@login_required
+@action_required(A.EXPERT_WORK)
 def exam_list(request):
     expert = _expert(request)
     standings = [exam_standing(exam=e, expert=expert) for e in exams_open_to(expert=expert)] if expert else []
@@ -44,7 +44,7 @@ def exam_list(request):
     )
 
 
-@login_required
+@action_required(A.EXPERT_WORK)
 @require_POST
 def exam_start(request, exam_id):
     expert = _expert(request)
@@ -61,7 +61,7 @@ def exam_start(request, exam_id):
     return redirect("exam-take", attempt_id=attempt.pk)
 
 
-@login_required
+@action_required(A.EXPERT_WORK)
 def exam_take(request, attempt_id):
     expert = _expert(request)
     if expert is None:

@@ -1,7 +1,8 @@
 """Adjudication: an item whose consensus stayed unsure after ``max_overlap`` labels is decided
-by staff or by a top-level expert (level 4, authority, in the project's domain) who did not
-label it. The decision becomes the item's consensus (method ``adjudicated``, confidence 1),
-the item is finalised, and the decision is audited."""
+by staff or by a top-level expert (level 4, authority, in the project's domain), never by
+someone who labelled it (four eyes: ``four_eyes_own_labels``). The decision becomes the
+item's consensus (method ``adjudicated``, confidence 1), the item is finalised, and the
+decision is audited."""
 
 from __future__ import annotations
 
@@ -13,22 +14,31 @@ from django.utils import timezone
 from annotate.models import Item, ItemConsensus, Label
 from annotate.quality.consensus_update import ADJUDICATED, agreement_deltas
 from annotate.quality.reputation import QualityDelta, deltas_apply
+from rlhf_platform.accounts.roles import Action, principal_may
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.four_eyes import FourEyesRule, four_eyes_refuse
 from rlhf_platform.experts.models import ExpertProfile, Level
 from rlhf_platform.experts.selectors import expertise_levels
 
 TOP_LEVEL = Level.AUTHORITY
 
 
+def has_labelled(*, user: Any, item: Item) -> bool:
+    return Label.objects.filter(item=item, expert__user_id=getattr(user, "pk", None)).exists()
+
+
 def can_adjudicate(*, user: Any, item: Item) -> bool:
-    """Staff, or an authority-level expert in the item's domain who has not labelled it."""
-    if getattr(user, "is_staff", False):
+    """Staff (``item.adjudicate_any``), or an authority-level expert in the item's domain; in
+    both cases only someone who has not labelled the item (four eyes)."""
+    if has_labelled(user=user, item=item):
+        return False
+    if principal_may(user, Action.ITEM_ADJUDICATE_ANY):
         return True
+    if not principal_may(user, Action.ITEM_ADJUDICATE):
+        return False
     expert = ExpertProfile.objects.filter(user=user).first()
     if expert is None:
-        return False
-    if Label.objects.filter(item=item, expert=expert).exists():
         return False
     return expertise_levels(expert=expert).get(item.project.domain.path, 0) >= TOP_LEVEL
 
@@ -75,6 +85,13 @@ def item_adjudicate(*, item: Item, actor: Any, decision: dict[str, Any], note: s
     from annotate.finalize import item_finalize
 
     item = Item.objects.select_for_update().select_related("project", "project__domain").get(pk=item.pk)
+    if has_labelled(user=actor, item=item):
+        four_eyes_refuse(
+            rule=FourEyesRule.OWN_LABELS,
+            actor=actor,
+            target=item,
+            message="You labelled this item: someone who did not must adjudicate it.",
+        )
     if not can_adjudicate(user=actor, item=item):
         raise ApplicationError(
             "Only staff, or an authority-level expert of this domain who did not label it, may adjudicate.",

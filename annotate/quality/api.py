@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 from annotate.models import Item, Project
 from annotate.quality.report import DEFAULT_BOOTSTRAP, annotator_report, item_drilldown, project_report
 from annotate.selectors import access_project_for_lab, projects_for_lab
-from rlhf_platform.accounts.permissions import IsReviewer
+from rlhf_platform.accounts.permissions import Allows
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
 from rlhf_platform.core.serializers import InputSerializer
@@ -69,7 +70,7 @@ def _staff_project(project_id) -> Project:
 class StaffProjectQualityApi(APIView):
     """The same report as the lab's, for staff, on any project."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     @extend_schema(parameters=REPORT_PARAMETERS, responses={200: dict})
     def get(self, request, project_id):
@@ -80,7 +81,7 @@ class StaffProjectAnnotatorsApi(APIView):
     """Per-annotator quality in a project. Filters: ``status`` (active, warned, suspended),
     ``flag`` (e.g. position_bias), ``min_labels``."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     class QuerySerializer(InputSerializer):
         status = serializers.ChoiceField(choices=["active", "warned", "suspended"], required=False)
@@ -110,7 +111,7 @@ def annotator_filter(
 class StaffItemApi(APIView):
     """One item: its labels (annotators by pseudonym), consensus, confidence and state."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     @extend_schema(responses={200: dict})
     def get(self, request, item_id):

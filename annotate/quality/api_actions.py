@@ -22,7 +22,8 @@ from annotate.models import Item, ProjectSuspension
 from annotate.quality.adjudication import item_adjudicate
 from annotate.quality.selectors import adjudication_items, suspensions_for_expert
 from annotate.quality.suspension import DECISIONS, suspension_appeal, suspension_decide
-from rlhf_platform.accounts.permissions import IsPerson, IsReviewer
+from rlhf_platform.accounts.permissions import Allows
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.models import ExpertProfile
@@ -58,7 +59,7 @@ class StaffSuspensionOutputSerializer(SuspensionOutputSerializer):
 
 
 class MySuspensionListApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: SuspensionOutputSerializer(many=True)})
     def get(self, request):
@@ -67,7 +68,7 @@ class MySuspensionListApi(APIView):
 
 
 class SuspensionAppealApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     class InputSerializer(InputSerializer):
         text = serializers.CharField(max_length=5000)
@@ -85,7 +86,7 @@ class SuspensionAppealApi(APIView):
 
 
 class StaffSuspensionListApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     @extend_schema(
         parameters=[OpenApiParameter("appeal", str, description="pending, upheld, reinstated")],
@@ -100,7 +101,7 @@ class StaffSuspensionListApi(APIView):
 
 
 class StaffSuspensionDecideApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.SUSPENSION_DECIDE)]
 
     class InputSerializer(InputSerializer):
         decision = serializers.ChoiceField(choices=DECISIONS)
@@ -151,7 +152,7 @@ class AdjudicationItemOutputSerializer(serializers.Serializer):
 
 
 class StaffAdjudicationListApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     @extend_schema(
         parameters=[OpenApiParameter("project", str, description="Only this project's items.")],
@@ -163,7 +164,7 @@ class StaffAdjudicationListApi(APIView):
 
 
 class AdjudicationDecideApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.ITEM_ADJUDICATE)]
 
     class InputSerializer(InputSerializer):
         choice = serializers.CharField(required=False)

@@ -33,8 +33,10 @@ from annotate.models import AnnotatorQuality, Assignment, Item, Label, Project, 
 from annotate.quality.reputation import labels_since_last_pass
 from annotate.signals import suspension_reinstated
 from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit, user_group
+from rlhf_platform.accounts.roles import Action, action_require
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.four_eyes import FourEyesRule, four_eyes_refuse, same_person
 from rlhf_platform.experts.models import ExpertProfile
 
 GATE_NAME = "suspended_in_project"
@@ -186,15 +188,23 @@ DECISIONS = ("reinstate", "uphold")
 def suspension_decide(
     *, suspension: ProjectSuspension, actor: Any, decision: str, note: str = ""
 ) -> ProjectSuspension:
-    """Staff decide: ``reinstate`` (the suspension ends; the expert's excluded labels on items
-    still open count again; the gold rule restarts) or ``uphold`` (it stays)."""
-    if not getattr(actor, "is_staff", False):
-        raise ApplicationError("Only staff decide on suspensions.", code="permission_denied", status_code=403)
+    """A reviewer other than the suspended expert decides: ``reinstate`` (the suspension ends;
+    the expert's excluded labels on items still open count again; the gold rule restarts) or
+    ``uphold`` (it stays)."""
+    action_require(actor, Action.SUSPENSION_DECIDE)
     if decision not in DECISIONS:
         raise ApplicationError(
             f"decision is one of {list(DECISIONS)}.", code="invalid_choice", field="decision"
         )
     suspension = ProjectSuspension.objects.select_for_update().get(pk=suspension.pk)
+    owner_id = ExpertProfile.objects.filter(pk=suspension.expert_id).values_list("user_id", flat=True).first()
+    if same_person(actor, owner_id):
+        four_eyes_refuse(
+            rule=FourEyesRule.OWN_SUSPENSION,
+            actor=actor,
+            target=suspension,
+            message="You cannot decide on your own suspension: another reviewer must.",
+        )
     if not suspension.active:
         raise ApplicationError("This suspension has ended.", code="not_active", status_code=409)
     if decision == "uphold" and suspension.appeal != ProjectSuspension.Appeal.PENDING:

@@ -15,7 +15,8 @@ from django.shortcuts import render
 from annotate.models import Item, Project
 from annotate.quality.api import annotator_filter
 from annotate.quality.report import annotator_report, item_drilldown, project_report
-from rlhf_platform.core.web import reviewer_required
+from rlhf_platform.accounts.roles import Action as A
+from rlhf_platform.core.web import action_required
 
 # The page's bootstrap: fewer samples than the API's default keep the page quick; the
 # interval moves in the third decimal at most.
@@ -33,7 +34,7 @@ class AnnotatorFilterForm(forms.Form):
     offset = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
 
-@reviewer_required
+@action_required(A.STAFF_VIEW)
 def quality_projects(request):
     projects = (
         Project.objects.select_related("lab", "domain")
@@ -44,7 +45,7 @@ def quality_projects(request):
     return render(request, "quality/projects.html", {"page": page})
 
 
-@reviewer_required
+@action_required(A.STAFF_VIEW)
 def quality_project(request, project_id):
     project = Project.objects.select_related("lab", "domain").filter(pk=project_id).first()
     if project is None:
@@ -71,7 +72,7 @@ def quality_project(request, project_id):
     return render(request, "quality/project.html", context)
 
 
-@reviewer_required
+@action_required(A.STAFF_VIEW)
 def quality_item(request, item_id):
     item = Item.objects.select_related("project").filter(uid=item_id).first()
     if item is None:

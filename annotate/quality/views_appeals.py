@@ -12,7 +12,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -21,8 +20,9 @@ from django.views.decorators.http import require_POST
 from annotate.models import ProjectSuspension
 from annotate.quality.selectors import suspensions_for_expert, suspensions_pending_appeal
 from annotate.quality.suspension import DECISIONS, suspension_appeal, suspension_decide
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import form_add_service_error, reviewer_required
+from rlhf_platform.core.web import action_required, form_add_service_error
 from rlhf_platform.experts.models import ExpertProfile
 from rlhf_platform.experts.selectors import expert_of_user
 
@@ -107,13 +107,13 @@ def _render_my_suspensions(request, expert: ExpertProfile | None, bound: dict | 
     return render(request, "quality/my_suspensions.html", {"rows": rows, "is_expert": expert is not None})
 
 
-@login_required
+@action_required(A.EXPERT_WORK)
 def my_suspensions(request):
     return _render_my_suspensions(request, _expert(request))
 
 
 @require_POST
-@login_required
+@action_required(A.EXPERT_WORK)
 def my_suspension_appeal(request, suspension_id):
     expert = _expert(request)
     # Only the expert's own suspension: anyone else's answers as if it did not exist.
@@ -155,13 +155,13 @@ def _render_staff_appeals(request, bound: dict | None = None):
     return render(request, "quality/staff_appeals.html", {"page": page, "rows": rows, "refused": refused})
 
 
-@reviewer_required
+@action_required(A.STAFF_VIEW)
 def staff_appeals(request):
     return _render_staff_appeals(request)
 
 
 @require_POST
-@reviewer_required
+@action_required(A.SUSPENSION_DECIDE)
 def staff_appeal_decide(request, suspension_id):
     suspension = (
         ProjectSuspension.objects.select_related("project", "expert", "expert__user")

@@ -21,13 +21,15 @@ from rewards.payouts.selectors import (
     wallet_of,
 )
 from rewards.payouts.services import (
+    payout_run_approve,
+    payout_run_cancel,
     payout_run_create,
-    payout_run_dispatch,
     payout_run_retry,
     wallet_link,
     wallet_message_create,
 )
-from rlhf_platform.accounts.permissions import IsPerson, IsReviewer
+from rlhf_platform.accounts.permissions import Allows
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.services import expert_profile_ensure
@@ -75,7 +77,7 @@ class PayoutLineOfMineSerializer(serializers.ModelSerializer):
 class WalletApi(APIView):
     """The expert's linked wallet (``null`` when none)."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     @extend_schema(responses={200: PayoutWalletStateSerializer})
     def get(self, request):
@@ -86,7 +88,7 @@ class WalletApi(APIView):
 class WalletMessageApi(APIView):
     """Step 1 of linking: the server's EIP-4361 message for this address, with a fresh nonce."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     class InputSerializer(InputSerializer):
         address = serializers.CharField(max_length=42)
@@ -109,7 +111,7 @@ class WalletMessageApi(APIView):
 class WalletLinkApi(APIView):
     """Step 2: the signed message (a browser wallet's ``personal_sign`` or an offline one)."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
 
     class InputSerializer(InputSerializer):
         message = serializers.CharField(max_length=2000, trim_whitespace=False)
@@ -133,7 +135,7 @@ class WalletLinkApi(APIView):
 class MyPayoutListApi(GenericAPIView):
     """The expert's payouts, newest first, each with its transaction hash and state."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_WORK)]
     serializer_class = PayoutLineOfMineSerializer
     queryset = PayoutLine.objects.none()
 
@@ -148,8 +150,14 @@ class MyPayoutListApi(GenericAPIView):
 
 
 class PayoutRunSerializer(serializers.ModelSerializer):
-    status = serializers.CharField(help_text="running or completed")
+    status = serializers.CharField(help_text="pending_approval, running, completed or cancelled")
     trigger = serializers.CharField(help_text="schedule or staff")
+    requested_by = serializers.EmailField(
+        source="created_by.email", default=None, help_text="The admin who started it (null: the schedule)."
+    )
+    approved_by = serializers.EmailField(
+        source="approved_by.email", default=None, help_text="The second admin, for a run that waited."
+    )
     min_amount = serializers.CharField()
     totals = serializers.SerializerMethodField(help_text="Sum of amounts by line status (strings).")
 
@@ -159,6 +167,9 @@ class PayoutRunSerializer(serializers.ModelSerializer):
             "id",
             "status",
             "trigger",
+            "requested_by",
+            "approved_by",
+            "approved_at",
             "created_at",
             "finished_at",
             "min_amount",
@@ -205,9 +216,11 @@ class PayoutRunDetailSerializer(PayoutRunSerializer):
 
 
 class StaffPayoutRunListApi(GenericAPIView):
-    """GET: payout runs, newest first. POST: start a run now (refused while one is running)."""
+    """GET: payout runs, newest first. POST (admins): plan a run of every payable balance; it
+    waits for another admin's approval (``pending_approval``). Refused while a run is running
+    or waiting."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW, post=A.PAYOUT_RUN_START)]
     serializer_class = PayoutRunSerializer
     queryset = PayoutRun.objects.none()
 
@@ -219,8 +232,6 @@ class StaffPayoutRunListApi(GenericAPIView):
     @extend_schema(request=None, responses={201: PayoutRunDetailSerializer})
     def post(self, request):
         run = payout_run_create(trigger=PayoutRun.Trigger.STAFF, actor=request.user)
-        payout_run_dispatch(run=run)
-        run.refresh_from_db()
         return Response(PayoutRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -232,7 +243,7 @@ def _access_run(run_id) -> PayoutRun:
 
 
 class StaffPayoutRunDetailApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     @extend_schema(responses={200: PayoutRunDetailSerializer})
     def get(self, request, run_id):
@@ -242,7 +253,7 @@ class StaffPayoutRunDetailApi(APIView):
 class StaffPayoutRunRetryApi(APIView):
     """Resume a running run now, or start a new run after one that had failures."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.PAYOUT_RUN_RETRY)]
 
     @extend_schema(request=None, responses={200: PayoutRunDetailSerializer})
     def post(self, request, run_id):
@@ -250,10 +261,38 @@ class StaffPayoutRunRetryApi(APIView):
         return Response(PayoutRunDetailSerializer(run).data)
 
 
+class StaffPayoutRunApproveApi(APIView):
+    """Another admin than the one who started it approves a run waiting for approval; it runs
+    now (``four_eyes_same_person`` for its starter)."""
+
+    permission_classes = [Allows(A.PAYOUT_RUN_APPROVE)]
+
+    @extend_schema(request=None, responses={200: PayoutRunDetailSerializer})
+    def post(self, request, run_id):
+        run = payout_run_approve(run=_access_run(run_id), actor=request.user)
+        return Response(PayoutRunDetailSerializer(run).data)
+
+
+class StaffPayoutRunCancelApi(APIView):
+    """An admin cancels a run waiting for approval: nothing of it is paid."""
+
+    permission_classes = [Allows(A.PAYOUT_RUN_APPROVE)]
+
+    class InputSerializer(InputSerializer):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+    @extend_schema(request=InputSerializer, responses={200: PayoutRunDetailSerializer})
+    def post(self, request, run_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = payout_run_cancel(run=_access_run(run_id), actor=request.user, **data.validated_data)
+        return Response(PayoutRunDetailSerializer(run).data)
+
+
 class StaffPayoutFailureListApi(GenericAPIView):
     """Transactions that did not pay (failed or reverted), newest first."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
     serializer_class = PayoutTransactionSerializer
     queryset = PayoutTransaction.objects.none()
 

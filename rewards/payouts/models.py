@@ -77,20 +77,38 @@ class WalletNonce(models.Model):
 
 
 class PayoutRun(models.Model):
+    """One settlement of payable balances, planned in lines and transactions.
+
+    ``pending_approval -> running -> completed``, or ``pending_approval -> cancelled``. A run a
+    person starts waits for another admin's approval (four eyes); a scheduled run starts at
+    once when its total is within ``PAYOUT_UNATTENDED_MAX_TOTAL`` and waits like any other
+    otherwise. Nothing of a pending run is reserved or signed."""
+
     class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "pending approval"
         RUNNING = "running", "running"
         COMPLETED = "completed", "completed"
+        CANCELLED = "cancelled", "cancelled"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "schedule"
         STAFF = "staff", "staff"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
     trigger = models.CharField(max_length=12, choices=Trigger.choices)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The admin who approved a run that waited for approval; never its creator.",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
     min_amount = TokenAmountField()
     chain_id = models.BigIntegerField()
     chain_key = models.CharField(
@@ -107,6 +125,13 @@ class PayoutRun(models.Model):
             # One run at a time: two runs would plan the same balances.
             models.UniqueConstraint(
                 fields=["status"], condition=Q(status="running"), name="payout_one_running_run"
+            ),
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="pending_approval"), name="payout_one_pending_run"
+            ),
+            # Four eyes, held by the database too.
+            models.CheckConstraint(
+                condition=~Q(approved_by=models.F("created_by")), name="payout_run_approver_not_creator"
             ),
         ]
 
@@ -240,3 +265,31 @@ class ChainIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"chain {self.chain_id} genesis {self.genesis_hash[:12]} ({self.status})"
+
+
+class OutsideTransfer(models.Model):
+    """A transaction of the payer's key made outside the platform (a top-up, a manual payment, a
+    transaction that took a payout's nonce), acknowledged by staff with a reason. Reconciliation
+    counts its token transfers as explained instead of reporting them forever."""
+
+    id = models.BigAutoField(primary_key=True)
+    chain_identity = models.ForeignKey(ChainIdentity, on_delete=models.PROTECT, related_name="+")
+    tx_hash = models.CharField(max_length=66)
+    block_number = models.BigIntegerField()
+    transfers = models.JSONField(
+        help_text="The token's Transfer events from the payer in it: [{receiver, value (string)}]."
+    )
+    reason = models.TextField(help_text="Why this transfer was made outside the platform.")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-acknowledged_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_identity", "tx_hash"], name="outside_transfer_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"outside transfer {self.tx_hash}"

@@ -18,8 +18,11 @@ from rewards.payouts import execution
 from rewards.payouts.chain_identity import chain_identity_verify
 from rewards.payouts.models import PayoutLine, PayoutRun, PayoutTransaction, Wallet, WalletNonce
 from rewards.payouts.siwe import SiweError, SiweMessage, rfc3339, siwe_verify
+from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit
+from rlhf_platform.accounts.roles import Action, action_require
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.four_eyes import FourEyesRule, four_eyes_refuse, same_person
 from rlhf_platform.experts.models import ExpertProfile
 
 log = logging.getLogger(__name__)
@@ -119,7 +122,11 @@ def wallet_link(
                 code="wallet_cooldown",
                 status_code=409,
             )
-        if PayoutLine.objects.filter(expert=expert, status=PayoutLine.Status.RESERVED).exists():
+        # A planned line (a run waiting for approval or about to sign) pays the address it
+        # was approved with: the wallet waits for it too.
+        if PayoutLine.objects.filter(
+            expert=expert, status__in=[PayoutLine.Status.PLANNED, PayoutLine.Status.RESERVED]
+        ).exists():
             raise ApplicationError(
                 "A payout to your current wallet is in flight; change it when it has settled.",
                 code="payout_in_flight",
@@ -155,13 +162,31 @@ def batch_size_limit(max_tx_gas: int) -> int:
     return max(1, min(settings.PAYOUT_BATCH_SIZE, by_gas))
 
 
+def _runs_open_refuse() -> None:
+    if PayoutRun.objects.filter(status=PayoutRun.Status.RUNNING).exists():
+        raise ApplicationError("A payout run is already running.", code="run_in_progress", status_code=409)
+    if PayoutRun.objects.filter(status=PayoutRun.Status.PENDING_APPROVAL).exists():
+        raise ApplicationError(
+            "A payout run is waiting for approval: approve or cancel it first.",
+            code="run_awaiting_approval",
+            status_code=409,
+        )
+
+
 @transaction.atomic
 def payout_run_create(*, trigger: str, actor: Any = None, min_amount: int | None = None) -> PayoutRun:
     """Plan a run: every payable balance at or above the minimum whose expert has a wallet,
     in batches of at most 200 recipients. Nothing is reserved yet (that happens when each
-    transaction is signed). Refused while another run is still running."""
-    if PayoutRun.objects.filter(status=PayoutRun.Status.RUNNING).exists():
-        raise ApplicationError("A payout run is already running.", code="run_in_progress", status_code=409)
+    transaction is signed). Refused while another run is running or waiting for approval.
+
+    Four eyes: a run a person starts (``actor``, an admin) waits in ``pending_approval`` for
+    another admin (:func:`payout_run_approve`). A run the system starts (the schedule, no
+    actor) is ``running`` at once when its total is at most ``PAYOUT_UNATTENDED_MAX_TOTAL``,
+    and waits for approval like any other above it."""
+    person = getattr(actor, "is_authenticated", False)
+    if person:
+        action_require(actor, Action.PAYOUT_RUN_START)
+    _runs_open_refuse()
     chain = chain_get()
     chain_identity_verify(chain=chain)  # a reset chain (ChainIdentityMismatch): nothing is planned
     minimum = settings.PAYOUT_MIN_AMOUNT if min_amount is None else int(min_amount)
@@ -172,10 +197,13 @@ def payout_run_create(*, trigger: str, actor: Any = None, min_amount: int | None
         for expert_id, amount in balances.items()
         if expert_id in wallets
     )
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    user = actor if person else None
+    total = sum(amount for *_rest, amount in payees)
+    waits = person or total > settings.PAYOUT_UNATTENDED_MAX_TOTAL
     try:
         with transaction.atomic():
             run = PayoutRun.objects.create(
+                status=PayoutRun.Status.PENDING_APPROVAL if waits else PayoutRun.Status.RUNNING,
                 trigger=trigger,
                 created_by=user,
                 min_amount=minimum,
@@ -184,9 +212,9 @@ def payout_run_create(*, trigger: str, actor: Any = None, min_amount: int | None
                 payer=chain.payer.address,
                 token=chain.token.address,
             )
-    except IntegrityError as exc:
+    except IntegrityError as exc:  # another run was planned at this moment
         raise ApplicationError(
-            "A payout run is already running.", code="run_in_progress", status_code=409
+            "Another payout run was started at the same moment.", code="run_in_progress", status_code=409
         ) from exc
     size = batch_size_limit(chain.max_tx_gas())
     lines = []
@@ -200,17 +228,83 @@ def payout_run_create(*, trigger: str, actor: Any = None, min_amount: int | None
         ]
     PayoutLine.objects.bulk_create(lines)
     audit_record(
-        action="payout.run_create",
+        action="payout.run_request" if waits else "payout.run_create",
         target=run,
         actor=actor,
         data={
             "trigger": trigger,
+            "status": run.status,
             "recipients": len(lines),
-            "total": str(sum(line.amount for line in lines)),
+            "total": str(total),
             "transactions": -(-len(lines) // size) if lines else 0,
             "min_amount": str(minimum),
         },
     )
+    if waits:
+        notify_on_commit(STAFF_GROUP, {"type": "payout.run_pending", "run": str(run.pk), "total": str(total)})
+    return run
+
+
+def _pending_run(run: PayoutRun) -> PayoutRun:
+    run = PayoutRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != PayoutRun.Status.PENDING_APPROVAL:
+        raise ApplicationError(
+            f"This run is {run.get_status_display()}, not waiting for approval.",
+            code="not_pending",
+            status_code=409,
+        )
+    return run
+
+
+def payout_run_approve(*, run: PayoutRun, actor: Any) -> PayoutRun:
+    """Another admin than the one who started it approves a pending run: it runs now, paying
+    the lines planned when it was started (a balance that shrank since is paid in a later run)."""
+    action_require(actor, Action.PAYOUT_RUN_APPROVE)
+    with transaction.atomic():
+        run = _pending_run(run)
+        if same_person(actor, run.created_by_id):
+            four_eyes_refuse(
+                rule=FourEyesRule.SAME_PERSON,
+                actor=actor,
+                target=run,
+                message="You started this payout run: another admin must approve it.",
+            )
+        run.status, run.approved_by, run.approved_at = PayoutRun.Status.RUNNING, actor, timezone.now()
+        try:
+            with transaction.atomic():
+                run.save(update_fields=["status", "approved_by", "approved_at"])
+        except IntegrityError as exc:
+            raise ApplicationError(
+                "A payout run is already running.", code="run_in_progress", status_code=409
+            ) from exc
+        audit_record(
+            action="payout.run_approve",
+            target=run,
+            actor=actor,
+            data={"created_by": str(run.created_by_id) if run.created_by_id else None},
+        )
+    # Outside the transaction: execution commits each step before its side effect.
+    payout_run_dispatch(run=run)
+    run.refresh_from_db()
+    return run
+
+
+@transaction.atomic
+def payout_run_cancel(*, run: PayoutRun, actor: Any, reason: str = "") -> PayoutRun:
+    """An admin (the one who started it included) cancels a pending run: nothing of it is paid,
+    and its amounts stay payable for the next run."""
+    action_require(actor, Action.PAYOUT_RUN_APPROVE)
+    run = _pending_run(run)
+    now = timezone.now()
+    PayoutLine.objects.filter(run=run, status=PayoutLine.Status.PLANNED).update(
+        status=PayoutLine.Status.DROPPED
+    )
+    PayoutTransaction.objects.filter(run=run, status=PayoutTransaction.Status.PLANNED).update(
+        status=PayoutTransaction.Status.FAILED, error="run cancelled before approval", finished_at=now
+    )
+    run.status, run.finished_at = PayoutRun.Status.CANCELLED, now
+    run.save(update_fields=["status", "finished_at"])
+    audit_record(action="payout.run_cancel", target=run, actor=actor, data={"reason": (reason or "")[:500]})
     return run
 
 
@@ -221,8 +315,11 @@ def payout_run_execute(*, run_id: Any) -> PayoutRun:
 
 
 def payout_run_retry(*, run: PayoutRun, actor: Any = None) -> PayoutRun:
-    """Staff's retry: a running run is resumed; a finished run with failures is followed by a
-    new run (the failed amounts are payable again, so it picks them up)."""
+    """An admin's retry: a running run is resumed; a finished run with failures is followed by
+    a new run (the failed amounts are payable again, so it picks them up), which waits for
+    another admin's approval like any run a person starts."""
+    if getattr(actor, "is_authenticated", False):
+        action_require(actor, Action.PAYOUT_RUN_RETRY)
     if run.status == PayoutRun.Status.RUNNING:
         audit_record(action="payout.run_resume", target=run, actor=actor)
         payout_run_dispatch(run=run)
@@ -233,8 +330,9 @@ def payout_run_retry(*, run: PayoutRun, actor: Any = None) -> PayoutRun:
     ).exists():
         raise ApplicationError("This run has nothing to retry.", code="nothing_to_retry", status_code=409)
     new = payout_run_create(trigger=PayoutRun.Trigger.STAFF, actor=actor)
-    payout_run_dispatch(run=new)
-    new.refresh_from_db()
+    if new.status == PayoutRun.Status.RUNNING:
+        payout_run_dispatch(run=new)
+        new.refresh_from_db()
     return new
 
 

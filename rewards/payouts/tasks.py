@@ -35,6 +35,10 @@ def payout_run_scheduled_task() -> None:
     except ApplicationError as exc:
         log.info("Scheduled payout not started: %s", exc.message)
         return
+    if run.status == PayoutRun.Status.PENDING_APPROVAL:
+        # Above PAYOUT_UNATTENDED_MAX_TOTAL: an admin approves it on /staff/payouts/.
+        log.warning("Scheduled payout run %s is over the unattended cap: waiting for approval", run.pk)
+        return
     payout_run_execute(run_id=run.pk)
 
 

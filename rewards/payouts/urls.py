@@ -22,6 +22,16 @@ api_urlpatterns = [
         api.StaffPayoutRunRetryApi.as_view(),
         name="api-staff-payout-run-retry",
     ),
+    path(
+        "staff/payouts/runs/<uuid:run_id>/approve",
+        api.StaffPayoutRunApproveApi.as_view(),
+        name="api-staff-payout-run-approve",
+    ),
+    path(
+        "staff/payouts/runs/<uuid:run_id>/cancel",
+        api.StaffPayoutRunCancelApi.as_view(),
+        name="api-staff-payout-run-cancel",
+    ),
     path("staff/payouts/failures", api.StaffPayoutFailureListApi.as_view(), name="api-staff-payout-failures"),
 ]
 
@@ -33,6 +43,8 @@ API_AUDIENCE = {
     "api-staff-payout-runs": "staff",
     "api-staff-payout-run": "staff",
     "api-staff-payout-run-retry": "staff",
+    "api-staff-payout-run-approve": "staff",
+    "api-staff-payout-run-cancel": "staff",
     "api-staff-payout-failures": "staff",
 }
 
@@ -41,9 +53,19 @@ API_AUDIENCE = {
 # | ``/payouts/``                         | my-payouts          | a person |
 # | ``/staff/payouts/``                   | staff-payouts       | staff    |
 # | ``/staff/payouts/<id>/``              | staff-payout-run    | staff    |
+# | ``/staff/payouts/<id>/approve/`` POST | staff-payout-run-approve | admins |
+# | ``/staff/payouts/<id>/cancel/`` POST  | staff-payout-run-cancel  | admins |
 web_urlpatterns = [
     path("wallet/", views.wallet, name="wallet"),
     path("payouts/", views.my_payouts, name="my-payouts"),
     path("staff/payouts/", views.staff_payouts, name="staff-payouts"),
     path("staff/payouts/<uuid:run_id>/", views.staff_payout_run, name="staff-payout-run"),
+    path(
+        "staff/payouts/<uuid:run_id>/approve/",
+        views.staff_payout_run_approve,
+        name="staff-payout-run-approve",
+    ),
+    path(
+        "staff/payouts/<uuid:run_id>/cancel/", views.staff_payout_run_cancel, name="staff-payout-run-cancel"
+    ),
 ]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from rewards.chain import chain_status
 from rewards.payouts.api import siwe_domain_and_uri
@@ -23,15 +24,17 @@ from rewards.payouts.selectors import (
     wallet_of,
 )
 from rewards.payouts.services import (
+    payout_run_approve,
+    payout_run_cancel,
     payout_run_create,
-    payout_run_dispatch,
     payout_run_retry,
     wallet_link,
     wallet_message_create,
 )
 from rewards.views import format_tokens
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import form_add_service_error, reviewer_required
+from rlhf_platform.core.web import action_required, form_add_service_error
 from rlhf_platform.experts.services import expert_profile_ensure
 
 
@@ -44,7 +47,7 @@ class SignatureForm(forms.Form):
     signature = forms.CharField(max_length=132, help_text="0x followed by 130 hex digits.")
 
 
-@login_required
+@action_required(A.EXPERT_WORK)
 def wallet(request):
     profile = expert_profile_ensure(user=request.user)
     address_form, signature_form = AddressForm(), None
@@ -88,7 +91,7 @@ def wallet(request):
     )
 
 
-@login_required
+@action_required(A.EXPERT_WORK)
 def my_payouts(request):
     profile = expert_profile_ensure(user=request.user)
     page = Paginator(payout_lines_of_expert(expert_id=profile.pk), 50).get_page(request.GET.get("page"))
@@ -100,7 +103,7 @@ def my_payouts(request):
     )
 
 
-@reviewer_required
+@action_required(A.STAFF_VIEW, post=A.PAYOUT_RUN_START)
 def staff_payouts(request):
     if request.method == "POST":
         try:
@@ -108,7 +111,7 @@ def staff_payouts(request):
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect("staff-payouts")
-        payout_run_dispatch(run=run)
+        messages.success(request, "Payout run planned: another admin approves it before anything is paid.")
         return redirect("staff-payout-run", run_id=run.pk)
     page = Paginator(payout_runs(), 50).get_page(request.GET.get("page"))
     return render(
@@ -118,13 +121,16 @@ def staff_payouts(request):
     )
 
 
-@reviewer_required
-def staff_payout_run(request, run_id):
+def _run_or_404(run_id) -> PayoutRun:
     run = PayoutRun.objects.filter(pk=run_id).first()
     if run is None:
-        from django.http import Http404
-
         raise Http404("No such payout run.")
+    return run
+
+
+@action_required(A.STAFF_VIEW, post=A.PAYOUT_RUN_RETRY)
+def staff_payout_run(request, run_id):
+    run = _run_or_404(run_id)
     if request.method == "POST":
         try:
             run = payout_run_retry(run=run, actor=request.user)
@@ -135,5 +141,35 @@ def staff_payout_run(request, run_id):
     return render(
         request,
         "payouts/staff_run.html",
-        {"run": run, "transactions": run.transactions.order_by("seq"), "totals": totals},
+        {
+            "run": run,
+            "transactions": run.transactions.order_by("seq"),
+            "totals": totals,
+            # Four eyes: the admin who started a run sees that another must approve it.
+            "can_approve": request.user.is_platform_admin and run.created_by_id != request.user.pk,
+        },
     )
+
+
+@require_POST
+@action_required(A.PAYOUT_RUN_APPROVE)
+def staff_payout_run_approve(request, run_id):
+    try:
+        run = payout_run_approve(run=_run_or_404(run_id), actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Payout run approved: {run.get_status_display()}.")
+    return redirect("staff-payout-run", run_id=run_id)
+
+
+@require_POST
+@action_required(A.PAYOUT_RUN_APPROVE)
+def staff_payout_run_cancel(request, run_id):
+    try:
+        payout_run_cancel(run=_run_or_404(run_id), actor=request.user, reason=request.POST.get("reason", ""))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Payout run cancelled: nothing of it was paid.")
+    return redirect("staff-payout-run", run_id=run_id)

@@ -6,14 +6,14 @@ from django.contrib.auth import login
 from django.middleware.csrf import get_token
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rlhf_platform.accounts.authentication import LabPrincipal
 from rlhf_platform.accounts.csrf import NoCrossSiteJson
 from rlhf_platform.accounts.login import user_authenticate, user_login, user_logout
-from rlhf_platform.accounts.permissions import HasKeyScope, IsLabKey, IsPerson
+from rlhf_platform.accounts.permissions import Allows, HasKeyScope, IsLabKey
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.selectors import access_api_key_for_lab, api_keys_for_lab, labs_for_user
 from rlhf_platform.accounts.services import api_key_revoke, user_signup
 from rlhf_platform.core.serializers import InputSerializer
@@ -37,7 +37,7 @@ class UserOutputSerializer(serializers.Serializer):
 class SignupApi(APIView):
     """Create an expert account and log it in (session). JSON only, not cross-site."""
 
-    permission_classes = [AllowAny, NoCrossSiteJson]
+    permission_classes = [Allows(A.ACCOUNT_SIGNUP), NoCrossSiteJson]
     authentication_classes: list = []
 
     class InputSerializer(InputSerializer):
@@ -62,7 +62,7 @@ class LoginApi(APIView):
     for a while and make a client address wait (429 with ``Retry-After``; codes
     ``login_locked``, ``login_throttled``), even for the right password."""
 
-    permission_classes = [AllowAny, NoCrossSiteJson]
+    permission_classes = [Allows(A.ACCOUNT_LOGIN), NoCrossSiteJson]
     authentication_classes: list = []
 
     class InputSerializer(InputSerializer):
@@ -85,7 +85,7 @@ class LoginApi(APIView):
 
 
 class LogoutApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.ACCOUNT_SELF)]
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
@@ -94,7 +94,7 @@ class LogoutApi(APIView):
 
 
 class MeApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.ACCOUNT_SELF)]
 
     @extend_schema(responses={200: UserOutputSerializer})
     def get(self, request):

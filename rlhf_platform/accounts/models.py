@@ -79,11 +79,17 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def is_reviewer(self) -> bool:
-        return self.is_active and self.staff_role in (self.StaffRole.REVIEWER, self.StaffRole.ADMIN)
+        """Platform staff: holds ``staff.view`` in the role table (reviewers, admins)."""
+        from rlhf_platform.accounts.roles import Action, principal_may
+
+        return principal_may(self, Action.STAFF_VIEW)
 
     @property
     def is_platform_admin(self) -> bool:
-        return self.is_active and self.staff_role == self.StaffRole.ADMIN
+        """Moves money: holds ``payout.run_approve`` in the role table (admins)."""
+        from rlhf_platform.accounts.roles import Action, principal_may
+
+        return principal_may(self, Action.PAYOUT_RUN_APPROVE)
 
 
 class Lab(models.Model):

@@ -13,10 +13,11 @@ from functools import wraps
 from typing import NoReturn
 
 from django import forms
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.http import Http404
 
+from rlhf_platform.accounts.roles import Action, principal_may
 from rlhf_platform.core.exceptions import ApplicationError
 
 
@@ -73,14 +74,23 @@ def raise_as_http(exc: ApplicationError) -> NoReturn:
     raise exc
 
 
-def reviewer_required(view):
-    """Logged in and platform staff (reviewer or admin); anyone else gets 403."""
+def action_required(action: Action, **by_method: Action):
+    """A page for the roles that hold ``action`` in the role table (``post=``... another action
+    for that method). Visitors are sent to log in; a logged-in person without the action gets
+    403. The view keeps ``required_actions`` for the role matrix test."""
+    actions = {method.upper(): value for method, value in by_method.items()}
 
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_reviewer:
-            raise PermissionDenied("Only platform staff may see this page.")
-        return view(request, *args, **kwargs)
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            needed = actions.get(request.method, action)
+            if principal_may(request.user, needed):
+                return view(request, *args, **kwargs)
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            raise PermissionDenied(f"This page needs {needed.value}.")
 
-    return wrapper
+        wrapper.required_actions = {"*": action, **actions}
+        return wrapper
+
+    return decorate

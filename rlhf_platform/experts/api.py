@@ -9,7 +9,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from rlhf_platform.accounts.permissions import IsPerson, IsReviewer
+from rlhf_platform.accounts.permissions import Allows
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.parsers import FormParser, JSONParser, MultiPartParser
 from rlhf_platform.core.serializers import InputSerializer
@@ -56,8 +57,7 @@ class DomainListApi(APIView):
 
     pagination_class = None
 
-    def get_permissions(self):
-        return [IsReviewer()] if self.request.method == "POST" else [IsPerson()]
+    permission_classes = [Allows(A.EXPERT_PROFILE, post=A.DOMAIN_MANAGE)]
 
     class InputSerializer(InputSerializer):
         slug = serializers.SlugField(max_length=60)
@@ -82,7 +82,7 @@ class DomainListApi(APIView):
 
 
 class DomainDetailApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.DOMAIN_MANAGE)]
 
     class InputSerializer(InputSerializer):
         name = serializers.CharField(max_length=120, required=False)
@@ -132,7 +132,7 @@ class ProfileOutputSerializer(serializers.Serializer):
 class ProfileApi(APIView):
     """The logged-in expert's own profile."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_PROFILE)]
 
     class InputSerializer(InputSerializer):
         bio = serializers.CharField(required=False, allow_blank=True, max_length=5000)
@@ -209,7 +209,7 @@ class StaffCredentialOutputSerializer(CredentialOutputSerializer):
 class CredentialListApi(GenericAPIView):
     """The logged-in expert's credentials; POST submits one (multipart, with evidence)."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_PROFILE)]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     serializer_class = CredentialOutputSerializer
 
@@ -246,7 +246,7 @@ class CredentialListApi(GenericAPIView):
 
 
 class CredentialDetailApi(APIView):
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_PROFILE)]
 
     @extend_schema(responses={200: CredentialOutputSerializer})
     def get(self, request, credential_id):
@@ -258,7 +258,7 @@ class CredentialDetailApi(APIView):
 class CredentialEvidenceApi(APIView):
     """The evidence file, to its owner and to staff only (404 to anyone else)."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [Allows(A.EXPERT_PROFILE)]
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, credential_id):
@@ -287,7 +287,7 @@ class CredentialEvidenceApi(APIView):
 class StaffCredentialListApi(GenericAPIView):
     """The review queue (``?status=submitted`` by default; ``?status=`` for all)."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
     serializer_class = StaffCredentialOutputSerializer
     queryset = Credential.objects.none()  # for the schema; get() builds the real one
 
@@ -306,7 +306,7 @@ class StaffCredentialListApi(GenericAPIView):
 
 
 class StaffCredentialDetailApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
 
     @extend_schema(responses={200: StaffCredentialOutputSerializer})
     def get(self, request, credential_id):
@@ -315,7 +315,7 @@ class StaffCredentialDetailApi(APIView):
 
 
 class StaffCredentialApproveApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.CREDENTIAL_DECIDE)]
 
     class InputSerializer(InputSerializer):
         level = serializers.ChoiceField(
@@ -341,7 +341,7 @@ class _ReasonInput(InputSerializer):
 
 
 class StaffCredentialRejectApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.CREDENTIAL_DECIDE)]
 
     @extend_schema(request=_ReasonInput, responses={200: StaffCredentialOutputSerializer})
     def post(self, request, credential_id):
@@ -355,7 +355,7 @@ class StaffCredentialRejectApi(APIView):
 
 
 class StaffCredentialRevokeApi(APIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.CREDENTIAL_DECIDE)]
 
     @extend_schema(request=_ReasonInput, responses={200: StaffCredentialOutputSerializer})
     def post(self, request, credential_id):
@@ -377,7 +377,7 @@ class EligibleExpertOutputSerializer(serializers.Serializer):
 class StaffEligibleExpertsApi(GenericAPIView):
     """Experts eligible for a domain at a minimum level (what the queue will route by)."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [Allows(A.STAFF_VIEW)]
     serializer_class = EligibleExpertOutputSerializer
     queryset = ExpertProfile.objects.none()  # for the schema; get() builds the real one
 

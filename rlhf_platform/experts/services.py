@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from rlhf_platform.accounts.models import User
 from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit, user_group
+from rlhf_platform.accounts.roles import Action, action_require
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.four_eyes import FourEyesRule, four_eyes_refuse, same_person
 from rlhf_platform.experts.evidence import evidence_inspect
 from rlhf_platform.experts.models import (
     CREDENTIAL_TRANSITIONS,
@@ -33,9 +35,15 @@ CREDENTIAL_AUDIT_ACTIONS = {
 LINK_KINDS = {"orcid", "linkedin", "google_scholar", "github", "website", "other"}
 
 
-def _require_reviewer(actor: Any) -> None:
-    if not getattr(actor, "is_reviewer", False):
-        raise ApplicationError("Only platform staff may do this.", code="permission_denied", status_code=403)
+def _require_not_own(*, credential: Credential, reviewer: Any) -> None:
+    owner_id = Credential.objects.filter(pk=credential.pk).values_list("expert__user_id", flat=True).first()
+    if same_person(reviewer, owner_id):
+        four_eyes_refuse(
+            rule=FourEyesRule.OWN_CREDENTIAL,
+            actor=reviewer,
+            target=credential,
+            message="You cannot decide on your own credential: another reviewer must.",
+        )
 
 
 # --- Domains ------------------------------------------------------------------------------
@@ -45,7 +53,7 @@ def _require_reviewer(actor: Any) -> None:
 def domain_create(
     *, actor: Any, slug: str, name: str, parent: Domain | None = None, description: str = ""
 ) -> Domain:
-    _require_reviewer(actor)
+    action_require(actor, Action.DOMAIN_MANAGE)
     path = f"{parent.path}/{slug}" if parent else slug
     if Domain.objects.filter(path=path).exists():
         raise ApplicationError(f"The domain {path!r} already exists.", code="unique", field="slug")
@@ -67,7 +75,7 @@ def domain_update(
 ) -> Domain:
     """Rename, describe or (de)activate a domain. Its place in the tree does not move: the
     credentials under it were reviewed for that place."""
-    _require_reviewer(actor)
+    action_require(actor, Action.DOMAIN_MANAGE)
     changes: dict[str, Any] = {}
     for field, value in (("name", name), ("description", description), ("is_active", is_active)):
         if value is not None and getattr(domain, field) != value:
@@ -266,7 +274,8 @@ def _credential_transition(
 
 @transaction.atomic
 def credential_approve(*, credential: Credential, reviewer: Any, level: int | None = None) -> Credential:
-    _require_reviewer(reviewer)
+    action_require(reviewer, Action.CREDENTIAL_DECIDE)
+    _require_not_own(credential=credential, reviewer=reviewer)
     if level is None:
         level = DEFAULT_LEVEL_BY_KIND[credential.kind]
     if level not in (1, 2, 3, 4):
@@ -285,7 +294,8 @@ def credential_approve(*, credential: Credential, reviewer: Any, level: int | No
 
 @transaction.atomic
 def credential_reject(*, credential: Credential, reviewer: Any, reason: str) -> Credential:
-    _require_reviewer(reviewer)
+    action_require(reviewer, Action.CREDENTIAL_DECIDE)
+    _require_not_own(credential=credential, reviewer=reviewer)
     if not (reason or "").strip():
         raise ApplicationError("Say why the credential is rejected.", code="required", field="reason")
     return _credential_transition(
@@ -295,7 +305,8 @@ def credential_reject(*, credential: Credential, reviewer: Any, reason: str) -> 
 
 @transaction.atomic
 def credential_revoke(*, credential: Credential, reviewer: Any, reason: str) -> Credential:
-    _require_reviewer(reviewer)
+    action_require(reviewer, Action.CREDENTIAL_DECIDE)
+    _require_not_own(credential=credential, reviewer=reviewer)
     if not (reason or "").strip():
         raise ApplicationError("Say why the credential is revoked.", code="required", field="reason")
     return _credential_transition(

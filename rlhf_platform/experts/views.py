@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.selectors import labs_for_user
 from rlhf_platform.audit.selectors import audit_events_for
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import form_add_service_error, raise_as_http, reviewer_required
+from rlhf_platform.core.web import action_required, form_add_service_error, raise_as_http
 from rlhf_platform.experts.forms import (
     ApproveForm,
     CredentialForm,
@@ -50,7 +50,7 @@ def _levels(expert) -> list[dict]:
 # --- The expert's own pages -----------------------------------------------------------------
 
 
-@login_required
+@action_required(A.EXPERT_PROFILE)
 def profile(request):
     profile = expert_profile_ensure(user=request.user)
     if request.method == "POST":
@@ -87,7 +87,7 @@ def profile(request):
     return render(request, "experts/profile.html", context)
 
 
-@login_required
+@action_required(A.EXPERT_PROFILE)
 def credential_new(request):
     profile = expert_profile_ensure(user=request.user)
     form = CredentialForm(request.POST or None, request.FILES or None)
@@ -105,7 +105,7 @@ def credential_new(request):
 # --- Staff review ---------------------------------------------------------------------------
 
 
-@reviewer_required
+@action_required(A.STAFF_VIEW)
 def staff_queue(request):
     # No parameter: what waits for review; "?status=" (empty): everything.
     filter_form = QueueFilterForm({"status": request.GET.get("status", Credential.Status.SUBMITTED)})
@@ -124,7 +124,9 @@ def _staff_credential(credential_id) -> Credential:
 
 
 def _render_staff_credential(request, credential: Credential, **bound_forms):
-    allowed = CREDENTIAL_TRANSITIONS[credential.status]
+    # Four eyes: a reviewer's own credential is decided by another reviewer.
+    own_case = credential.expert.user_id == request.user.pk
+    allowed = () if own_case else CREDENTIAL_TRANSITIONS[credential.status]
     forms = {
         "approve_form": ApproveForm(initial={"level": DEFAULT_LEVEL_BY_KIND[credential.kind]}),
         "reject_form": ReasonForm(prefix="reject"),
@@ -136,6 +138,7 @@ def _render_staff_credential(request, credential: Credential, **bound_forms):
         "expert": credential.expert,
         "levels": _levels(credential.expert),
         "events": audit_events_for(target=credential).select_related("actor"),
+        "own_case": own_case,
         # A form is shown when its transition is possible, or when it carries a refusal.
         "show_approve": Credential.Status.APPROVED in allowed or "approve_form" in bound_forms,
         "show_reject": Credential.Status.REJECTED in allowed or "reject_form" in bound_forms,
@@ -145,13 +148,13 @@ def _render_staff_credential(request, credential: Credential, **bound_forms):
     return render(request, "staff/credential_detail.html", context)
 
 
-@reviewer_required
+@action_required(A.STAFF_VIEW)
 def staff_credential(request, credential_id):
     return _render_staff_credential(request, _staff_credential(credential_id))
 
 
 @require_POST
-@reviewer_required
+@action_required(A.CREDENTIAL_DECIDE)
 def staff_credential_approve(request, credential_id):
     credential = _staff_credential(credential_id)
     form = ApproveForm(request.POST)
@@ -185,7 +188,7 @@ def _decide_with_reason(request, credential_id, *, service, prefix: str, done: s
 
 
 @require_POST
-@reviewer_required
+@action_required(A.CREDENTIAL_DECIDE)
 def staff_credential_reject(request, credential_id):
     return _decide_with_reason(
         request, credential_id, service=credential_reject, prefix="reject", done="Rejected."
@@ -193,7 +196,7 @@ def staff_credential_reject(request, credential_id):
 
 
 @require_POST
-@reviewer_required
+@action_required(A.CREDENTIAL_DECIDE)
 def staff_credential_revoke(request, credential_id):
     return _decide_with_reason(
         request, credential_id, service=credential_revoke, prefix="revoke", done="Revoked."

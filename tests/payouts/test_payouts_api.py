@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework.test import APIClient
 
 from rewards.payouts.models import PayoutRun
 from rewards.payouts.services import payout_run_create, payout_run_execute
-from tests.factories import ExpertProfileFactory, WalletFactory
+from rlhf_platform.accounts.models import User
+from tests.factories import ExpertProfileFactory, StaffFactory, WalletFactory
 from tests.payouts.conftest import TOKEN, key_of
 
 pytestmark = pytest.mark.django_db
 
 
-def test_staff_run_a_payout_now_and_the_expert_sees_it_with_its_hash(
-    chain, earn, expert, expert_client, staff_client
+def _admin_client() -> APIClient:
+    client = APIClient()
+    client.force_login(StaffFactory(staff_role=User.StaffRole.ADMIN))
+    return client
+
+
+@pytest.fixture
+def admins() -> tuple[APIClient, APIClient]:
+    """Two admins: one starts a run, the other approves it (four eyes)."""
+    return _admin_client(), _admin_client()
+
+
+def test_admins_run_a_payout_and_the_expert_sees_it_with_its_hash(
+    chain, earn, expert, expert_client, staff_client, admins
 ):
     WalletFactory(expert=expert, address=key_of(0).address)
     earn(expert, 3 * TOKEN)
+    starter, approver = admins
 
-    response = staff_client.post("/api/v1/staff/payouts/runs")
+    response = starter.post("/api/v1/staff/payouts/runs")
 
     assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "pending_approval"
+    response = approver.post(f"/api/v1/staff/payouts/runs/{response.json()['id']}/approve")
+    assert response.status_code == 200, response.json()
     run = response.json()
     assert run["status"] == "completed"
     (tx,) = run["transactions"]
@@ -38,18 +56,20 @@ def test_staff_run_a_payout_now_and_the_expert_sees_it_with_its_hash(
     )
 
 
-def test_a_second_run_while_one_runs_is_refused(chain, earn, staff_client, settings):
+def test_a_second_run_while_one_runs_is_refused(chain, earn, admins, settings):
     settings.CHAIN_CONFIRMATIONS = 5
     expert = ExpertProfileFactory()
     WalletFactory(expert=expert, address=key_of(1).address)
     earn(expert, 2 * TOKEN)
-    assert staff_client.post("/api/v1/staff/payouts/runs").json()["status"] == "running"
-    response = staff_client.post("/api/v1/staff/payouts/runs")
+    starter, approver = admins
+    run_id = starter.post("/api/v1/staff/payouts/runs").json()["id"]
+    assert approver.post(f"/api/v1/staff/payouts/runs/{run_id}/approve").json()["status"] == "running"
+    response = starter.post("/api/v1/staff/payouts/runs")
     assert response.status_code == 409
     assert response.json()["errors"][0]["code"] == "run_in_progress"
 
 
-def test_failures_are_listed_and_retry_starts_a_new_run_that_pays(chain, earn, staff_client):
+def test_failures_are_listed_and_retry_starts_a_new_run_that_pays(chain, earn, staff_client, admins):
     expert = ExpertProfileFactory()
     WalletFactory(expert=expert, address=key_of(2).address)
     earn(expert, 2 * TOKEN)
@@ -62,21 +82,27 @@ def test_failures_are_listed_and_retry_starts_a_new_run_that_pays(chain, earn, s
     assert [f["run"] for f in failures] == [str(failed.pk)]
 
     chain.token.functions.transfer(chain.payer.address, balance).transact({"from": chain.w3.eth.accounts[3]})
-    response = staff_client.post(f"/api/v1/staff/payouts/runs/{failed.pk}/retry")
+    starter, approver = admins
+    response = starter.post(f"/api/v1/staff/payouts/runs/{failed.pk}/retry")
 
     assert response.status_code == 200
-    assert response.json()["id"] != str(failed.pk) and response.json()["status"] == "completed"
+    assert response.json()["id"] != str(failed.pk) and response.json()["status"] == "pending_approval"
+    response = approver.post(f"/api/v1/staff/payouts/runs/{response.json()['id']}/approve")
+    assert response.json()["status"] == "completed"
     assert chain.token_balance(key_of(2).address) == 2 * TOKEN
 
 
-def test_staff_pages_list_runs_and_run_now(chain, earn, staff_user, client):
+def test_staff_pages_list_runs_plan_and_approve_one(chain, earn, client):
     expert = ExpertProfileFactory()
     WalletFactory(expert=expert, address=key_of(3).address)
     earn(expert, 2 * TOKEN)
-    client.force_login(staff_user)
+    starter, approver = (StaffFactory(staff_role=User.StaffRole.ADMIN) for _ in range(2))
+    client.force_login(starter)
     started = client.post("/staff/payouts/")
     assert started.status_code == 302
     run = PayoutRun.objects.get()
+    client.force_login(approver)
+    assert client.post(f"/staff/payouts/{run.pk}/approve/").status_code == 302
     detail = client.get(started["Location"])
     assert detail.status_code == 200 and run.transactions.get().tx_hash.encode() in detail.content
     listing = client.get("/staff/payouts/")

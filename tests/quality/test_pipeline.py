@@ -116,10 +116,13 @@ def test_an_authority_expert_may_adjudicate_but_not_a_labeller_or_a_lower_level(
     project = _project(overlap=2, max_overlap=2)
     item = _item_in_adjudication(project)
     labeller = Label.objects.filter(item=item).first().expert
-    for user in (labeller.user, expert_for(project, level=3).user):
+    for user, code in (
+        (labeller.user, "four_eyes_own_labels"),
+        (expert_for(project, level=3).user, "permission_denied"),
+    ):
         with pytest.raises(ApplicationError) as error:
             item_adjudicate(item=item, actor=user, decision={"choice": "A"})
-        assert error.value.code == "permission_denied"
+        assert error.value.code == code
     authority = expert_for(project, level=4)
     item_adjudicate(item=item, actor=authority.user, decision={"choice": "A", "strength": 2})
     assert ItemConsensus.objects.get(item=item).method == "adjudicated"

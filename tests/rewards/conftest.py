@@ -6,7 +6,10 @@ import pytest
 from django.core.cache import cache
 
 from annotate.finalize import item_finalize
-from rewards.services import budget_credit, reward_policy_create
+from rewards.credits import budget_credit, budget_credit_approve
+from rewards.models import BudgetCredit
+from rewards.services import reward_policy_create
+from rlhf_platform.accounts.models import User
 from tests.factories import (
     CredentialFactory,
     DomainFactory,
@@ -42,7 +45,15 @@ def policy_for(project, **overrides):
 
 
 def credit(lab, amount: int):
-    return budget_credit(lab=lab, amount=amount, actor=StaffFactory(), memo="test credit")
+    """Credit a lab's budget as admins do: one asks, and above the threshold a second approves."""
+    requested, _ = budget_credit(lab=lab, amount=amount, actor=_admin(), memo="test credit")
+    if requested.status == BudgetCredit.Status.PENDING_APPROVAL:
+        requested = budget_credit_approve(credit=requested, actor=_admin())
+    return requested
+
+
+def _admin():
+    return StaffFactory(staff_role=User.StaffRole.ADMIN)
 
 
 def finalise(item, capture, *, choice="A", strength=2.0, confidence=0.9):
