@@ -87,7 +87,7 @@ def run(args) -> dict[str, Any]:
     from django.conf import settings
     from django.db import transaction
 
-    from annotate.models import Item, ItemConsensus, Label, ProjectSuspension
+    from annotate.models import Item, ItemConsensus, Label, ProjectQualityModel, ProjectSuspension
     from annotate.quality.aggregation import Vote, dawid_skene_aggregate, majority_vote
     from annotate.quality.integrity import collusion_pairs
     from annotate.quality.services import project_model_fit, project_quality_recompute
@@ -195,6 +195,8 @@ def run(args) -> dict[str, Any]:
     flag_groups()
 
     project_quality_recompute(project_id=project.pk, refit=True)
+    fitted = ProjectQualityModel.objects.get(project=project)
+    meta = fitted.parameters.get("meta") or {}
     consensus = dict(ItemConsensus.objects.filter(item__project=project).values_list("item_id", "choice"))
     votes = [
         Vote(item=item_id, worker=str(expert_id), choice=choice)
@@ -261,6 +263,12 @@ def run(args) -> dict[str, Any]:
         "ring_flagged_labels_max": flagged_max(("ring",)),
         "sybil_flagged_labels_max": flagged_max(("sybil_random", "sybil_copy")),
         "gold_key_leak_share": round(leak, 4),
+        "consensus_method": fitted.method,
+        "held_out_gold_loglik": (meta.get("held_out") or {}).get("scores"),
+        "suspected_groups": [
+            sorted(Counter(by_expert[w].population for w in group if w in by_expert).items())
+            for group in meta.get("groups") or []
+        ],
         "labels_by_population": dict(_sum_by(accounts, "labels")),
         "run_seconds": round(run_seconds, 1),
     }

@@ -43,6 +43,7 @@ from annotate.quality.agreement import (
     reliability_matrix,
     signed_strength,
 )
+from annotate.quality.selectors import consensus_model_summary
 from annotate.schema import PAIRWISE_CHOICES
 from rlhf_platform.audit.models import AuditEvent
 from rlhf_platform.experts.models import ExpertProfile
@@ -301,6 +302,7 @@ def project_report(
         "project": {"id": str(project.pk), "name": project.name, "kind": project.label_schema["kind"]},
         **agreement,
         "consensus": consensus_distribution(project=project),
+        "consensus_model": consensus_model_summary(project_id=project.pk),
         "low_agreement_items": low_agreement_items(
             project=project, agreement_below=agreement_below, limit=limit, offset=offset
         ),

@@ -7,13 +7,14 @@ from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
 
-from annotate.models import AnnotatorQuality, Item, ProjectSuspension
+from annotate.models import AnnotatorQuality, Item, ProjectQualityModel, ProjectSuspension
 from annotate.quality.reputation import GoldStanding, standing_of
 
 __all__ = [
     "GoldStanding",
     "adjudication_items",
     "annotator_quality_rows",
+    "consensus_model_summary",
     "gold_standing",
     "suspension_active",
     "suspensions_for_expert",
@@ -73,3 +74,32 @@ def adjudication_items(*, project_id: Any = None) -> QuerySet[Item]:
     if project_id is not None:
         items = items.filter(project_id=project_id)
     return items.select_related("project", "consensus").order_by("created_at", "pk")
+
+
+def consensus_model_summary(*, project_id: Any) -> dict[str, Any] | None:
+    """How the project's items are decided, for its report: the method the last fit chose
+    (``dawid_skene`` or ``majority``), the held-out gold log-likelihood and accuracy of both, the
+    gold items and labels the fit saw, and how many suspected groups count as one vote. None
+    before the first fit (items are then decided by majority vote among unknown accounts)."""
+    row = ProjectQualityModel.objects.filter(project_id=project_id).first()
+    if row is None:
+        return None
+    meta = (row.parameters or {}).get("meta") or {}
+    held_out = meta.get("held_out") or {}
+    groups = meta.get("groups") or []
+    return {
+        "method": row.method,
+        "fitted_at": row.fitted_at.isoformat(),
+        "label_count": row.label_count,
+        "fit_seconds": round(row.fit_seconds, 3),
+        "gold_items": meta.get("gold_items", 0),
+        "held_out": {
+            "log_likelihood": held_out.get("scores") or {},
+            "accuracy": held_out.get("accuracy") or {},
+            "gold_items": held_out.get("gold_items", 0),
+            "folds": held_out.get("folds", 0),
+            "reason": held_out.get("reason", ""),
+        },
+        "suspected_groups": len(groups),
+        "suspected_group_sizes": sorted((len(g) for g in groups), reverse=True),
+    }

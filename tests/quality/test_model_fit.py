@@ -8,13 +8,14 @@ import random
 
 import numpy as np
 import pytest
+from django.test import Client
 
 from annotate.models import Item, ProjectQualityModel
 from annotate.quality.aggregation import PAIRWISE_CLASSES, UNKNOWN_ACCURACY, DawidSkeneModel
 from annotate.quality.consensus_model import one_coin_matrix
 from annotate.quality.consensus_update import project_model
 from annotate.quality.services import project_model_fit
-from tests.factories import BatchFactory, ItemFactory, LabelFactory, ProjectFactory
+from tests.factories import BatchFactory, ItemFactory, LabelFactory, ProjectFactory, StaffFactory
 from tests.quality.pipeline import expert_for, label_next
 
 CHOICES = PAIRWISE_CLASSES
@@ -37,8 +38,9 @@ def _items(project, n: int, *, gold: bool, rng: random.Random, slots: int = 5) -
     return out
 
 
-@pytest.mark.django_db
-def test_the_fit_clamps_gold_uses_levels_and_stores_the_method_with_its_held_out_scores():
+def _contrarian_project():
+    """One honest level-4 annotator and three level-2 ones who, independently, pick the worse
+    response 80% of the time (a majority without gold), on 40 items and 24 gold items."""
     rng = random.Random(7)
     project = ProjectFactory(gold_rate=0)
     honest = expert_for(project, level=4)
@@ -47,8 +49,14 @@ def test_the_fit_clamps_gold_uses_levels_and_stores_the_method_with_its_held_out
     for item, truth in items:
         other = "B" if truth == "A" else "A"
         LabelFactory(item=item, expert=honest, choice=truth if rng.random() < 0.9 else _wrong(rng, truth))
-        for expert in contrarians:  # independently wrong the same way: a majority without gold
+        for expert in contrarians:
             LabelFactory(item=item, expert=expert, choice=other if rng.random() < 0.8 else truth)
+    return project, honest, contrarians
+
+
+@pytest.mark.django_db
+def test_the_fit_clamps_gold_uses_levels_and_stores_the_method_with_its_held_out_scores():
+    project, honest, contrarians = _contrarian_project()
     row = project_model_fit(project_id=project.pk)
     assert row.label_count == 64 * 4
     model = DawidSkeneModel.from_json(row.parameters)
@@ -62,6 +70,24 @@ def test_the_fit_clamps_gold_uses_levels_and_stores_the_method_with_its_held_out
     assert model.meta["levels"] == {str(honest.pk): 4, **{str(c.pk): 2 for c in contrarians}}
     # an account the fit has not seen counts as unknown, not as the crowd's average
     assert model.worker_accuracy("someone-new") == pytest.approx(UNKNOWN_ACCURACY)
+
+
+@pytest.mark.django_db
+def test_staff_see_the_method_and_its_held_out_scores(staff_client):
+    project, _, _ = _contrarian_project()
+    url = f"/api/v1/staff/projects/{project.pk}/quality"
+    assert staff_client.get(url, {"n_boot": 0}).json()["consensus_model"] is None
+    row = project_model_fit(project_id=project.pk)
+    shown = staff_client.get(url, {"n_boot": 0}).json()["consensus_model"]
+    assert shown["method"] == row.method
+    assert shown["gold_items"] == 24
+    assert set(shown["held_out"]["log_likelihood"]) == {"dawid_skene", "majority"}
+    assert shown["held_out"]["folds"] == 5
+    page = Client()
+    page.force_login(StaffFactory())
+    html = page.get(f"/staff/quality/projects/{project.pk}/").content.decode()
+    assert "Consensus model" in html
+    assert 'id="held-out-scores"' in html
 
 
 @pytest.mark.django_db
