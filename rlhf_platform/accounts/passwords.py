@@ -14,6 +14,7 @@
   for are unchanged, so it works once.
 - A wrong current password counts against the account like a failed log-in (throttle), so a
   borrowed session cannot be used to guess it.
+- After a change or a reset the person gets an e-mail saying so.
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ def _validate_new_password(password: str, user: User, field: str) -> None:
         raise ValidationError({field: exc.error_list}) from exc
 
 
+def _notify_on_commit(user: User, how: str) -> None:
+    from rlhf_platform.accounts.tasks import password_changed_email_send_task
+
+    user_id = str(user.pk)
+    transaction.on_commit(lambda: password_changed_email_send_task.delay(user_id, how))
+
+
 def user_password_change(
     *, request: HttpRequest, user: User, current_password: str, new_password: str, via: str
 ) -> None:
@@ -71,6 +79,7 @@ def user_password_change(
             actor=user,
             data={"via": via, **request_origin_for_audit(request)},
         )
+        _notify_on_commit(user, "changed")
     update_session_auth_hash(request, user)
 
 
@@ -127,5 +136,6 @@ def user_password_reset(
             actor=user,
             data={"via": via, **request_origin_for_audit(request)},
         )
+        _notify_on_commit(user, "reset")
     login_counters_clear(email=user.email)
     return user

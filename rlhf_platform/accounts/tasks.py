@@ -21,3 +21,18 @@ def password_reset_email_send_task(user_id: str, base_url: str) -> None:
         from_email=None,
         recipient_list=[user.email],
     )
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def password_changed_email_send_task(user_id: str, how: str) -> None:
+    """Tell the person their password changed (``how``: "changed" or "reset"), so that a change
+    they did not make does not go unnoticed."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    send_mail(
+        subject="Your password was changed · RLHF expert platform",
+        message=render_to_string("accounts/password_changed_email.txt", {"user": user, "how": how}),
+        from_email=None,
+        recipient_list=[user.email],
+    )

@@ -28,7 +28,7 @@ def _api_session(user, password=PASSWORD) -> APIClient:
 
 
 def _link(mailoutbox) -> str:
-    (message,) = mailoutbox
+    (message,) = [m for m in mailoutbox if m.subject.startswith("Reset your password")]
     return re.search(r"https?://\S+/password/reset/\S+/\S+/", message.body).group(0)
 
 
@@ -201,6 +201,26 @@ def test_reset_e_mails_per_account_are_capped(user, mailoutbox, settings):
         response = APIClient().post("/api/v1/auth/password/reset", {"email": user.email}, format="json")
         assert response.status_code == 202
     assert len(mailoutbox) == 3
+
+
+def test_the_person_is_told_by_e_mail_when_their_password_changes(user, mailoutbox):
+    client = _api_session(user)
+    client.post(
+        "/api/v1/auth/password/change",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        format="json",
+    )
+    (notice,) = mailoutbox
+    assert notice.to == [user.email] and "was just changed" in notice.body
+    assert NEW_PASSWORD not in notice.body
+    APIClient().post("/api/v1/auth/password/reset", {"email": user.email}, format="json")
+    uid, token = _link(mailoutbox).rstrip("/").split("/")[-2:]
+    APIClient().post(
+        "/api/v1/auth/password/reset/confirm",
+        {"uid": uid, "token": token, "new_password": "yet-another-passphrase-9"},
+        format="json",
+    )
+    assert "was just reset" in mailoutbox[-1].body
 
 
 def test_the_reset_link_uses_site_url_when_set(user, mailoutbox, settings):
