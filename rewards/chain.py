@@ -42,6 +42,7 @@ from eth_tester.exceptions import TransactionFailed
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import BlockNotFound, ContractLogicError, TransactionNotFound
+from web3.logs import DISCARD
 
 REVERT_ERRORS: tuple[type[Exception], ...] = (TransactionFailed, ContractLogicError)
 
@@ -192,6 +193,16 @@ class Chain:
                 "block": int(event["blockNumber"]),
             }
             for event in events
+        ]
+
+    def transfers_in(self, receipt: dict, *, sender: str) -> list[dict[str, Any]]:
+        """The token's ``Transfer`` events from ``sender`` in a transaction's receipt."""
+        sender = Web3.to_checksum_address(sender)
+        events = self.token.events.Transfer().process_receipt(receipt, errors=DISCARD)
+        return [
+            {"receiver": event["args"]["receiver"], "value": int(event["args"]["value"])}
+            for event in events
+            if event["address"] == self.token.address and event["args"]["sender"] == sender
         ]
 
     # --- payout transactions -------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 from django.urls import path
 
-from rewards.payouts import api, views
+from rewards.payouts import api, chain_api, views
 
 api_urlpatterns = [
     # the logged-in expert
@@ -33,6 +33,17 @@ api_urlpatterns = [
         name="api-staff-payout-run-cancel",
     ),
     path("staff/payouts/failures", api.StaffPayoutFailureListApi.as_view(), name="api-staff-payout-failures"),
+    path("staff/payouts/chain", chain_api.StaffPayoutChainApi.as_view(), name="api-staff-payout-chain"),
+    path(
+        "staff/payouts/chain/rebind",
+        chain_api.StaffPayoutChainRebindApi.as_view(),
+        name="api-staff-payout-chain-rebind",
+    ),
+    path(
+        "staff/payouts/outside-transfers",
+        chain_api.StaffOutsideTransferListApi.as_view(),
+        name="api-staff-payout-outside-transfers",
+    ),
 ]
 
 API_AUDIENCE = {
@@ -46,6 +57,9 @@ API_AUDIENCE = {
     "api-staff-payout-run-approve": "staff",
     "api-staff-payout-run-cancel": "staff",
     "api-staff-payout-failures": "staff",
+    "api-staff-payout-chain": "staff",
+    "api-staff-payout-chain-rebind": "staff",
+    "api-staff-payout-outside-transfers": "staff",
 }
 
 # | URL                                   | name                | who      |
