@@ -427,6 +427,10 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31_536_000))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    # Plain HTTP answered with a redirect to HTTPS (off by default: usually the proxy does it);
+    # /healthz stays reachable over HTTP for load balancers.
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # Sent on every response when DEBUG is off (rlhf_platform/core/security_headers.py): scripts and
 # styles from this origin only, nothing inline, no plugins, no framing, forms post here only.
 CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY") or (

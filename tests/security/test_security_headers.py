@@ -36,7 +36,8 @@ def _production_settings() -> dict:
         "import json, django; from django.conf import settings as s; django.setup(); "
         "print(json.dumps({k: getattr(s, k, None) for k in ("
         "'SECURE_HSTS_SECONDS', 'SECURE_HSTS_INCLUDE_SUBDOMAINS', 'CONTENT_SECURITY_POLICY', "
-        "'SESSION_COOKIE_AGE', 'SESSION_COOKIE_SECURE', 'EMAIL_BACKEND', 'MIDDLEWARE')}))"
+        "'SESSION_COOKIE_AGE', 'SESSION_COOKIE_SECURE', 'EMAIL_BACKEND', 'MIDDLEWARE', "
+        "'SECURE_REDIRECT_EXEMPT')}))"
     )
     env = {
         **os.environ,
@@ -64,6 +65,14 @@ def test_production_settings_turn_on_hsts_csp_and_the_idle_timeout():
     assert "rlhf_platform.core.security_headers.ContentSecurityPolicyMiddleware" in prod["MIDDLEWARE"]
     assert "rlhf_platform.core.sessions.SessionTimeoutMiddleware" in prod["MIDDLEWARE"]
     assert prod["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+
+
+def test_plain_http_can_be_redirected_to_https_except_the_health_check(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_REDIRECT_EXEMPT = _production_settings()["SECURE_REDIRECT_EXEMPT"]
+    response = client.get(reverse("login"))
+    assert response.status_code == 301 and response["Location"].startswith("https://")
+    assert client.get("/healthz").status_code == 200
 
 
 def test_https_responses_carry_hsts_in_production(client, settings):
