@@ -8,7 +8,8 @@ Two modes, chosen by the settings:
   the first of eth-tester's funded accounts; it deploys the token and so holds its whole
   supply. **Its state lives in memory and is lost when the process exits**: balances, blocks
   and transactions start over at every restart (the database keeps its payout records, which
-  then no longer match any chain: ``payouts_reconcile`` says so). Each process has its own
+  then no longer match any chain: payouts refuse to run until an admin re-binds them, see
+  ``rewards.payouts.chain_identity``). Each process has its own
   chain: with several processes (REDIS_URL set) run ``manage.py run_dev_chain``, which serves
   one such chain over JSON-RPC, and give every process the CHAIN_* values it prints.
 * **JSON-RPC** (``CHAIN_RPC_URL`` set): any EVM node. ``CHAIN_PAYER_KEY`` (a hex private key

@@ -5,7 +5,11 @@ A payout transaction is a small state machine, persisted before each side effect
     planned -> signed -> broadcast -> confirmed
         \\          \\          \\-----> reverted   (mined with status 0: amounts back to payable)
          \\          \\----------------> failed     (provably never mined: amounts back)
-          \\---------------------------> failed     (would revert / nothing to pay: never signed)
+          \\---------------------------> failed     (would revert / nothing to pay / the chain is not
+                                                    the recorded one / nonce conflict: never signed)
+
+After a chain reset, an admin's re-bind (``chain_rebind``) turns every transaction the new chain
+does not know into ``failed``, a confirmed one included, and puts its amounts back to payable.
 
 ``signed`` means the raw signed transaction, its hash and its nonce are stored and every line's
 amount is reserved in the ledger (payable -> in flight), all in one database transaction, before

@@ -339,8 +339,9 @@ def payout_run_retry(*, run: PayoutRun, actor: Any = None) -> PayoutRun:
 def payout_run_dispatch(*, run: PayoutRun) -> None:
     """Execute a new or resumed run where its chain is. With a node (``CHAIN_RPC_URL``) and a
     broker (``REDIS_URL``), a worker does it; otherwise the chain is this process's in-process
-    EVM (or tasks are eager anyway), so it runs here. A failure leaves the run running, with the
-    error on its transaction, for the resume task or staff's retry."""
+    EVM (or tasks are eager anyway), so it runs here. A transient failure leaves the run running,
+    with the error on its transaction, for the resume task or staff's retry; a chain that is not
+    the recorded one, or a nonce conflict, stops it (``execution.run_halt``)."""
     if settings.REDIS_URL and settings.CHAIN_RPC_URL:
         from rewards.payouts.tasks import payout_run_execute_task
 
