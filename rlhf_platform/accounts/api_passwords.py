@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rlhf_platform.accounts.csrf import NoCrossSiteJson
-from rlhf_platform.accounts.models import User
 from rlhf_platform.accounts.passwords import (
     user_password_change,
     user_password_reset,
     user_password_reset_request,
 )
+from rlhf_platform.accounts.permissions import Allows
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.views_passwords import RESET_SENT
 from rlhf_platform.core.serializers import InputSerializer
-
-
-class _LoggedInPerson(BasePermission):
-    message = "Log in to use this endpoint."
-
-    def has_permission(self, request, view) -> bool:
-        return isinstance(request.user, User) and request.user.is_active
 
 
 class MessageOutputSerializer(serializers.Serializer):
@@ -34,7 +27,7 @@ class PasswordChangeApi(APIView):
     """Change one's password (the current one is required). The calling session stays logged
     in (with a new key); every other session of the person ends."""
 
-    permission_classes = [_LoggedInPerson]
+    permission_classes = [Allows(A.ACCOUNT_SELF)]
 
     class InputSerializer(InputSerializer):
         current_password = serializers.CharField(write_only=True)
@@ -51,7 +44,7 @@ class PasswordChangeApi(APIView):
 class PasswordResetRequestApi(APIView):
     """Ask for a reset link by e-mail. The answer is the same whether the account exists or not."""
 
-    permission_classes = [AllowAny, NoCrossSiteJson]
+    permission_classes = [Allows(A.ACCOUNT_LOGIN), NoCrossSiteJson]
     authentication_classes: list = []
 
     class InputSerializer(InputSerializer):
@@ -69,7 +62,7 @@ class PasswordResetConfirmApi(APIView):
     """Set a new password with the ``uid`` and ``token`` of a reset link. Ends every session of
     the person; log in afterwards."""
 
-    permission_classes = [AllowAny, NoCrossSiteJson]
+    permission_classes = [Allows(A.ACCOUNT_LOGIN), NoCrossSiteJson]
     authentication_classes: list = []
 
     class InputSerializer(InputSerializer):

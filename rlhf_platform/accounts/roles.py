@@ -106,6 +106,18 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.SUPERUSER: _ADMIN,
 }
 
+# Pages whose views carry no ``action_required`` (Django's log-in and log-out views, the
+# landing page, sign-up and the password-reset link): the action each stands for, so that the
+# role matrix covers them too. Every other page declares its action on the view.
+UNDECORATED_PAGES: dict[str, Action] = {
+    "home": Action.ACCOUNT_LOGIN,
+    "signup": Action.ACCOUNT_SIGNUP,
+    "login": Action.ACCOUNT_LOGIN,
+    "logout": Action.ACCOUNT_LOGIN,
+    "password-reset": Action.ACCOUNT_LOGIN,
+    "password-reset-confirm": Action.ACCOUNT_LOGIN,
+}
+
 # The roles that need a database read to know (lab membership): asked only when no cheaper
 # role of the caller already grants the action.
 _LAB_ROLES = (Role.LAB_MEMBER, Role.LAB_OWNER)

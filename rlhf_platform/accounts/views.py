@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_POST
 from rlhf_platform.accounts.forms import ApiKeyCreateForm, EmailAuthenticationForm, SignupForm
 from rlhf_platform.accounts.login import user_login, user_logout
 from rlhf_platform.accounts.models import Lab, User
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.selectors import (
     access_api_key_for_lab,
     access_lab_for_user,
@@ -24,7 +24,7 @@ from rlhf_platform.accounts.selectors import (
 )
 from rlhf_platform.accounts.services import api_key_create, api_key_revoke, user_signup
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import form_add_service_error, raise_as_http
+from rlhf_platform.core.web import action_required, form_add_service_error, raise_as_http
 
 
 def home(request):
@@ -83,7 +83,7 @@ def _lab_for(user: User, slug: str, *, owner_only: bool = False) -> Lab:
 
 
 @never_cache
-@login_required
+@action_required(A.LAB_KEYS_VIEW, post=A.LAB_KEYS_MANAGE)
 def lab_keys(request, slug: str):
     """A lab's API keys: members see them, owners create and revoke. A new key's secret is
     in this one response only (never cached, never stored in clear)."""
@@ -117,7 +117,7 @@ def lab_keys(request, slug: str):
 
 
 @require_POST
-@login_required
+@action_required(A.LAB_KEYS_MANAGE)
 def lab_key_revoke(request, slug: str, key_id):
     lab = _lab_for(request.user, slug, owner_only=True)
     try:

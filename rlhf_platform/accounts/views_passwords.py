@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -16,8 +15,9 @@ from rlhf_platform.accounts.passwords import (
     user_password_reset,
     user_password_reset_request,
 )
+from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import form_add_service_error
+from rlhf_platform.core.web import action_required, form_add_service_error
 
 RESET_SENT = (
     "If an account exists for that e-mail address, a link to reset its password is on its way. "
@@ -27,7 +27,7 @@ RESET_SENT = (
 
 @sensitive_post_parameters()
 @never_cache
-@login_required
+@action_required(A.ACCOUNT_SELF)
 def password_change(request):
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

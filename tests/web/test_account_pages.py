@@ -147,19 +147,26 @@ def test_lab_member_sees_the_keys_but_cannot_create_or_revoke(client):
     assert page.status_code == 200
     assert api_key.prefix.encode() in page.content
     assert b"Create key" not in page.content
-    assert client.post(_keys_url(member.lab), {"name": "x", "scopes": ["read"]}).status_code == 404
+    # Creating and revoking are the owners' (lab.keys.manage in the role table).
+    assert client.post(_keys_url(member.lab), {"name": "x", "scopes": ["read"]}).status_code == 403
     revoke = reverse("lab-key-revoke", kwargs={"slug": member.lab.slug, "key_id": api_key.pk})
-    assert client.post(revoke).status_code == 404
+    assert client.post(revoke).status_code == 403
     api_key.refresh_from_db()
     assert api_key.revoked_at is None
     assert ApiKey.objects.filter(lab=member.lab).count() == 1
 
 
-def test_lab_keys_page_is_not_found_for_someone_outside_the_lab(client, expert):
+def test_lab_keys_page_is_not_found_for_someone_outside_the_lab(client):
     other = LabMembershipFactory(role=LabMembership.Role.OWNER)
-    client.force_login(expert.user)
+    client.force_login(LabMembershipFactory(role=LabMembership.Role.OWNER).user)
     assert client.get(_keys_url(other.lab)).status_code == 404
     assert client.get(reverse("lab-keys", kwargs={"slug": "no-such-lab"})).status_code == 404
+
+
+def test_lab_keys_pages_are_refused_to_someone_in_no_lab(client, expert):
+    other = LabMembershipFactory(role=LabMembership.Role.OWNER)
+    client.force_login(expert.user)
+    assert client.get(_keys_url(other.lab)).status_code == 403
 
 
 def test_lab_keys_page_asks_anonymous_visitors_to_log_in(client):
