@@ -33,6 +33,7 @@ from rewards.payouts.services import (
 )
 from rewards.views import format_tokens
 from rlhf_platform.accounts.roles import Action as A
+from rlhf_platform.accounts.roles import principal_may
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.web import action_required, form_add_service_error
 from rlhf_platform.experts.services import expert_profile_ensure
@@ -117,7 +118,12 @@ def staff_payouts(request):
     return render(
         request,
         "payouts/staff_runs.html",
-        {"page": page, "failures": payout_failures()[:20], "chain": chain_status()},
+        {
+            "page": page,
+            "failures": payout_failures()[:20],
+            "chain": chain_status(),
+            "can_start": principal_may(request.user, A.PAYOUT_RUN_START),
+        },
     )
 
 
@@ -146,7 +152,10 @@ def staff_payout_run(request, run_id):
             "transactions": run.transactions.order_by("seq"),
             "totals": totals,
             # Four eyes: the admin who started a run sees that another must approve it.
-            "can_approve": request.user.is_platform_admin and run.created_by_id != request.user.pk,
+            "can_approve": principal_may(request.user, A.PAYOUT_RUN_APPROVE)
+            and run.created_by_id != request.user.pk,
+            "can_cancel": principal_may(request.user, A.PAYOUT_RUN_APPROVE),
+            "can_retry": principal_may(request.user, A.PAYOUT_RUN_RETRY),
         },
     )
 

@@ -220,3 +220,12 @@ def test_the_staff_payouts_page_shows_a_pending_run_with_its_approval(chain, ear
     assert client.post(f"/staff/payouts/{run.pk}/approve/").status_code == 302
     run.refresh_from_db()
     assert run.status == PayoutRun.Status.COMPLETED and run.approved_by == approver
+
+
+def test_reviewers_see_payout_runs_but_get_no_button_to_start_one(chain, client):  # noqa: F811
+    client.force_login(StaffFactory())
+    page = client.get("/staff/payouts/")
+    assert page.status_code == 200 and b'id="run-now"' not in page.content
+    assert client.post("/staff/payouts/").status_code == 403
+    client.force_login(_admin())
+    assert b'id="run-now"' in client.get("/staff/payouts/").content
