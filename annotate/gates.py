@@ -6,35 +6,78 @@ the expert through, or a short reason code (``not_qualified``, ``qualification_u
 registered for it (``messages``). The quality app registers qualification and
 per-project suspension; the rewards app registers the budget check (``annotate`` never imports
 ``rewards``: rewards registers itself from its ``AppConfig.ready``).
+
+A gate's verdict is a read before the lease. A gate that must hold at the instant of the lease
+(the budget, near its end) also registers a ``lease_guard``: the queue takes the lease inside
+the guard, so the guard can lock what it counts and decide in the lease's own transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 
 from annotate.models import Project
 from rlhf_platform.experts.models import ExpertProfile
 
 Gate = Callable[[ExpertProfile, Project], "str | None"]
+# None when the lease needs no guard now; otherwise a context manager that yields a reason
+# code (refused) or None (lease inside it), and closes after the lease is written.
+LeaseGuard = Callable[[ExpertProfile, Project], "AbstractContextManager[str | None] | None"]
 
 _gates: dict[str, Gate] = {}
 _messages: dict[str, str] = {}
 _recheck_sql: dict[str, str] = {}
+_lease_guards: dict[str, LeaseGuard] = {}
 
 
 def gate_register(
-    name: str, gate: Gate, *, messages: dict[str, str] | None = None, recheck_sql: str | None = None
+    name: str,
+    gate: Gate,
+    *,
+    messages: dict[str, str] | None = None,
+    recheck_sql: str | None = None,
+    lease_guard: LeaseGuard | None = None,
 ) -> None:
     """Add a gate; ``messages`` maps the reason codes it returns to a sentence for the expert.
 
     ``recheck_sql``, for a gate whose refusal must take effect at once: a SQL condition, true
     when the gate lets the expert through, over the parameters ``%(expert)s`` and
     ``%(project)s``. The queue's fast path (annotate.queue_fast) remembers the gates' verdict
-    for a second and re-checks these conditions in the very statement that leases the item."""
+    for a second and re-checks these conditions in the very statement that leases the item.
+
+    ``lease_guard``, for a gate that must decide at the instant of the lease (see the module's
+    docstring). While a guard is needed the fast path remembers nothing and hands the request
+    to Django's path, which leases inside the guard."""
     _gates[name] = gate
     _messages.update(messages or {})
     if recheck_sql:
         _recheck_sql[name] = recheck_sql
+    if lease_guard:
+        _lease_guards[name] = lease_guard
+
+
+def gate_lease_guards(*, expert: ExpertProfile, project: Project) -> list[AbstractContextManager[str | None]]:
+    """The guards the next lease in ``project`` needs now (none, usually)."""
+    guards = (guard(expert, project) for guard in _lease_guards.values())
+    return [guard for guard in guards if guard is not None]
+
+
+@contextmanager
+def gate_lease(*, expert: ExpertProfile, project: Project) -> Iterator[str | None]:
+    """Enter every guard the lease needs; yields the first refusal's reason, or None (lease
+    now, inside the ``with``)."""
+    guards = gate_lease_guards(expert=expert, project=project)
+    if not guards:
+        yield None
+        return
+    with ExitStack() as stack:
+        for guard in guards:
+            reason = stack.enter_context(guard)
+            if reason:
+                yield reason
+                return
+        yield None
 
 
 def gate_recheck_sql() -> list[str]:
@@ -48,6 +91,7 @@ def gate_message(reason: str) -> str:
 def gate_unregister(name: str) -> None:
     _gates.pop(name, None)
     _recheck_sql.pop(name, None)
+    _lease_guards.pop(name, None)
 
 
 def gate_reason(*, expert: ExpertProfile, project: Project) -> str | None:

@@ -24,7 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotate.gates import gate_message, gate_reason
+from annotate.gates import gate_lease, gate_message, gate_reason
 from annotate.labels import label_from_display
 from annotate.models import Assignment, Item, ItemReport, Label, Project, Slot
 from annotate.quality.tasks import labels_quality_nudge_on_commit
@@ -390,11 +390,18 @@ def assignment_next(
         if not projects:
             return NoWork("no_eligible_project", "No active project is open to your credentials yet.")
     for candidate in projects:
-        assignment = _next_in_project(project=candidate, expert=expert)
-        if assignment is None and assignments_expire(project=candidate):
+        # A gate that decides at the instant of the lease (the budget near its end) holds its
+        # lock until the lease is written.
+        with gate_lease(expert=expert, project=candidate) as reason:
+            if reason:
+                if project is not None:
+                    return NoWork(reason, gate_message(reason))
+                continue
             assignment = _next_in_project(project=candidate, expert=expert)
-        if assignment is not None:
-            return assignment
+            if assignment is None and assignments_expire(project=candidate):
+                assignment = _next_in_project(project=candidate, expert=expert)
+            if assignment is not None:
+                return assignment
     return NoWork("queue_empty", "Nothing to label right now.")
 
 

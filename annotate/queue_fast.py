@@ -26,7 +26,8 @@ derived from it), the expert is the user's; for next also that the expert is not
 the project is active, and every gate that registered a ``recheck_sql`` (the per-project
 suspension) passes. The rest of eligibility (credential level, qualification, budget) is
 Django's own ``project_block``, remembered for ``QUEUE_FAST_ELIGIBILITY_SECONDS`` (1 s) per
-expert and project.
+expert and project; never while a gate needs to guard the lease itself (the budget near its
+end: ``annotate.gates.gate_lease``), when Django's path answers every request.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from django.utils import timezone
 from psycopg_pool import AsyncConnectionPool
 
 from annotate.api_queue import assignment_output, label_output
-from annotate.gates import gate_recheck_sql
+from annotate.gates import gate_lease_guards, gate_recheck_sql
 from annotate.models import Assignment, Item, Project
 from annotate.quality.tasks import labels_quality_nudge
 from annotate.queue import (
@@ -182,7 +183,11 @@ def _project_load(expert_id: Any, project_id: uuid.UUID) -> Project | None:
     if found is None:
         return None
     project, level = found
-    return None if project_block(expert=expert, project=project, level=level) else project
+    if project_block(expert=expert, project=project, level=level):
+        return None
+    # A gate that must decide at the lease (the budget near its end): nothing is remembered,
+    # and Django's path leases inside the gate's guard.
+    return None if gate_lease_guards(expert=expert, project=project) else project
 
 
 @_closing

@@ -11,7 +11,7 @@ class RewardsConfig(AppConfig):
         from annotate.gates import gate_register
         from annotate.signals import item_finalized, suspension_reinstated
         from rewards.receivers import on_item_finalized, on_suspension_reinstated
-        from rewards.selectors import BUDGET_EXHAUSTED, budget_gate
+        from rewards.selectors import BUDGET_EXHAUSTED, budget_gate, budget_lease_guard
 
         item_finalized.connect(on_item_finalized, dispatch_uid="rewards.item_finalized")
         suspension_reinstated.connect(on_suspension_reinstated, dispatch_uid="rewards.suspension_reinstated")
@@ -19,4 +19,5 @@ class RewardsConfig(AppConfig):
             BUDGET_EXHAUSTED,
             budget_gate,
             messages={BUDGET_EXHAUSTED: "The project's budget cannot pay for more labels right now."},
+            lease_guard=budget_lease_guard,
         )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, QuerySet
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
-from annotate.models import Assignment, Item, Project
+from annotate.models import Assignment, Item, Label, Project, ProjectSuspension, Slot
 from rewards.ledger import sum_amounts, sums_by
 from rewards.models import BudgetCredit, LedgerAccount, LedgerEntry, LedgerTransaction, RewardPolicy
 from rewards.policy import policy_in_force, policy_max_reward
@@ -33,22 +36,45 @@ def lab_budget_balance(*, lab_id: Any) -> int:
 
 
 def lab_commitments(*, lab_id: Any) -> int:
-    """The most the lab may still owe for work handed out but not yet rewarded: every
-    ordinary assignment leased or submitted on an item not yet final, at the maximum reward of
-    its project's policy in force now. (Rewards of items just finalised whose task has not yet
-    run are in neither figure: the gap lasts as long as the task queue's delay.)"""
-    counts = dict(
-        Assignment.objects.filter(
-            project__lab_id=lab_id,
-            is_gold=False,
-            status__in=[Assignment.Status.ACTIVE, Assignment.Status.SUBMITTED],
-        )
-        .exclude(item__state=Item.State.FINAL)
-        .order_by()
-        .values("project_id")
-        .annotate(n=Count("pk"))
-        .values_list("project_id", "n")
+    """The most the lab may still owe for work handed out but not yet paid, at the maximum
+    reward of each project's policy in force now:
+
+    - every ordinary assignment leased or submitted on an item not yet final;
+    - every slot of such an item given back by an expired lease and not leased since: its
+      expert may still submit (a late submit is accepted while the slot is free), once per slot;
+    - every label of a final item whose reward is not yet posted (the rewards task is queued):
+      ordinary, not excluded from consensus (unless by a suspension reinstated on appeal, which
+      is paid), on an item finalised under a policy (at or after the project's first one).
+
+    A label moves from the first kind to the second when its item is finalised, and out when
+    its reward is posted, which moves the budget's balance in the same transaction: at every
+    instant, balance less commitments is what the lab can still pay for."""
+    leased = Assignment.objects.filter(
+        project__lab_id=lab_id,
+        is_gold=False,
+        status__in=[Assignment.Status.ACTIVE, Assignment.Status.SUBMITTED],
+    ).exclude(item__state=Item.State.FINAL)
+    late = Assignment.objects.filter(
+        project__lab_id=lab_id, is_gold=False, status=Assignment.Status.EXPIRED, slot__state=Slot.State.OPEN
+    ).exclude(item__state=Item.State.FINAL)
+    first_policy = RewardPolicy.objects.filter(project_id=OuterRef("project_id")).order_by("effective_from")
+    rewarded = LedgerTransaction.objects.filter(label_id=OuterRef("pk"), kind=LedgerTransaction.Kind.REWARD)
+    unpaid = (
+        Label.objects.filter(project__lab_id=lab_id, is_gold=False, item__state=Item.State.FINAL)
+        .filter(Q(excluded_from_consensus=False) | Q(excluded_by__appeal=ProjectSuspension.Appeal.REINSTATED))
+        .filter(item__finalized_at__gte=Subquery(first_policy.values("effective_from")[:1]))
+        .filter(~Exists(rewarded))
     )
+    counts: dict[Any, int] = {}
+    for rows, counted in (
+        (leased, Count("pk")),
+        (late, Count("slot_id", distinct=True)),
+        (unpaid, Count("pk")),
+    ):
+        for project_id, n in (
+            rows.order_by().values("project_id").annotate(n=counted).values_list("project_id", "n")
+        ):
+            counts[project_id] = counts.get(project_id, 0) + n
     total = 0
     for project_id, n in counts.items():
         policy = policy_in_force(project_id=project_id)
@@ -61,35 +87,84 @@ def _commitments_cache_key(lab_id: Any) -> str:
     return f"rewards:commitments:{lab_id}"
 
 
-def budget_gate(expert: ExpertProfile, project: Project) -> str | None:
-    """The queue's ``budget_exhausted`` gate: refuse when the lab's budget, less what it may
-    still owe for work already handed out, cannot pay the next label's maximum reward.
+# What budget_zone finds: a project that pays nothing; headroom of at least
+# REWARDS_GATE_EXACT_MARGIN_LABELS maximum rewards after the cached commitments (the gate's
+# read suffices); less than that (every lease decides under the budget's lock); not even one
+# label's maximum reward left.
+UNPAID, FAR, EXACT, EXHAUSTED = "unpaid", "far", "exact", "exhausted"
+
+
+def budget_zone(*, project: Project, count: bool = True) -> tuple[str, int]:
+    """Where the project's lab stands against its budget, and the next label's maximum reward.
 
     Cheap on every ``queue/next``: the policy in force (one indexed row), the budget's balance
     (one indexed row), and the commitments from the cache (``REWARDS_COMMITMENTS_CACHE_SECONDS``).
     Only when the headroom left after the cached commitments is under
     ``REWARDS_GATE_EXACT_MARGIN_LABELS`` maximum rewards are the commitments counted exactly,
-    so precision is spent where the budget runs out. A project without a policy pays nothing
-    and is never gated. The gate is a read before the lease, not a reservation: experts asking
-    at the same instant may all pass it, so the budget can be overdrawn by at most the rewards
-    of those simultaneous leases (and of finalised items whose reward task is still queued).
-    """
+    so precision is spent where the budget runs out. With ``count=False`` a project that is not
+    clearly far from the end is ``exact`` without counting (the caller counts under lock)."""
     policy = policy_in_force(project_id=project.pk)
-    if policy is None:
-        return None
-    next_max = policy_max_reward(policy)
+    next_max = policy_max_reward(policy) if policy is not None else 0
     if next_max == 0:
-        return None
+        return UNPAID, 0
     balance = lab_budget_balance(lab_id=project.lab_id)
     if balance < next_max:
-        return BUDGET_EXHAUSTED
+        return EXHAUSTED, next_max
     key = _commitments_cache_key(project.lab_id)
     committed = cache.get(key)
-    margin = next_max * getattr(settings, "REWARDS_GATE_EXACT_MARGIN_LABELS", 1000)
-    if committed is None or balance - int(committed) - next_max < margin:
-        committed = lab_commitments(lab_id=project.lab_id)
-        cache.set(key, committed, getattr(settings, "REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
-    return BUDGET_EXHAUSTED if balance - int(committed) < next_max else None
+    margin = next_max * int(getattr(settings, "REWARDS_GATE_EXACT_MARGIN_LABELS", 1000))
+    if committed is not None and balance - int(committed) - next_max >= margin:
+        return FAR, next_max
+    if not count:
+        return EXACT, next_max
+    committed = lab_commitments(lab_id=project.lab_id)
+    cache.set(key, committed, getattr(settings, "REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
+    headroom = balance - committed
+    if headroom < next_max:
+        return EXHAUSTED, next_max
+    return (FAR if headroom - next_max >= margin else EXACT), next_max
+
+
+def budget_gate(expert: ExpertProfile, project: Project) -> str | None:
+    """The queue's ``budget_exhausted`` gate: refuse when the lab's budget, less what it may
+    still owe for work handed out (:func:`lab_commitments`), cannot pay the next label's
+    maximum reward. A project without a policy pays nothing and is never gated. Near the end
+    of the budget this read is not the last word: :func:`budget_lease_guard` decides again
+    under the budget's lock, at the lease."""
+    zone, _next_max = budget_zone(project=project)
+    return BUDGET_EXHAUSTED if zone == EXHAUSTED else None
+
+
+def budget_lease_guard(expert: ExpertProfile, project: Project) -> AbstractContextManager[str | None] | None:
+    """The queue's lease guard for the budget: none while the headroom is wide; near its end,
+    the lease is decided and written under the lab budget account's row lock."""
+    zone, next_max = budget_zone(project=project, count=False)
+    if zone in (UNPAID, FAR):
+        return None
+    return _budget_locked(lab_id=project.lab_id, next_max=next_max)
+
+
+@contextmanager
+def _budget_locked(*, lab_id: Any, next_max: int) -> Iterator[str | None]:
+    """Yields ``budget_exhausted`` or None (lease now) inside one transaction that holds the
+    lab budget account's row. Every lease near the end of the budget, and every posting that
+    moves the budget (rewards, credits, clawbacks: rewards.ledger locks the accounts it moves),
+    waits for it: each lease counts the commitments with every earlier lease and posting
+    committed, so simultaneous experts cannot all take the last label."""
+    with transaction.atomic():
+        balance = (
+            LedgerAccount.objects.select_for_update()
+            .filter(kind=LedgerAccount.Kind.LAB_BUDGET, lab_id=lab_id)
+            .values_list("balance", flat=True)
+            .first()
+        )
+        committed = lab_commitments(lab_id=lab_id)
+        cache.set(
+            _commitments_cache_key(lab_id),
+            committed,
+            getattr(settings, "REWARDS_COMMITMENTS_CACHE_SECONDS", 5),
+        )
+        yield BUDGET_EXHAUSTED if int(balance or 0) - committed < next_max else None
 
 
 def lab_spend(*, lab: Lab) -> dict[str, Any]:

@@ -203,8 +203,9 @@ def label_reward(*, label_id: Any) -> LedgerTransaction | None:
     transaction without entries) so the expert's statement shows why.
 
     The lab's budget is charged even if that takes it below zero: the expert did the work the
-    queue gave them. The budget gate keeps that from happening except within the margin
-    described in ``rewards.selectors.budget_gate``.
+    queue gave them. The queue hands out no work the budget cannot pay (the budget gate and
+    its lease guard in ``rewards.selectors`` count this reward as committed until it is
+    posted), so the balance does not go below zero.
     """
     item_id = Label.objects.filter(pk=label_id).values_list("item_id", flat=True).first()
     if item_id is None:

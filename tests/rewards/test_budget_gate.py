@@ -45,3 +45,50 @@ def test_a_project_without_a_policy_is_not_gated(project):
 
     ItemFactory(batch__project=project)
     assert isinstance(assignment_next(expert=expert_at(project.domain, 2), project=project), Assignment)
+
+
+def _lease_and_submit(project, expert):
+    from annotate.queue import assignment_submit
+
+    assignment = assignment_next(expert=expert, project=project)
+    assert isinstance(assignment, Assignment)
+    assignment_submit(
+        assignment=assignment, expert=expert, payload={"choice": "A", "strength": 2}, client_id="c1"
+    )
+    return assignment
+
+
+@pytest.mark.django_db
+def test_a_final_item_whose_reward_is_not_yet_posted_still_counts(
+    paid_project, django_capture_on_commit_callbacks
+):
+    from annotate.finalize import item_finalize
+    from annotate.models import Item
+    from tests.factories import ItemConsensusFactory
+
+    credit(paid_project.lab, 3000)  # one maximum reward (2000) fits, two do not
+
+    assignment = _lease_and_submit(paid_project, expert_at(paid_project.domain, 2))
+    item = Item.objects.get(pk=assignment.item_id)
+    ItemConsensusFactory(item=item)
+    with django_capture_on_commit_callbacks(execute=False):  # the rewards task stays queued
+        item_finalize(item=item)
+    second = assignment_next(expert=expert_at(paid_project.domain, 2), project=paid_project)
+    assert isinstance(second, NoWork) and second.reason == "budget_exhausted"
+
+
+@pytest.mark.django_db
+def test_a_lease_that_expired_but_may_still_be_submitted_still_counts(paid_project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotate.queue import assignments_expire
+
+    credit(paid_project.lab, 3000)
+    first = assignment_next(expert=expert_at(paid_project.domain, 2), project=paid_project)
+    Assignment.objects.filter(pk=first.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignments_expire(project=paid_project) == 1
+    # Its expert may still submit while the slot is free: the slot stays committed.
+    second = assignment_next(expert=expert_at(paid_project.domain, 2), project=paid_project)
+    assert isinstance(second, NoWork) and second.reason == "budget_exhausted"
