@@ -1,0 +1,84 @@
+"""Property-based requests to every operation of the OpenAPI schema: no answer is a 5xx.
+
+schemathesis reads ``/api/schema/`` (drf-spectacular) from the WSGI application and sends,
+for each operation, requests generated from the schema, valid and invalid (wrong types,
+missing fields, odd strings), once with a lab's API key and once with a staff session. The
+run is bounded (a few examples per operation) and deterministic (derandomised), so it runs in
+CI on every change; the only check is that the server never fails. (Batch bodies in JSON Lines
+are not generated: schemathesis has no serializer for application/x-ndjson.)
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from django.middleware.csrf import _get_new_csrf_string
+from django.test import Client
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+
+from tests.factories import ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+# Per operation and identity (about 100 operations): some 500 requests in all, under two
+# minutes on two cores. API_FUZZ_MAX_EXAMPLES=50 makes a deeper run by hand.
+MAX_EXAMPLES = int(os.environ.get("API_FUZZ_MAX_EXAMPLES", 2))
+
+FUZZ_SETTINGS = settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,  # the same requests on every run
+    database=None,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+
+# Operations that would end the identity the run uses (every later request would be anonymous).
+SESSION_ENDING = {"/api/v1/auth/logout"}
+
+
+# Read from the application when the module is collected (the schema needs no database).
+schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+
+
+@pytest.fixture(autouse=True)
+def _a_project(lab_key):
+    ProjectFactory(lab=lab_key[0])  # something to list, so list endpoints render rows
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """The WSGI handler closes the database connection after each request (as between real
+    requests), which would close the test's transaction; Django's test client stops the same
+    signal handlers while it calls the application."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
+def test_no_server_error_with_a_lab_key(case, lab_key):
+    response = case.call(headers={"Authorization": f"Bearer {lab_key[2]}"})
+    case.validate_response(response, checks=[not_a_server_error])
+
+
+@schema.exclude(path=list(SESSION_ENDING)).parametrize()
+@FUZZ_SETTINGS
+def test_no_server_error_with_a_staff_session(case, staff_user):
+    client = Client()
+    client.force_login(staff_user)
+    csrf = _get_new_csrf_string()
+    response = case.call(
+        headers={"X-CSRFToken": csrf},
+        cookies={"sessionid": client.cookies["sessionid"].value, "csrftoken": csrf},
+    )
+    case.validate_response(response, checks=[not_a_server_error])
