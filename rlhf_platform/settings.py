@@ -304,6 +304,8 @@ QUALITY_DS_SMOOTHING = float(os.environ.get("QUALITY_DS_SMOOTHING", "0.01"))
 # Weight, in labels per confusion row, of the prior centred on the annotator's level accuracy
 # (annotate/quality/consensus_model.py: LEVEL_ACCURACY).
 QUALITY_DS_PRIOR_STRENGTH = float(os.environ.get("QUALITY_DS_PRIOR_STRENGTH", "4"))
+# The same prior for the weighted majority vote's one accuracy per annotator, in labels.
+QUALITY_ACCURACY_PRIOR_STRENGTH = float(os.environ.get("QUALITY_ACCURACY_PRIOR_STRENGTH", "2"))
 # Folds of the held-out gold comparison that chooses Dawid-Skene or the weighted majority vote.
 QUALITY_MODEL_CHOICE_FOLDS = int(os.environ.get("QUALITY_MODEL_CHOICE_FOLDS", "5"))
 # The collusion test at fit time reads the project's most recent labels, at most this many.

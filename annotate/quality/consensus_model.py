@@ -141,6 +141,82 @@ def weighted_majority_log_posteriors(
     return logit - (top + np.log(np.exp(logit - top).sum(axis=1, keepdims=True)))
 
 
+@dataclass
+class OneCoinFit:
+    """Result of :func:`one_coin_fit_arrays`: one accuracy per worker, the class priors and each
+    item's log posterior."""
+
+    accuracies: np.ndarray
+    priors: np.ndarray
+    log_posteriors: np.ndarray
+    n_iter: int
+
+
+def one_coin_fit_arrays(
+    item_idx: np.ndarray,
+    worker_idx: np.ndarray,
+    class_idx: np.ndarray,
+    n_items: int,
+    n_workers: int,
+    n_classes: int,
+    *,
+    gold: np.ndarray | None = None,
+    prior_accuracy: np.ndarray | None = None,
+    prior_strength: float = 2.0,
+    weights: np.ndarray | None = None,
+    smoothing: float = 0.01,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+) -> OneCoinFit:
+    """EM for the one-coin model behind the weighted majority vote: worker w is right with
+    probability a_w and spreads its errors evenly. E-step: :func:`weighted_majority_log_posteriors`
+    (gold items clamped to their truth); M-step: ``a_w`` = the posterior-weighted share of w's
+    labels that are right, with a Beta prior worth ``prior_strength`` labels centred on
+    ``prior_accuracy[w]`` (the level accuracy). One parameter per annotator instead of K x K: at
+    three labels an item it estimates accuracies with less bias than the diagonal of Dawid-Skene's
+    confusions (on the adversarial crowd the latter put experts at 0.80 against 0.88 true).
+    Starts from the gold alone when there is gold, else from the soft majority vote."""
+    item_idx = np.asarray(item_idx, dtype=np.int64)
+    worker_idx = np.asarray(worker_idx, dtype=np.int64)
+    class_idx = np.asarray(class_idx, dtype=np.int64)
+    k = n_classes
+    w_label = np.ones(len(item_idx)) if weights is None else np.asarray(weights, dtype=np.float64)
+    a0 = np.full(n_workers, UNKNOWN_ACCURACY) if prior_accuracy is None else np.asarray(prior_accuracy)
+    labelled = np.bincount(item_idx, minlength=n_items) > 0
+    truth = np.full(n_items, -1, dtype=np.int64) if gold is None else np.asarray(gold, dtype=np.int64)
+    clamp = np.flatnonzero(truth >= 0)
+    post = np.bincount(item_idx * k + class_idx, weights=w_label, minlength=n_items * k).reshape(n_items, k)
+    if len(clamp):
+        post[:] = 0.0
+        post[clamp, truth[clamp]] = 1.0
+    post = post / np.maximum(post.sum(axis=1, keepdims=True), 1e-300)
+    acc = a0.astype(np.float64)
+    priors = np.full(k, 1.0 / k)
+    log_post = np.full((n_items, k), -np.log(k))
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        counted = w_label * (post[item_idx].sum(axis=1) > 0)
+        right = post[item_idx, class_idx] * w_label
+        new_acc = (np.bincount(worker_idx, weights=right, minlength=n_workers) + prior_strength * a0) / (
+            np.bincount(worker_idx, weights=counted, minlength=n_workers) + prior_strength
+        )
+        mass = post[labelled].sum(axis=0)
+        priors = (mass + smoothing) / (mass.sum() + k * smoothing)
+        log_post = weighted_majority_log_posteriors(
+            item_idx, worker_idx, class_idx, n_items, k, accuracies=new_acc, priors=priors, weights=weights
+        )
+        post = np.exp(log_post)
+        post[~labelled] = 0.0
+        if len(clamp):
+            post[clamp] = 0.0
+            post[clamp, truth[clamp]] = 1.0
+        done = float(np.abs(new_acc - acc).max()) < tol
+        acc = new_acc
+        if done:
+            break
+    return OneCoinFit(accuracies=acc, priors=priors, log_posteriors=log_post, n_iter=n_iter)
+
+
 # --------------------------------------------------------------------------------------------
 # Choosing the method on held-out gold
 # --------------------------------------------------------------------------------------------
@@ -184,6 +260,8 @@ def consensus_method_choose(
     min_gold: int = 10,
     smoothing: float = 0.01,
     prior: np.ndarray | None = None,
+    prior_accuracy: np.ndarray | None = None,
+    accuracy_prior_strength: float = 2.0,
     weights: np.ndarray | None = None,
     seed: int = 0,
 ) -> MethodChoice:
@@ -193,9 +271,10 @@ def consensus_method_choose(
     For each fold, the model is fitted with every other fold's gold clamped (and this fold's gold
     items as ordinary items: their labels still count, their truth does not), then each held-out
     item's true class is scored: ``log P(truth | its labels)`` under the fit's Dawid-Skene posterior,
-    and under the one-coin posterior with the same fit's per-annotator accuracies. Both methods see
-    the same prior, group weights and labels, so the contest is only "full confusion matrices" against
-    "one accuracy per annotator". Ties go to the majority vote (fewer parameters). With fewer than
+    and under the weighted majority vote of the one-coin model fitted the same way
+    (:func:`one_coin_fit_arrays`). Both see the same level priors, group weights and labels, so the
+    contest is "full confusion matrices" against "one accuracy per annotator". Ties go to the
+    majority vote (fewer parameters). With fewer than
     ``min_gold`` labelled gold items there is no contest: Dawid-Skene, with the reason recorded.
     Cost: ``folds`` fits of the project.
     """
@@ -234,16 +313,19 @@ def consensus_method_choose(
         ds = np.log(np.maximum(fit.posteriors[held, truth], 1e-300))
         totals["dawid_skene"] += float(ds.sum())
         hits["dawid_skene"] += int((fit.posteriors[held].argmax(axis=1) == truth).sum())
-        wm = weighted_majority_log_posteriors(
+        wm = one_coin_fit_arrays(
             item_idx,
             worker_idx,
             class_idx,
             n_items,
+            n_workers,
             n_classes,
-            accuracies=worker_accuracies(fit.priors, fit.confusion),
-            priors=fit.priors,
+            gold=train_gold,
+            prior_accuracy=prior_accuracy,
+            prior_strength=accuracy_prior_strength,
             weights=weights,
-        )
+            smoothing=smoothing,
+        ).log_posteriors
         totals["majority"] += float(wm[held, truth].sum())
         hits["majority"] += int((wm[held].argmax(axis=1) == truth).sum())
     n = len(gold_items)
@@ -266,6 +348,7 @@ class ConsensusFit:
     fit: DawidSkeneArrays
     choice: MethodChoice
     weights: np.ndarray
+    one_coin: OneCoinFit | None = None
 
 
 def consensus_model_fit(
@@ -281,6 +364,7 @@ def consensus_model_fit(
     worker_group: np.ndarray | None = None,
     smoothing: float = 0.01,
     prior_strength: float = 4.0,
+    accuracy_prior_strength: float = 2.0,
     folds: int = 5,
 ) -> ConsensusFit:
     """The project fit over coded labels: level priors (``levels`` per worker, 0 = none), the
@@ -290,18 +374,41 @@ def consensus_model_fit(
     if gold is None:
         gold = np.full(n_items, -1, dtype=np.int64)
     prior = None
+    prior_accuracy = None
     if levels is not None and any(int(x) > 0 for x in levels):
         prior = level_prior(levels, n_classes, strength=prior_strength)
+    if levels is not None:
+        prior_accuracy = np.array([LEVEL_ACCURACY.get(min(int(x), 4), UNKNOWN_ACCURACY) for x in levels])
     weights = None
     if worker_group is not None and (np.asarray(worker_group) >= 0).any():
         weights = group_label_weights(item_idx, np.asarray(worker_group)[worker_idx])
     arrays = (item_idx, worker_idx, class_idx, n_items, n_workers, n_classes)
     choice = consensus_method_choose(
-        *arrays, gold=gold, folds=folds, smoothing=smoothing, prior=prior, weights=weights
+        *arrays,
+        gold=gold,
+        folds=folds,
+        smoothing=smoothing,
+        prior=prior,
+        prior_accuracy=prior_accuracy,
+        accuracy_prior_strength=accuracy_prior_strength,
+        weights=weights,
     )
     fit = dawid_skene_fit_arrays(*arrays, smoothing=smoothing, gold=gold, prior=prior, weights=weights)
+    one_coin = None
+    if choice.method == "majority":
+        one_coin = one_coin_fit_arrays(
+            *arrays,
+            gold=gold,
+            prior_accuracy=prior_accuracy,
+            prior_strength=accuracy_prior_strength,
+            weights=weights,
+            smoothing=smoothing,
+        )
     return ConsensusFit(
-        fit=fit, choice=choice, weights=np.ones(len(item_idx)) if weights is None else weights
+        fit=fit,
+        choice=choice,
+        weights=np.ones(len(item_idx)) if weights is None else weights,
+        one_coin=one_coin,
     )
 
 

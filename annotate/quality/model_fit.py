@@ -10,8 +10,9 @@ into integer arrays and fits Dawid-Skene with what keeps a group from capturing 
    expertise level in the project's domain;
 3. the collusion signal (:func:`~annotate.quality.integrity.collusion_pairs`) is computed here;
    the flagged pairs' groups count once per item, in the fit and in every item's posterior;
-4. Dawid-Skene and the accuracy-weighted majority vote are scored on held-out gold (k-fold), and
-   the better one decides the project's items.
+4. Dawid-Skene and the accuracy-weighted majority vote (the one-coin model, one accuracy per
+   annotator) are scored on held-out gold (k-fold), and the better one decides the project's
+   items; for the majority vote the stored confusions are the annotators' one-coin matrices.
 
 The stored parameters (``ProjectQualityModel.parameters``, :meth:`DawidSkeneModel.to_json`) carry
 the method, the held-out scores, the groups and each annotator's prior level in ``meta``; the
@@ -127,13 +128,19 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
         worker_group=worker_group_index([str(w) for w in workers], groups),
         smoothing=settings.QUALITY_DS_SMOOTHING,
         prior_strength=settings.QUALITY_DS_PRIOR_STRENGTH,
+        accuracy_prior_strength=settings.QUALITY_ACCURACY_PRIOR_STRENGTH,
         folds=settings.QUALITY_MODEL_CHOICE_FOLDS,
     )
     fit, choice = result.fit, result.choice
+    priors, confusion = fit.priors, list(fit.confusion)
+    if result.one_coin is not None:
+        # the majority method: each annotator's one-coin matrix, whose diagonal is its accuracy
+        priors = result.one_coin.priors
+        confusion = [one_coin_matrix(float(a), len(classes)) for a in result.one_coin.accuracies]
     model = DawidSkeneModel(
         classes=classes,
-        priors=fit.priors,
-        confusion={str(w): fit.confusion[j] for j, w in enumerate(workers)},
+        priors=priors,
+        confusion={str(w): confusion[j] for j, w in enumerate(workers)},
         # An annotator the fit has not seen may be a fresh account of a known group: it counts
         # as an unknown one, not as the crowd's average.
         default_confusion=one_coin_matrix(UNKNOWN_ACCURACY, len(classes)),

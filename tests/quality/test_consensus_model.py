@@ -24,6 +24,7 @@ from annotate.quality.consensus_model import (
     consensus_method_choose,
     group_label_weights,
     level_prior,
+    one_coin_fit_arrays,
     one_coin_matrix,
 )
 
@@ -194,12 +195,13 @@ def test_model_choice_scores_both_methods_on_held_out_gold_and_keeps_the_better(
 
 
 def test_model_choice_picks_the_majority_when_confusions_overfit():
-    # Many annotators with a few labels each, all one-coin: full confusion matrices only add noise.
+    # Annotators who are one-coin (right 65%, errors spread evenly), 30 labels each: sixteen
+    # confusion cells per annotator only add noise.
     rng = random.Random(2)
     truth = [rng.choice(PAIRWISE_CLASSES) for _ in range(300)]
     votes = []
     for i, t in enumerate(truth):
-        for w in rng.sample(range(150), 3):
+        for w in rng.sample(range(30), 3):
             votes.append(Vote(item=i, worker=f"w{w}", choice=t if rng.random() < 0.65 else _wrong(rng, t)))
     coded = code_votes(votes)
     gold = np.array([PAIRWISE_CLASSES.index(truth[item]) if item < 150 else -1 for item in coded.items])
@@ -212,6 +214,7 @@ def test_model_choice_picks_the_majority_when_confusions_overfit():
         K,
         gold=gold,
         prior=level_prior([2] * len(coded.workers), K, strength=4),
+        prior_accuracy=np.full(len(coded.workers), LEVEL_ACCURACY[2]),
     )
     assert choice.method == "majority"
     assert choice.scores["majority"] > choice.scores["dawid_skene"]
@@ -316,3 +319,28 @@ def test_group_weights_in_the_fit_stop_copies_from_outvoting_the_honest():
     _, plain = _fit(votes)
     items = range(120)
     assert _accuracy(coded, merged, truth, items) > _accuracy(coded, plain, truth, items) + 0.2
+
+
+def test_the_one_coin_fit_learns_accuracies_from_gold_and_agreement():
+    rng = random.Random(9)
+    truth = [rng.choice(("A", "B")) for _ in range(400)]
+    accuracy = {"good": 0.9, "fair": 0.65, "spam": 0.25}
+    votes = []
+    for i, t in enumerate(truth):
+        for w, a in accuracy.items():
+            for copy in range(2):
+                votes.append(
+                    Vote(item=i, worker=f"{w}{copy}", choice=t if rng.random() < a else _wrong(rng, t))
+                )
+    coded = code_votes(votes)
+    gold = np.array([PAIRWISE_CLASSES.index(truth[item]) if item % 5 == 0 else -1 for item in coded.items])
+    fit = one_coin_fit_arrays(
+        coded.item_idx, coded.worker_idx, coded.class_idx, len(coded.items), len(coded.workers), K, gold=gold
+    )
+    for w, a in accuracy.items():
+        for copy in range(2):
+            assert fit.accuracies[coded.workers.index(f"{w}{copy}")] == pytest.approx(a, abs=0.05)
+    right = [
+        PAIRWISE_CLASSES[fit.log_posteriors[j].argmax()] == truth[item] for j, item in enumerate(coded.items)
+    ]
+    assert np.mean(right) > 0.95
