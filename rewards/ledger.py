@@ -1,8 +1,10 @@
 """Posting to the ledger, and the functions the payouts app moves money with.
 
 Every posting is one database transaction that
-1. returns at once when its ``reference`` is already posted (idempotency: a retried task or a
-   re-delivered signal posts nothing twice);
+1. returns at once when its ``reference`` is already posted with the same kind and legs
+   (idempotency: a retried task or a re-delivered signal posts nothing twice), and refuses
+   (:class:`ReferenceConflict`, ``reference_conflict``) when it was posted with another kind,
+   amount or accounts;
 2. locks the rows of the accounts it touches, always in ascending id order (no deadlock
    between two postings), then looks at the reference again: a concurrent posting of the
    same reference that won the lock is seen now (PostgreSQL READ COMMITTED re-reads per
@@ -26,6 +28,20 @@ from rlhf_platform.core.exceptions import ApplicationError
 
 Kind = LedgerAccount.Kind
 TxnKind = LedgerTransaction.Kind
+
+
+class ReferenceConflict(ApplicationError):
+    """A reference already posted with another kind or other legs (another amount, other
+    accounts). A reference names one movement of money: the same reference with the same
+    legs is a retry and returns the first posting; anything else is a bug or a forgery, and
+    is refused rather than silently answered with the first posting."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(
+            f"Ledger reference {reference!r} was already posted with another kind, amount or accounts.",
+            code="reference_conflict",
+            status_code=409,
+        )
 
 
 # --- Sums ------------------------------------------------------------------------------------
@@ -100,6 +116,22 @@ def _legs(legs: Iterable[tuple[LedgerAccount, int]]) -> list[tuple[LedgerAccount
     return legs
 
 
+def _leg_key(legs: Iterable[tuple[Any, int]]) -> list[tuple[int, int]]:
+    """Legs compared as a posting's identity: (account id, amount), in a fixed order."""
+    return sorted((getattr(account, "pk", account), amount) for account, amount in legs)
+
+
+def _same_posting(
+    existing: LedgerTransaction, *, kind: str, legs: list[tuple[LedgerAccount, int]]
+) -> LedgerTransaction:
+    """``existing``, posted under the reference asked for, if it is this posting (a retry);
+    :class:`ReferenceConflict` if it moved other money."""
+    posted = LedgerEntry.objects.filter(transaction=existing).values_list("account_id", "amount")
+    if existing.kind != kind or _leg_key(posted) != _leg_key(legs):
+        raise ReferenceConflict(existing.reference)
+    return existing
+
+
 def _locked(account_ids: Iterable[int]) -> dict[int, LedgerAccount]:
     """The accounts' rows under lock, taken in ascending id order (no deadlock)."""
     ids = sorted(set(account_ids))
@@ -161,17 +193,18 @@ def ledger_post(
     check: Callable[[dict[int, LedgerAccount]], None] | None = None,
 ) -> tuple[LedgerTransaction, bool]:
     """Post one balanced transaction; ``(transaction, True)``, or the one already posted under
-    ``reference`` and ``False``. ``check`` sees the locked accounts (by id) before anything is
+    ``reference`` with the same kind and legs and ``False`` (:class:`ReferenceConflict` when it
+    was posted with others). ``check`` sees the locked accounts (by id) before anything is
     written and may refuse by raising. Legs of zero are dropped; no legs at all posts a
     transaction without entries (a reward of 0 whose reasons the statement still shows)."""
     legs = _legs(legs)
     existing = LedgerTransaction.objects.filter(reference=reference).first()
     if existing is not None:
-        return existing, False
+        return _same_posting(existing, kind=kind, legs=legs), False
     locked = _locked(account.pk for account, _ in legs)
     existing = LedgerTransaction.objects.filter(reference=reference).first()
     if existing is not None:
-        return existing, False
+        return _same_posting(existing, kind=kind, legs=legs), False
     if check is not None:
         check(locked)
     txn = _transaction_row(
@@ -191,7 +224,7 @@ def ledger_post(
             txn.save(force_insert=True)
     except IntegrityError:
         # The same reference posted by a concurrent caller that did not need our locks.
-        return LedgerTransaction.objects.get(reference=reference), False
+        return _same_posting(LedgerTransaction.objects.get(reference=reference), kind=kind, legs=legs), False
     LedgerEntry.objects.bulk_create(
         LedgerEntry(transaction=txn, account_id=account.pk, amount=amount) for account, amount in legs
     )
@@ -204,7 +237,8 @@ def ledger_post_many(postings: list[dict[str, Any]]) -> list[tuple[LedgerTransac
     """:func:`ledger_post` for several postings at once (the keyword arguments of each, without
     ``check``), in one database transaction: their accounts locked once, each kind of row
     inserted in one statement, each account's balance moved once. The same rows as posting
-    them one by one; a reference already posted is returned, not posted again. Used where a
+    them one by one; a reference already posted is returned, not posted again, and one posted
+    (or given twice here) with other legs is refused before anything is written. Used where a
     worker posts many small transactions (the rewards of a final item's labels)."""
     postings = [{**posting, "legs": _legs(posting["legs"])} for posting in postings]
     locked = _locked(account.pk for posting in postings for account, _ in posting["legs"])
@@ -212,10 +246,21 @@ def ledger_post_many(postings: list[dict[str, Any]]) -> list[tuple[LedgerTransac
         txn.reference: txn
         for txn in LedgerTransaction.objects.filter(reference__in=[p["reference"] for p in postings])
     }
-    new, seen = [], set(posted)
     for posting in postings:
-        if posting["reference"] not in seen:
-            seen.add(posting["reference"])
+        if posting["reference"] in posted:
+            _same_posting(posted[posting["reference"]], kind=posting["kind"], legs=posting["legs"])
+    new: list[dict[str, Any]] = []
+    first: dict[str, dict[str, Any]] = {}
+    for posting in postings:
+        reference = posting["reference"]
+        if reference in first:
+            # One reference twice in one call: the same posting, or a conflict.
+            earlier = first[reference]
+            if earlier["kind"] != posting["kind"] or _leg_key(earlier["legs"]) != _leg_key(posting["legs"]):
+                raise ReferenceConflict(reference)
+            continue
+        first[reference] = posting
+        if reference not in posted:
             new.append(posting)
     try:
         with transaction.atomic():

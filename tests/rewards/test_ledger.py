@@ -7,6 +7,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from rewards.ledger import (
+    ReferenceConflict,
     expert_account,
     lab_budget_account,
     ledger_balance,
@@ -310,3 +311,82 @@ def test_concurrent_retries_of_one_reserve_settle_and_return_post_once():
     assert balances["in_flight"] == 0
     assert balances["payable"] + balances["paid"] == 100
     assert _all_balances_sum_to_zero()
+
+
+def _credit_legs(budget, amount: int) -> list:
+    return [(treasury_account(), -amount), (budget, amount)]
+
+
+@pytest.mark.django_db
+def test_a_reference_posted_again_with_its_legs_in_another_order_returns_the_first_posting():
+    budget = lab_budget_account(lab_id=LabFactory().pk)
+    first, _ = ledger_post(kind="budget_credit", reference="r1", legs=_credit_legs(budget, 10))
+    again, created = ledger_post(kind="budget_credit", reference="r1", legs=_credit_legs(budget, 10)[::-1])
+    assert not created and again.pk == first.pk
+
+
+@pytest.mark.django_db
+def test_a_reference_posted_again_with_another_amount_is_refused():
+    budget = lab_budget_account(lab_id=LabFactory().pk)
+    ledger_post(kind="budget_credit", reference="r1", legs=_credit_legs(budget, 10))
+    with pytest.raises(ReferenceConflict) as refused:
+        ledger_post(kind="budget_credit", reference="r1", legs=_credit_legs(budget, 11))
+    assert refused.value.code == "reference_conflict" and refused.value.status_code == 409
+    assert ledger_balance(account=budget) == 10
+
+
+@pytest.mark.django_db
+def test_a_reference_posted_again_to_other_accounts_or_as_another_kind_is_refused():
+    budget = lab_budget_account(lab_id=LabFactory().pk)
+    other = lab_budget_account(lab_id=LabFactory().pk)
+    ledger_post(kind="budget_credit", reference="r1", legs=_credit_legs(budget, 10))
+    with pytest.raises(ReferenceConflict):
+        ledger_post(kind="budget_credit", reference="r1", legs=_credit_legs(other, 10))
+    with pytest.raises(ReferenceConflict):
+        ledger_post(kind="reward", reference="r1", legs=_credit_legs(budget, 10))
+    assert ledger_balance(account=other) == 0
+
+
+@pytest.mark.django_db
+def test_posting_many_refuses_a_reference_already_posted_with_other_legs_and_posts_nothing():
+    budget = lab_budget_account(lab_id=LabFactory().pk)
+    ledger_post(kind="budget_credit", reference="r1", legs=_credit_legs(budget, 10))
+    postings = [
+        {"kind": "budget_credit", "reference": "r2", "legs": _credit_legs(budget, 5)},
+        {"kind": "budget_credit", "reference": "r1", "legs": _credit_legs(budget, 99)},
+    ]
+    with pytest.raises(ReferenceConflict):
+        ledger_post_many(postings)
+    assert not LedgerTransaction.objects.filter(reference="r2").exists()
+    assert ledger_balance(account=budget) == 10
+    # The same legs again: the first posting, and the new one posted.
+    postings[1]["legs"] = _credit_legs(budget, 10)
+    assert [created for _, created in ledger_post_many(postings)] == [True, False]
+
+
+@pytest.mark.django_db
+def test_posting_many_refuses_one_reference_twice_with_different_legs():
+    budget = lab_budget_account(lab_id=LabFactory().pk)
+    postings = [
+        {"kind": "budget_credit", "reference": "r1", "legs": _credit_legs(budget, 5)},
+        {"kind": "budget_credit", "reference": "r1", "legs": _credit_legs(budget, 6)},
+    ]
+    with pytest.raises(ReferenceConflict):
+        ledger_post_many(postings)
+    assert not LedgerTransaction.objects.filter(reference="r1").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_postings_of_one_reference_with_different_amounts_post_one_and_refuse_the_other():
+    budget = lab_budget_account(lab_id=LabFactory().pk)
+
+    def post(amount: int):
+        try:
+            return ledger_post(kind="budget_credit", reference="race", legs=_credit_legs(budget, amount))[1]
+        except ReferenceConflict:
+            return "refused"
+
+    results = run_together([lambda: post(10), lambda: post(20)], what="a posting")
+    assert sorted(map(str, results)) == ["True", "refused"]
+    assert ledger_balance(account=budget) in (10, 20)
