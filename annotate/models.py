@@ -355,6 +355,12 @@ class Label(models.Model):
     gold_passed = models.BooleanField(
         null=True, blank=True, help_text="A graded gold label: within the tolerance bands. None: not gold."
     )
+    silver_passed = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Silver evidence for the suspension test: when the item became final, whether this label "
+        "matched the item's very sure consensus without it. None: not silver evidence.",
+    )
     quality_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -411,6 +417,11 @@ class ItemConsensus(models.Model):
         null=True, blank=True, help_text="Pairwise: posterior probability of each choice."
     )
     computed_at = models.DateTimeField(default=timezone.now)
+    revisions = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Changes to a consensus delivered final: what it was, what it is, when and why.",
+    )
 
     class Meta:
         constraints = [
@@ -450,6 +461,12 @@ class AnnotatorQuality(models.Model):
     # A reinstatement starts a fresh record for the suspension rule: it counts golds after these.
     gold_passed_at_reinstatement = models.PositiveIntegerField(default=0)
     gold_failed_at_reinstatement = models.PositiveIntegerField(default=0)
+    # The suspension test (annotate/quality/cusum.py): the CUSUM's value in units of 0.1 nat,
+    # the first label of its current excursion (the change point), and the evidence since the
+    # last reset (reinstatement).
+    suspend_statistic = models.PositiveIntegerField(default=0)
+    suspend_since = models.DateTimeField(null=True, blank=True)
+    suspend_events = models.PositiveIntegerField(default=0)
     agreement_hits = models.PositiveIntegerField(
         default=0, help_text="Labels on final items that match the final consensus."
     )

@@ -312,6 +312,18 @@ QUALITY_MODEL_CHOICE_FOLDS = int(os.environ.get("QUALITY_MODEL_CHOICE_FOLDS", "5
 QUALITY_COLLUSION_MAX_LABELS = int(os.environ.get("QUALITY_COLLUSION_MAX_LABELS", "200000"))
 # Two annotators are tested for collusion once they share this many items.
 QUALITY_COLLUSION_MIN_SHARED = int(os.environ.get("QUALITY_COLLUSION_MIN_SHARED", "10"))
+# The suspension test (annotate/quality/cusum.py, docs/quality.md): a CUSUM of gold and silver
+# evidence with a false-suspension probability of at most ALPHA / DESIGN_SIZE per annotator (at
+# accuracy p0 = the project's gold_threshold) within HORIZON pieces of evidence, so at most ALPHA
+# for any DESIGN_SIZE annotators of a project (Bonferroni). P1: the bad gold accuracy it detects.
+QUALITY_SUSPEND_ALPHA = float(os.environ.get("QUALITY_SUSPEND_ALPHA", "0.05"))
+QUALITY_SUSPEND_DESIGN_SIZE = int(os.environ.get("QUALITY_SUSPEND_DESIGN_SIZE", "100"))
+QUALITY_SUSPEND_HORIZON = int(os.environ.get("QUALITY_SUSPEND_HORIZON", "1000"))
+QUALITY_SUSPEND_P1 = float(os.environ.get("QUALITY_SUSPEND_P1", "0.25"))
+# Silver evidence: agreement with an item's very sure leave-one-out consensus when it became final.
+QUALITY_SUSPEND_SILVER_P0 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P0", "0.55"))
+QUALITY_SUSPEND_SILVER_P1 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P1", "0.25"))
+QUALITY_SUSPEND_SILVER_CONFIDENCE = float(os.environ.get("QUALITY_SUSPEND_SILVER_CONFIDENCE", "0.95"))
 
 # --- Batches --------------------------------------------------------------------------------
 # Bodies up to this size are ingested in the request (201); larger ones by a worker (202).

@@ -116,6 +116,8 @@ def item_consensus_refresh(*, item: Item, model: DawidSkeneModel | None) -> Item
         ItemConsensus.objects.filter(item_id=item.pk).delete()
         return None
     row = result_consensus(item=item, result=item_result(item=item, votes=votes, model=model))
+    if current is not None:
+        row.revisions = current.revisions  # the record of revisions outlives the recomputation
     row.save(force_insert=current is None)
     return row
 

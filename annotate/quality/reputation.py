@@ -1,18 +1,17 @@
 """An annotator's quality in a project, updated label by label, and the gold rules.
 
 Gold accuracy is a Beta posterior (uniform prior Beta(1, 1)) with an equal-tailed 95% credible
-interval (:func:`annotate.quality.stats.beta_interval`). Rules, after each graded gold label:
+interval (:func:`annotate.quality.stats.beta_interval`), shown to staff and the expert. Rules:
 
-- **warn** (a notification to the expert) when the posterior mean falls below the project's
-  ``gold_threshold``;
-- **suspend** from the project only when the *upper* bound of the 95% interval is below
-  ``gold_threshold`` and at least ``gold_min_seen`` golds were seen. The data must then show,
-  with 97.5% posterior probability, that the expert's accuracy is below the threshold: one
-  unlucky miss never suspends anyone. The defaults (threshold 0.55, at least 8 golds) were
-  tuned with ``bench/simulate_crowd.py``: an annotator right 70% of the time is almost never
-  suspended, a random one (about 20% on golds with strength bands) within 20 golds.
+- **warn** (a notification to the expert) when the posterior mean of the golds since the last
+  reinstatement falls below the project's ``gold_threshold``;
+- **suspend** from the project when the suspension test crosses its threshold
+  (:mod:`annotate.quality.cusum`: Page's CUSUM of the log-likelihood ratio of gold and silver
+  evidence, good accuracy ``p0`` = the project's ``gold_threshold``, a stated false-suspension
+  probability). The test is updated after every piece of evidence (a graded gold; a silver
+  grade when an item becomes final), its state kept on the annotator's row: each step is O(1).
 
-After a reinstatement the rule counts only golds graded since (``*_at_reinstatement``).
+A reinstatement resets the test and the warning's counts (``*_at_reinstatement``).
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from typing import Any
 from django.utils import timezone
 
 from annotate.models import AnnotatorQuality, Label, Project, ProjectSuspension
+from annotate.quality.cusum import GOLD, SCALE, Design, State, design_of
 from annotate.quality.stats import beta_interval
 from rlhf_platform.accounts.notifications import notify_on_commit, user_group
 
@@ -47,6 +47,8 @@ class QualityDelta:
     active_seconds_count: int = 0
     pairwise_labels: int = 0
     first_shown_choices: int = 0
+    # Evidence for the suspension test, in the order it arrived: (kind, passed, label created_at).
+    evidence: list[tuple[str, bool, datetime]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,6 +70,8 @@ def label_delta(
 ) -> None:
     """Add one label to ``delta``."""
     delta.labels += 1
+    if passed is not None:
+        delta.evidence.append((GOLD, passed, created_at))
     if passed is True:
         delta.gold_passed += 1
         if delta.last_gold_passed_at is None or created_at > delta.last_gold_passed_at:
@@ -98,9 +102,13 @@ def quality_flags(row: AnnotatorQuality) -> list[str]:
 
 def deltas_apply(*, project_id: Any, deltas: dict[Any, QualityDelta]) -> dict[Any, AnnotatorQuality]:
     """Add the deltas to the annotators' rows, locking them in expert-id order (two steps that
-    touch the same annotators never wait on each other in a cycle)."""
+    touch the same annotators never wait on each other in a cycle), feed their evidence to the
+    suspension test, and apply the gold rules to the rows that got evidence."""
     rows: dict[Any, AnnotatorQuality] = {}
     now = timezone.now()
+    project = None
+    if any(delta.evidence for delta in deltas.values()):
+        project = Project.objects.get(pk=project_id)
     for expert_id in sorted(deltas, key=str):
         delta = deltas[expert_id]
         AnnotatorQuality.objects.get_or_create(project_id=project_id, expert_id=expert_id)
@@ -119,10 +127,33 @@ def deltas_apply(*, project_id: Any, deltas: dict[Any, QualityDelta]) -> dict[An
         row.pairwise_labels += delta.pairwise_labels
         row.first_shown_choices += delta.first_shown_choices
         row.flags = quality_flags(row)
+        if delta.evidence:
+            evidence_apply(row=row, design=design_of(p0=project.gold_threshold), evidence=delta.evidence)
         row.updated_at = now
         row.save()
         rows[expert_id] = row
+    for expert_id, delta in deltas.items():
+        if delta.evidence:
+            gold_rules_apply(row=rows[expert_id], project=project)
     return rows
+
+
+def suspension_state(row: AnnotatorQuality) -> State:
+    return State(value=row.suspend_statistic, since=row.suspend_since, events=row.suspend_events)
+
+
+def evidence_apply(
+    *, row: AnnotatorQuality, design: Design, evidence: list[tuple[str, bool, datetime]]
+) -> None:
+    """Add evidence to the row's suspension test (unsaved), piece by piece. The rule is judged
+    after each piece: once the statistic has crossed, it stays where it crossed (the change point
+    with it) and the caller suspends."""
+    state = suspension_state(row)
+    for kind, passed, created_at in evidence:
+        if state.crossed(design):
+            break
+        state.add(design=design, kind=kind, passed=passed, created_at=created_at)
+    row.suspend_statistic, row.suspend_since, row.suspend_events = state.value, state.since, state.events
 
 
 @dataclass(frozen=True)
@@ -152,35 +183,54 @@ def rule_standing(row: AnnotatorQuality) -> GoldStanding:
     )
 
 
-def should_suspend(standing: GoldStanding, project: Project) -> bool:
-    return standing.seen >= project.gold_min_seen and standing.high < project.gold_threshold
+def should_suspend(row: AnnotatorQuality, project: Project) -> bool:
+    """The suspension rule: the test crossed its threshold."""
+    return suspension_state(row).crossed(design_of(p0=project.gold_threshold))
+
+
+def suspension_details(row: AnnotatorQuality, project: Project) -> dict[str, Any]:
+    """What a suspension records of the test: its state, threshold and design."""
+    design = design_of(p0=project.gold_threshold)
+    standing = rule_standing(row)
+    return {
+        "test": "cusum",
+        "statistic_nats": row.suspend_statistic / SCALE,
+        "threshold_nats": design.threshold / SCALE,
+        "change_point": row.suspend_since.isoformat() if row.suspend_since else None,
+        "evidence": row.suspend_events,
+        "alpha": design.alpha,
+        "horizon": design.horizon,
+        "p0": design.gold.p0,
+        "p1": design.gold.p1,
+        "silver_p0": design.silver.p0,
+        "silver_p1": design.silver.p1,
+        "passed": standing.passed,
+        "failed": standing.failed,
+        "gold_threshold": project.gold_threshold,
+        "gold_min_seen": project.gold_min_seen,
+    }
 
 
 def gold_rules_apply(*, row: AnnotatorQuality, project: Project) -> str:
-    """Warn or suspend after a graded gold (see the module's docstring). Returns the status."""
+    """Warn or suspend after new evidence (see the module's docstring). Returns the status."""
     from annotate.quality.suspension import project_suspend
 
     if ProjectSuspension.objects.filter(project=project, expert_id=row.expert_id, active=True).exists():
         status = AnnotatorQuality.Status.SUSPENDED
     else:
-        standing = rule_standing(row)
-        if should_suspend(standing, project):
+        if should_suspend(row, project):
             project_suspend(
                 project=project,
                 expert_id=row.expert_id,
                 reason="gold_accuracy",
-                details={
-                    "passed": standing.passed,
-                    "failed": standing.failed,
-                    "mean": round(standing.mean, 4),
-                    "high": round(standing.high, 4),
-                    "gold_threshold": project.gold_threshold,
-                    "gold_min_seen": project.gold_min_seen,
-                },
+                details=suspension_details(row, project),
+                since=row.suspend_since,
             )
             row.refresh_from_db()
             return row.status
-        status = AnnotatorQuality.Status.WARNED if standing.mean < project.gold_threshold else "ok"
+        standing = rule_standing(row)
+        warned = standing.seen > 0 and standing.mean < project.gold_threshold
+        status = AnnotatorQuality.Status.WARNED if warned else "ok"
         if status == AnnotatorQuality.Status.WARNED and row.status != status:
             user_id = row.expert.user_id
             notify_on_commit(
@@ -200,14 +250,10 @@ def gold_rules_apply(*, row: AnnotatorQuality, project: Project) -> str:
     return status
 
 
-def labels_since_last_pass(*, project_id: Any, expert_id: Any, since: datetime | None):
-    """The expert's ordinary labels in the project after their last passed gold audit, on
-    items not final yet (what a suspension leaves out of consensus)."""
-    from annotate.models import Item
-
-    labels = Label.objects.filter(project_id=project_id, expert_id=expert_id, is_gold=False).exclude(
-        item__state=Item.State.FINAL
-    )
+def labels_from(*, project_id: Any, expert_id: Any, since: datetime | None):
+    """The expert's ordinary labels in the project given at or after ``since`` (all of them
+    when None), final items included: what a suspension leaves out of consensus."""
+    labels = Label.objects.filter(project_id=project_id, expert_id=expert_id, is_gold=False)
     if since is not None:
-        labels = labels.filter(created_at__gt=since)
+        labels = labels.filter(created_at__gte=since)
     return labels

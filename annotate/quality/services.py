@@ -10,7 +10,9 @@ label touches is updated, under the item's row lock:
    (:mod:`annotate.quality.consensus_update`);
 3. the annotator's :class:`~annotate.models.AnnotatorQuality` row is updated by deltas (and the
    rows of the other labellers of an item that became final, for their agreement);
-4. after a graded gold, the warn/suspend rules (:mod:`annotate.quality.reputation`).
+4. when an item became final, its labels' silver grades (:mod:`annotate.quality.silver`);
+5. the suspension test takes each graded gold and silver grade, in order, and the warn/suspend
+   rules follow (:mod:`annotate.quality.reputation`, :mod:`annotate.quality.cusum`).
 
 ``Label.quality_at`` is set in the same transaction, so a redelivered task changes nothing.
 
@@ -63,6 +65,7 @@ from annotate.quality.consensus_update import (
     result_consensus,
     slots_add,
 )
+from annotate.quality.cusum import GOLD, SILVER, State, design_of
 from annotate.quality.gold import label_gold_grade
 from annotate.quality.model_fit import project_model_fit
 from annotate.quality.reputation import (
@@ -75,6 +78,7 @@ from annotate.quality.reputation import (
     should_suspend,
     standing_of,
 )
+from annotate.quality.silver import silver_evidence_add, silver_grades
 
 CHUNK = 20_000
 logger = logging.getLogger(__name__)
@@ -131,9 +135,8 @@ def label_quality_process(*, label_id: Any) -> bool:
     )
     if not label.is_gold and not label.excluded_from_consensus:
         _item_update(item=item, project=project, deltas=deltas, model=project_model(project.pk))
-    rows = deltas_apply(project_id=project.pk, deltas=deltas)
-    if passed is not None:
-        gold_rules_apply(row=rows[label.expert_id], project=project)
+    # The rows' rules (warn, suspend) run in deltas_apply for every annotator with new evidence.
+    deltas_apply(project_id=project.pk, deltas=deltas)
     return True
 
 
@@ -229,11 +232,34 @@ def _item_update(
     consensus = item_consensus_refresh(item=item, model=model)
     _decision, agreement = item_act(item=item, project=project, consensus=consensus)
     _add_agreement(deltas, agreement)
+    if agreement:  # the item became final
+        silver_evidence_add(deltas, silver_grades(item=item, consensus=consensus, model=model))
 
 
-def items_quality_refresh(*, item_ids: list[int]) -> int:
+def _agreement_revise(*, item: Item, was: dict[str, Any], deltas: dict[Any, QualityDelta]) -> None:
+    """A final item's consensus was recomputed: its counted labels' agreement moves from the
+    consensus it had to the one it has (the labels just excluded left theirs at suspension)."""
+    now = ItemConsensus.objects.filter(item_id=item.pk).first()
+    before = ConsensusView(choice=was.get("choice", ""), ranking=was.get("ranking"), confidence=0.0)
+    labels = (
+        Label.objects.filter(item_id=item.pk, excluded_from_consensus=False, is_gold=False)
+        .order_by(*VOTE_ORDER)
+        .values_list("expert_id", "choice", "ranking")
+    )
+    for expert_id, choice, ranking in labels:
+        old = bool(was) and label_agrees((choice, ranking), before)
+        new = now is not None and label_agrees((choice, ranking), now)
+        deltas[expert_id].agreement_hits += int(new) - int(old)
+        deltas[expert_id].agreement_total += int(now is not None) - int(bool(was))
+
+
+def items_quality_refresh(*, item_ids: list[int], suspension_id: Any = None) -> int:
     """Recompute the consensus and decision of each item (after labels were excluded or
-    restored), one transaction per item. Returns how many items were refreshed."""
+    restored), one transaction per item. A final item stays final; when its delivered consensus
+    changes (:func:`~annotate.quality.revisions.consensus_revision_record`), the revision is
+    recorded and the lab notified. Returns how many items were refreshed."""
+    from annotate.quality.revisions import consensus_revision_record, delivered
+
     done = 0
     for item_id in item_ids:
         with transaction.atomic():
@@ -241,9 +267,16 @@ def items_quality_refresh(*, item_ids: list[int]) -> int:
                 if item.is_gold:
                     continue
                 project = Project.objects.get(pk=item.project_id)
+                was = delivered(item) if item.state == Item.State.FINAL else None
                 deltas: dict[Any, QualityDelta] = defaultdict(QualityDelta)
                 _item_update(item=item, project=project, deltas=deltas, model=project_model(project.pk))
+                if was is not None:
+                    _agreement_revise(item=item, was=was, deltas=deltas)
                 deltas_apply(project_id=project.pk, deltas=deltas)
+                if was is not None:
+                    consensus_revision_record(
+                        item=item, project=project, was=was, suspension_id=suspension_id
+                    )
                 done += 1
     return done
 
@@ -461,6 +494,7 @@ def _annotators_recompute(*, project: Project, consensus: dict[int, ConsensusVie
             continue
         deltas[expert_id].agreement_hits += int(label_agrees((choice, ranking), row))
         deltas[expert_id].agreement_total += 1
+    tests = _tests_replay(project=project)
     existing = {row.expert_id: row for row in AnnotatorQuality.objects.filter(project=project)}
     suspended = set(
         ProjectSuspension.objects.filter(project=project, active=True).values_list("expert_id", flat=True)
@@ -480,6 +514,8 @@ def _annotators_recompute(*, project: Project, consensus: dict[int, ConsensusVie
         row.pairwise_labels = delta.pairwise_labels
         row.first_shown_choices = delta.first_shown_choices
         row.flags = quality_flags(row)
+        state = tests.get(expert_id) or State()
+        row.suspend_statistic, row.suspend_since, row.suspend_events = state.value, state.since, state.events
         standing = rule_standing(row)
         if expert_id in suspended:
             row.status = AnnotatorQuality.Status.SUSPENDED
@@ -489,10 +525,48 @@ def _annotators_recompute(*, project: Project, consensus: dict[int, ConsensusVie
             row.status = AnnotatorQuality.Status.OK
         row.updated_at = now
         row.save()
-        if expert_id not in suspended and should_suspend(standing, project):
+        if expert_id not in suspended and should_suspend(row, project):
             with transaction.atomic():
                 gold_rules_apply(row=row, project=project)
     return len(deltas)
+
+
+def _tests_replay(*, project: Project) -> dict[Any, State]:
+    """Every annotator's suspension test replayed from the stored evidence since their last
+    reinstatement, in the order the after-submit step took it: a gold when its step ran
+    (``quality_at``), silver grades when their item became final (``finalized_at``). Like the
+    step, the replay stops at the first crossing, so it suspends whom the step suspended, with
+    the same change point (steps of one annotator that ran concurrently may be ordered
+    differently by a few milliseconds)."""
+    design = design_of(p0=project.gold_threshold)
+    reinstated: dict[Any, Any] = {}
+    for expert_id, decided_at in ProjectSuspension.objects.filter(
+        project=project, appeal=ProjectSuspension.Appeal.REINSTATED, decided_at__isnull=False
+    ).values_list("expert_id", "decided_at"):
+        reinstated[expert_id] = max(decided_at, reinstated.get(expert_id, decided_at))
+    events: dict[Any, list[tuple]] = defaultdict(list)
+    golds = Label.objects.filter(
+        project=project, is_gold=True, gold_passed__isnull=False, quality_at__isnull=False
+    ).values_list("expert_id", "quality_at", "created_at", "id", "gold_passed")
+    for expert_id, at, created_at, label_id, passed in golds.iterator(chunk_size=CHUNK):
+        events[expert_id].append((at, 0, created_at, str(label_id), GOLD, passed))
+    silver = Label.objects.filter(
+        project=project, silver_passed__isnull=False, item__finalized_at__isnull=False
+    ).values_list("expert_id", "item__finalized_at", "item_id", "created_at", "id", "silver_passed")
+    for expert_id, at, item_id, created_at, label_id, passed in silver.iterator(chunk_size=CHUNK):
+        events[expert_id].append((at, item_id, created_at, str(label_id), SILVER, passed))
+    states: dict[Any, State] = {}
+    for expert_id, rows in events.items():
+        since = reinstated.get(expert_id)
+        state = State()
+        for at, _item, created_at, _label, kind, passed in sorted(rows, key=lambda r: r[:4]):
+            if since is not None and at <= since:
+                continue
+            if state.crossed(design):
+                break
+            state.add(design=design, kind=kind, passed=passed, created_at=created_at)
+        states[expert_id] = state
+    return states
 
 
 def project_quality_recompute(*, project_id: Any, refit: bool = True) -> dict[str, Any]:

@@ -7,13 +7,18 @@ A suspension (:func:`project_suspend`), in one transaction:
 2. stops assignments at once: the gate ``suspended_in_project`` (registered from
    ``AnnotateConfig.ready``) refuses the expert work in the project from the next request;
 3. releases the expert's live leases in the project, their slots returning to the pool;
-4. marks the expert's labels on unfinalised items since their last passed gold audit as
-   ``excluded_from_consensus`` (kept, never deleted); those items' consensus is recomputed after
-   commit (one transaction per item), which may open slots for replacement labels;
+4. marks the expert's ordinary labels from the suspension test's estimated change point on
+   (the first label of the CUSUM's current excursion, :mod:`annotate.quality.cusum`) as
+   ``excluded_from_consensus`` (kept, never deleted), on open and final items alike; those
+   items' consensus is recomputed after commit (one transaction per item). An open item may get
+   slots for replacement labels; a final item stays final, and when its delivered consensus
+   changes the change is recorded on it (``ItemConsensus.revisions``) and the lab gets the
+   webhook ``item.consensus_revised``. The rewards of excluded labels are clawed back by the
+   periodic reconciliation (docs/rewards.md);
 5. writes an audit event and notifies the expert.
 
 The expert may appeal once; staff reinstate or uphold it. Reinstating ends the suspension and
-restarts the gold rule from then; of the labels this suspension excluded (each label records
+restarts the suspension test from 0; of the labels this suspension excluded (each label records
 its ``excluded_by``), those on items still open count again, and those on items that became
 final meanwhile stay out of the consensus already delivered but are paid: the signal
 ``suspension_reinstated`` has ``rewards`` post their rewards (or reverse a clawback) in the
@@ -23,14 +28,24 @@ step is audited.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annotate.models import AnnotatorQuality, Assignment, Item, Label, Project, ProjectSuspension
-from annotate.quality.reputation import labels_since_last_pass
+from annotate.models import (
+    AnnotatorQuality,
+    Assignment,
+    Item,
+    ItemConsensus,
+    Label,
+    Project,
+    ProjectSuspension,
+)
+from annotate.quality.reputation import labels_from
 from annotate.signals import suspension_reinstated
 from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit, user_group
 from rlhf_platform.accounts.roles import Action, action_require
@@ -66,12 +81,13 @@ def suspended_in_project_gate(expert: ExpertProfile, project: Project) -> str | 
     return None
 
 
-def _items_refresh_on_commit(item_ids: list[int]) -> None:
+def _items_refresh_on_commit(item_ids: list[int], *, suspension_id: Any = None) -> None:
     if not item_ids:
         return
     from annotate.quality.tasks import items_quality_refresh_task
 
-    transaction.on_commit(lambda: items_quality_refresh_task.delay(item_ids))
+    reason = str(suspension_id) if suspension_id else None
+    transaction.on_commit(lambda: items_quality_refresh_task.delay(item_ids, reason))
 
 
 def _leases_release(*, project_id: Any, expert_id: Any) -> int:
@@ -87,6 +103,20 @@ def _leases_release(*, project_id: Any, expert_id: Any) -> int:
     return released
 
 
+def _final_agreement(labels) -> tuple[int, int]:
+    """(matching, all) of ``labels`` on final items, against those items' consensus."""
+    from annotate.quality.consensus_update import label_agrees
+
+    rows = list(labels.filter(item__state=Item.State.FINAL).values_list("item_id", "choice", "ranking"))
+    consensus = {row.item_id: row for row in ItemConsensus.objects.filter(item_id__in={r[0] for r in rows})}
+    hits = sum(
+        label_agrees((choice, ranking), consensus[item_id])
+        for item_id, choice, ranking in rows
+        if item_id in consensus
+    )
+    return hits, sum(item_id in consensus for item_id, _c, _r in rows)
+
+
 @transaction.atomic
 def project_suspend(
     *,
@@ -95,17 +125,22 @@ def project_suspend(
     reason: str,
     details: dict[str, Any] | None = None,
     actor: Any = None,
+    since: datetime | None = None,
 ) -> ProjectSuspension:
-    """Suspend the expert from the project (see the module's docstring). Idempotent: an
-    active suspension is returned as it is."""
+    """Suspend the expert from the project (see the module's docstring). Labels from ``since``
+    on are excluded; without it, from the test's change point, or when the test has none (a
+    staff suspension of someone the test does not suspect) from the last passed gold.
+    Idempotent: an active suspension is returned as it is."""
     existing = ProjectSuspension.objects.filter(project=project, expert_id=expert_id, active=True).first()
     if existing is not None:
         return existing
     quality, _ = AnnotatorQuality.objects.get_or_create(project=project, expert_id=expert_id)
     released = _leases_release(project_id=project.pk, expert_id=expert_id)
-    excluded = labels_since_last_pass(
-        project_id=project.pk, expert_id=expert_id, since=quality.last_gold_passed_at
-    ).filter(excluded_from_consensus=False)
+    if since is None:
+        since = quality.suspend_since or quality.last_gold_passed_at
+    excluded = labels_from(project_id=project.pk, expert_id=expert_id, since=since).filter(
+        excluded_from_consensus=False
+    )
     item_ids = sorted(set(excluded.values_list("item_id", flat=True)))
     suspension = ProjectSuspension.objects.create(
         project=project,
@@ -114,12 +149,18 @@ def project_suspend(
         details=details or {},
         released_leases=released,
     )
+    hits, total = _final_agreement(excluded)
     excluded_count = Label.objects.filter(pk__in=excluded.values("pk")).update(
         excluded_from_consensus=True, excluded_by=suspension
     )
     suspension.excluded_labels = excluded_count
     suspension.save(update_fields=["excluded_labels"])
-    AnnotatorQuality.objects.filter(pk=quality.pk).update(status=AnnotatorQuality.Status.SUSPENDED)
+    # Labels on final items leave the agreement they were counted in when the item became final.
+    AnnotatorQuality.objects.filter(pk=quality.pk).update(
+        status=AnnotatorQuality.Status.SUSPENDED,
+        agreement_hits=Greatest(F("agreement_hits") - hits, 0),
+        agreement_total=Greatest(F("agreement_total") - total, 0),
+    )
     audit_record(
         action="quality.suspend",
         target=suspension,
@@ -130,6 +171,8 @@ def project_suspend(
             "reason": reason,
             "details": details or {},
             "excluded_labels": excluded_count,
+            "excluded_from": since.isoformat() if since else None,
+            "final_items": Item.objects.filter(pk__in=item_ids, state=Item.State.FINAL).count(),
             "released_leases": released,
         },
     )
@@ -144,7 +187,7 @@ def project_suspend(
             "its standard. You may appeal.",
         },
     )
-    _items_refresh_on_commit(item_ids)
+    _items_refresh_on_commit(item_ids, suspension_id=suspension.pk)
     return suspension
 
 
@@ -224,7 +267,17 @@ def suspension_decide(
         quality.gold_passed_at_reinstatement = quality.gold_passed
         quality.gold_failed_at_reinstatement = quality.gold_failed
         quality.status = AnnotatorQuality.Status.OK
-        quality.save(update_fields=["gold_passed_at_reinstatement", "gold_failed_at_reinstatement", "status"])
+        quality.suspend_statistic, quality.suspend_since, quality.suspend_events = 0, None, 0
+        quality.save(
+            update_fields=[
+                "gold_passed_at_reinstatement",
+                "gold_failed_at_reinstatement",
+                "status",
+                "suspend_statistic",
+                "suspend_since",
+                "suspend_events",
+            ]
+        )
         excluded = Label.objects.filter(
             project_id=suspension.project_id, expert_id=suspension.expert_id, excluded_from_consensus=True
         )

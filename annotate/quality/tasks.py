@@ -68,9 +68,9 @@ def labels_quality_nudge_on_commit() -> None:
 
 
 @shared_task(**RETRIED)
-def items_quality_refresh_task(item_ids: list[int]) -> int:
+def items_quality_refresh_task(item_ids: list[int], suspension_id: str | None = None) -> int:
     """Recompute the consensus of items whose counted labels changed (suspension, appeal)."""
-    return items_quality_refresh(item_ids=[int(i) for i in item_ids])
+    return items_quality_refresh(item_ids=[int(i) for i in item_ids], suspension_id=suspension_id)
 
 
 @shared_task(ignore_result=True, acks_late=True)

@@ -9,7 +9,13 @@ from django.utils import timezone
 
 from rlhf_platform.accounts.models import Lab
 
-EVENTS = ("batch.ingested", "batch.completed", "item.finalized", "project.completed")
+EVENTS = (
+    "batch.ingested",
+    "batch.completed",
+    "item.finalized",
+    "item.consensus_revised",
+    "project.completed",
+)
 
 
 class WebhookEndpoint(models.Model):

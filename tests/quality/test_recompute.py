@@ -44,6 +44,9 @@ def _snapshot(project) -> dict:
             row.first_shown_choices,
             row.flags,
             row.status,
+            row.suspend_statistic,
+            row.suspend_since,
+            row.suspend_events,
         )
         for row in AnnotatorQuality.objects.filter(project=project)
     }
@@ -53,9 +56,9 @@ def _snapshot(project) -> dict:
         "items": dict(Item.objects.filter(project=project).values_list("pk", "state")),
         "slots": sorted(Slot.objects.filter(project=project).values_list("item_id", "idx", "state")),
         "labels": sorted(
-            (str(pk), passed, excluded)
-            for pk, passed, excluded in Label.objects.filter(project=project).values_list(
-                "pk", "gold_passed", "excluded_from_consensus"
+            (str(pk), passed, silver, excluded)
+            for pk, passed, silver, excluded in Label.objects.filter(project=project).values_list(
+                "pk", "gold_passed", "silver_passed", "excluded_from_consensus"
             )
         ),
         "suspended": sorted(
@@ -94,13 +97,25 @@ def _crowd_run(project, *, ranking: bool, seed: int = 7) -> None:
 def _wipe_derived(project) -> None:
     ItemConsensus.objects.filter(item__project=project).delete()
     AnnotatorQuality.objects.filter(project=project).update(
-        labels=0, gold_passed=0, gold_failed=0, last_gold_passed_at=None, agreement_hits=0, agreement_total=0
+        labels=0,
+        gold_passed=0,
+        gold_failed=0,
+        last_gold_passed_at=None,
+        agreement_hits=0,
+        agreement_total=0,
+        suspend_statistic=0,
+        suspend_since=None,
+        suspend_events=0,
     )
     Label.objects.filter(project=project).update(gold_passed=None)
 
 
 @pytest.mark.parametrize("ranking", [False, True], ids=["pairwise", "ranking"])
-def test_recompute_gives_what_the_label_by_label_pipeline_gave(ranking):
+def test_recompute_gives_what_the_label_by_label_pipeline_gave(ranking, settings):
+    # A test that suspends on this small crowd's evidence (10 golds): one annotator, alpha 0.2.
+    settings.QUALITY_SUSPEND_DESIGN_SIZE = 1
+    settings.QUALITY_SUSPEND_ALPHA = 0.2
+    settings.QUALITY_SUSPEND_HORIZON = 50
     project = ProjectFactory(
         ranking=ranking, overlap=3, max_overlap=4, gold_rate=0.5, gold_threshold=0.7, gold_min_seen=3
     )

@@ -1,4 +1,4 @@
-"""Gold rules: warn, suspend only on strong evidence, what a suspension does (gate, leases,
+"""Gold rules: warn, suspend when the suspension test crosses, what a suspension does (gate, leases,
 excluded labels kept), and the appeal decided by staff, all audited."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from annotate.models import AnnotatorQuality, Assignment, Item, ItemConsensus, Label, ProjectSuspension, Slot
-from annotate.quality.reputation import should_suspend, standing_of
+from annotate.quality.cusum import State, design_of
 from annotate.quality.selectors import gold_standing
 from annotate.quality.services import label_quality_process
 from annotate.queue import NoWork, assignment_next
@@ -47,13 +47,27 @@ def _ordinary(expert, project, *, choice="A", at=None, item=None):
     return label
 
 
-@pytest.mark.parametrize(
-    ("passed", "failed", "suspend"),
-    [(0, 1, False), (0, 4, False), (0, 5, True), (4, 1, False), (9, 3, False), (2, 8, True), (30, 20, False)],
-)
-def test_suspension_needs_min_seen_golds_and_an_upper_bound_below_the_threshold(passed, failed, suspend):
+def _misses_to_suspend(project) -> int:
+    design = design_of(p0=project.gold_threshold)
+    return -(-design.threshold // design.gold.failed)
+
+
+def test_the_test_suspends_after_a_run_of_misses_and_passes_bring_it_back_to_zero():
     project = ProjectFactory.build(gold_threshold=0.7, gold_min_seen=5)
-    assert should_suspend(standing_of(passed, failed), project) is suspend
+    design = design_of(p0=project.gold_threshold)
+    at = timezone.now()
+    state = State()
+    for _ in range(_misses_to_suspend(project) - 1):
+        state.add(design=design, kind="gold", passed=False, created_at=at)
+    assert not state.crossed(design)
+    state.add(design=design, kind="gold", passed=True, created_at=at)
+    state.add(design=design, kind="gold", passed=True, created_at=at)
+    assert state.value < design.threshold - design.gold.failed
+    # Misses scattered among passes at the good accuracy never add up.
+    state = State()
+    for n in range(300):
+        state.add(design=design, kind="gold", passed=n % 10 < 7, created_at=at)
+        assert not state.crossed(design)
 
 
 def test_one_unlucky_miss_warns_but_never_suspends():
@@ -70,50 +84,62 @@ def test_one_unlucky_miss_warns_but_never_suspends():
     assert not ProjectSuspension.objects.exists()
 
 
-def test_a_spammer_is_suspended_leases_released_and_labels_since_the_last_pass_excluded_but_kept():
+def test_a_spammer_is_suspended_leases_released_and_labels_from_the_change_point_excluded_but_kept():
     project = ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0, overlap=3, max_overlap=5)
     spammer, honest = expert_for(project), expert_for(project)
     start = timezone.now() - dt.timedelta(hours=1)
-    before_pass = _ordinary(spammer, project, at=start)
+    before = _ordinary(spammer, project, at=start)
     _gold(spammer, project, passed=True, at=start + dt.timedelta(minutes=1))
     after_pass = _ordinary(spammer, project, choice="B", at=start + dt.timedelta(minutes=2))
-    _ordinary(honest, project, item=after_pass.item, at=start + dt.timedelta(minutes=3))
+    # The first miss starts the excursion that will cross: the estimated change point.
+    change_point = start + dt.timedelta(minutes=3)
+    _gold(spammer, project, passed=False, at=change_point)
+    spam = _ordinary(spammer, project, choice="B", at=start + dt.timedelta(minutes=4))
+    _ordinary(honest, project, item=spam.item, at=start + dt.timedelta(minutes=5))
     final_item = ItemFactory(batch=BatchFactory(project=project), state=Item.State.FINAL)
-    on_final = LabelFactory(item=final_item, expert=spammer, created_at=start + dt.timedelta(minutes=4))
+    on_final = LabelFactory(item=final_item, expert=spammer, created_at=start + dt.timedelta(minutes=6))
     lease_item = ItemFactory(batch=BatchFactory(project=project))
     lease = AssignmentFactory(item=lease_item, expert=spammer)
     assert Slot.objects.get(pk=lease.slot_id).state == Slot.State.LEASED
-    for n in range(6):
+    misses = _misses_to_suspend(project)
+    for n in range(misses + 2):
         _gold(spammer, project, passed=False, at=start + dt.timedelta(minutes=10 + n))
         if ProjectSuspension.objects.filter(expert=spammer, active=True).exists():
             break
     suspension = ProjectSuspension.objects.get(expert=spammer, project=project, active=True)
     assert suspension.reason == "gold_accuracy"
-    assert suspension.details["passed"] == 1 and suspension.details["failed"] == 4
+    assert (suspension.details["passed"], suspension.details["failed"]) == (1, misses)
+    assert suspension.details["test"] == "cusum"
+    assert suspension.details["statistic_nats"] >= suspension.details["threshold_nats"]
+    assert suspension.details["change_point"] == change_point.isoformat()
     # Leases released, their slot back in the pool.
     lease.refresh_from_db()
     assert lease.status == Assignment.Status.RELEASED
     assert Slot.objects.get(pk=lease.slot_id).state == Slot.State.OPEN
-    # Labels after the last passed gold on open items: excluded, kept; the others untouched.
-    assert Label.objects.get(pk=after_pass.pk).excluded_from_consensus
-    assert not Label.objects.get(pk=before_pass.pk).excluded_from_consensus
-    assert not Label.objects.get(pk=on_final.pk).excluded_from_consensus
-    assert suspension.excluded_labels == 1
+    # Every label from the change point on, open and final items alike: excluded, kept. Those
+    # before it (even after the last pass) count.
+    assert Label.objects.get(pk=spam.pk).excluded_from_consensus
+    assert Label.objects.get(pk=on_final.pk).excluded_from_consensus
+    assert not Label.objects.get(pk=after_pass.pk).excluded_from_consensus
+    assert not Label.objects.get(pk=before.pk).excluded_from_consensus
+    assert suspension.excluded_labels == 2
     # The item's consensus no longer counts the spammer.
-    consensus = ItemConsensus.objects.get(item=after_pass.item)
+    consensus = ItemConsensus.objects.get(item=spam.item)
     assert (consensus.label_count, consensus.choice) == (1, "A")
     # Stopped at once: the gate.
     result = assignment_next(expert=spammer, project=project)
     assert isinstance(result, NoWork) and result.reason == "suspended_in_project"
     assert AnnotatorQuality.objects.get(project=project, expert=spammer).status == "suspended"
     event = AuditEvent.objects.get(action="quality.suspend", target_id=str(suspension.pk))
-    assert event.data["excluded_labels"] == 1 and event.data["released_leases"] == 1
+    assert event.data["excluded_labels"] == 2 and event.data["released_leases"] == 1
+    assert event.data["final_items"] == 1
 
 
 def _suspended(project):
     expert = expert_for(project)
+    _gold(expert, project, passed=False)
     excluded = _ordinary(expert, project, choice="B")
-    for _ in range(5):
+    for _ in range(_misses_to_suspend(project) - 1):
         _gold(expert, project, passed=False)
     suspension = ProjectSuspension.objects.get(expert=expert, project=project, active=True)
     return expert, suspension, excluded
@@ -160,8 +186,9 @@ def test_appeal_then_reinstatement_lifts_the_suspension_restores_labels_and_is_a
     assert ItemConsensus.objects.get(item=excluded.item).label_count == 1
     assert not isinstance(assignment_next(expert=expert, project=project), NoWork)
     row = AnnotatorQuality.objects.get(project=project, expert=expert)
-    assert row.status == "ok" and row.gold_failed_at_reinstatement == 5
-    # The rule restarts: one more miss does not suspend again at once.
+    assert row.status == "ok" and row.gold_failed_at_reinstatement == _misses_to_suspend(project)
+    assert (row.suspend_statistic, row.suspend_since, row.suspend_events) == (0, None, 0)
+    # The test restarts from 0: one more miss does not suspend again at once.
     _gold(expert, project, passed=False)
     assert not ProjectSuspension.objects.filter(expert=expert, active=True).exists()
     actions = list(

@@ -1,0 +1,181 @@
+"""The suspension test in the pipeline: an adaptive spammer's banked passes do not protect it,
+silver evidence (a label against the item's sure consensus without it) feeds the test, and a
+suspension excludes every label from the change point on, final items included: their consensus
+is recomputed and, when the delivered answer changes, the revision is recorded and the lab told."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from annotate.models import (
+    AnnotatorQuality,
+    Item,
+    ItemConsensus,
+    Label,
+    ProjectQualityModel,
+    ProjectSuspension,
+)
+from annotate.quality.aggregation import DawidSkeneModel
+from annotate.quality.cusum import design_of
+from annotate.quality.services import label_quality_process
+from annotate.quality.silver import silver_grades
+from rlhf_platform.audit.models import AuditEvent
+from rlhf_platform.webhooks.models import WebhookDelivery
+from rlhf_platform.webhooks.services import webhook_endpoint_create
+from tests.factories import BatchFactory, ItemFactory, LabelFactory, ProjectFactory
+from tests.quality.pipeline import expert_for, label_next
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GOLD = {"choice": "A", "strength_min": 2, "strength_max": 3}
+
+
+def _gold(expert, project, *, passed: bool, at):
+    item = ItemFactory(batch=BatchFactory(project=project), gold_answer=True, gold=GOLD)
+    label = LabelFactory(item=item, expert=expert, choice="A" if passed else "B", strength=2, created_at=at)
+    assert label_quality_process(label_id=label.pk)
+    return label
+
+
+def _ordinary(expert, project, *, at, choice="A", item=None):
+    item = item or ItemFactory(batch=BatchFactory(project=project))
+    label = LabelFactory(item=item, expert=expert, choice=choice, strength=2, created_at=at)
+    assert label_quality_process(label_id=label.pk)
+    return label
+
+
+def _suspension(expert):
+    return ProjectSuspension.objects.filter(expert=expert, active=True).first()
+
+
+def test_an_adaptive_spammer_with_banked_passes_is_suspended_as_fast_as_a_fresh_one():
+    project = ProjectFactory(gold_threshold=0.55, gold_min_seen=8, gold_rate=0)
+    adaptive = expert_for(project)
+    start = timezone.now() - dt.timedelta(days=1)
+    careful = [_ordinary(adaptive, project, at=start + dt.timedelta(minutes=2 * n)) for n in range(5)]
+    for n in range(40):  # careful for 40 golds: passes banked under a lifetime rule
+        _gold(adaptive, project, passed=True, at=start + dt.timedelta(minutes=2 * n + 1))
+    switch = start + dt.timedelta(hours=2)
+    design = design_of(p0=0.55)
+    misses, spam = 0, []
+    while _suspension(adaptive) is None:
+        assert misses < 200, "never suspended"
+        at = switch + dt.timedelta(minutes=2 * misses)
+        _gold(adaptive, project, passed=False, at=at)
+        spam.append(_ordinary(adaptive, project, choice="B", at=at + dt.timedelta(seconds=30)))
+        misses += 1
+    # The passes bought nothing: exactly the misses a fresh account needs.
+    assert misses == -(-design.threshold // design.gold.failed)
+    suspension = _suspension(adaptive)
+    assert suspension.details["change_point"] == switch.isoformat()
+    assert suspension.details["alpha"] == pytest.approx(0.05 / 100)
+    # Every spam label given before the suspension is excluded, the careful ones count.
+    spam = spam[:-1]  # the last was given after it (its step found the suspension)
+    assert all(Label.objects.get(pk=label.pk).excluded_from_consensus for label in spam)
+    assert not any(Label.objects.get(pk=label.pk).excluded_from_consensus for label in careful)
+
+
+def _model(project, *, groups=None, accuracy: float = 0.9) -> DawidSkeneModel:
+    classes = ("A", "B", "tie", "both_bad")
+    wrong = (1 - accuracy) / 3
+    confusion = np.full((4, 4), wrong) + np.eye(4) * (accuracy - wrong)
+    model = DawidSkeneModel(
+        classes=classes,
+        priors=np.full(4, 0.25),
+        confusion={},
+        default_confusion=confusion,
+        meta={"groups": groups or []},
+    )
+    ProjectQualityModel.objects.create(project=project, parameters=model.to_json(), label_count=100)
+    return model
+
+
+def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_without_them():
+    project = ProjectFactory(
+        gold_threshold=0.55, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
+    )
+    first, second, odd = expert_for(project), expert_for(project), expert_for(project)
+    _model(project)
+    item = ItemFactory(batch=BatchFactory(project=project))
+    labels = [
+        label_next(expert, project, choice=choice, strength=2)
+        for expert, choice in ((first, "A"), (second, "A"), (odd, "B"))
+    ]
+    assert Item.objects.get(pk=item.pk).state == Item.State.FINAL
+    grades = [Label.objects.get(pk=label.pk).silver_passed for label in labels]
+    # Without ``first`` (or ``second``) the consensus is a 1:1 split, not sure: no evidence;
+    # without ``odd`` it is a sure A, and ``odd`` said B.
+    assert grades == [None, None, False]
+    odd_row = AnnotatorQuality.objects.get(project=project, expert=odd)
+    assert (odd_row.suspend_events, odd_row.suspend_statistic) == (1, design_of(p0=0.55).silver.failed)
+    assert odd_row.suspend_since == Label.objects.get(pk=labels[2].pk).created_at
+    assert AnnotatorQuality.objects.get(project=project, expert=first).suspend_events == 0
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["independent", "suspected_pair"])
+def test_a_sure_consensus_carried_by_a_suspected_group_alone_is_no_evidence(grouped):
+    project = ProjectFactory(gold_threshold=0.55, gold_rate=0)
+    first, second, odd = expert_for(project), expert_for(project), expert_for(project)
+    model = _model(project, groups=[[str(first.pk), str(second.pk)]] if grouped else None, accuracy=0.99)
+    item = ItemFactory(batch=BatchFactory(project=project))
+    for expert, choice in ((first, "A"), (second, "A"), (odd, "B")):
+        LabelFactory(item=item, expert=expert, choice=choice, strength=2)
+    consensus = ItemConsensus(item=item, choice="A", confidence=0.99, label_count=3)
+    graded = silver_grades(item=item, consensus=consensus, model=model)
+    assert [(expert_id, passed) for expert_id, passed, _at in graded] == (
+        [] if grouped else [(odd.pk, False)]
+    )
+
+
+def test_a_suspension_revises_a_final_items_consensus_and_tells_the_lab():
+    project = ProjectFactory(gold_threshold=0.55, gold_rate=0, overlap=2, max_overlap=4)
+    webhook_endpoint_create(lab=project.lab, url="http://127.0.0.1:9/hook", events=["item.consensus_revised"])
+    spammer, honest = expert_for(project), expert_for(project)
+    start = timezone.now() - dt.timedelta(hours=1)
+    kept = ItemFactory(batch=BatchFactory(project=project), state=Item.State.FINAL)
+    before = LabelFactory(item=kept, expert=spammer, choice="B", strength=2, created_at=start)
+    _gold(spammer, project, passed=False, at=start + dt.timedelta(minutes=1))  # the change point
+    final = ItemFactory(batch=BatchFactory(project=project), state=Item.State.FINAL)
+    spam = LabelFactory(
+        item=final, expert=spammer, choice="B", strength=2, created_at=start + dt.timedelta(minutes=2)
+    )
+    LabelFactory(
+        item=final, expert=honest, choice="A", strength=2, created_at=start + dt.timedelta(minutes=3)
+    )
+    # The consensus delivered to the lab when the item became final: the spammer's answer.
+    ItemConsensus.objects.create(
+        item=final, method="majority", choice="B", strength=2, confidence=0.9, label_count=2
+    )
+    n = 0
+    while _suspension(spammer) is None:
+        assert n < 100, "never suspended"
+        _gold(spammer, project, passed=False, at=start + dt.timedelta(minutes=10 + n))
+        n += 1
+    suspension = _suspension(spammer)
+
+    assert Label.objects.get(pk=spam.pk).excluded_from_consensus
+    assert not Label.objects.get(pk=before.pk).excluded_from_consensus  # before the change point
+    item = Item.objects.get(pk=final.pk)
+    assert item.state == Item.State.FINAL  # stays final; its consensus is revised
+    consensus = ItemConsensus.objects.get(item=final)
+    assert (consensus.choice, consensus.label_count) == ("A", 1)
+    [revision] = consensus.revisions
+    assert revision["was"]["choice"] == "B" and revision["now"]["choice"] == "A"
+    assert revision["suspension"] == str(suspension.pk) and revision["reason"]
+    assert revision["at"]
+    [delivery] = WebhookDelivery.objects.filter(event="item.consensus_revised")
+    data = delivery.payload["data"]
+    assert data["item"] == str(final.uid) and data["was"]["choice"] == "B" and data["now"]["choice"] == "A"
+    assert data["suspension"] == str(suspension.pk)
+    assert AuditEvent.objects.filter(action="quality.consensus_revised", target_id=str(final.pk)).exists()
+    assert AuditEvent.objects.get(action="quality.suspend").data["final_items"] == 1
+    # A later recomputation of the item keeps its record of revisions.
+    from annotate.quality.services import items_quality_refresh
+
+    items_quality_refresh(item_ids=[final.pk])
+    assert len(ItemConsensus.objects.get(item=final).revisions) == 1
+    assert WebhookDelivery.objects.filter(event="item.consensus_revised").count() == 1
