@@ -345,7 +345,9 @@ def annotator_history(*, expert_id: Any, project_id: Any, limit: int = 10) -> li
 def annotator_report(*, project: Project, with_history: bool = True) -> list[dict[str, Any]]:
     """Per annotator of the project: gold accuracy (Beta posterior and 95% interval),
     agreement with the consensus of the others (leave-one-out), speed against the project's
-    median, position bias (binomial test), flags, status and history."""
+    median, position bias (binomial test), the suspension test (its statistic, threshold and
+    change point), flags, status and history."""
+    from annotate.quality.cusum import SCALE, design_of
     from annotate.quality.integrity import (
         collusion_pairs,
         leave_one_out_agreement,
@@ -380,6 +382,7 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
     # Annotators' median times against each other (log scale, robust z; integrity.speed_flags).
     speed = speed_flags({w: _median(values) for w, values in seconds.items() if values})
     quality = {str(q.expert_id): q for q in AnnotatorQuality.objects.filter(project=project)}
+    threshold_nats = design_of(p0=project.gold_threshold).threshold / SCALE
     suspended = {
         str(pk)
         for pk in ProjectSuspension.objects.filter(project=project, active=True).values_list(
@@ -412,6 +415,12 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
                     "accuracy": round(standing.mean, 4),
                     "low": round(standing.low, 4),
                     "high": round(standing.high, 4),
+                },
+                "suspension_test": {
+                    "statistic_nats": (row.suspend_statistic if row else 0) / SCALE,
+                    "threshold_nats": threshold_nats,
+                    "change_point": row.suspend_since.isoformat() if row and row.suspend_since else None,
+                    "evidence": row.suspend_events if row else 0,
                 },
                 "agreement_leave_one_out": _finite(loo.get(key)),
                 "agreement_with_final": (

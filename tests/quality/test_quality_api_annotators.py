@@ -88,6 +88,9 @@ def test_status_flags_agreement_bias_and_history(staff_client, crowd):
     for row in rows.values():
         assert 0 <= row["agreement_leave_one_out"] <= 1
         assert 0 <= row["position_bias_p"] <= 1
+        test = row["suspension_test"]
+        assert test["threshold_nats"] > 0 and 0 <= test["statistic_nats"] < test["threshold_nats"]
+        assert set(test) == {"statistic_nats", "threshold_nats", "change_point", "evidence"}
     assert [e["action"] for e in rows[fast.pseudonym]["history"]] == ["suspension.create"]
     assert rows[good.pseudonym]["history"] == []
     assert rows[fast.pseudonym]["expert_email"] == fast.user.email
