@@ -233,7 +233,9 @@ def _item_update(
     _decision, agreement = item_act(item=item, project=project, consensus=consensus)
     _add_agreement(deltas, agreement)
     if agreement:  # the item became final
-        silver_evidence_add(deltas, silver_grades(item=item, consensus=consensus, model=model))
+        silver_evidence_add(
+            deltas, silver_grades(item=item, project=project, consensus=consensus, model=model)
+        )
 
 
 def _agreement_revise(*, item: Item, was: dict[str, Any], deltas: dict[Any, QualityDelta]) -> None:

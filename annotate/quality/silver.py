@@ -3,8 +3,11 @@
 When an item becomes final, each of its counted labels is scored against the consensus of the
 item computed *without* it (leave-one-out, with the project's stored model). The label is silver
 evidence only when that consensus is very sure (posterior of its choice at least
-``QUALITY_SUSPEND_SILVER_CONFIDENCE``) and not carried by a suspected group alone (at least one
-label agreeing with it comes from an annotator outside every group the fit suspects). The grade
+``QUALITY_SUSPEND_SILVER_CONFIDENCE``) and vouched for: at least one label agreeing with it comes
+from an annotator outside every group the fit suspects whose gold record in the project is good
+(at least ``gold_min_seen`` golds, posterior mean at least ``gold_threshold``). A consensus carried
+by a copy ring or a Sybil farm alone (sure, and wrong most of the time) is then no evidence
+against the honest annotators who disagree with it. The grade
 is stored on the label (``Label.silver_passed``), so that a recompute replays the evidence as it
 stood when the item became final. Pairwise items only: a ranking item gives no silver evidence.
 
@@ -18,14 +21,28 @@ from typing import Any
 
 from django.conf import settings
 
-from annotate.models import Item, ItemConsensus, Label
+from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label, Project
 from annotate.quality.aggregation import DawidSkeneModel
 from annotate.quality.consensus_update import VOTE_COLUMNS, counted_labels, item_result, label_vote
 from annotate.quality.cusum import SILVER
 
 
+def _vouching(*, project: Project, expert_ids: list[Any], model: DawidSkeneModel) -> set[str]:
+    """The experts (as vote keys) whose agreement can vouch for a consensus (see the module)."""
+    vouching = set()
+    rows = AnnotatorQuality.objects.filter(project_id=project.pk, expert_id__in=expert_ids).values_list(
+        "expert_id", "gold_passed", "gold_failed"
+    )
+    for expert_id, passed, failed in rows:
+        seen = passed + failed
+        good = seen >= project.gold_min_seen and (passed + 1) / (seen + 2) >= project.gold_threshold
+        if good and model.group_of(str(expert_id)) is None:
+            vouching.add(str(expert_id))
+    return vouching
+
+
 def silver_grades(
-    *, item: Item, consensus: ItemConsensus | None, model: DawidSkeneModel | None
+    *, item: Item, project: Project, consensus: ItemConsensus | None, model: DawidSkeneModel | None
 ) -> list[tuple[Any, bool, datetime]]:
     """Grade the counted labels of an item that just became final, store the grades, and return
     ``(expert_id, passed, created_at)`` for each label that is silver evidence, in vote order."""
@@ -35,6 +52,7 @@ def silver_grades(
     if len(rows) < 2 or any(row[-1] for row in rows):
         return []
     votes = [label_vote(row[2:], None) for row in rows]
+    vouching = _vouching(project=project, expert_ids=[row[3] for row in rows], model=model)
     sure = settings.QUALITY_SUSPEND_SILVER_CONFIDENCE
     graded: list[tuple[Any, bool, datetime]] = []
     by_grade: dict[bool, list[Any]] = {True: [], False: []}
@@ -46,9 +64,8 @@ def silver_grades(
         result = item_result(item=item, votes=others, model=model)
         if result.choice is None or result.confidence < sure:
             continue
-        agreeing = [other for other in others if other.choice == result.choice]
-        if all(model.group_of(other.worker) is not None for other in agreeing):
-            continue  # carried by suspected groups alone
+        if not any(other.choice == result.choice and other.worker in vouching for other in others):
+            continue  # not vouched for: carried by suspected groups or poor gold records alone
         passed = vote.choice == result.choice
         by_grade[passed].append(label_id)
         graded.append((rows[n][3], passed, created_at))

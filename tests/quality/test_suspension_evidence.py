@@ -1,5 +1,6 @@
 """The suspension test in the pipeline: an adaptive spammer's banked passes do not protect it,
-silver evidence (a label against the item's sure consensus without it) feeds the test, and a
+silver evidence (a label against the item's sure consensus without it, vouched for by an
+annotator with a good gold record outside any suspected group) feeds the test, and a
 suspension excludes every label from the change point on, final items included: their consensus
 is recomputed and, when the delivered answer changes, the revision is recorded and the lab told."""
 
@@ -21,7 +22,7 @@ from annotate.models import (
 )
 from annotate.quality.aggregation import DawidSkeneModel
 from annotate.quality.cusum import design_of
-from annotate.quality.services import label_quality_process
+from annotate.quality.services import label_quality_process, project_quality_recompute
 from annotate.quality.silver import silver_grades
 from rlhf_platform.audit.models import AuditEvent
 from rlhf_platform.webhooks.models import WebhookDelivery
@@ -96,9 +97,11 @@ def _model(project, *, groups=None, accuracy: float = 0.9) -> DawidSkeneModel:
 
 def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_without_them():
     project = ProjectFactory(
-        gold_threshold=0.55, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
+        gold_threshold=0.55, gold_min_seen=2, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
     )
     first, second, odd = expert_for(project), expert_for(project), expert_for(project)
+    for expert in (first, second):  # a good gold record: their agreement vouches for a consensus
+        _record(project, expert, passed=2)
     _model(project)
     item = ItemFactory(batch=BatchFactory(project=project))
     labels = [
@@ -116,19 +119,28 @@ def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_wit
     assert AnnotatorQuality.objects.get(project=project, expert=first).suspend_events == 0
 
 
-@pytest.mark.parametrize("grouped", [False, True], ids=["independent", "suspected_pair"])
-def test_a_sure_consensus_carried_by_a_suspected_group_alone_is_no_evidence(grouped):
-    project = ProjectFactory(gold_threshold=0.55, gold_rate=0)
+def _record(project, expert, *, passed: int, failed: int = 0) -> None:
+    AnnotatorQuality.objects.update_or_create(
+        project=project, expert=expert, defaults={"gold_passed": passed, "gold_failed": failed}
+    )
+
+
+@pytest.mark.parametrize("case", ["vouched", "suspected_pair", "poor_gold_records"])
+def test_a_sure_consensus_counts_only_when_an_outsider_with_a_good_gold_record_vouches_for_it(case):
+    project = ProjectFactory(gold_threshold=0.55, gold_min_seen=8, gold_rate=0)
     first, second, odd = expert_for(project), expert_for(project), expert_for(project)
+    for expert in (first, second):
+        passed = 3 if case == "poor_gold_records" else 9
+        _record(project, expert, passed=passed, failed=10 - passed)
+    grouped = case == "suspected_pair"
     model = _model(project, groups=[[str(first.pk), str(second.pk)]] if grouped else None, accuracy=0.99)
     item = ItemFactory(batch=BatchFactory(project=project))
     for expert, choice in ((first, "A"), (second, "A"), (odd, "B")):
         LabelFactory(item=item, expert=expert, choice=choice, strength=2)
     consensus = ItemConsensus(item=item, choice="A", confidence=0.99, label_count=3)
-    graded = silver_grades(item=item, consensus=consensus, model=model)
-    assert [(expert_id, passed) for expert_id, passed, _at in graded] == (
-        [] if grouped else [(odd.pk, False)]
-    )
+    graded = silver_grades(item=item, project=project, consensus=consensus, model=model)
+    expected = [(odd.pk, False)] if case == "vouched" else []
+    assert [(expert_id, passed) for expert_id, passed, _at in graded] == expected
 
 
 def test_a_suspension_revises_a_final_items_consensus_and_tells_the_lab():
@@ -179,3 +191,37 @@ def test_a_suspension_revises_a_final_items_consensus_and_tells_the_lab():
     items_quality_refresh(item_ids=[final.pk])
     assert len(ItemConsensus.objects.get(item=final).revisions) == 1
     assert WebhookDelivery.objects.filter(event="item.consensus_revised").count() == 1
+
+
+def test_recompute_replays_gold_and_silver_evidence_to_the_same_test_states_and_suspensions(settings):
+    settings.QUALITY_SUSPEND_DESIGN_SIZE, settings.QUALITY_SUSPEND_ALPHA = 1, 0.3
+    settings.QUALITY_SUSPEND_HORIZON = 30
+    project = ProjectFactory(
+        gold_threshold=0.55, gold_min_seen=2, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
+    )
+    first, second, odd = expert_for(project), expert_for(project), expert_for(project)
+    for expert in (first, second):
+        _record(project, expert, passed=2)
+    _model(project)
+    ItemFactory.create_batch(6, batch=BatchFactory(project=project))
+    at = timezone.now()
+    for n in range(6):
+        if _suspension(odd) is None:
+            _gold(odd, project, passed=n % 3 == 0, at=at + dt.timedelta(seconds=n))
+        for expert, choice in ((first, "A"), (second, "A"), (odd, "B")):
+            label_next(expert, project, choice=choice, strength=2)
+    assert Label.objects.filter(expert=odd, silver_passed=False).exists()
+    assert _suspension(odd) is not None  # gold and silver evidence together
+
+    def states():
+        return {
+            row.expert_id: (row.suspend_statistic, row.suspend_since, row.suspend_events)
+            for row in AnnotatorQuality.objects.filter(project=project)
+        }
+
+    incremental = states()
+    AnnotatorQuality.objects.filter(project=project).update(
+        suspend_statistic=0, suspend_since=None, suspend_events=0
+    )
+    project_quality_recompute(project_id=project.pk, refit=False)
+    assert states() == incremental
