@@ -15,9 +15,10 @@ takes them); :mod:`annotate.quality.model_fit` reads the labels, calls these and
   item the m members of a group who voted share one vote's weight (1/m each), in the fit and in
   every item's posterior.
 * **The method is chosen on held-out gold** (:func:`consensus_method_choose`): k-fold over the gold
-  items; each fold's gold is left unclamped, the model is fitted on the rest, and the log-likelihood
-  of the fold's true answers is scored under Dawid-Skene and under the accuracy-weighted majority
-  vote. The method with the higher mean log-likelihood decides the project's items.
+  items; each fold's gold is left unclamped, the models are fitted on the rest, and the
+  log-likelihood of the fold's true answers is scored under Dawid-Skene and under the
+  accuracy-weighted majority vote (the one-coin model, :func:`one_coin_fit_arrays`). The method
+  with the higher mean log-likelihood decides the project's items.
 """
 
 from __future__ import annotations
