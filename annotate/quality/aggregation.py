@@ -934,12 +934,14 @@ def item_consensus(
 ) -> ItemResult:
     """The consensus of one item.
 
-    Pairwise items (votes with a choice): the Dawid-Skene posterior when a fitted ``model`` is given
-    (method ``"dawid_skene"``; confidence = the posterior of the chosen class; strength weighted by
-    each worker's modelled accuracy), else the majority vote (method ``"majority"``, confidence from
-    the one-coin model). Ranking items (votes with a ranking and no choice): Davidson
-    (method ``"davidson"``); ``agreement`` is then the share of rankings whose top group equals the
-    consensus top group.
+    Pairwise items (votes with a choice), with a fitted ``model``: the posterior under the method
+    the project's fit chose (``model.method``: :func:`dawid_skene_posterior` or
+    :func:`weighted_majority_posterior`, a suspected group's votes sharing one vote's weight);
+    confidence = the posterior of the chosen class; strength weighted by each worker's modelled
+    accuracy. Without a model: the majority vote (method ``"majority"``), its confidence from the
+    one-coin model with every annotator an unknown account (:data:`UNKNOWN_ACCURACY`).
+    Ranking items (votes with a ranking and no choice): Davidson (method ``"davidson"``);
+    ``agreement`` is then the share of rankings whose top group equals the consensus top group.
     """
     votes = list(votes_of_one_item)
     choice_votes = [v for v in votes if v.choice is not None]
