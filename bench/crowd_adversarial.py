@@ -18,6 +18,12 @@ after-submit step run eagerly (Celery eager), and the project's Dawid-Skene fit 
 ``--refit-every`` labels as the beat would; the collusion signal is evaluated at the same
 times, to see after how many labels each group account is first flagged.
 
+At the default size each adaptive account answers only about 12-15 golds in all and so barely
+switches; ``--adaptive-weight W`` picks adaptive accounts W times as often as the others to work
+next (W = 4: 30 to 56 golds each), so that the spam golds it takes to suspend them are measurable.
+Besides the figures below it prints, per population, the suspension test's largest statistic at
+the end (nats) and the silver evidence its labels gave (agreeing / graded).
+
 Prints ``name=value`` lines: the accuracies of the delivered consensus, of plain majority vote
 and of plain Dawid-Skene (all items, and the hard ones), the share of honest annotators
 suspended, the spam golds an adaptive spammer got through after its switch, the labels each
@@ -72,6 +78,13 @@ def add_arguments(parser) -> None:
         group.add_argument(f"--n-{name}", type=int, default=default)
     group.add_argument("--hard-share", type=float, default=0.25)
     group.add_argument("--adaptive-careful-golds", type=int, default=10)
+    group.add_argument(
+        "--adaptive-weight",
+        type=float,
+        default=1.0,
+        help="how many times more often than others an adaptive account is picked to work next "
+        "(at 1 each answers only about 12-15 golds in all, so it barely switches)",
+    )
 
 
 def _group_answer(group: str, item_id: int, truth: str) -> str:
@@ -159,8 +172,16 @@ def run(args) -> dict[str, Any]:
     started = time.perf_counter()
     active = list(accounts)
     labels = client = 0
+    weighted = args.adaptive_weight != 1.0
+
+    def pick() -> Account:
+        if not weighted:
+            return rng.choice(active)
+        weights = [args.adaptive_weight if a.population == "adaptive" else 1.0 for a in active]
+        return rng.choices(active, weights=weights)[0]
+
     while active:
-        account = rng.choice(active)
+        account = pick()
         assignment = assignment_next(expert=account.expert, project=project)
         if isinstance(assignment, NoWork):
             active.remove(account)
@@ -260,6 +281,10 @@ def run(args) -> dict[str, Any]:
             Counter(a.population for a in accounts if str(a.expert.pk) in suspended)
         ),
         "adaptive_max_spam_golds_to_suspend": _worst(adaptive_spam_golds),
+        "adaptive_spam_golds": adaptive_spam_golds,
+        "adaptive_golds": [a.golds for a in accounts if a.population == "adaptive"],
+        "suspension_test_max_nats_by_population": _test_max(project, accounts),
+        "silver_evidence_by_population": _silver_by(project, accounts),
         "ring_flagged_labels_max": flagged_max(("ring",)),
         "sybil_flagged_labels_max": flagged_max(("sybil_random", "sybil_copy")),
         "gold_key_leak_share": round(leak, 4),
@@ -287,3 +312,30 @@ def _sum_by(accounts: list[Account], attribute: str) -> dict[str, int]:
     for account in accounts:
         totals[account.population] += getattr(account, attribute)
     return totals
+
+
+def _test_max(project, accounts: list[Account]) -> dict[str, float]:
+    """The suspension test's statistic (nats) at the end, the largest of each population."""
+    from annotate.models import AnnotatorQuality
+    from annotate.quality.cusum import SCALE
+
+    value = dict(
+        AnnotatorQuality.objects.filter(project=project).values_list("expert_id", "suspend_statistic")
+    )
+    top: dict[str, float] = defaultdict(float)
+    for account in accounts:
+        top[account.population] = max(top[account.population], value.get(account.expert.pk, 0) / SCALE)
+    return dict(top)
+
+
+def _silver_by(project, accounts: list[Account]) -> dict[str, str]:
+    """Silver evidence by population: passed/graded of its labels."""
+    from annotate.models import Label
+
+    population = {account.expert.pk: account.population for account in accounts}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    graded = Label.objects.filter(project=project, silver_passed__isnull=False)
+    for expert_id, passed in graded.values_list("expert_id", "silver_passed"):
+        counts[population.get(expert_id, "?")][0] += int(passed)
+        counts[population.get(expert_id, "?")][1] += 1
+    return {name: f"{passed}/{total}" for name, (passed, total) in sorted(counts.items())}
