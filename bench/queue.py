@@ -323,10 +323,14 @@ def main() -> None:
             [project_id],
         )
         duplicates = cursor.fetchone()[0]
+        # More labels than the item has slots (k, plus those adaptive overlap added).
         cursor.execute(
-            "SELECT count(*) FROM (SELECT item_id FROM annotate_label WHERE project_id = %s AND NOT is_gold "
-            "GROUP BY item_id HAVING count(*) > 3) AS o",
-            [project_id],
+            "SELECT count(*) FROM (SELECT item_id, count(*) AS n FROM annotate_label"
+            " WHERE project_id = %s AND NOT is_gold GROUP BY item_id) AS l"
+            " JOIN (SELECT item_id, count(*) AS s FROM annotate_slot"
+            " WHERE project_id = %s GROUP BY item_id) AS k"
+            " USING (item_id) WHERE l.n > k.s",
+            [project_id, project_id],
         )
         overfilled = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM annotate_label WHERE project_id = %s", [project_id])

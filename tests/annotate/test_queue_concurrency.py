@@ -37,7 +37,9 @@ DEADLINE_SECONDS = 300
 
 def _project_with_items(count: int) -> Project:
     """``count`` pairwise items of k slots, written in bulk as ingest writes them."""
-    project = ProjectFactory(gold_rate=0, overlap=K)
+    # max_overlap = k: a split the consensus is unsure of goes to adjudication rather than to a
+    # (k+1)th annotator, so every item ends with exactly k labels whatever the answers.
+    project = ProjectFactory(gold_rate=0, overlap=K, max_overlap=K)
     batch = BatchFactory(project=project)
     responses = [
         {"id": "r0", "model": "m0", "text": "First."},
@@ -174,10 +176,10 @@ def _assert_every_item_labelled_exactly_k_times(project: Project, tallies: list[
     # Nobody twice on an item (the constraint holds it; the count shows it).
     pairs = Label.objects.filter(project=project).values_list("item_id", "expert_id")
     assert len(set(pairs)) == items * K
-    # Every item has its k labels: labelled, or already final when the quality step found the
-    # (unanimous) consensus confident.
+    # Every item has its k labels: labelled, final when the quality step found the consensus
+    # confident, or waiting for adjudication when it did not.
     states = set(Item.objects.filter(project=project).values_list("state", flat=True))
-    assert states <= {Item.State.LABELLED, Item.State.FINAL}
+    assert states <= {Item.State.LABELLED, Item.State.FINAL, Item.State.ADJUDICATION}
     assert Slot.objects.filter(project=project).count() == items * K
     assert set(Slot.objects.filter(project=project).values_list("state", flat=True)) == {Slot.State.FILLED}
     submitted_assignments = Assignment.objects.filter(project=project, status=Assignment.Status.SUBMITTED)
