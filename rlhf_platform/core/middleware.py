@@ -13,7 +13,36 @@ from __future__ import annotations
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-__all__ = ["StaticFilesMiddleware"]
+__all__ = ["HybridMiddleware", "StaticFilesMiddleware"]
+
+
+class HybridMiddleware:
+    """A middleware that runs in the sync chain and, without a thread hop, in the async one.
+
+    Django wraps a sync-only middleware in a thread hop under ASGI (and the rest of the chain
+    behind it in a hop back). A subclass implements ``sync_call(request)`` and
+    ``async_call(request)``, each calling ``self.get_response`` its way.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self._is_async = iscoroutinefunction(get_response)
+        if self._is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self._is_async:
+            return self.async_call(request)
+        return self.sync_call(request)
+
+    def sync_call(self, request):
+        raise NotImplementedError
+
+    async def async_call(self, request):
+        raise NotImplementedError
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+
+from rlhf_platform.core.middleware import HybridMiddleware
 
 HEADER = "Content-Security-Policy"
 
@@ -39,24 +40,13 @@ def _add_policy(request, response):
     return response
 
 
-class ContentSecurityPolicyMiddleware:
+class ContentSecurityPolicyMiddleware(HybridMiddleware):
     """Outermost but one (after ``SecurityMiddleware``): no I/O, so no thread hop under ASGI."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self._is_async = iscoroutinefunction(get_response)
-        if self._is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self._is_async:
-            return self._acall(request)
+    def sync_call(self, request):
         return _add_policy(request, self.get_response(request))
 
-    async def _acall(self, request):
+    async def async_call(self, request):
         return _add_policy(request, await self.get_response(request))
 
 

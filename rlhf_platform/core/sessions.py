@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import time
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
+
+from rlhf_platform.core.middleware import HybridMiddleware
 
 SESSION_STARTED_KEY = "_started_at"
 SESSION_SEEN_KEY = "_seen_at"
@@ -40,27 +42,16 @@ def session_check(request) -> None:
         session[SESSION_SEEN_KEY] = now  # modified: saved with a fresh expiry, cookie re-sent
 
 
-class SessionTimeoutMiddleware:
+class SessionTimeoutMiddleware(HybridMiddleware):
     """After ``AuthenticationMiddleware``. Requests without a session cookie pass straight
     through (in the async chain without a thread hop)."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self._is_async = iscoroutinefunction(get_response)
-        if self._is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self._is_async:
-            return self._acall(request)
+    def sync_call(self, request):
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             session_check(request)
         return self.get_response(request)
 
-    async def _acall(self, request):
+    async def async_call(self, request):
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             await sync_to_async(session_check, thread_sensitive=True)(request)
         return await self.get_response(request)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpResponseBadRequest, JsonResponse
+
+from rlhf_platform.core.middleware import HybridMiddleware
 
 __all__ = ["BadText", "QueryTextMiddleware", "bad_text_in", "text_problem"]
 
@@ -87,7 +88,7 @@ def bad_text_in_querydict(data) -> BadText | None:
     return None
 
 
-class QueryTextMiddleware:
+class QueryTextMiddleware(HybridMiddleware):
     """Refuses a query string holding U+0000 with a 400 naming the parameter.
 
     A filter such as ``?domain=%00`` would otherwise reach PostgreSQL and fail there. Under
@@ -95,22 +96,11 @@ class QueryTextMiddleware:
     Python, so it adds no thread hop to the async middleware chain.
     """
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self._is_async = iscoroutinefunction(get_response)
-        if self._is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self._is_async:
-            return self._acall(request)
+    def sync_call(self, request):
         refused = self._refusal(request)
         return refused if refused is not None else self.get_response(request)
 
-    async def _acall(self, request):
+    async def async_call(self, request):
         refused = self._refusal(request)
         return refused if refused is not None else await self.get_response(request)
 
