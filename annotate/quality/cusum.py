@@ -111,7 +111,8 @@ def false_alarm(design: Design, h: int, *, kinds: tuple[str, ...] = (GOLD, SILVE
 @lru_cache(maxsize=64)
 def threshold(design: Design) -> int:
     """The smallest integer threshold ``h`` (units of 1/SCALE nat) whose false-suspension bound
-    within the horizon is at most ``alpha``. Cached per design (a few milliseconds to compute)."""
+    within the horizon is at most ``alpha``. Cached per design (about 0.25 s to compute, once per
+    process)."""
     _validate(design)
     low, high = 1, SCALE
     while false_alarm(design, high) > design.alpha:
