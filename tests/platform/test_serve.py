@@ -9,40 +9,18 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from rlhf_platform.serve import reuseport_socket
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.server_process import ROOT, health_answers
+from tests.server_process import children as _children
+from tests.server_process import free_port as _free_port
+from tests.server_process import wait_for as _wait
 
 pytestmark = pytest.mark.skipif(
     not hasattr(__import__("socket"), "SO_REUSEPORT"), reason="needs SO_REUSEPORT"
 )
-
-
-def _free_port() -> int:
-    sock = reuseport_socket("127.0.0.1", 0, listen=False)
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and b"resource_tracker" not in cmdline:
-                found.add(int(entry.name))
-    return found
 
 
 def _accepted(pid: int, port: int) -> int:
@@ -66,26 +44,6 @@ def _accepted(pid: int, port: int) -> int:
     return count
 
 
-def _wait(predicate, seconds=60.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (localhost)
-            return response.status in (200, 503)
-    except urllib.error.HTTPError as exc:
-        return exc.code in (200, 503)
-    except OSError:
-        return False
-
-
 def _serve_two_workers(tmp_path) -> tuple[subprocess.Popen, int]:
     """``rlhf_platform.serve`` with two workers on a free port, on the embedded defaults."""
     port = _free_port()
@@ -96,9 +54,9 @@ def _serve_two_workers(tmp_path) -> tuple[subprocess.Popen, int]:
     return parent, port
 
 
-def _running_workers(parent: subprocess.Popen, url: str) -> set[int]:
+def _running_workers(parent: subprocess.Popen, port: int) -> set[int]:
     workers = _wait(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid))
-    _wait(lambda: _answers(url))
+    _wait(lambda: health_answers(port))
     return workers
 
 
@@ -130,9 +88,8 @@ def test_a_port_held_by_another_program_fails_at_once(tmp_path):
 
 def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_all(tmp_path):
     parent, port = _serve_two_workers(tmp_path)
-    url = f"http://127.0.0.1:{port}/healthz"
     try:
-        workers = _running_workers(parent, url)
+        workers = _running_workers(parent, port)
         # Connections opened together are spread over both workers (uvicorn --workers hands a
         # burst to whichever process wakes first).
         before = {pid: _accepted(pid, port) for pid in workers}
@@ -152,12 +109,12 @@ def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_all(tmp_path
         os.kill(victim, signal.SIGKILL)
         replaced = _wait(lambda: (c := _children(parent.pid)) and len(c) == 2 and victim not in c and c)
         assert len(replaced & workers) == 1  # the other worker kept running
-        _wait(lambda: _answers(url))
+        _wait(lambda: health_answers(port))
 
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=30) == 0
         assert all(not Path(f"/proc/{pid}").exists() for pid in replaced)
-        assert not _answers(url)
+        assert not health_answers(port)
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -166,7 +123,7 @@ def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_all(tmp_path
 def test_workers_of_a_killed_parent_shut_down(tmp_path):
     parent, port = _serve_two_workers(tmp_path)
     try:
-        workers = _running_workers(parent, f"http://127.0.0.1:{port}/healthz")
+        workers = _running_workers(parent, port)
     finally:
         parent.kill()
         parent.wait()

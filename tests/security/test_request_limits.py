@@ -15,7 +15,7 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.security.server import ROOT, Server, children, health_answers, read_response, wait_for
+from tests.server_process import ROOT, Server, children, health_answers, read_response, wait_for
 
 pytestmark = pytest.mark.skipif(
     not hasattr(__import__("socket"), "SO_REUSEPORT"), reason="needs SO_REUSEPORT"
