@@ -333,6 +333,17 @@ BATCH_MAX_BYTES = int(os.environ.get("BATCH_MAX_BYTES", 1 << 30))
 # "stalled" by the sweep (annotate/ingest/stalled.py) every 5 minutes.
 BATCH_STALLED_SECONDS = float(os.environ.get("BATCH_STALLED_SECONDS", 900))
 
+# --- Request limits (rlhf_platform/core/request_guard.py; serve.py for the headers) -----------
+# Every body but a batch upload and an evidence file; refused on Content-Length at once (413).
+REQUEST_MAX_BYTES = int(os.environ.get("REQUEST_MAX_BYTES", 2 << 20))
+# JSON bodies nesting deeper than this are refused (400) before any parser sees them.
+JSON_MAX_DEPTH = int(os.environ.get("JSON_MAX_DEPTH", "64"))
+# A body must arrive within this many seconds plus its size at the minimum rate (408 after).
+REQUEST_BODY_TIMEOUT_SECONDS = float(os.environ.get("REQUEST_BODY_TIMEOUT_SECONDS", "30"))
+REQUEST_BODY_MIN_RATE = int(os.environ.get("REQUEST_BODY_MIN_RATE", 16 * 1024))
+# A connection must send a request's whole head within this many seconds, or it is closed.
+REQUEST_HEADER_TIMEOUT_SECONDS = float(os.environ.get("REQUEST_HEADER_TIMEOUT_SECONDS", "10"))
+
 # --- Webhooks -------------------------------------------------------------------------------
 # Development and tests deliver to 127.0.0.1; production refuses private targets (SSRF).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
@@ -380,17 +391,6 @@ REWARDS_GATE_EXACT_MARGIN_LABELS = int(os.environ.get("REWARDS_GATE_EXACT_MARGIN
 
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"
-# --- Request limits (rlhf_platform/core/request_guard.py; serve.py for the headers) -----------
-# Every body but a batch upload and an evidence file; refused on Content-Length at once (413).
-REQUEST_MAX_BYTES = int(os.environ.get("REQUEST_MAX_BYTES", 2 << 20))
-# JSON bodies nesting deeper than this are refused (400) before any parser sees them.
-JSON_MAX_DEPTH = int(os.environ.get("JSON_MAX_DEPTH", "64"))
-# A body must arrive within this many seconds plus its size at the minimum rate (408 after).
-REQUEST_BODY_TIMEOUT_SECONDS = float(os.environ.get("REQUEST_BODY_TIMEOUT_SECONDS", "30"))
-REQUEST_BODY_MIN_RATE = int(os.environ.get("REQUEST_BODY_MIN_RATE", 16 * 1024))
-# A connection must send a request's whole head within this many seconds, or it is closed.
-REQUEST_HEADER_TIMEOUT_SECONDS = float(os.environ.get("REQUEST_HEADER_TIMEOUT_SECONDS", "10"))
-
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "frontend_templates" / "static"]
 STORAGES = {
