@@ -86,3 +86,11 @@ def test_a_backslash_run_split_across_chunks():
 def test_a_hundred_thousand_levels_are_refused_at_once():
     assert json_depth_exceeds(b"[" * 100_000 + b"]" * 100_000, 64)
     assert not json_depth_exceeds(b"[" * 64 + b"]" * 64, 64)
+
+
+def test_long_backslash_runs_before_quotes_are_counted_exactly():
+    # Runs longer than the quote-by-quote pass measures go through the whole-chunk run lengths.
+    for run in (7, 8, 9, 10, 17, 18):
+        text = b'["' + b"\\" * run + b'"' + b"[[[[" + b"]]]]" + b'"]'
+        escaped = run % 2 == 1  # an odd run escapes the quote: the brackets stay in the string
+        assert json_depth_exceeds(text, 2) is (not escaped), run
