@@ -60,9 +60,26 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _serving_pid(supervisor: int) -> int:
+    """The process that serves: ``rlhf_platform.serve`` supervises its uvicorn workers from a
+    parent process, so with one worker its only child (the parent otherwise)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == supervisor and b"resource_tracker" not in cmdline:
+            children.append(int(entry.name))
+    return children[0] if len(children) == 1 else supervisor
+
+
 @contextmanager
 def services(base_url: str | None, *, workers: int = 1):
-    """Yield (base_url, server_pid or None, worker_pid or None)."""
+    """Yield (base_url, the serving process's pid or None, the Celery worker's pid or None)."""
     if base_url:
         yield base_url.rstrip("/"), None, None
         return
@@ -129,7 +146,7 @@ def services(base_url: str | None, *, workers: int = 1):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        yield url, server.pid, worker.pid if worker else None
+        yield url, _serving_pid(server.pid), worker.pid if worker else None
     finally:
         for proc in procs:
             proc.terminate()
