@@ -120,7 +120,10 @@ def test_recompute_gives_what_the_label_by_label_pipeline_gave(ranking, settings
         ranking=ranking, overlap=3, max_overlap=4, gold_rate=0.5, gold_threshold=0.7, gold_min_seen=3
     )
     batch = BatchFactory(project=project)
-    ItemFactory.create_batch(16, batch=batch)
+    # Enough ordinary work that every annotator, the spammer included, is drawn most of the ten
+    # golds (the queue draws gold at random at gold_rate): with 16 items a spammer drew 3 or
+    # fewer golds in about one run in fifteen, too few to cross the threshold.
+    ItemFactory.create_batch(32, batch=batch)
     for _ in range(10):
         gold = (
             {"ranking": [["r0"], ["r1"], ["r2"], ["r3"]], "max_distance": 1} if ranking else {"choice": "A"}
