@@ -104,8 +104,8 @@ def run(args) -> dict[str, Any]:
     from annotate.quality.aggregation import Vote, dawid_skene_aggregate, majority_vote
     from annotate.quality.integrity import collusion_pairs
     from annotate.quality.services import project_model_fit, project_quality_recompute
-    from annotate.queue import NoWork, assignment_next, assignment_submit
-    from bench.crowd_setup import crowd_annotator, crowd_items, crowd_project
+    from annotate.queue import NoWork, assignment_next
+    from bench.crowd_setup import crowd_annotator, crowd_items, crowd_project, crowd_submit
 
     rng = random.Random(args.seed)
     project, domain = crowd_project(args)
@@ -187,15 +187,8 @@ def run(args) -> dict[str, Any]:
             active.remove(account)
             continue
         choice, strength = answer(account, assignment)
-        payload = {
-            "choice": "AB"[assignment.shown_order.index("AB".index(choice))] if choice in "AB" else choice
-        }
-        if strength is not None:
-            payload["strength"] = strength
         client += 1
-        assignment_submit(
-            assignment=assignment, expert=account.expert, payload=payload, client_id=f"s{client}"
-        )
+        crowd_submit(assignment, account.expert, choice=choice, strength=strength, client_id=f"s{client}")
         labels += 1
         account.labels += 1
         if assignment.is_gold:

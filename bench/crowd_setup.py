@@ -96,3 +96,14 @@ def crowd_annotator(domain, name: str) -> Any:
         level=3,
     )
     return expert
+
+
+def crowd_submit(assignment, expert, *, choice: str, strength: int | None, client_id: str) -> None:
+    """Submit a canonical answer (choice A = response 0) in the letters the expert was shown."""
+    from annotate.queue import assignment_submit
+
+    shown = "AB"[assignment.shown_order.index("AB".index(choice))] if choice in ("A", "B") else choice
+    payload: dict[str, Any] = {"choice": shown}
+    if strength is not None:
+        payload["strength"] = strength
+    assignment_submit(assignment=assignment, expert=expert, payload=payload, client_id=client_id)

@@ -67,9 +67,9 @@ def main() -> None:
     from annotate.models import Item, ItemConsensus, Label, ProjectSuspension
     from annotate.quality.aggregation import Vote, majority_vote
     from annotate.quality.services import project_model_fit, project_quality_recompute
-    from annotate.queue import NoWork, assignment_next, assignment_submit
+    from annotate.queue import NoWork, assignment_next
     from bench.crowd_adversarial import run as run_adversarial
-    from bench.crowd_setup import crowd_annotator, crowd_items, crowd_project
+    from bench.crowd_setup import crowd_annotator, crowd_items, crowd_project, crowd_submit
 
     rng = random.Random(args.seed)
     if args.adversarial:
@@ -131,13 +131,8 @@ def main() -> None:
             active.remove(annotator)
             continue
         choice, strength = answer(annotator, assignment)
-        payload = {
-            "choice": "AB"[assignment.shown_order.index("AB".index(choice))] if choice in "AB" else choice
-        }
-        if strength is not None:
-            payload["strength"] = strength
         client += 1
-        assignment_submit(assignment=assignment, expert=expert, payload=payload, client_id=f"s{client}")
+        crowd_submit(assignment, expert, choice=choice, strength=strength, client_id=f"s{client}")
         answers[(assignment.item_id, str(expert.pk))] = (choice, strength)
         labels += 1
         if assignment.is_gold:
