@@ -550,3 +550,7 @@ class ProjectQualityModel(models.Model):
 
     def __str__(self) -> str:
         return f"quality model of {self.project_id}"
+
+
+# Suspected groups of annotators (annotate/quality/groups.py), in their own module.
+from annotate.models_groups import AnnotatorGroup, AnnotatorGroupMember  # noqa: E402, F401

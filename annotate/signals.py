@@ -9,9 +9,13 @@ instead of being imported by ``annotate``.
   ``suspension_id``, ``label_ids`` (the expert's labels that suspension excluded on items that
   were final by then: they stay out of the delivered consensus, but the work is paid) and
   ``actor``.
+- ``group_cleared``: staff cleared a suspected group of annotators (annotate/quality/groups.py),
+  whose members' rewards were held. Sent inside the decision's transaction, with ``group_id``,
+  ``item_ids`` (the final items the members labelled: their rewards are now due) and ``actor``.
 """
 
 from django.dispatch import Signal
 
 item_finalized = Signal()
 suspension_reinstated = Signal()
+group_cleared = Signal()

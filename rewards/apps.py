@@ -7,14 +7,16 @@ class RewardsConfig(AppConfig):
 
     def ready(self) -> None:
         # The only couplings with annotate, all made from here so that annotate never imports
-        # rewards: the item_finalized and suspension_reinstated hooks and the queue's budget gate.
+        # rewards: the item_finalized, suspension_reinstated and group_cleared hooks and the
+        # queue's budget gate.
         from annotate.gates import gate_register
-        from annotate.signals import item_finalized, suspension_reinstated
-        from rewards.receivers import on_item_finalized, on_suspension_reinstated
+        from annotate.signals import group_cleared, item_finalized, suspension_reinstated
+        from rewards.receivers import on_group_cleared, on_item_finalized, on_suspension_reinstated
         from rewards.selectors import BUDGET_EXHAUSTED, budget_gate, budget_lease_guard
 
         item_finalized.connect(on_item_finalized, dispatch_uid="rewards.item_finalized")
         suspension_reinstated.connect(on_suspension_reinstated, dispatch_uid="rewards.suspension_reinstated")
+        group_cleared.connect(on_group_cleared, dispatch_uid="rewards.group_cleared")
         gate_register(
             BUDGET_EXHAUSTED,
             budget_gate,

@@ -1,5 +1,5 @@
-"""Where rewards listens to annotate: ``annotate.signals.item_finalized`` and
-``suspension_reinstated``."""
+"""Where rewards listens to annotate: ``annotate.signals.item_finalized``,
+``suspension_reinstated`` and ``group_cleared``."""
 
 from __future__ import annotations
 
@@ -23,3 +23,12 @@ def on_suspension_reinstated(sender: Any, *, label_ids: list[Any], actor: Any = 
     from rewards.services import labels_pay_after_reinstatement
 
     labels_pay_after_reinstatement(label_ids=label_ids, actor=actor)
+
+
+def on_group_cleared(sender: Any, *, item_ids: list[Any], actor: Any = None, **kwargs: Any) -> None:
+    """Post, in the decision's transaction, the rewards held while the group was suspected:
+    every missing reward of the final items its members labelled (idempotent per label)."""
+    from rewards.services import item_rewards
+
+    for item_id in item_ids:
+        item_rewards(item_id=item_id)

@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotate.models import Item, ItemConsensus, Label, Project, ProjectSuspension
+from annotate.quality.groups import group_held_expert_ids
 from rewards.ledger import expert_account, lab_budget_account, ledger_post, ledger_post_many
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
 from rewards.policy import LEVELS, reward_compute
@@ -234,7 +235,14 @@ def _rewards_post(*, item_id: Any, label_id: Any = None) -> list[LedgerTransacti
     candidates = _reward_labels().filter(item_id=item_id)
     if label_id is not None:
         candidates = candidates.filter(pk=label_id)
-    labels = [label for label in candidates.order_by("created_at") if _rewardable(label)]
+    # Members of a suspected group earn nothing yet (annotate/quality/groups.py): their rewards
+    # are posted when staff clear the group, never when they confirm it.
+    held = group_held_expert_ids(project_id=item["project_id"])
+    labels = [
+        label
+        for label in candidates.order_by("created_at")
+        if _rewardable(label) and label.expert_id not in held
+    ]
     if not labels:
         return []
     posted = {

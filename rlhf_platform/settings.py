@@ -186,6 +186,9 @@ LOGIN_LOCKOUT_MAX_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_MAX_SECONDS", 3600
 # Failed log-ins from one client address (an IPv6 /64) within the window before it must wait.
 LOGIN_IP_MAX_FAILURES = int(os.environ.get("LOGIN_IP_MAX_FAILURES", 30))
 LOGIN_IP_WINDOW_SECONDS = int(os.environ.get("LOGIN_IP_WINDOW_SECONDS", 900))
+# Log-in fingerprints (keyed hashes of address and user agent, rlhf_platform/accounts/
+# fingerprints.py) are deleted this many days after the log-in (a daily beat task).
+LOGIN_FINGERPRINT_RETENTION_DAYS = int(os.environ.get("LOGIN_FINGERPRINT_RETENTION_DAYS", 90))
 
 # --- Sessions -------------------------------------------------------------------------------
 # A session ends after this long without a request (rlhf_platform/core/sessions.py refreshes it
@@ -278,6 +281,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "annotate.quality.tasks.quality_models_refresh_task",
         "schedule": 300.0,
     },
+    "login-fingerprints-purge-daily": {
+        "task": "rlhf_platform.accounts.tasks.login_fingerprints_purge_task",
+        "schedule": 86400.0,
+    },
     "rewards-clawbacks-every-10-minutes": {
         "task": "rewards.tasks.clawbacks_reconcile_task",
         "schedule": 600.0,
@@ -320,6 +327,14 @@ QUALITY_SUSPEND_ALPHA = float(os.environ.get("QUALITY_SUSPEND_ALPHA", "0.05"))
 QUALITY_SUSPEND_DESIGN_SIZE = int(os.environ.get("QUALITY_SUSPEND_DESIGN_SIZE", "100"))
 QUALITY_SUSPEND_HORIZON = int(os.environ.get("QUALITY_SUSPEND_HORIZON", "1000"))
 QUALITY_SUSPEND_P1 = float(os.environ.get("QUALITY_SUSPEND_P1", "0.25"))
+# Suspected groups (annotate/quality/groups.py, docs/quality.md "Groups"): the family-wise false
+# edge rate of the agreement and submit-timing signals across a project's pairs; the window in
+# which two submits count as close, and how many close ones a pair needs before it is tested; a
+# device or credential file shared by more accounts than this is a shared network, not a person.
+QUALITY_GROUP_ALPHA = float(os.environ.get("QUALITY_GROUP_ALPHA", "0.01"))
+QUALITY_GROUP_TIMING_WINDOW_SECONDS = float(os.environ.get("QUALITY_GROUP_TIMING_WINDOW_SECONDS", "30"))
+QUALITY_GROUP_TIMING_MIN_CLOSE = int(os.environ.get("QUALITY_GROUP_TIMING_MIN_CLOSE", "5"))
+QUALITY_GROUP_DEVICE_MAX_ACCOUNTS = int(os.environ.get("QUALITY_GROUP_DEVICE_MAX_ACCOUNTS", "25"))
 # Silver evidence: agreement with an item's very sure leave-one-out consensus when it became final.
 QUALITY_SUSPEND_SILVER_P0 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P0", "0.55"))
 QUALITY_SUSPEND_SILVER_P1 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P1", "0.25"))

@@ -9,7 +9,9 @@ into integer arrays and fits Dawid-Skene with what keeps a group from capturing 
 2. each annotator's confusion rows have a Dirichlet prior centred on an accuracy from their
    expertise level in the project's domain;
 3. the collusion signal (:func:`~annotate.quality.integrity.collusion_pairs`) is computed here;
-   the flagged pairs' groups count once per item, in the fit and in every item's posterior;
+   the flagged pairs' groups, joined with the persisted suspected and confirmed groups
+   (:mod:`annotate.quality.groups`, whose detection runs here too, with this fit's confusions),
+   count once per item, in the fit and in every item's posterior;
 4. Dawid-Skene and the accuracy-weighted majority vote (the one-coin model, one accuracy per
    annotator) are scored on held-out gold (k-fold), and the better one decides the project's
    items; for the majority vote the stored confusions are the annotators' one-coin matrices.
@@ -42,6 +44,7 @@ from annotate.quality.consensus_model import (
     one_coin_matrix,
     worker_group_index,
 )
+from annotate.quality.groups import groups_union, project_groups_detect, project_groups_in_force
 from annotate.quality.integrity import collusion_pairs
 from rlhf_platform.experts.selectors import expertise_levels_in_domain
 
@@ -77,6 +80,7 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
     module's docstring). None for a ranking project or one without labels."""
     project = Project.objects.select_related("domain").get(pk=project_id)
     if project.label_schema.get("kind") != "pairwise":
+        project_groups_detect(project=project)  # the account and timing signals only
         return None
     started = time.perf_counter()
     classes = tuple(c for c in PAIRWISE_CLASSES if c in project.label_schema.get("choices", PAIRWISE_CLASSES))
@@ -101,6 +105,7 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
     if buffer:
         parts.append(np.asarray(buffer, dtype=np.int64))
     if not parts:
+        project_groups_detect(project=project)
         return None
     coded = np.concatenate(parts)
     del parts
@@ -115,23 +120,47 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
 
     levels = expertise_levels_in_domain(expert_ids=workers, domain=project.domain)
     worker_levels = [int(levels.get(w, 0)) for w in workers]
-    groups, flagged_pairs = _suspected_groups(coded, workers, classes)
-    result = consensus_model_fit(
-        coded[:, 0],
-        coded[:, 1],
-        coded[:, 2],
-        len(item_of),
-        len(workers),
-        len(classes),
-        gold=gold,
-        levels=worker_levels,
-        worker_group=worker_group_index([str(w) for w in workers], groups),
-        smoothing=settings.QUALITY_DS_SMOOTHING,
-        prior_strength=settings.QUALITY_DS_PRIOR_STRENGTH,
-        accuracy_prior_strength=settings.QUALITY_ACCURACY_PRIOR_STRENGTH,
-        folds=settings.QUALITY_MODEL_CHOICE_FOLDS,
+    pair_groups, flagged_pairs = _suspected_groups(coded, workers, classes)
+    persisted = project_groups_in_force(project_id=project_id)
+    groups = groups_union(pair_groups, persisted)
+
+    def fit_with(groups: list[list[str]]):
+        return consensus_model_fit(
+            coded[:, 0],
+            coded[:, 1],
+            coded[:, 2],
+            len(item_of),
+            len(workers),
+            len(classes),
+            gold=gold,
+            levels=worker_levels,
+            worker_group=worker_group_index([str(w) for w in workers], groups),
+            smoothing=settings.QUALITY_DS_SMOOTHING,
+            prior_strength=settings.QUALITY_DS_PRIOR_STRENGTH,
+            accuracy_prior_strength=settings.QUALITY_ACCURACY_PRIOR_STRENGTH,
+            folds=settings.QUALITY_MODEL_CHOICE_FOLDS,
+        )
+
+    result = fit_with(groups)
+    # The group graph, with this fit's confusions for the agreement signal; when it changes the
+    # groups in force, the fit is run again so that the new groups count once from now on.
+    detected = project_groups_detect(
+        project=project,
+        agreement={
+            "coded": coded,
+            "workers": workers,
+            "confusion": np.asarray(result.fit.confusion),
+            "priors": np.asarray(result.fit.priors),
+            "gold": gold,
+        },
     )
     fit, choice = result.fit, result.choice
+    if any(detected.values()):
+        persisted = project_groups_in_force(project_id=project_id)
+        regrouped = groups_union(pair_groups, persisted)
+        if regrouped != groups:
+            groups = regrouped
+            result = fit_with(groups)
     priors, confusion = fit.priors, list(fit.confusion)
     if result.one_coin is not None:
         # the majority method: each annotator's one-coin matrix, whose diagonal is its accuracy
@@ -154,6 +183,7 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
             "groups": groups,
             "flagged_pairs": flagged_pairs,
             "gold_items": int((gold >= 0).sum()),
+            "persisted_groups": len(persisted),
             "levels": {str(w): lv for w, lv in zip(workers, worker_levels, strict=True) if lv},
             "prior_strength": settings.QUALITY_DS_PRIOR_STRENGTH,
             "smoothing": settings.QUALITY_DS_SMOOTHING,

@@ -6,7 +6,8 @@ log-in page). The audit log gets ``user.login``, ``user.login_failed``, ``user.l
 ``user.logout``, each with the client's network (``ip``: IPv4 /24, IPv6 /48) and a keyed hash of
 the whole address (``ip_hash``), never the address or a password in clear. A failed log-in with
 an e-mail that has no account has no target and a keyed hash of that e-mail (``email_hash``):
-people type passwords into the e-mail field.
+people type passwords into the e-mail field. A successful log-in also stores its fingerprint
+(keyed hashes of the address and user agent: :mod:`rlhf_platform.accounts.fingerprints`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.contrib.auth import authenticate, login, logout
 from django.db import transaction
 from django.http import HttpRequest
 
+from rlhf_platform.accounts.fingerprints import login_fingerprint_record
 from rlhf_platform.accounts.login_throttle import (
     address_for_audit,
     client_address,
@@ -75,6 +77,7 @@ def user_login(*, request: HttpRequest, user: User, via: str) -> None:
             actor=user,
             data={"via": via, **request_origin_for_audit(request)},
         )
+        login_fingerprint_record(request=request, user=user)
     login_counters_clear(email=user.email)
 
 

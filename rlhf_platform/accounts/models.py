@@ -160,3 +160,24 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class LoginFingerprint(models.Model):
+    """One successful log-in, as keyed hashes only (``rlhf_platform.accounts.fingerprints``):
+    ``device`` of the client address and user agent together, ``network`` of the address
+    alone. Never the address or the user agent. Kept ``LOGIN_FINGERPRINT_RETENTION_DAYS``."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_fingerprints")
+    device = models.CharField(max_length=64)
+    network = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["device"], name="loginfingerprint_device"),
+            models.Index(fields=["user", "created_at"], name="loginfingerprint_user"),
+            models.Index(fields=["created_at"], name="loginfingerprint_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"log-in of {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"

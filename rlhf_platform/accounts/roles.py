@@ -54,6 +54,7 @@ class Action(StrEnum):
     CREDENTIAL_DECIDE = "credential.decide"
     SUSPENSION_DECIDE = "suspension.decide"
     ITEM_ADJUDICATE_ANY = "item.adjudicate_any"  # any domain, whatever the level
+    GROUP_DECIDE = "group.decide"  # confirm or clear a suspected group of annotators
     QUALIFICATION_REVOKE = "qualification.revoke"
     EXAM_MANAGE = "exam.manage"
     # platform admins: money
@@ -78,6 +79,7 @@ _REVIEWER = _EXPERT | {
     A.CREDENTIAL_DECIDE,
     A.SUSPENSION_DECIDE,
     A.ITEM_ADJUDICATE_ANY,
+    A.GROUP_DECIDE,
     A.QUALIFICATION_REVOKE,
     A.EXAM_MANAGE,
 }

@@ -36,3 +36,11 @@ def password_changed_email_send_task(user_id: str, how: str) -> None:
         from_email=None,
         recipient_list=[user.email],
     )
+
+
+@shared_task(ignore_result=True)
+def login_fingerprints_purge_task() -> int:
+    """Beat, daily: delete log-in fingerprints past LOGIN_FINGERPRINT_RETENTION_DAYS."""
+    from rlhf_platform.accounts.fingerprints import login_fingerprints_purge
+
+    return login_fingerprints_purge()

@@ -27,6 +27,7 @@ security_log = logging.getLogger("rlhf.security")
 class FourEyesRule(StrEnum):
     OWN_CREDENTIAL = "four_eyes_own_credential"
     OWN_SUSPENSION = "four_eyes_own_suspension"
+    OWN_GROUP = "four_eyes_own_group"
     OWN_LABELS = "four_eyes_own_labels"
     SAME_PERSON = "four_eyes_same_person"
 
