@@ -1,7 +1,9 @@
 """Silver evidence for the suspension test: ordinary labels scored against a sure consensus.
 
 When an item becomes final, each of its counted labels is scored against the consensus of the
-item computed *without* it (leave-one-out, with the project's stored model). The label is silver
+item computed *without* it (leave-one-out, with the project's stored model) from the labels whose
+presence does not depend on its answer (:func:`independent_of`: a slot opened because labels
+disagreed would otherwise grade disagreeing labels more often than agreeing ones). The label is silver
 evidence only when that consensus is very sure (posterior of its choice at least
 ``QUALITY_SUSPEND_SILVER_CONFIDENCE``) and vouched for: at least one label agreeing with it comes
 from an annotator outside every group the fit suspects whose gold record in the project is good
@@ -41,6 +43,21 @@ def _vouching(*, project: Project, expert_ids: list[Any], model: DawidSkeneModel
     return vouching
 
 
+def independent_of(rows: list[tuple], n: int, *, overlap: int) -> list[int]:
+    """The indexes of the labels whose presence does not depend on label ``n``'s answer: those
+    given before it, and those in the item's first ``overlap`` slots (which exist whatever
+    anyone answers). A slot opened later was opened because earlier labels disagreed, so a label
+    that disagrees brings more labels and a surer consensus without it: scoring it against those
+    would grade disagreeing labels more often than agreeing ones. ``rows`` hold ``(id,
+    created_at, slot idx, ...)`` in vote order."""
+    _id, created_at, _idx, *_rest = rows[n]
+    return [
+        m
+        for m, (_other, other_at, idx, *_) in enumerate(rows)
+        if m != n and (other_at < created_at or (idx is not None and idx < overlap))
+    ]
+
+
 def silver_grades(
     *, item: Item, project: Project, consensus: ItemConsensus | None, model: DawidSkeneModel | None
 ) -> list[tuple[Any, bool, datetime]]:
@@ -48,17 +65,18 @@ def silver_grades(
     ``(expert_id, passed, created_at)`` for each label that is silver evidence, in vote order."""
     if consensus is None or consensus.ranking is not None or model is None:
         return []
-    rows = list(counted_labels(item.pk).values_list("id", "created_at", *VOTE_COLUMNS))
+    columns = ("id", "created_at", "assignment__slot__idx", *VOTE_COLUMNS)
+    rows = list(counted_labels(item.pk).values_list(*columns))
     if len(rows) < 2 or any(row[-1] for row in rows):
         return []
-    votes = [label_vote(row[2:], None) for row in rows]
-    vouching = _vouching(project=project, expert_ids=[row[3] for row in rows], model=model)
+    votes = [label_vote(row[3:], None) for row in rows]
+    vouching = _vouching(project=project, expert_ids=[row[4] for row in rows], model=model)
     sure = settings.QUALITY_SUSPEND_SILVER_CONFIDENCE
     graded: list[tuple[Any, bool, datetime]] = []
     by_grade: dict[bool, list[Any]] = {True: [], False: []}
-    for n, (label_id, created_at, *_rest) in enumerate(rows):
+    for n, (label_id, created_at, _idx, *_rest) in enumerate(rows):
         vote = votes[n]
-        others = votes[:n] + votes[n + 1 :]
+        others = [votes[m] for m in independent_of(rows, n, overlap=project.overlap)]
         if vote.choice is None or not any(other.choice for other in others):
             continue
         result = item_result(item=item, votes=others, model=model)
@@ -68,7 +86,7 @@ def silver_grades(
             continue  # not vouched for: carried by suspected groups or poor gold records alone
         passed = vote.choice == result.choice
         by_grade[passed].append(label_id)
-        graded.append((rows[n][3], passed, created_at))
+        graded.append((rows[n][4], passed, created_at))
     for passed, label_ids in by_grade.items():
         if label_ids:
             Label.objects.filter(pk__in=label_ids).update(silver_passed=passed)

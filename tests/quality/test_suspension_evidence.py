@@ -19,6 +19,7 @@ from annotate.models import (
     Label,
     ProjectQualityModel,
     ProjectSuspension,
+    Slot,
 )
 from annotate.quality.aggregation import DawidSkeneModel
 from annotate.quality.cusum import design_of
@@ -117,6 +118,34 @@ def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_wit
     assert (odd_row.suspend_events, odd_row.suspend_statistic) == (1, design_of(p0=0.55).silver.failed)
     assert odd_row.suspend_since == Label.objects.get(pk=labels[2].pk).created_at
     assert AnnotatorQuality.objects.get(project=project, expert=first).suspend_events == 0
+
+
+def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_against_it():
+    """A disagreeing label brings more labels (the item escalates), so the consensus without it
+    is surer than without an agreeing one: scored against those, disagreeing labels would be
+    graded far more often than agreeing ones, and honest annotators would look worse than they
+    are. A label is scored only against labels given before it or in the item's first slots."""
+    project = ProjectFactory(
+        gold_threshold=0.55, gold_min_seen=2, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
+    )
+    experts = [expert_for(project) for _ in range(4)]
+    for expert in experts:
+        _record(project, expert, passed=2)
+    _model(project)
+    item = ItemFactory(batch=BatchFactory(project=project))
+    answers = ("A", "B", "tie", "A")
+    labels = [
+        label_next(expert, project, choice=choice, strength=2)
+        for expert, choice in zip(experts, answers, strict=True)
+    ]
+    item.refresh_from_db()
+    assert item.state == Item.State.FINAL and Slot.objects.filter(item=item).count() > 3  # escalated
+    grades = [Label.objects.get(pk=label.pk).silver_passed for label in labels]
+    # The B and the tie face the labels before them and the first three slots: A and tie, A and
+    # B: no sure consensus, no evidence. (With the fourth label, from a slot opened because they
+    # disagreed, both would face a sure A and count as wrong.) The fourth faces A, B, tie.
+    assert grades == [None, None, None, None]
+    assert not AnnotatorQuality.objects.filter(project=project, suspend_events__gt=0).exists()
 
 
 def _record(project, expert, *, passed: int, failed: int = 0) -> None:
