@@ -11,6 +11,7 @@ from annotate import api_batches, api_exports, api_progress, api_queue
 from annotate.qualification import api as exams_api
 from annotate.quality import api as quality_api
 from annotate.quality import api_actions as quality_actions_api
+from annotate.quality import api_groups as quality_groups_api
 from rewards import urls as rewards_urls
 from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import api as accounts_api
@@ -174,6 +175,12 @@ urlpatterns = [
         name="api-staff-suspension-decide",
     ),
     path(
+    path("staff/groups", quality_groups_api.StaffGroupListApi.as_view(), name="api-staff-groups"),
+    path(
+        "staff/groups/<uuid:group_id>/decide",
+        quality_groups_api.StaffGroupDecideApi.as_view(),
+        name="api-staff-group-decide",
+    ),
         "staff/adjudication",
         quality_actions_api.StaffAdjudicationListApi.as_view(),
         name="api-staff-adjudication",
@@ -274,6 +281,8 @@ ENDPOINT_AUDIENCE = {
     "api-staff-suspensions": "staff",
     "api-staff-suspension-decide": "staff",
     "api-staff-adjudication": "staff",
+    "api-staff-groups": "staff",
+    "api-staff-group-decide": "staff",
     "api-adjudication-decide": "person",
     "api-exams": "person",
     "api-exam-guidelines": "person",

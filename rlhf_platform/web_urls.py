@@ -23,6 +23,8 @@
 | ``/staff/appeals/``                               | staff-appeals            | reviewers   |
 | ``/staff/appeals/<id>/decide/`` (POST)            | staff-appeal-decide      | reviewers   |
 | ``/staff/credentials/<id>/``                      | staff-credential         | reviewers   |
+| ``/staff/groups/`` (``?status=``)                 | staff-groups             | reviewers   |
+| ``/staff/groups/<id>/decide/`` (POST)             | staff-group-decide       | reviewers   |
 | ``/staff/credentials/<id>/approve/`` (POST)       | staff-credential-approve | reviewers   |
 | ``/staff/credentials/<id>/reject/`` (POST)        | staff-credential-reject  | reviewers   |
 | ``/staff/credentials/<id>/revoke/`` (POST)        | staff-credential-revoke  | reviewers   |
@@ -40,6 +42,7 @@ from annotate.qualification import views as exam_views
 from annotate.quality import views as quality_views
 from annotate.quality import views_appeals as appeal_views
 from rewards import urls as rewards_urls
+from annotate.quality import views_groups as group_views
 from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.accounts import views_passwords as password_views
@@ -81,6 +84,8 @@ urlpatterns = [
     ),
     path("staff/credentials/<uuid:credential_id>/", experts_views.staff_credential, name="staff-credential"),
     path(
+    path("staff/groups/", group_views.staff_groups_page, name="staff-groups"),
+    path("staff/groups/<uuid:group_id>/decide/", group_views.staff_group_decide, name="staff-group-decide"),
         "staff/credentials/<uuid:credential_id>/approve/",
         experts_views.staff_credential_approve,
         name="staff-credential-approve",

@@ -21,12 +21,13 @@ accounts that agree on wrong answers which everyone else and their own accuracie
 unlikely gain about one nat per shared item.
 
 **Submit timing** (:func:`timing_evidence`). For a pair, the labels of a submitted within
-``window`` seconds of one of b's (the "close" labels) are counted. Conditioning on each
-account's activity per hour, independence predicts ``sum_h n_a,h * min(1, n_b,h * 2 * window /
-3600)`` such labels; the count is tested against a Poisson law with that mean (one-sided), with
-a Bonferroni threshold ``alpha / n_pairs``. Two people who merely work the same hours are
-accounted for by the per-hour condition; accounts driven by one script or one person in turn
-are not.
+``window`` seconds of one of b's (the "close" labels) are counted, and compared with the mean
+count when a's timeline is shifted by a few minutes (2, 4, ... 10 windows either way): the
+same sessions at the same pace, without the lockstep. The count is tested against a Poisson
+law with that mean (one-sided; the mean is floored at 0.5), with a Bonferroni threshold
+``alpha / n_pairs``. Two people who merely work at the same time, however fast, close as often
+at the shifted lags; accounts whose submits come in lockstep (one script, one person submitting
+for several accounts at once) do not.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def agreement_evidence(
 @dataclass(frozen=True)
 class TimingEvidence:
     """Labels of ``worker_a`` submitted within the window of one of ``worker_b``'s (``close``)
-    against the number the two accounts' hourly activity predicts (``expected``);
+    against their mean number at shifted lags (``expected``);
     ``p_value``: Poisson, one-sided; flagged below ``threshold`` (alpha / pairs)."""
 
     worker_a: Hashable
@@ -189,45 +190,63 @@ class TimingEvidence:
         return self.p_value < self.threshold
 
 
+def _close(ta: np.ndarray, tb: np.ndarray, window: float, lag: float = 0.0) -> int:
+    """How many of ``ta`` (shifted by ``lag``) have one of ``tb`` within ``window``."""
+    t = ta + lag
+    found = np.searchsorted(tb, t + window, side="right") - np.searchsorted(tb, t - window, side="left")
+    return int((found > 0).sum())
+
+
+def _close_and_expected(
+    ta: np.ndarray, tb: np.ndarray, window: float, lags: Sequence[float]
+) -> tuple[int, float]:
+    """Close labels at lag 0, and their mean number when a's timeline is shifted by ``lags``
+    (what the two accounts' activity gives without lockstep)."""
+    return _close(ta, tb, window), float(np.mean([_close(ta, tb, window, lag) for lag in lags]))
+
+
 def timing_evidence(
     times: dict[Hashable, Sequence[float]],
     *,
     window: float = 30.0,
+    shifts: int = 5,
     alpha: float = 0.01,
     min_close: int = 5,
 ) -> list[TimingEvidence]:
     """Pairs whose submits fall within ``window`` seconds of each other far more often than
-    their activity per hour predicts (see the module's docstring). ``times``: each account's
-    submit times (epoch seconds). Pairs with fewer than ``min_close`` close labels are not
-    reported (nor flagged); the Bonferroni count is every pair of accounts active in a common
-    hour."""
+    their activity predicts (see the module's docstring). ``times``: each account's submit times
+    (epoch seconds). The count of a's labels with one of b's within ``window`` is compared with
+    the mean count when a's timeline is shifted by 2, 4, ... ``2 * shifts`` windows either way
+    (so within a few minutes: the same sessions, the same pace): two people who work at the
+    same time, however fast, close at lag 0 as often as at the shifted lags; accounts whose
+    submits come in lockstep close far more often at lag 0. The count is tested against a
+    Poisson law with the shifted mean (one-sided), the stronger direction of the pair, with a
+    Bonferroni threshold over the pairs of accounts whose activity overlaps; pairs with fewer
+    than ``min_close`` close labels are not reported."""
     keys = [k for k, v in times.items() if len(v) > 0]
     arrays = {k: np.sort(np.asarray(times[k], dtype=np.float64)) for k in keys}
-    hours = {k: np.floor(arrays[k] / 3600.0).astype(np.int64) for k in keys}
-    hour_counts = {k: dict(zip(*np.unique(hours[k], return_counts=True), strict=True)) for k in keys}
+    lags = [sign * 2.0 * window * step for step in range(1, shifts + 1) for sign in (-1, 1)]
+    reach = 2.0 * window * shifts + window
     candidates: list[tuple[Hashable, Hashable, int, float]] = []
     n_pairs = 0
     for i, a in enumerate(keys):
+        ta = arrays[a]
         for b in keys[i + 1 :]:
-            common = hour_counts[a].keys() & hour_counts[b].keys()
-            if not common:
+            tb = arrays[b]
+            if ta[0] > tb[-1] + reach or tb[0] > ta[-1] + reach:
                 continue
             n_pairs += 1
-            tb = arrays[b]
-            ta = arrays[a]
-            pos = np.searchsorted(tb, ta)
-            left = np.abs(ta - tb[np.maximum(pos - 1, 0)])
-            right = np.abs(tb[np.minimum(pos, len(tb) - 1)] - ta)
-            close = int((np.minimum(left, right) <= window).sum())
-            if close < min_close:
+            if _close(ta, tb, window) < min_close:
                 continue
-            expected = sum(
-                hour_counts[a][h] * min(1.0, hour_counts[b][h] * 2.0 * window / 3600.0) for h in common
-            )
-            candidates.append((a, b, close, float(expected)))
+            close_ab, expected_ab = _close_and_expected(ta, tb, window, lags)
+            close_ba, expected_ba = _close_and_expected(tb, ta, window, lags)
+            if close_ba - expected_ba > close_ab - expected_ab:
+                candidates.append((a, b, close_ba, expected_ba))
+            else:
+                candidates.append((a, b, close_ab, expected_ab))
     if not candidates:
         return []
-    threshold = alpha / n_pairs
+    threshold = alpha / max(n_pairs, 1)
     out = [
         TimingEvidence(
             a,
@@ -236,9 +255,10 @@ def timing_evidence(
             len(arrays[b]),
             close,
             expected,
-            float(_stats.poisson.sf(close - 1, max(expected, 1e-9))),
+            float(_stats.poisson.sf(close - 1, max(expected, 0.5))),
             threshold,
         )
         for a, b, close, expected in candidates
+        if close >= min_close
     ]
     return sorted(out, key=lambda t: t.p_value)

@@ -101,10 +101,23 @@ def groups_union(*group_lists: list[list[str]]) -> list[list[str]]:
 
 
 def project_groups(*, project_id: Any, statuses: tuple[str, ...] | None = None):
-    rows = AnnotatorGroup.objects.filter(project_id=project_id).exclude(status=AnnotatorGroup.Status.MERGED)
+    """The project's groups (merged ones left out), newest first, with their members."""
+    return staff_groups(status=None, statuses=statuses).filter(project_id=project_id)
+
+
+def staff_groups(*, status: str | None = None, statuses: tuple[str, ...] | None = None):
+    """Groups of every project for staff (merged ones left out), newest first, with their
+    project and members."""
+    rows = AnnotatorGroup.objects.exclude(status=AnnotatorGroup.Status.MERGED)
+    if status:
+        rows = rows.filter(status=status)
     if statuses:
         rows = rows.filter(status__in=statuses)
-    return rows.prefetch_related("members__expert").order_by("-detected_at")
+    return (
+        rows.select_related("project", "decided_by")
+        .prefetch_related("members__expert__user")
+        .order_by("-detected_at", "pk")
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -526,4 +539,5 @@ __all__ = [
     "project_groups",
     "project_groups_detect",
     "project_groups_in_force",
+    "staff_groups",
 ]

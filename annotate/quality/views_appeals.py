@@ -32,6 +32,8 @@ APPEALS_PAGE_SIZE = 50
 REASONS = {
     "gold_accuracy": "Answers on check items below the project's standard",
     "staff": "Suspended by platform staff",
+    "group": "Staff confirmed that your account belongs to a group of accounts acting as one "
+    "(one person's accounts, or accounts copying each other's answers)",
 }
 DECISION_LABELS = {
     "reinstate": "Reinstate: lift the suspension; the labels it excluded count again "
