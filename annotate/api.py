@@ -32,6 +32,7 @@ class ProjectOutputSerializer(serializers.Serializer):
     gold_min_seen = serializers.IntegerField()
     confidence_threshold = serializers.FloatField()
     gold_feedback = serializers.BooleanField()
+    gold_exposure_cap = serializers.IntegerField()
     label_schema = serializers.JSONField()
     schema_version = serializers.IntegerField()
     guidelines = serializers.CharField()
@@ -63,7 +64,15 @@ class _ProjectFields(InputSerializer):
     confidence_threshold = serializers.FloatField(
         min_value=0.5, max_value=1.0, required=False, help_text="Confidence at which an item is final (0.8)."
     )
-    gold_feedback = serializers.BooleanField(required=False, help_text="Show gold answers after submit.")
+    gold_feedback = serializers.BooleanField(
+        required=False, help_text="Show experts gold answers once each gold item retires (the gold review)."
+    )
+    gold_exposure_cap = serializers.IntegerField(
+        min_value=1,
+        max_value=1000,
+        required=False,
+        help_text="Annotators a gold item is served to before it retires (default 12).",
+    )
     label_schema = serializers.JSONField(required=False)
 
 

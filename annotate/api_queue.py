@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from annotate.guidelines import guidelines_render
 from annotate.labels import LETTERS
 from annotate.models import Assignment, Project
-from annotate.quality.gold import gold_feedback_for
+from annotate.quality.gold_pool import gold_accuracy, gold_review
 from annotate.queue import (
     REPORT_REASONS,
     NoWork,
@@ -98,7 +98,6 @@ def label_output(*, assignment: Assignment, label) -> dict:
         "assignment": str(label.assignment_id),
         "client_id": label.client_id,
         "created_at": _iso(label.created_at),
-        "gold": gold_feedback_for(assignment=assignment, label=label),  # gold items only
     }
 
 
@@ -157,19 +156,14 @@ class AssignmentDetailApi(APIView):
 
 
 class LabelOutputSerializer(serializers.Serializer):
-    """The stored label (documents the submit response's shape)."""
+    """The stored label (documents the submit response's shape). The same keys for a gold item
+    and an ordinary one: a gold item's answer appears only in the gold review, once the item is
+    retired from the gold pool (``/api/v1/queue/gold-review``)."""
 
     id = serializers.UUIDField()
     assignment = serializers.UUIDField(source="assignment_id")
     client_id = serializers.CharField()
     created_at = serializers.DateTimeField()
-    gold = serializers.JSONField(
-        source="gold_feedback",
-        required=False,
-        allow_null=True,
-        help_text="Gold items, when the project shows gold answers: {passed, expected (in the letters "
-        "shown), explanation}. Absent or null otherwise.",
-    )
 
 
 class AssignmentSubmitApi(APIView):
@@ -290,3 +284,37 @@ class QueueProjectGuidelinesApi(APIView):
                 "guidelines_html": guidelines_render(project.guidelines),
             }
         )
+
+
+class GoldReviewQuerySerializer(InputSerializer):
+    project = serializers.UUIDField(required=False)
+
+
+class GoldReviewApi(APIView):
+    """The expert's gold review: the gold items they answered that are retired from the gold pool
+    (never served as gold again), each with the expected answer in the letters they saw, its
+    explanation and their grade (``passed``), for projects that show gold answers; and their
+    gold ``accuracy`` over graded golds, given from ``min_graded`` graded golds on. Gold items
+    still live never appear here, nor anywhere else an expert can see."""
+
+    permission_classes = [Allows(A.EXPERT_GOLD_REVIEW)]
+
+    @extend_schema(parameters=[GoldReviewQuerySerializer], responses={200: None})
+    def get(self, request):
+        expert = request_expert(request)
+        query = GoldReviewQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        project = None
+        if query.validated_data.get("project"):
+            project = Project.objects.filter(pk=query.validated_data["project"]).first()
+            if project is None:
+                raise ApplicationError(
+                    "Project not found.", code="not_found", field="project", status_code=404
+                )
+        results = gold_review(expert=expert, project=project)
+        for entry in results:
+            entry["answered_at"] = _iso(entry["answered_at"])
+            entry["retired_at"] = _iso(entry["retired_at"])
+        accuracy = gold_accuracy(expert=expert, project=project)
+        accuracy["as_of"] = _iso(accuracy["as_of"])
+        return Response({"accuracy": accuracy, "results": results})

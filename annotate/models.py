@@ -61,7 +61,13 @@ class Project(models.Model):
         default=0.8, help_text="Consensus confidence (posterior probability) at which an item is final."
     )
     gold_feedback = models.BooleanField(
-        default=True, help_text="Show the expected answer and its explanation after a gold item."
+        default=True,
+        help_text="Show experts the expected answer and explanation of the gold items they answered, "
+        "once an item is retired (the gold review).",
+    )
+    gold_exposure_cap = models.PositiveSmallIntegerField(
+        default=12,
+        help_text="Annotators a gold item is served to before it is retired from the gold pool.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -93,6 +99,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(confidence_threshold__gte=0.5, confidence_threshold__lte=1),
                 name="project_confidence_threshold_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_exposure_cap__gte=1, gold_exposure_cap__lte=1000),
+                name="project_gold_exposure_cap_range",
             ),
         ]
 
@@ -185,6 +195,22 @@ class Item(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     is_gold = models.BooleanField(default=False)
     gold = models.JSONField(null=True, blank=True, help_text="The expected answer and its tolerance.")
+    # The gold pool is every item with an answer (``gold`` set): the lab's gold items
+    # (``is_gold``), and ordinary items promoted to silver gold (``gold_source='silver'``,
+    # annotate/quality/gold_pool.py), which stay ordinary items for their own labels.
+    gold_source = models.CharField(
+        max_length=8,
+        choices=[("", "lab gold or none"), ("silver", "silver: promoted from a sure consensus")],
+        default="",
+        db_default="",
+        blank=True,
+    )
+    gold_exposures = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Annotators this item was served to as gold."
+    )
+    gold_retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it reached the exposure cap: never served as gold again."
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
     priority = models.IntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -195,13 +221,21 @@ class Item(models.Model):
             models.Index(fields=["project", "state"], name="item_project_state"),
             models.Index(fields=["batch", "state"], name="item_batch_state"),
             models.Index(fields=["project", "id"], condition=Q(is_gold=True), name="item_gold"),
+            # The gold claim: the live pool of a project, least exposed first.
+            models.Index(
+                fields=["project", "gold_exposures", "id"],
+                condition=Q(gold__isnull=False, gold_retired_at__isnull=True),
+                name="item_gold_live",
+            ),
             # The adjudication queue across projects (few rows; the partial index stays tiny).
             models.Index(fields=["created_at"], condition=Q(state="adjudication"), name="item_adjudication"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["project", "external_id"], name="item_external_id_unique"),
             models.CheckConstraint(
-                condition=Q(is_gold=False, gold__isnull=True) | Q(is_gold=True, gold__isnull=False),
+                condition=Q(is_gold=False, gold__isnull=True)
+                | Q(is_gold=True, gold__isnull=False, gold_source="")
+                | Q(is_gold=False, gold__isnull=False, gold_source="silver"),
                 name="item_gold_has_answer",
             ),
         ]

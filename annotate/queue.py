@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from annotate.gates import gate_lease, gate_message, gate_reason
@@ -166,16 +166,39 @@ def _lease(*, project: Project, expert: ExpertProfile, item: Item, slot: Slot | 
     return assignment
 
 
+# The gold claim draws among the first GOLD_WINDOW live gold items the expert has not seen, in
+# the order of the pool's partial index (least exposed first, then id), one at random among
+# the least exposed of them: exposure spreads evenly over the pool and the claim reads a
+# bounded slice of one index, however large the pool.
+GOLD_WINDOW = 64
+
+
 def _claim_gold(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+    """Lease a live gold item (lab or silver) the expert has not seen, one of the least exposed,
+    and count the exposure in the same transaction; the item retires at the project's cap."""
     seen = Assignment.objects.filter(item=OuterRef("pk"), expert=expert)
-    gold_ids = list(
-        Item.objects.filter(project=project, is_gold=True)
+    window = list(
+        Item.objects.filter(project=project, gold__isnull=False, gold_retired_at__isnull=True)
         .exclude(Exists(seen))
-        .values_list("pk", flat=True)[:500]
+        .order_by("gold_exposures", "pk")
+        .values_list("pk", "gold_exposures")[:GOLD_WINDOW]
     )
-    if not gold_ids:
+    if not window:
         return None
-    item = Item.objects.get(pk=_random.choice(gold_ids))
+    least = window[0][1]
+    pk = _random.choice([pk for pk, exposures in window if exposures == least])
+    now = timezone.now()
+    counted = Item.objects.filter(pk=pk, gold_retired_at__isnull=True).update(
+        gold_exposures=F("gold_exposures") + 1,
+        gold_retired_at=Case(
+            When(gold_exposures__gte=project.gold_exposure_cap - 1, then=Value(now)),
+            default=None,
+            output_field=DateTimeField(),
+        ),
+    )
+    if not counted:
+        return None  # retired a moment ago by another claim
+    item = Item.objects.get(pk=pk)
     return _lease(project=project, expert=expert, item=item, slot=None)
 
 
@@ -202,10 +225,12 @@ def _claim_slot(*, project: Project, expert: ExpertProfile) -> Assignment | None
 
 # The same claim as the ORM path above (gold included), in one round trip: unless the expert
 # already holds an unexpired lease in the project (then that one is returned: a double click or
-# a reload never leases a second item), take a random gold item the expert has not seen when
-# ``gold`` is drawn, or else the first open slot the expert has not touched (the partial index
-# slot_open_queue serves the ORDER BY), skipping rows other transactions hold; lease it, open
-# the item's next slot, and insert the assignment with the responses in a random order.
+# a reload never leases a second item), take one of the least exposed live gold items the expert
+# has not seen when ``gold`` is drawn (counting the exposure, and retiring the item at the
+# project's cap, under the item's row lock), or else the first open slot the expert has not
+# touched (the partial index slot_open_queue serves the ORDER BY), skipping rows other
+# transactions hold; lease it, open the item's next slot, and insert the assignment with the
+# responses in a random order.
 # Data-modifying CTEs all run to completion, once, so the statement is atomic on its own.
 # ``guard`` is a query that returns a row when the expert may have work now: the queue's fast
 # path (annotate.queue_fast) re-checks there what must hold at this very instant; Django's path
@@ -216,15 +241,29 @@ WITH guard AS ({guard}
     SELECT a.id FROM annotate_assignment a
     WHERE a.project_id = %(project)s AND a.expert_id = %(expert)s AND a.status = 'active'
       AND a.expires_at > now()
-), gold AS (
-    SELECT i.id FROM annotate_item i
-    WHERE %(gold)s AND i.project_id = %(project)s AND i.is_gold
+), gold_window AS (
+    SELECT i.id, i.gold_exposures FROM annotate_item i
+    WHERE %(gold)s AND i.project_id = %(project)s AND i.gold IS NOT NULL AND i.gold_retired_at IS NULL
       AND EXISTS (SELECT 1 FROM guard) AND NOT EXISTS (SELECT 1 FROM held)
       AND NOT EXISTS (
           SELECT 1 FROM annotate_assignment a WHERE a.item_id = i.id AND a.expert_id = %(expert)s
       )
+    ORDER BY i.gold_exposures, i.id
+    LIMIT %(window)s
+), gold AS (
+    SELECT i.id FROM annotate_item i
+    WHERE i.id IN (
+        SELECT w.id FROM gold_window w
+        WHERE w.gold_exposures = (SELECT min(m.gold_exposures) FROM gold_window m)
+    )
+      AND i.gold_retired_at IS NULL
     ORDER BY random()
     LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), exposed AS (
+    UPDATE annotate_item i SET gold_exposures = i.gold_exposures + 1,
+        gold_retired_at = CASE WHEN i.gold_exposures + 1 >= %(cap)s THEN now() END
+    FROM gold WHERE i.id = gold.id
 ), picked AS (
     SELECT s.id, s.item_id, s.idx FROM annotate_slot s
     WHERE s.project_id = %(project)s AND s.state = 'open'
@@ -276,6 +315,8 @@ def claim_params(*, project: Project, expert_id: Any, gold: bool) -> dict[str, A
         "gold": gold,
         "id": uuid.uuid4(),
         "lease": project.lease_seconds,
+        "cap": project.gold_exposure_cap,
+        "window": GOLD_WINDOW,
     }
 
 
@@ -468,8 +509,9 @@ def assignment_submit(
         label, created = _submit_locked(assignment=assignment, expert=expert, label=label, now=now)
         if not created:
             return label, False
-    if not assignment.item.is_gold:
-        _item_mark_labelled(item_id=assignment.item.pk)
+    # Run for gold too (where it changes nothing), so that a gold submit takes the same steps
+    # and time as an ordinary one.
+    _item_mark_labelled(item_id=assignment.item.pk)
     labels_quality_nudge_on_commit()
     return label, True
 
@@ -554,7 +596,7 @@ def _submit_active_postgresql(*, label: Label, now) -> bool:
 # An ordinary item whose slots are all filled is labelled (waiting for its consensus).
 ITEM_MARK_LABELLED_SQL = """
 UPDATE annotate_item SET state = 'labelled'
-WHERE id = %(item)s AND state = 'open'
+WHERE id = %(item)s AND state = 'open' AND NOT is_gold
   AND NOT EXISTS (SELECT 1 FROM annotate_slot s WHERE s.item_id = annotate_item.id AND s.state <> 'filled')
 """
 

@@ -12,6 +12,7 @@ import uuid
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 
+from annotate.quality.gold_pool import gold_accuracy, gold_review
 from annotate.queue import REPORT_REASONS, projects_open_to
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.web import action_required
@@ -48,3 +49,16 @@ def label(request):
         "report_reasons": [(code, REPORT_REASON_LABELS.get(code, code)) for code in REPORT_REASONS],
     }
     return render(request, "annotate/label.html", context)
+
+
+@action_required(A.EXPERT_GOLD_REVIEW)
+def gold_review_page(request):
+    """The expert's gold review: retired gold items they answered, with the expected answer,
+    the explanation and their grade; and their gold accuracy (from enough graded golds on)."""
+    expert = ExpertProfile.objects.filter(user=request.user).first()
+    context = {
+        "is_expert": expert is not None,
+        "accuracy": gold_accuracy(expert=expert) if expert is not None else None,
+        "review": gold_review(expert=expert) if expert is not None else [],
+    }
+    return render(request, "annotate/gold_review.html", context)

@@ -72,6 +72,7 @@ urlpatterns = [
     # the expert's queue
     path("queue/next", api_queue.QueueNextApi.as_view(), name="api-queue-next"),
     path("queue/projects", api_queue.QueueProjectListApi.as_view(), name="api-queue-projects"),
+    path("queue/gold-review", api_queue.GoldReviewApi.as_view(), name="api-gold-review"),
     path(
         "queue/projects/<uuid:project_id>/guidelines",
         api_queue.QueueProjectGuidelinesApi.as_view(),

@@ -339,6 +339,10 @@ QUALITY_GROUP_DEVICE_MAX_ACCOUNTS = int(os.environ.get("QUALITY_GROUP_DEVICE_MAX
 QUALITY_SUSPEND_SILVER_P0 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P0", "0.55"))
 QUALITY_SUSPEND_SILVER_P1 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P1", "0.25"))
 QUALITY_SUSPEND_SILVER_CONFIDENCE = float(os.environ.get("QUALITY_SUSPEND_SILVER_CONFIDENCE", "0.95"))
+# Silver gold: an ordinary item final with a consensus this sure, vouched for outside every
+# suspected group, joins the gold pool; silver items stay at most this share of the pool.
+QUALITY_SILVER_GOLD_CONFIDENCE = float(os.environ.get("QUALITY_SILVER_GOLD_CONFIDENCE", "0.98"))
+QUALITY_SILVER_GOLD_MAX_SHARE = float(os.environ.get("QUALITY_SILVER_GOLD_MAX_SHARE", "0.5"))
 
 # --- Batches --------------------------------------------------------------------------------
 # Bodies up to this size are ingested in the request (201); larger ones by a worker (202).

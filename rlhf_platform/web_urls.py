@@ -11,6 +11,7 @@
 | ``/profile/``                                     | profile                  | a person    |
 | ``/credentials/new/``                             | credential-new           | a person    |
 | ``/label/`` (``?project=<id>``)                   | label                    | an expert   |
+| ``/label/gold-review/``                           | gold-review              | an expert   |
 | ``/exams/``                                       | exams                    | an expert   |
 | ``/exams/<id>/start/`` (POST)                     | exam-start               | an expert   |
 | ``/exams/attempts/<id>/``                         | exam-take                | an expert   |
@@ -63,6 +64,7 @@ urlpatterns = [
     path("profile/", experts_views.profile, name="profile"),
     path("credentials/new/", experts_views.credential_new, name="credential-new"),
     path("label/", annotate_views.label, name="label"),
+    path("label/gold-review/", annotate_views.gold_review_page, name="gold-review"),
     path("exams/", exam_views.exam_list, name="exams"),
     path("exams/<uuid:exam_id>/start/", exam_views.exam_start, name="exam-start"),
     path("exams/attempts/<uuid:attempt_id>/", exam_views.exam_take, name="exam-take"),

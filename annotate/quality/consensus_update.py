@@ -52,8 +52,11 @@ def index_of_ids(responses: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def counted_labels(item_id: int):
-    """The labels consensus counts for an item: not excluded, in :data:`VOTE_ORDER`."""
-    return Label.objects.filter(item_id=item_id, excluded_from_consensus=False).order_by(*VOTE_ORDER)
+    """The labels consensus counts for an item: not excluded, not gold (an item promoted to silver
+    gold also holds gold labels, which never count), in :data:`VOTE_ORDER`."""
+    return Label.objects.filter(item_id=item_id, excluded_from_consensus=False, is_gold=False).order_by(
+        *VOTE_ORDER
+    )
 
 
 # --- the project's fitted model, cached per process by its fit time --------------------------

@@ -6,8 +6,9 @@
 - Ranking: the label's ranking may differ from the expected one by at most ``max_distance``
   (default 0) under :func:`ranking_distance`.
 
-The answer an expert sees afterwards (:func:`gold_feedback`) is given in the letters they saw,
-so that the shuffle of the responses is undone for them, not revealed.
+The answer an expert sees once the item is retired from the gold pool (:func:`gold_feedback`,
+in the gold review of annotate/quality/gold_pool.py; never in the submit response) is given in
+the letters they saw, so that the shuffle of the responses is undone for them, not revealed.
 """
 
 from __future__ import annotations
@@ -94,15 +95,3 @@ def gold_feedback(*, item: Any, shown_order: list[int], passed: bool | None) -> 
             if gold.get(key) is not None:
                 expected[key] = gold[key]
     return {"passed": passed, "expected": expected, "explanation": gold.get("explanation", "")}
-
-
-def gold_feedback_for(*, assignment: Any, label: Any) -> dict[str, Any] | None:
-    """What the submit response tells the expert after a gold item, when the project shows gold
-    answers (``Project.gold_feedback``): passed or not, the expected answer in the letters they
-    saw, and the explanation. None for ordinary items. Grading here is the same pure function
-    the after-submit step stores (it is cheap), so the answer does not wait for the worker."""
-    item, project = assignment.item, assignment.project
-    if not assignment.is_gold or not project.gold_feedback or not item.gold:
-        return None
-    passed = label.gold_passed if label.gold_passed is not None else label_gold_grade(label, item.gold)
-    return gold_feedback(item=item, shown_order=assignment.shown_order, passed=passed)

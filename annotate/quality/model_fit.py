@@ -112,7 +112,8 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
     workers = list(worker_of)
 
     gold = np.full(len(item_of), -1, dtype=np.int64)
-    truths = Item.objects.filter(pk__in=gold_item_ids, is_gold=True).values_list("pk", "gold")
+    # Lab gold and silver gold (whose gold labels anchor the fit like the lab's).
+    truths = Item.objects.filter(pk__in=gold_item_ids, gold__isnull=False).values_list("pk", "gold")
     for item_id, answer in truths.iterator(chunk_size=CHUNK):
         k = class_of.get((answer or {}).get("choice"))
         if k is not None:

@@ -43,6 +43,7 @@ from annotate.quality.agreement import (
     reliability_matrix,
     signed_strength,
 )
+from annotate.quality.gold_pool import gold_pool_health
 from annotate.quality.selectors import consensus_model_summary
 from annotate.schema import PAIRWISE_CHOICES
 from rlhf_platform.audit.models import AuditEvent
@@ -303,6 +304,7 @@ def project_report(
         **agreement,
         "consensus": consensus_distribution(project=project),
         "consensus_model": consensus_model_summary(project_id=project.pk),
+        "gold_pool": gold_pool_health(project=project),
         "low_agreement_items": low_agreement_items(
             project=project, agreement_below=agreement_below, limit=limit, offset=offset
         ),

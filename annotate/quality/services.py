@@ -67,6 +67,7 @@ from annotate.quality.consensus_update import (
 )
 from annotate.quality.cusum import GOLD, SILVER, State, design_of
 from annotate.quality.gold import label_gold_grade
+from annotate.quality.gold_pool import silver_promote, silver_withdraw
 from annotate.quality.model_fit import project_model_fit
 from annotate.quality.reputation import (
     QualityDelta,
@@ -236,6 +237,7 @@ def _item_update(
         silver_evidence_add(
             deltas, silver_grades(item=item, project=project, consensus=consensus, model=model)
         )
+        silver_promote(item=item, project=project, consensus=consensus, model=model)
 
 
 def _agreement_revise(*, item: Item, was: dict[str, Any], deltas: dict[Any, QualityDelta]) -> None:
@@ -276,9 +278,11 @@ def items_quality_refresh(*, item_ids: list[int], suspension_id: Any = None) -> 
                     _agreement_revise(item=item, was=was, deltas=deltas)
                 deltas_apply(project_id=project.pk, deltas=deltas)
                 if was is not None:
-                    consensus_revision_record(
+                    revision = consensus_revision_record(
                         item=item, project=project, was=was, suspension_id=suspension_id
                     )
+                    if revision is not None:
+                        silver_withdraw(item=item, project=project, reason="consensus revised")
                 done += 1
     return done
 

@@ -42,6 +42,7 @@ class Action(StrEnum):
     ACCOUNT_SELF = "account.self"
     EXPERT_PROFILE = "expert.profile"  # profile, credentials and their evidence, domains
     EXPERT_WORK = "expert.work"  # queue, exams, suspensions and appeals, earnings, wallet
+    EXPERT_GOLD_REVIEW = "expert.gold_review"  # answers of one's own retired gold items
     ITEM_ADJUDICATE = "item.adjudicate"  # at authority level in the item's domain only
     # a lab
     LAB_API_READ = "lab.api.read"
@@ -71,7 +72,7 @@ class Action(StrEnum):
 
 A = Action
 _PUBLIC = frozenset({A.ACCOUNT_SIGNUP, A.ACCOUNT_LOGIN})
-_EXPERT = _PUBLIC | {A.ACCOUNT_SELF, A.EXPERT_PROFILE, A.EXPERT_WORK, A.ITEM_ADJUDICATE}
+_EXPERT = _PUBLIC | {A.ACCOUNT_SELF, A.EXPERT_PROFILE, A.EXPERT_WORK, A.EXPERT_GOLD_REVIEW, A.ITEM_ADJUDICATE}
 _LAB_MEMBER = _EXPERT | {A.LAB_KEYS_VIEW}
 _REVIEWER = _EXPERT | {
     A.STAFF_VIEW,
