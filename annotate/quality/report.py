@@ -44,6 +44,7 @@ from annotate.quality.agreement import (
     signed_strength,
 )
 from annotate.quality.gold_pool import gold_pool_health
+from annotate.quality.revisions import revised_items
 from annotate.quality.selectors import consensus_model_summary
 from annotate.schema import PAIRWISE_CHOICES
 from rlhf_platform.audit.models import AuditEvent
@@ -305,6 +306,7 @@ def project_report(
         "consensus": consensus_distribution(project=project),
         "consensus_model": consensus_model_summary(project_id=project.pk),
         "gold_pool": gold_pool_health(project=project),
+        "revised_items": revised_items(project=project, limit=limit),
         "low_agreement_items": low_agreement_items(
             project=project, agreement_below=agreement_below, limit=limit, offset=offset
         ),

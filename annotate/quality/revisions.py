@@ -68,3 +68,30 @@ def consensus_revision_record(
         },
     )
     return revision
+
+
+def revised_items(*, project: Project, limit: int = 50) -> dict[str, Any]:
+    """The project's final items whose delivered consensus was revised, most recently revised
+    first: for staff, what the lab was told and why."""
+    rows = (
+        ItemConsensus.objects.filter(item__project=project, revisions__isnull=False)
+        .exclude(revisions=[])
+        .select_related("item")
+    )
+    results = []
+    for row in rows:
+        last = row.revisions[-1]
+        results.append(
+            {
+                "item": str(row.item.uid),
+                "external_id": row.item.external_id,
+                "revisions": len(row.revisions),
+                "was": (last.get("was") or {}).get("choice") or (last.get("was") or {}).get("ranking"),
+                "now": (last.get("now") or {}).get("choice") or (last.get("now") or {}).get("ranking"),
+                "at": last.get("at"),
+                "reason": last.get("reason"),
+                "suspension": last.get("suspension"),
+            }
+        )
+    results.sort(key=lambda r: r["at"] or "", reverse=True)
+    return {"count": len(results), "results": results[:limit]}

@@ -10,6 +10,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from annotate.models import (
@@ -28,7 +29,7 @@ from annotate.quality.silver import silver_grades
 from rlhf_platform.audit.models import AuditEvent
 from rlhf_platform.webhooks.models import WebhookDelivery
 from rlhf_platform.webhooks.services import webhook_endpoint_create
-from tests.factories import BatchFactory, ItemFactory, LabelFactory, ProjectFactory
+from tests.factories import BatchFactory, ItemFactory, LabelFactory, ProjectFactory, StaffFactory
 from tests.quality.pipeline import expert_for, label_next
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -214,6 +215,13 @@ def test_a_suspension_revises_a_final_items_consensus_and_tells_the_lab():
     assert data["suspension"] == str(suspension.pk)
     assert AuditEvent.objects.filter(action="quality.consensus_revised", target_id=str(final.pk)).exists()
     assert AuditEvent.objects.get(action="quality.suspend").data["final_items"] == 1
+    # Staff see it on the project's quality page.
+    staff = Client()
+    staff.force_login(StaffFactory())
+    page = staff.get(f"/staff/quality/projects/{project.pk}/").content.decode()
+    assert "Revised consensus (1)" in page and 'id="revised-items"' in page
+    row = page[page.index('id="revised-items"') :]
+    assert final.external_id in row and "labels excluded by a suspension" in row
     # A later recomputation of the item keeps its record of revisions.
     from annotate.quality.services import items_quality_refresh
 
