@@ -12,8 +12,11 @@ from rest_framework.views import APIView
 
 from annotate.selectors import access_project_for_lab
 from rewards.credits import budget_credit, budget_credit_approve, budget_credit_reject
+from rewards.holdbacks import holdbacks_pending
 from rewards.ledger import ledger_balances
 from rewards.models import LedgerTransaction, RewardPolicy
+from rewards.policy import policy_max_reward
+from rewards.policy_information import policy_expected_cost
 from rewards.selectors import (
     access_budget_credit,
     access_lab_for_staff,
@@ -56,8 +59,24 @@ class RewardPolicyOutputSerializer(serializers.Serializer):
     gold_min_seen = serializers.IntegerField()
     gold_min_accuracy_bp = serializers.IntegerField()
     min_reward = Amount()
+    kind = serializers.CharField(help_text="agreement (the formula of old items) or information")
+    peer_weight_bp = serializers.IntegerField()
+    right_weight_bp = serializers.IntegerField()
+    score_window = serializers.IntegerField()
+    score_prior = serializers.IntegerField()
+    holdback_bp = serializers.IntegerField()
+    settle_seconds = serializers.IntegerField()
+    max_reward_per_label = serializers.SerializerMethodField(help_text="What the budget gate reserves.")
+    expected_cost_per_label = serializers.SerializerMethodField()
     effective_from = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
+
+    def get_max_reward_per_label(self, policy) -> str:
+        return str(policy_max_reward(policy))
+
+    def get_expected_cost_per_label(self, policy) -> dict:
+        cost = policy_expected_cost(policy)
+        return {**cost, "expected_cost_per_label": str(cost["expected_cost_per_label"])}
 
 
 class RewardPolicyInputSerializer(InputSerializer):
@@ -74,6 +93,13 @@ class RewardPolicyInputSerializer(InputSerializer):
     gold_min_seen = serializers.IntegerField(required=False)
     gold_min_accuracy_bp = serializers.IntegerField(required=False)
     min_reward = serializers.CharField(required=False)
+    kind = serializers.ChoiceField(choices=RewardPolicy.Kind.choices, required=False)
+    peer_weight_bp = serializers.IntegerField(required=False)
+    right_weight_bp = serializers.IntegerField(required=False)
+    score_window = serializers.IntegerField(required=False)
+    score_prior = serializers.IntegerField(required=False)
+    holdback_bp = serializers.IntegerField(required=False)
+    settle_seconds = serializers.IntegerField(required=False)
     effective_from = serializers.DateTimeField(required=False, help_text="Default now; never in the past.")
 
 
@@ -132,11 +158,16 @@ class ProjectSpendSerializer(serializers.Serializer):
     project = serializers.UUIDField()
     name = serializers.CharField()
     spent = serializers.CharField(
-        help_text="Rewards less clawbacks (plus clawbacks reversed on appeal), base units."
+        help_text="Rewards less clawbacks and forfeits, plus clawbacks reversed on appeal and "
+        "adjustments, base units."
     )
     rewarded_labels = serializers.IntegerField()
     policy_version = serializers.IntegerField(allow_null=True)
     max_reward_per_label = serializers.CharField(allow_null=True)
+    policy_kind = serializers.CharField(allow_null=True)
+    expected_cost_per_label = serializers.CharField(
+        allow_null=True, help_text="Mean reward per label under the policy in force (its maximum before any)."
+    )
 
 
 class LabBudgetSerializer(serializers.Serializer):
@@ -305,8 +336,17 @@ class StaffLabelClawbackApi(APIView):
 # --- The expert's earnings -------------------------------------------------------------------
 
 
+class HeldShareSerializer(serializers.Serializer):
+    label = serializers.UUIDField()
+    held = serializers.CharField()
+    since = serializers.DateTimeField()
+    reason = serializers.CharField(help_text="Why it is held now (settling period, suspension, group).")
+
+
 class EarningsSerializer(serializers.Serializer):
     pending = serializers.CharField(help_text="The most submitted labels on items not yet final can earn.")
+    held = serializers.CharField(help_text="Shares of rewards held back until they settle (pending).")
+    held_shares = HeldShareSerializer(many=True, help_text="The oldest 200 held shares, with their reason.")
     payable = serializers.CharField()
     in_flight = serializers.CharField()
     paid = serializers.CharField()
@@ -321,6 +361,7 @@ class EarningsApi(APIView):
     def get(self, request):
         profile = expert_profile_ensure(user=request.user)
         balances = {k: str(v) for k, v in ledger_balances(expert_id=profile.pk).items()}
+        balances["held_shares"] = holdbacks_pending(expert_id=profile.pk)
         return Response(EarningsSerializer(balances).data)
 
 

@@ -394,12 +394,14 @@ def ledger_payout_lost(*, reference: str, memo: str = "") -> None:
 
 def ledger_balances(*, expert_id: Any) -> dict[str, int]:
     """An expert's earnings: ``pending`` (the most their submitted labels on items not yet
-    final can earn under the policies in force), ``payable``, ``in_flight`` and ``paid``."""
+    final can earn under the policies in force), ``held`` (shares of rewards held back until
+    they settle, rewards.holdbacks), ``payable``, ``in_flight`` and ``paid``."""
     from rewards.policy import pending_estimate  # policy imports this module
 
     totals = sums_by(LedgerEntry.objects.filter(account__expert_id=expert_id), "account__kind")
     return {
         "pending": pending_estimate(expert_id=expert_id),
+        "held": totals.get(Kind.HELD, 0),
         "payable": totals.get(Kind.ANNOTATOR, 0),
         "in_flight": totals.get(Kind.IN_FLIGHT, 0),
         "paid": totals.get(Kind.PAID_OUT, 0),

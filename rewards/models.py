@@ -72,8 +72,9 @@ class LedgerAccount(models.Model):
         ANNOTATOR = "annotator", "annotator payable"
         IN_FLIGHT = "payouts_in_flight", "payouts in flight"
         PAID_OUT = "paid_out", "paid out"
+        HELD = "held", "held back (pending release)"
 
-    EXPERT_KINDS = (Kind.ANNOTATOR, Kind.IN_FLIGHT, Kind.PAID_OUT)
+    EXPERT_KINDS = (Kind.ANNOTATOR, Kind.IN_FLIGHT, Kind.PAID_OUT, Kind.HELD)
 
     id = models.BigAutoField(primary_key=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -103,7 +104,7 @@ class LedgerAccount(models.Model):
                     Q(kind="treasury", lab__isnull=True, expert__isnull=True)
                     | Q(kind="lab_budget", lab__isnull=False, expert__isnull=True)
                     | Q(
-                        kind__in=["annotator", "payouts_in_flight", "paid_out"],
+                        kind__in=["annotator", "payouts_in_flight", "paid_out", "held"],
                         lab__isnull=True,
                         expert__isnull=False,
                     )
@@ -136,6 +137,9 @@ class LedgerTransaction(AppendOnlyModel):
         PAYOUT_SETTLE = "payout_settle", "payout settled"
         PAYOUT_RETURN = "payout_return", "payout returned"
         PAYOUT_LOST = "payout_lost", "payout lost with its chain"
+        HOLDBACK_RELEASE = "holdback_release", "held reward released"
+        HOLDBACK_FORFEIT = "holdback_forfeit", "held reward forfeited"
+        REWARD_ADJUSTMENT = "reward_adjustment", "reward adjusted after a consensus revision"
 
     id = models.BigAutoField(primary_key=True)
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Public id.")
@@ -189,15 +193,24 @@ class LedgerEntry(AppendOnlyModel):
 class RewardPolicy(AppendOnlyModel):
     """How a project pays for a label, one immutable version per row.
 
-    amount = base_rate x level multiplier x agreement weight x gold factor, with the
-    multipliers and weights in basis points (10,000 = 1) and integer arithmetic rounding down;
-    a label that earns anything earns at least ``min_reward``. The version in force for a label
-    is the latest whose ``effective_from`` is at or before the moment its item was finalised.
+    Kind ``agreement`` (``rewards.policy``): amount = base_rate x level multiplier x agreement
+    weight x gold factor, with the multipliers and weights in basis points (10,000 = 1) and
+    integer arithmetic rounding down; a label that earns anything earns at least ``min_reward``.
+    Kind ``information`` (``rewards.policy_information``): base_rate x level multiplier x
+    (peer weight x the annotator's peer-prediction score + right weight x their chance-corrected
+    accuracy where the answer is known), a share held back (``rewards.holdbacks``). The version
+    in force for a label is the latest whose ``effective_from`` is at or before the moment its
+    item was finalised.
     """
+
+    class Kind(models.TextChoices):
+        AGREEMENT = "agreement", "agreement with the consensus"
+        INFORMATION = "information", "information: peer prediction and chance-corrected accuracy"
 
     id = models.BigAutoField(primary_key=True)
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="reward_policies")
     version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.AGREEMENT)
     base_rate = amount_field(help_text="Token base units per label at multiplier and weight 1.")
     level_multipliers_bp = models.JSONField(
         help_text='Basis points by expertise level: {"1": 10000, "2": 12500, "3": 15000, "4": 20000}.'
@@ -221,6 +234,23 @@ class RewardPolicy(AppendOnlyModel):
         default=7000, help_text="Window accuracy below this: the label earns nothing."
     )
     min_reward = amount_field(default=0, help_text="A label that earns anything earns at least this.")
+    # Kind "information" only.
+    peer_weight_bp = models.PositiveIntegerField(
+        default=10000, help_text="Weight of the peer-prediction (Correlated Agreement) term."
+    )
+    right_weight_bp = models.PositiveIntegerField(
+        default=10000, help_text="Weight of the chance-corrected accuracy term (gold and consensus)."
+    )
+    score_window = models.PositiveIntegerField(
+        default=50, help_text="The annotator's last N scored labels in the project averaged before clipping."
+    )
+    score_prior = models.PositiveIntegerField(
+        default=5, help_text="Pseudo-labels of score 0 added to the window's average (shrinks short windows)."
+    )
+    holdback_bp = models.PositiveIntegerField(default=2000, help_text="Share of each reward held back.")
+    settle_seconds = models.PositiveIntegerField(
+        default=7 * 86400, help_text="Settling period before a held share is released."
+    )
     effective_from = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(

@@ -50,6 +50,10 @@ def policy_in_force(*, project_id: Any, at: dt.datetime | None = None) -> Reward
 
 def policy_max_reward(policy: RewardPolicy) -> int:
     """The most one label can earn under ``policy`` (the budget gate reserves this)."""
+    if policy.kind == RewardPolicy.Kind.INFORMATION:
+        from rewards.policy_information import information_max_reward
+
+        return information_max_reward(policy)
     best_bp = max(int(v) for v in policy.level_multipliers_bp.values())
     weight = max(policy.agreement_full_bp, policy.agreement_partial_bp, policy.agreement_none_bp)
     amount = int(policy.base_rate) * best_bp * weight // (BP * BP)
@@ -215,6 +219,11 @@ def pending_estimate(*, expert_id: Any) -> int:
         if policy is None:
             continue
         level = expertise_level(expert=expert, domain=projects[project_id].domain)
+        if policy.kind == RewardPolicy.Kind.INFORMATION:
+            from rewards.policy_information import information_level_max
+
+            total += information_level_max(policy, level) * count
+            continue
         each = int(policy.base_rate) * int(policy.level_multipliers_bp.get(str(level), 0))
         each = each * policy.agreement_full_bp // (BP * BP)
         each = max(each, int(policy.min_reward)) if each > 0 else 0

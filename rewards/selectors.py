@@ -15,6 +15,7 @@ from annotate.models import Assignment, Item, Label, Project, ProjectSuspension,
 from rewards.ledger import sum_amounts, sums_by
 from rewards.models import BudgetCredit, LedgerAccount, LedgerEntry, LedgerTransaction, RewardPolicy
 from rewards.policy import policy_in_force, policy_max_reward
+from rewards.policy_information import policy_expected_cost
 from rlhf_platform.accounts.models import Lab
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.experts.models import ExpertProfile
@@ -179,6 +180,14 @@ def lab_spend(*, lab: Lab) -> dict[str, Any]:
     repaid = sums_by(
         LedgerTransaction.objects.filter(lab=lab, kind=LedgerTransaction.Kind.CLAWBACK_REVERSAL), "project_id"
     )
+    forfeited = sums_by(
+        LedgerTransaction.objects.filter(lab=lab, kind=LedgerTransaction.Kind.HOLDBACK_FORFEIT), "project_id"
+    )
+    adjusted: dict[Any, int] = {}
+    for project_id, data in LedgerTransaction.objects.filter(
+        lab=lab, kind=LedgerTransaction.Kind.REWARD_ADJUSTMENT
+    ).values_list("project_id", "data"):
+        adjusted[project_id] = adjusted.get(project_id, 0) + int((data or {}).get("adjustment") or 0)
     credited = sum_amounts(
         LedgerTransaction.objects.filter(lab=lab, kind=LedgerTransaction.Kind.BUDGET_CREDIT)
     )
@@ -190,13 +199,21 @@ def lab_spend(*, lab: Lab) -> dict[str, Any]:
                 "project": str(project.pk),
                 "name": project.name,
                 "spent": str(
-                    spent.get(project.pk, 0) - returned.get(project.pk, 0) + repaid.get(project.pk, 0)
+                    spent.get(project.pk, 0)
+                    - returned.get(project.pk, 0)
+                    + repaid.get(project.pk, 0)
+                    - forfeited.get(project.pk, 0)
+                    + adjusted.get(project.pk, 0)
                 ),
                 "rewarded_labels": LedgerTransaction.objects.filter(
                     project=project, kind=LedgerTransaction.Kind.REWARD
                 ).count(),
                 "policy_version": policy.version if policy else None,
                 "max_reward_per_label": str(policy_max_reward(policy)) if policy else None,
+                "policy_kind": policy.kind if policy else None,
+                "expected_cost_per_label": str(policy_expected_cost(policy)["expected_cost_per_label"])
+                if policy
+                else None,
             }
         )
     return {

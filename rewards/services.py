@@ -81,6 +81,13 @@ def reward_policy_create(
     gold_min_seen: int = 5,
     gold_min_accuracy_bp: int = 7_000,
     min_reward: int | str = 0,
+    kind: str = RewardPolicy.Kind.AGREEMENT,
+    peer_weight_bp: int = 10_000,
+    right_weight_bp: int = 10_000,
+    score_window: int = 50,
+    score_prior: int = 5,
+    holdback_bp: int = 2_000,
+    settle_seconds: int = 7 * 86_400,
     effective_from: dt.datetime | None = None,
     actor: Any = None,
     api_key: Any = None,
@@ -118,7 +125,24 @@ def reward_policy_create(
             "Weights must not increase as agreement falls (full >= partial >= none).",
             field="agreement_partial_bp",
         )
-    for name, value in (("gold_window", gold_window), ("gold_min_seen", gold_min_seen)):
+    if kind not in RewardPolicy.Kind.values:
+        raise ApplicationError(f"kind must be one of {', '.join(RewardPolicy.Kind.values)}.", field="kind")
+    _bp(peer_weight_bp, "peer_weight_bp")
+    _bp(right_weight_bp, "right_weight_bp")
+    if _bp(holdback_bp, "holdback_bp") > 10_000:
+        raise ApplicationError("holdback_bp is at most 10000 bp.", field="holdback_bp")
+    if (
+        isinstance(settle_seconds, bool)
+        or not isinstance(settle_seconds, int)
+        or not 0 <= settle_seconds <= 366 * 86_400
+    ):
+        raise ApplicationError("settle_seconds must be an integer from 0 to a year.", field="settle_seconds")
+    for name, value in (
+        ("gold_window", gold_window),
+        ("gold_min_seen", gold_min_seen),
+        ("score_window", score_window),
+        ("score_prior", score_prior),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
             raise ApplicationError(f"{name} must be an integer from 0 to 1000.", field=name)
     # Versions of one project are numbered under the project's row lock: two creations at the
@@ -144,6 +168,13 @@ def reward_policy_create(
         gold_min_seen=gold_min_seen,
         gold_min_accuracy_bp=gold_min_accuracy_bp,
         min_reward=token_amount_clean(min_reward, "min_reward"),
+        kind=kind,
+        peer_weight_bp=peer_weight_bp,
+        right_weight_bp=right_weight_bp,
+        score_window=score_window,
+        score_prior=score_prior,
+        holdback_bp=holdback_bp,
+        settle_seconds=settle_seconds,
         effective_from=effective_from,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         created_by_key=api_key,
@@ -153,7 +184,12 @@ def reward_policy_create(
         target=project,
         actor=actor,
         api_key=api_key,
-        data={"version": policy.version, "policy_id": policy.pk, "base_rate": str(policy.base_rate)},
+        data={
+            "version": policy.version,
+            "policy_id": policy.pk,
+            "kind": policy.kind,
+            "base_rate": str(policy.base_rate),
+        },
     )
     return policy
 
@@ -174,6 +210,10 @@ def _reward_posting(
 ) -> dict[str, Any]:
     """The ledger posting of a label's reward (the arguments of ``ledger_post``, one of
     ``ledger_post_many``'s postings)."""
+    if policy.kind == RewardPolicy.Kind.INFORMATION:
+        from rewards.holdbacks import information_posting
+
+        return information_posting(label=label, policy=policy, consensus=consensus, budget=budget)
     item = label.item
     breakdown = reward_compute(label=label, policy=policy, consensus=consensus)
     amount = breakdown["amount"]
@@ -306,7 +346,13 @@ def _label_counter_posting(
     source = LedgerTransaction.objects.filter(reference=undoes).first()
     if source is None or int(source.amount) == 0:
         return None
+    # A reward with a held share: only the paid share is on the payable account (the held
+    # share is forfeited by rewards.holdbacks).
     amount = int(source.amount)
+    if source.kind == LedgerTransaction.Kind.REWARD:
+        amount = int(source.data.get("paid", amount))
+    if amount == 0:
+        return None
     annotator = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=source.expert_id)
     budget = lab_budget_account(lab_id=source.lab_id)
     txn, created = ledger_post(

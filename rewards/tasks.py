@@ -26,3 +26,19 @@ def item_rewards_task(item_id: int) -> int:
 def clawbacks_reconcile_task() -> int:
     """Claw back rewards of labels since excluded from consensus (beat: every 10 minutes)."""
     return clawbacks_reconcile()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def holdbacks_settle_task() -> dict:
+    """Release or forfeit held shares whose verdict is due (beat: every 10 minutes)."""
+    from rewards.holdbacks import holdbacks_settle
+
+    return holdbacks_settle()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def reward_adjustments_task() -> int:
+    """Adjust rewards for revised consensus (beat: every 10 minutes)."""
+    from rewards.holdbacks import reward_adjustments_post
+
+    return reward_adjustments_post()

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from rewards.credits import budget_credit, budget_credit_approve, budget_credit_reject
+from rewards.holdbacks import holdbacks_pending
 from rewards.ledger import ledger_balances
 from rewards.models import BudgetCredit
 from rewards.selectors import (
@@ -57,6 +58,10 @@ def earnings(request):
             "balances": {k: {"units": v, "tokens": format_tokens(v)} for k, v in balances.items()},
             "page": page,
             "lines": lines,
+            "held_shares": [
+                {**share, "tokens": format_tokens(share["held"])}
+                for share in holdbacks_pending(expert_id=profile.pk)
+            ],
         },
     )
 

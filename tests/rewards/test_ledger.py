@@ -195,10 +195,22 @@ def test_reserve_settle_moves_payable_to_paid_once():
     _earn(expert, 100)
     ledger_payout_reserve(expert_id=expert.pk, amount=60, reference="run1-tx1")
     ledger_payout_reserve(expert_id=expert.pk, amount=60, reference="run1-tx1")  # a retry
-    assert ledger_balances(expert_id=expert.pk) == {"pending": 0, "payable": 40, "in_flight": 60, "paid": 0}
+    assert ledger_balances(expert_id=expert.pk) == {
+        "pending": 0,
+        "held": 0,
+        "payable": 40,
+        "in_flight": 60,
+        "paid": 0,
+    }
     ledger_payout_settle(reference="run1-tx1")
     ledger_payout_settle(reference="run1-tx1")
-    assert ledger_balances(expert_id=expert.pk) == {"pending": 0, "payable": 40, "in_flight": 0, "paid": 60}
+    assert ledger_balances(expert_id=expert.pk) == {
+        "pending": 0,
+        "held": 0,
+        "payable": 40,
+        "in_flight": 0,
+        "paid": 60,
+    }
     with pytest.raises(ApplicationError) as refused:
         ledger_payout_return(reference="run1-tx1")
     assert refused.value.code == "payout_already_closed"

@@ -220,7 +220,13 @@ def test_pending_shows_the_most_unfinalised_labels_can_earn(project, item):
     expert = expert_at(project.domain, 2)
     LabelFactory(item=item, expert=expert)
     LabelFactory(item=ItemFactory(batch__project=project), expert=expert)
-    assert ledger_balances(expert_id=expert.pk) == {"pending": 2500, "payable": 0, "in_flight": 0, "paid": 0}
+    assert ledger_balances(expert_id=expert.pk) == {
+        "pending": 2500,
+        "held": 0,
+        "payable": 0,
+        "in_flight": 0,
+        "paid": 0,
+    }
 
 
 @pytest.mark.django_db

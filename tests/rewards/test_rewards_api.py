@@ -104,6 +104,8 @@ def test_an_expert_sees_balances_and_a_statement_that_explains_each_amount(
     client.force_login(expert.user)
     assert client.get("/api/v1/me/earnings").json() == {
         "pending": str(15 * TOKEN // 10),
+        "held": "0",
+        "held_shares": [],
         "payable": str(15 * TOKEN // 10),
         "in_flight": "0",
         "paid": "0",

@@ -1,0 +1,124 @@
+"""Rewards in the adversarial crowd: the project's policy, and what each population was paid.
+
+:func:`crowd_policy` gives the crowd's project a reward policy of either kind (the same base
+rate and level multipliers, so the two kinds compare) and a budget that never runs out;
+:func:`reward_figures` reads the ledger per account at the end of a run:
+
+- ``reward_per_account_<population>``: what the population's accounts hold as payable (paid
+  now: rewards less clawbacks, plus adjustments and released holdbacks), per account;
+- ``held_per_account_<population>``: what is still held back for them (pending, per account);
+- ``reward_per_label_<population>`` and ``held_per_label_<population>``: the same per label
+  they gave (gold labels included);
+- ``cheater_share_of_nonexpert_max``: the largest cheating population's (paid + held) per
+  account over an honest non-expert's;
+- ``expert_minority_paid_share``: of the experts' right labels on hard items whose labels'
+  plurality answer was wrong, the share paid at least the base rate (reward and adjustments).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+BASE_RATE = 10**15  # 0.001 token per label at level multiplier 1
+MULTIPLIERS = {"1": 10_000, "2": 12_500, "3": 15_000, "4": 20_000}
+CHEATERS = ("spammer", "always_a", "adaptive", "ring", "sybil_random", "sybil_copy")
+
+
+def crowd_policy(project, kind: str = "information", **settings: Any):
+    """A reward policy of ``kind`` (``agreement``: today's formula; ``information``) for the
+    crowd's project, in force from now, and a lab budget that covers every label."""
+    from rewards.ledger import lab_budget_account, ledger_post, treasury_account
+    from rewards.models import LedgerTransaction
+    from rewards.services import reward_policy_create
+
+    policy = reward_policy_create(
+        project=project, base_rate=BASE_RATE, level_multipliers_bp=MULTIPLIERS, kind=kind, **settings
+    )
+    amount = BASE_RATE * 10**6
+    ledger_post(
+        kind=LedgerTransaction.Kind.BUDGET_CREDIT,
+        reference=f"crowd-budget:{project.pk}",
+        legs=[(treasury_account(), -amount), (lab_budget_account(lab_id=project.lab_id), amount)],
+        lab_id=project.lab_id,
+        memo="crowd simulation budget",
+    )
+    return policy
+
+
+def reward_figures(project, accounts: list, truth: dict, hard: set) -> dict[str, Any]:
+    """The figures of the module's docstring, from the ledger."""
+    from annotate.models import Label
+    from rewards.ledger import sums_by
+    from rewards.models import LedgerAccount, LedgerEntry, LedgerTransaction, RewardPolicy
+
+    policy = RewardPolicy.objects.filter(project=project).order_by("-version").first()
+    base = int(policy.base_rate) if policy else 0
+    experts = [a.expert.pk for a in accounts]
+    entries = LedgerEntry.objects.filter(account__expert_id__in=experts, transaction__project=project)
+    payable = sums_by(entries.filter(account__kind=LedgerAccount.Kind.ANNOTATOR), "account__expert_id")
+    held = sums_by(entries.filter(account__kind=LedgerAccount.Kind.HELD), "account__expert_id")
+
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "paid": 0, "held": 0, "labels": 0})
+    for account in accounts:
+        row = totals[account.population]
+        row["n"] += 1
+        row["paid"] += payable.get(account.expert.pk, 0)
+        row["held"] += held.get(account.expert.pk, 0)
+        row["labels"] += account.labels
+    figures: dict[str, Any] = {"reward_policy_kind": policy.kind if policy else None}
+    per_account: dict[str, float] = {}
+    for population, row in sorted(totals.items()):
+        n, labels = max(1, row["n"]), max(1, row["labels"])
+        figures[f"reward_per_account_{population}"] = round(row["paid"] / n / base, 3) if base else 0
+        figures[f"held_per_account_{population}"] = round(row["held"] / n / base, 3) if base else 0
+        figures[f"reward_per_label_{population}"] = round(row["paid"] / labels / base, 4) if base else 0
+        figures[f"held_per_label_{population}"] = round(row["held"] / labels / base, 4) if base else 0
+        per_account[population] = (row["paid"] + row["held"]) / n
+    honest = per_account.get("nonexpert") or 0
+    if honest:
+        shares = {p: per_account[p] / honest for p in CHEATERS if p in per_account}
+        figures["cheater_share_of_nonexpert"] = {p: round(v, 3) for p, v in shares.items()}
+        figures["cheater_share_of_nonexpert_max"] = round(max(shares.values(), default=0.0), 3)
+        label_rate = {
+            p: (totals[p]["paid"] + totals[p]["held"]) / max(1, totals[p]["labels"]) for p in totals
+        }
+        if label_rate.get("nonexpert"):
+            figures["expert_over_nonexpert_per_label"] = round(
+                label_rate.get("expert", 0) / label_rate["nonexpert"], 3
+            )
+    figures["reward_unit"] = "base rate (policy base_rate per label)"
+
+    # Experts right against a wrong plurality on hard items, and what each such label earned.
+    population = {a.expert.pk: a.population for a in accounts}
+    by_item: dict[Any, list[tuple[Any, Any, str]]] = defaultdict(list)
+    rows = Label.objects.filter(project=project, is_gold=False, item_id__in=list(hard)).values_list(
+        "item_id", "id", "expert_id", "choice"
+    )
+    for item_id, label_id, expert_id, choice in rows:
+        by_item[item_id].append((label_id, expert_id, choice))
+    minority: list[Any] = []
+    for item_id, labels in by_item.items():
+        counts = Counter(choice for _l, _e, choice in labels).most_common()
+        if len(counts) > 1 and counts[0][1] == counts[1][1]:
+            continue  # no plurality
+        if counts[0][0] == truth[item_id][0]:
+            continue
+        minority += [
+            label_id
+            for label_id, expert_id, choice in labels
+            if population.get(expert_id) == "expert" and choice == truth[item_id][0]
+        ]
+    earned: dict[Any, int] = defaultdict(int)
+    kinds = (LedgerTransaction.Kind.REWARD, LedgerTransaction.Kind.REWARD_ADJUSTMENT)
+    for label_id, kind, data, amount in LedgerTransaction.objects.filter(
+        label_id__in=minority, kind__in=kinds
+    ).values_list("label_id", "kind", "data", "amount"):
+        if kind == LedgerTransaction.Kind.REWARD:
+            earned[label_id] += int(amount)
+        else:
+            earned[label_id] += int((data or {}).get("adjustment") or 0)
+    paid = sum(1 for label_id in minority if base and earned.get(label_id, 0) >= base)
+    figures["expert_minority_labels"] = len(minority)
+    figures["expert_minority_paid_share"] = round(paid / len(minority), 4) if minority else "none"
+    return figures

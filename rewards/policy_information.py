@@ -1,0 +1,451 @@
+"""What a label earns under a policy of kind ``information``: pay for the information in the
+label, not for agreement with a consensus a group can capture.
+
+    amount = peer amount + right amount
+    peer amount  = floor(base_rate x level multiplier x peer weight  x P)
+    right amount = floor(base_rate x level multiplier x right weight x R), R = 0 on a wrong label
+
+P, the peer-prediction term (Correlated Agreement, Shnayder, Agarwal, Frongillo and Parkes,
+2016). For the label ``x_a(i)`` of annotator a on item i, each peer b with a counted label on i
+(never a, never a member of a's suspected group) gives the score
+
+    s = S(x_a(i), x_b(i)) - S(x_a(j), x_b(k))
+
+with j an item a labelled other than i and k an item b labelled other than i and j, both drawn
+by a generator seeded with the label's id (a recompute draws the same), among labels created
+before the item was finalised. ``S(x, y) = 1`` when ``Delta(x, y) > 0``, where Delta is the
+joint distribution of two annotators' answers on one item minus the product of the marginals,
+estimated from the project's recent pairs of labels (identity before there are enough). The
+label's score is the mean over its peers; P is the mean of the annotator's last
+``score_window`` scores in the project (this one included), with ``score_prior`` pseudo-scores
+of 0 added, clipped at 0: ``P = max(0, sum s / (n + prior))``.
+
+R, being right where the answer is known. Over the annotator's last ``score_window`` labels
+in the project whose answer is known (graded gold labels, lab gold or silver gold, by their
+grade; ordinary labels of final items, against the item's gold-anchored consensus), with
+``hits`` right of ``n``, and ``b`` the agreement the annotator would reach by chance (their
+answer distribution over the window times the project's answer distribution):
+
+    G = max(0, (hits - n x b) / (n + prior))      (chance-corrected accuracy, shrunk, clipped)
+    R = G x n / hits on a right label, 0 on a wrong one
+
+so the window's labels together earn ``n x G``, all of it on the right labels. Both terms are
+0 in expectation for any answer that ignores the item, before clipping; see docs/rewards.md.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from fractions import Fraction
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db.models import Q
+
+from annotate.models import Item, ItemConsensus, Label
+from rewards.models import LedgerTransaction, RewardPolicy
+from rlhf_platform.experts.selectors import expertise_level
+
+BP = 10_000
+FORMULA = (
+    "floor(base x level x peer_weight x P) + floor(base x level x right_weight x R); "
+    "a share held back until the item settles"
+)
+DELTA_MIN_PAIRS = 50
+OTHER_DRAWS = 3  # (j, k) pairs drawn per peer; their mean is the second term
+
+
+def information_max_reward(policy: RewardPolicy) -> int:
+    """The most one label can earn: P <= 1 and R <= 1."""
+    best_bp = max(int(v) for v in policy.level_multipliers_bp.values())
+    base = int(policy.base_rate)
+    return base * best_bp * policy.peer_weight_bp // (BP * BP) + base * best_bp * policy.right_weight_bp // (
+        BP * BP
+    )
+
+
+def information_level_max(policy: RewardPolicy, level: int) -> int:
+    """The most one label of an expert at ``level`` can earn."""
+    mult = int(policy.level_multipliers_bp.get(str(level), 0))
+    base = int(policy.base_rate)
+    return base * mult * policy.peer_weight_bp // (BP * BP) + base * mult * policy.right_weight_bp // (
+        BP * BP
+    )
+
+
+# --- The mechanism, on plain data ----------------------------------------------------------------
+
+
+def delta_sign_estimate(choices_by_item: Iterable[list[str]]) -> dict[str, Any]:
+    """The answer pairs (x, y) where Delta(x, y) = P(x, y) - P(x) P(y) > 0, estimated from the
+    ordered pairs of two annotators' answers on one item; none before ``DELTA_MIN_PAIRS``."""
+    joint: Counter = Counter()
+    for choices in choices_by_item:
+        for n, x in enumerate(choices):
+            for m, y in enumerate(choices):
+                if n != m:
+                    joint[(x, y)] += 1
+    total = sum(joint.values())
+    if total < DELTA_MIN_PAIRS:
+        return {"estimated": [], "pairs": total}
+    marginal: Counter = Counter()
+    for (x, _y), count in joint.items():
+        marginal[x] += count
+    classes = sorted(marginal)
+    positive = [
+        f"{x}|{y}"
+        for x in classes
+        for y in classes
+        if joint[(x, y)] * total > marginal[x] * marginal[y]  # Delta(x, y) > 0, exactly
+    ]
+    return {"estimated": positive, "pairs": total}
+
+
+def sign_score(sign: dict[str, Any], x: str, y: str) -> int:
+    """S(x, y) = 1 when Delta(x, y) > 0 (agreement on the same answer before an estimate)."""
+    if not sign["estimated"]:
+        return int(x == y)
+    return int(f"{x}|{y}" in sign["estimated"])
+
+
+def ca_score(
+    *,
+    item_id: Any,
+    choice: str,
+    peers: list[tuple[Any, str, list[tuple[Any, str]]]],
+    mine: list[tuple[Any, str]],
+    sign: dict[str, Any],
+    rng: random.Random,
+) -> tuple[Fraction | None, list[list[Any]]]:
+    """The Correlated Agreement score of answer ``choice`` on ``item_id``: for each peer
+    ``(key, answer on the item, [(item, answer) of their other labels])``, S(mine, theirs) minus
+    the mean of S over ``OTHER_DRAWS`` draws of my answer on another item j and theirs on a third
+    item k; the mean over peers. ``mine`` is my other labels. None when no draw is possible."""
+    mine = [row for row in mine if row[0] != item_id]
+    if not mine:
+        return None, []
+    scores, draws = [], []
+    for key, peer_choice, theirs in peers:
+        same = sign_score(sign, choice, peer_choice)
+        others = []
+        for _ in range(OTHER_DRAWS):
+            j, x_j = rng.choice(mine)
+            pool = [row for row in theirs if row[0] not in (item_id, j)]
+            if not pool:
+                continue
+            k, y_k = rng.choice(pool)
+            others.append(sign_score(sign, x_j, y_k))
+            draws.append([str(key), j, k])
+        if others:
+            scores.append(Fraction(same) - Fraction(sum(others), len(others)))
+    if not scores:
+        return None, draws
+    return sum(scores) / len(scores), draws
+
+
+# --- Project-wide estimates (one read per item posted) ------------------------------------------
+
+
+class ProjectStats:
+    """The sign of the Delta matrix and the distribution of known answers of one project, read
+    once per posting of an item's rewards."""
+
+    def __init__(self, *, project_id: Any, until: Any) -> None:
+        self.project_id = project_id
+        self.until = until
+        self.sign = self._delta_sign()
+        self.reference = self._reference_distribution()
+
+    def _delta_sign(self) -> dict[str, list[str]]:
+        rows = (
+            Label.objects.filter(
+                project_id=self.project_id,
+                is_gold=False,
+                excluded_from_consensus=False,
+                created_at__lte=self.until,
+            )
+            .exclude(choice="")
+            .order_by("-created_at")
+            .values_list("item_id", "choice")[: settings.REWARDS_PEER_DELTA_LABELS]
+        )
+        by_item: dict[Any, list[str]] = defaultdict(list)
+        for item_id, choice in rows:
+            by_item[item_id].append(choice)
+        return delta_sign_estimate(by_item.values())
+
+    def s(self, x: str, y: str) -> int:
+        return sign_score(self.sign, x, y)
+
+    def _reference_distribution(self) -> dict[str, Fraction]:
+        counts: Counter = Counter(
+            ItemConsensus.objects.filter(
+                item__project_id=self.project_id, item__state=Item.State.FINAL, item__is_gold=False
+            )
+            .exclude(choice="")
+            .values_list("choice", flat=True)
+        )
+        for answer in Item.objects.filter(project_id=self.project_id, gold__isnull=False).values_list(
+            "gold", flat=True
+        ):
+            if isinstance(answer, dict) and answer.get("choice"):
+                counts[answer["choice"]] += 1
+        total = sum(counts.values())
+        return {c: Fraction(n, total) for c, n in counts.items()} if total else {}
+
+
+# --- Groups -------------------------------------------------------------------------------------
+
+
+def suspected_group_members(*, project_id: Any, expert_id: Any) -> set[str]:
+    """The experts (as text) in any group the project suspects ``expert_id`` belongs to: the
+    fitted model's groups, and persisted undecided or confirmed groups where they exist."""
+    from annotate.quality.consensus_update import project_model
+
+    members: set[str] = set()
+    model = project_model(project_id)
+    if model is not None:
+        g = model.group_of(str(expert_id))
+        if g is not None:
+            members.update(str(w) for w in (model.meta.get("groups") or [])[g])
+    try:
+        member_model = apps.get_model("annotate", "AnnotatorGroupMember")
+    except LookupError:
+        return members
+    groups = member_model.objects.filter(project_id=project_id, expert_id=expert_id).exclude(
+        group__status__in=("cleared", "merged")
+    )
+    for expert in member_model.objects.filter(group__in=groups.values("group_id")).values_list(
+        "expert_id", flat=True
+    ):
+        members.add(str(expert))
+    return members
+
+
+# --- The peer term ------------------------------------------------------------------------------
+
+
+def _other_labels(*, expert_id: Any, project_id: Any, until: Any, limit: int = 200) -> list[tuple[Any, str]]:
+    """(item id, choice) of the expert's recent counted ordinary labels, oldest first."""
+    rows = (
+        Label.objects.filter(
+            expert_id=expert_id,
+            project_id=project_id,
+            is_gold=False,
+            excluded_from_consensus=False,
+            created_at__lte=until,
+        )
+        .exclude(choice="")
+        .order_by("-created_at", "id")
+        .values_list("item_id", "choice")[:limit]
+    )
+    return sorted(rows, key=lambda row: row[0])
+
+
+def peer_score(*, label: Label, stats: ProjectStats, until: Any) -> dict[str, Any]:
+    """The label's Correlated Agreement score (see the module's docstring) with its draws."""
+    group = suspected_group_members(project_id=label.project_id, expert_id=label.expert_id)
+    peers = (
+        Label.objects.filter(
+            item_id=label.item_id, is_gold=False, excluded_from_consensus=False, created_at__lte=until
+        )
+        .exclude(expert_id=label.expert_id)
+        .exclude(choice="")
+        .order_by("id")
+        .values_list("id", "expert_id", "choice")
+    )
+    peers = [p for p in peers if str(p[1]) not in group]
+    if not label.choice or not peers:
+        return {"score": None, "reason": "no peer outside the annotator's group"}
+    rng = random.Random(f"ca:{label.pk}")  # noqa: S311 (seeded: a recompute draws the same)
+    mine = _other_labels(expert_id=label.expert_id, project_id=label.project_id, until=until)
+    score, draws = ca_score(
+        item_id=label.item_id,
+        choice=label.choice,
+        peers=[
+            (expert, choice, _other_labels(expert_id=expert, project_id=label.project_id, until=until))
+            for _id, expert, choice in peers
+        ],
+        mine=mine,
+        sign=stats.sign,
+        rng=rng,
+    )
+    if score is None:
+        return {"score": None, "reason": "no other labels to compare with yet"}
+    return {"score": str(score), "peers": len(peers), "draws": draws}
+
+
+def _window_peer_scores(*, label: Label, policy: RewardPolicy) -> list[Fraction]:
+    """The peer scores of the annotator's previous rewards in the project under this kind."""
+    rows = (
+        LedgerTransaction.objects.filter(
+            expert_id=label.expert_id,
+            project_id=label.project_id,
+            kind=LedgerTransaction.Kind.REWARD,
+            data__kind=RewardPolicy.Kind.INFORMATION,
+        )
+        .exclude(label_id=label.pk)
+        .order_by("-created_at", "-id")
+        .values_list("data", flat=True)[: max(policy.score_window - 1, 0)]
+    )
+    out = []
+    for data in rows:
+        score = ((data or {}).get("peer") or {}).get("score")
+        if score is not None:
+            out.append(Fraction(score))
+    return out
+
+
+# --- The right term -----------------------------------------------------------------------------
+
+
+def _known_window(*, label: Label, policy: RewardPolicy, until: Any) -> list[tuple[str, bool]]:
+    """(choice, right) of the annotator's last ``score_window`` labels whose answer is known."""
+    graded = (
+        Label.objects.filter(
+            expert_id=label.expert_id,
+            project_id=label.project_id,
+            gold_passed__isnull=False,
+            created_at__lte=until,
+        )
+        .order_by("-created_at")
+        .values_list("created_at", "choice", "gold_passed")[: policy.score_window]
+    )
+    ordinary = (
+        Label.objects.filter(
+            expert_id=label.expert_id,
+            project_id=label.project_id,
+            is_gold=False,
+            gold_passed__isnull=True,
+            excluded_from_consensus=False,
+            item__state=Item.State.FINAL,
+            created_at__lte=until,
+        )
+        .filter(Q(item__finalized_at__lte=until) | Q(item_id=label.item_id))
+        .exclude(choice="")
+        .exclude(item__consensus__choice="")
+        .exclude(item__consensus__isnull=True)
+        .order_by("-created_at")
+        .values_list("created_at", "choice", "item__consensus__choice")[: policy.score_window]
+    )
+    rows = [(at, choice, bool(passed)) for at, choice, passed in graded]
+    rows += [(at, choice, choice == reference) for at, choice, reference in ordinary]
+    rows.sort(key=lambda row: row[0], reverse=True)
+    return [(choice, right) for _at, choice, right in rows[: policy.score_window]]
+
+
+def label_right(*, label: Label, consensus: ItemConsensus | None) -> bool | None:
+    """Whether the label is right where the answer is known (its gold grade, else the item's
+    consensus), None when it is not known."""
+    if label.gold_passed is not None:
+        return bool(label.gold_passed)
+    if consensus is None or not consensus.choice or not label.choice:
+        return None
+    return label.choice == consensus.choice
+
+
+def right_rate(
+    *, window: list[tuple[str, bool]], reference: dict[str, Fraction], prior: int
+) -> dict[str, Any]:
+    """G, the chance-corrected accuracy of a window, and R for a right label (see the module)."""
+    n = len(window)
+    hits = sum(1 for _c, right in window if right)
+    if n == 0 or hits == 0:
+        return {"n": n, "hits": hits, "chance": None, "g": "0", "per_right": "0"}
+    mine = Counter(choice for choice, _r in window)
+    chance = sum(Fraction(count, n) * reference.get(choice, Fraction(0)) for choice, count in mine.items())
+    g = max(Fraction(0), (hits - n * chance) / (n + prior))
+    return {"n": n, "hits": hits, "chance": str(chance), "g": str(g), "per_right": str(g * n / hits)}
+
+
+# --- The formula --------------------------------------------------------------------------------
+
+
+def information_compute(
+    *, label: Label, policy: RewardPolicy, consensus: ItemConsensus | None, stats: ProjectStats
+) -> dict[str, Any]:
+    """Every input of the label's reward, its terms and the amount held back."""
+    until = stats.until
+    level = expertise_level(expert=label.expert, domain=label.project.domain, today=label.created_at.date())
+    multiplier_bp = int(policy.level_multipliers_bp.get(str(level), 0))
+    base = int(policy.base_rate)
+
+    peer = peer_score(label=label, stats=stats, until=until)
+    scores = _window_peer_scores(label=label, policy=policy)
+    if peer["score"] is not None:
+        scores = [Fraction(peer["score"]), *scores]
+    p = (
+        max(Fraction(0), sum(scores, Fraction(0)) / (len(scores) + policy.score_prior))
+        if scores
+        else Fraction(0)
+    )
+    p = min(p, Fraction(1))
+
+    right = label_right(label=label, consensus=consensus)
+    window = _known_window(label=label, policy=policy, until=until)
+    rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior)
+    r = min(Fraction(rate["per_right"]), Fraction(1)) if right else Fraction(0)
+
+    peer_amount = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
+    right_amount = int(base * multiplier_bp * policy.right_weight_bp * r // (BP * BP))
+    amount = peer_amount + right_amount
+    held = amount * policy.holdback_bp // BP
+    right_per_label = int(
+        base
+        * multiplier_bp
+        * policy.right_weight_bp
+        * min(Fraction(rate["per_right"]), Fraction(1))
+        // (BP * BP)
+    )
+    return {
+        "kind": RewardPolicy.Kind.INFORMATION,
+        "amount": amount,
+        "paid": amount - held,
+        "held": held,
+        "formula": FORMULA,
+        "policy_id": policy.pk,
+        "policy_version": policy.version,
+        "base_rate": str(base),
+        "level": level,
+        "multiplier_bp": multiplier_bp,
+        "peer": {**peer, "window": len(scores), "p": str(p), "weight_bp": policy.peer_weight_bp},
+        "peer_amount": peer_amount,
+        "right": right,
+        "right_window": {**rate, "weight_bp": policy.right_weight_bp},
+        "right_amount": right_amount,
+        "right_amount_if_right": right_per_label,
+        "reference": "gold"
+        if label.gold_passed is not None
+        else ("consensus" if right is not None else None),
+        "delta_sign": stats.sign,
+        "holdback_bp": policy.holdback_bp,
+        "settle_seconds": policy.settle_seconds,
+        "label_choice": label.choice,
+        "consensus": None
+        if consensus is None
+        else {"method": consensus.method, "choice": consensus.choice, "confidence": consensus.confidence},
+        "revisions_seen": len((consensus.revisions if consensus is not None else None) or []),
+    }
+
+
+# --- What a policy costs ------------------------------------------------------------------------
+
+
+def policy_expected_cost(policy: RewardPolicy, *, sample: int = 1000) -> dict[str, Any]:
+    """The expected cost of one label under ``policy`` (either kind): the mean of the rewards
+    posted under it (held shares included, the last ``sample``), or its maximum before any."""
+    from rewards.policy import policy_max_reward
+
+    amounts = list(
+        LedgerTransaction.objects.filter(kind=LedgerTransaction.Kind.REWARD, data__policy_id=policy.pk)
+        .order_by("-id")
+        .values_list("amount", flat=True)[:sample]
+    )
+    if not amounts:
+        return {"expected_cost_per_label": policy_max_reward(policy), "basis": "maximum: no label paid yet"}
+    return {
+        "expected_cost_per_label": sum(int(a) for a in amounts) // len(amounts),
+        "basis": f"mean of the last {len(amounts)} rewards under this version",
+    }
