@@ -289,6 +289,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rewards.tasks.clawbacks_reconcile_task",
         "schedule": 600.0,
     },
+    "rewards-holdbacks-every-10-minutes": {
+        "task": "rewards.tasks.holdbacks_settle_task",
+        "schedule": 600.0,
+    },
+    "rewards-adjustments-every-10-minutes": {
+        "task": "rewards.tasks.reward_adjustments_task",
+        "schedule": 600.0,
+    },
     # Payouts: a run every PAYOUT_SCHEDULE_SECONDS; unfinished runs resumed every minute.
     "payouts-run-scheduled": {
         "task": "rewards.payouts.tasks.payout_run_scheduled_task",
@@ -407,6 +415,10 @@ BUDGET_CREDIT_APPROVAL_THRESHOLD = int(os.environ.get("BUDGET_CREDIT_APPROVAL_TH
 # exactly whenever the headroom is under this many maximum rewards.
 REWARDS_COMMITMENTS_CACHE_SECONDS = float(os.environ.get("REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
 REWARDS_GATE_EXACT_MARGIN_LABELS = int(os.environ.get("REWARDS_GATE_EXACT_MARGIN_LABELS", 1000))
+# Policies of kind "information": the project's most recent labels from which the sign of the
+# Delta matrix (joint minus product of marginals of two annotators' answers on one item) is
+# estimated for the peer-prediction term.
+REWARDS_PEER_DELTA_LABELS = int(os.environ.get("REWARDS_PEER_DELTA_LABELS", 20000))
 
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"
