@@ -127,6 +127,12 @@ def reward_policy_create(
         )
     if kind not in RewardPolicy.Kind.values:
         raise ApplicationError(f"kind must be one of {', '.join(RewardPolicy.Kind.values)}.", field="kind")
+    if kind == RewardPolicy.Kind.INFORMATION and (project.label_schema or {}).get("kind") != "pairwise":
+        raise ApplicationError(
+            "A policy of kind information scores pairwise choices: this project ranks responses.",
+            code="kind_needs_pairwise",
+            field="kind",
+        )
     _bp(peer_weight_bp, "peer_weight_bp")
     _bp(right_weight_bp, "right_weight_bp")
     if _bp(holdback_bp, "holdback_bp") > 10_000:

@@ -456,3 +456,13 @@ def test_the_expert_sees_each_term_and_the_held_share_with_its_reason(
         assert term in line["details"]
     page = client.get("/earnings/").content.decode()
     assert "peer term" in page and "held back" in page.lower() and "settling period" in page
+
+
+@pytest.mark.django_db
+def test_a_ranking_project_cannot_take_an_information_policy():
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory(ranking=True)
+    with pytest.raises(ApplicationError) as refused:
+        policy_for(project, kind="information")
+    assert refused.value.code == "kind_needs_pairwise"
