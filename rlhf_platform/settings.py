@@ -327,6 +327,16 @@ QUALITY_MODEL_CHOICE_FOLDS = int(os.environ.get("QUALITY_MODEL_CHOICE_FOLDS", "5
 QUALITY_COLLUSION_MAX_LABELS = int(os.environ.get("QUALITY_COLLUSION_MAX_LABELS", "200000"))
 # Two annotators are tested for collusion once they share this many items.
 QUALITY_COLLUSION_MIN_SHARED = int(os.environ.get("QUALITY_COLLUSION_MIN_SHARED", "10"))
+# Suspected groups (annotate/quality/groups.py, docs/quality.md "Groups"): the family-wise false
+# edge rate of the agreement and submit-timing signals across a project's pairs; the window in
+# which two submits count as close, how many close ones a pair needs before it is tested, and how
+# many of the project's latest submits the timing signal reads; a device or credential file
+# shared by more accounts than this is a shared network, not a person.
+QUALITY_GROUP_ALPHA = float(os.environ.get("QUALITY_GROUP_ALPHA", "0.01"))
+QUALITY_GROUP_TIMING_WINDOW_SECONDS = float(os.environ.get("QUALITY_GROUP_TIMING_WINDOW_SECONDS", "30"))
+QUALITY_GROUP_TIMING_MIN_CLOSE = int(os.environ.get("QUALITY_GROUP_TIMING_MIN_CLOSE", "5"))
+QUALITY_GROUP_TIMING_MAX_LABELS = int(os.environ.get("QUALITY_GROUP_TIMING_MAX_LABELS", "50000"))
+QUALITY_GROUP_DEVICE_MAX_ACCOUNTS = int(os.environ.get("QUALITY_GROUP_DEVICE_MAX_ACCOUNTS", "25"))
 # The suspension test (annotate/quality/cusum.py, docs/quality.md): a CUSUM of gold and silver
 # evidence with a false-suspension probability of at most ALPHA / DESIGN_SIZE per annotator (at
 # accuracy p0 = the project's gold_threshold) within HORIZON pieces of evidence, so at most ALPHA
@@ -335,14 +345,6 @@ QUALITY_SUSPEND_ALPHA = float(os.environ.get("QUALITY_SUSPEND_ALPHA", "0.05"))
 QUALITY_SUSPEND_DESIGN_SIZE = int(os.environ.get("QUALITY_SUSPEND_DESIGN_SIZE", "100"))
 QUALITY_SUSPEND_HORIZON = int(os.environ.get("QUALITY_SUSPEND_HORIZON", "1000"))
 QUALITY_SUSPEND_P1 = float(os.environ.get("QUALITY_SUSPEND_P1", "0.25"))
-# Suspected groups (annotate/quality/groups.py, docs/quality.md "Groups"): the family-wise false
-# edge rate of the agreement and submit-timing signals across a project's pairs; the window in
-# which two submits count as close, and how many close ones a pair needs before it is tested; a
-# device or credential file shared by more accounts than this is a shared network, not a person.
-QUALITY_GROUP_ALPHA = float(os.environ.get("QUALITY_GROUP_ALPHA", "0.01"))
-QUALITY_GROUP_TIMING_WINDOW_SECONDS = float(os.environ.get("QUALITY_GROUP_TIMING_WINDOW_SECONDS", "30"))
-QUALITY_GROUP_TIMING_MIN_CLOSE = int(os.environ.get("QUALITY_GROUP_TIMING_MIN_CLOSE", "5"))
-QUALITY_GROUP_DEVICE_MAX_ACCOUNTS = int(os.environ.get("QUALITY_GROUP_DEVICE_MAX_ACCOUNTS", "25"))
 # Silver evidence: agreement with an item's very sure leave-one-out consensus when it became final.
 QUALITY_SUSPEND_SILVER_P0 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P0", "0.55"))
 QUALITY_SUSPEND_SILVER_P1 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P1", "0.25"))

@@ -23,16 +23,18 @@ unlikely gain about one nat per shared item.
 **Submit timing** (:func:`timing_evidence`). For a pair, the labels of a submitted within
 ``window`` seconds of one of b's (the "close" labels) are counted, and compared with the mean
 count when a's timeline is shifted by a few minutes (2, 4, ... 10 windows either way): the
-same sessions at the same pace, without the lockstep. The count is tested against a Poisson
-law with that mean (one-sided; the mean is floored at 0.5), with a Bonferroni threshold
-``alpha / n_pairs``. Two people who merely work at the same time, however fast, close as often
-at the shifted lags; accounts whose submits come in lockstep (one script, one person submitting
-for several accounts at once) do not.
+same sessions at the same pace, without the lockstep. The test is the conditional binomial test
+of equal Poisson means (given all close labels at lag 0 and at the 10 lags, each is at lag 0
+with probability 1/11), one-sided, with a Bonferroni threshold ``alpha / n_pairs``. Two people
+who merely work at the same time, however fast, close as often at the shifted lags; accounts
+whose submits come in lockstep (one script, one person submitting for several accounts at once)
+do not.
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -174,7 +176,7 @@ def agreement_evidence(
 class TimingEvidence:
     """Labels of ``worker_a`` submitted within the window of one of ``worker_b``'s (``close``)
     against their mean number at shifted lags (``expected``);
-    ``p_value``: Poisson, one-sided; flagged below ``threshold`` (alpha / pairs)."""
+    ``p_value``: the conditional binomial test, one-sided; flagged below ``threshold`` (alpha / pairs)."""
 
     worker_a: Hashable
     worker_b: Hashable
@@ -190,19 +192,59 @@ class TimingEvidence:
         return self.p_value < self.threshold
 
 
-def _close(ta: np.ndarray, tb: np.ndarray, window: float, lag: float = 0.0) -> int:
-    """How many of ``ta`` (shifted by ``lag``) have one of ``tb`` within ``window``."""
-    t = ta + lag
-    found = np.searchsorted(tb, t + window, side="right") - np.searchsorted(tb, t - window, side="left")
-    return int((found > 0).sum())
+def _lag_test(close: int, expected: float, n_lags: int) -> float:
+    """One-sided p-value of ``close`` close labels at lag 0 against ``n_lags`` shifted counts whose
+    mean is ``expected``: if the lags are alike, lag 0 holds each of the ``close + shifted``
+    close labels with probability ``1 / (n_lags + 1)`` (the conditional binomial test of equal
+    Poisson means, which accounts for the shifted counts being a noisy estimate)."""
+    shifted = int(round(expected * n_lags))
+    return float(_stats.binom.sf(close - 1, close + shifted, 1.0 / (n_lags + 1)))
 
 
-def _close_and_expected(
-    ta: np.ndarray, tb: np.ndarray, window: float, lags: Sequence[float]
-) -> tuple[int, float]:
-    """Close labels at lag 0, and their mean number when a's timeline is shifted by ``lags``
-    (what the two accounts' activity gives without lockstep)."""
-    return _close(ta, tb, window), float(np.mean([_close(ta, tb, window, lag) for lag in lags]))
+def _overlapping_pairs(first: np.ndarray, last: np.ndarray, reach: float) -> int:
+    """Pairs of accounts whose active spans (widened by ``reach``) overlap: the Bonferroni count."""
+    order = np.argsort(first, kind="stable")
+    first, last = first[order], last[order]
+    ends = np.searchsorted(first, last + reach, side="right")
+    return int(np.maximum(ends - np.arange(len(first)) - 1, 0).sum())
+
+
+def _directed_close(
+    t: np.ndarray,
+    w: np.ndarray,
+    window: float,
+    lag: float,
+    n_keys: int,
+    span: tuple[np.ndarray, np.ndarray] | None,
+) -> dict[int, int]:
+    """For every directed pair (a, b), keyed ``a * n_keys + b``: how many of a's labels, shifted
+    by ``lag``, have a label of b within ``window``; with ``span`` (per account, the earliest and
+    latest time a label of a may have to count against b) only those labels. ``t`` sorted; one
+    pass over all submits (each label against the submits in its window), in chunks."""
+    lo = np.searchsorted(t, t + lag - window, side="left")
+    hi = np.searchsorted(t, t + lag + window, side="right")
+    found: list[np.ndarray] = []
+    chunk = 50_000
+    n = len(t)
+    for start in range(0, n, chunk):
+        idx = np.arange(start, min(start + chunk, n))
+        counts = hi[idx] - lo[idx]
+        src = np.repeat(idx, counts)
+        if len(src) == 0:
+            continue
+        dst = np.repeat(lo[idx], counts) + (
+            np.arange(len(src)) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        keep = w[src] != w[dst]
+        if span is not None:
+            b = w[dst]
+            keep &= (t[src] >= span[0][b]) & (t[src] <= span[1][b])
+        src, dst = src[keep], dst[keep]
+        found.append(np.unique((w[src] * n_keys + w[dst]) * n + src))
+    if not found:
+        return {}
+    keys, counts = np.unique(np.unique(np.concatenate(found)) // n, return_counts=True)
+    return dict(zip(keys.tolist(), counts.tolist(), strict=True))
 
 
 def timing_evidence(
@@ -219,31 +261,45 @@ def timing_evidence(
     the mean count when a's timeline is shifted by 2, 4, ... ``2 * shifts`` windows either way
     (so within a few minutes: the same sessions, the same pace): two people who work at the
     same time, however fast, close at lag 0 as often as at the shifted lags; accounts whose
-    submits come in lockstep close far more often at lag 0. The count is tested against a
-    Poisson law with the shifted mean (one-sided), the stronger direction of the pair, with a
-    Bonferroni threshold over the pairs of accounts whose activity overlaps; pairs with fewer
+    submits come in lockstep close far more often at lag 0. The count is tested against the
+    shifted ones (:func:`_lag_test`), the stronger direction of the pair, with a Bonferroni
+    threshold over the pairs of accounts whose activity overlaps; pairs with fewer
     than ``min_close`` close labels are not reported."""
     keys = [k for k, v in times.items() if len(v) > 0]
-    arrays = {k: np.sort(np.asarray(times[k], dtype=np.float64)) for k in keys}
+    if len(keys) < 2:
+        return []
+    arrays = [np.sort(np.asarray(times[k], dtype=np.float64)) for k in keys]
+    n_keys = len(keys)
     lags = [sign * 2.0 * window * step for step in range(1, shifts + 1) for sign in (-1, 1)]
     reach = 2.0 * window * shifts + window
-    candidates: list[tuple[Hashable, Hashable, int, float]] = []
-    n_pairs = 0
-    for i, a in enumerate(keys):
-        ta = arrays[a]
-        for b in keys[i + 1 :]:
-            tb = arrays[b]
-            if ta[0] > tb[-1] + reach or tb[0] > ta[-1] + reach:
-                continue
-            n_pairs += 1
-            if _close(ta, tb, window) < min_close:
-                continue
-            close_ab, expected_ab = _close_and_expected(ta, tb, window, lags)
-            close_ba, expected_ba = _close_and_expected(tb, ta, window, lags)
-            if close_ba - expected_ba > close_ab - expected_ab:
-                candidates.append((a, b, close_ba, expected_ba))
-            else:
-                candidates.append((a, b, close_ab, expected_ab))
+    first = np.array([x[0] for x in arrays])
+    last = np.array([x[-1] for x in arrays])
+    n_pairs = _overlapping_pairs(first, last, reach)
+    t = np.concatenate(arrays)
+    w = np.concatenate([np.full(len(x), n, dtype=np.int64) for n, x in enumerate(arrays)])
+    order = np.argsort(t, kind="stable")
+    t, w = t[order], w[order]
+    close_any = _directed_close(t, w, window, 0.0, n_keys, None)
+    if not any(c >= min_close for c in close_any.values()):
+        return []
+    # Only the labels of a whose every shift stays inside b's active span count (near its ends a
+    # shift would leave b's activity and make lag 0 look close by comparison).
+    span = (first + reach, last - reach)
+    close0 = _directed_close(t, w, window, 0.0, n_keys, span)
+    shifted: dict[int, float] = defaultdict(float)
+    for lag in lags:
+        for key, count in _directed_close(t, w, window, lag, n_keys, span).items():
+            shifted[key] += count / len(lags)
+    best: dict[tuple[int, int], tuple[float, int, float]] = {}
+    for key, close in close0.items():
+        if close < min_close:
+            continue
+        a, b = divmod(key, n_keys)
+        expected = shifted.get(key, 0.0)
+        pair = (min(a, b), max(a, b))
+        if pair not in best or close - expected > best[pair][0]:
+            best[pair] = (close - expected, close, expected)
+    candidates = [(keys[i], keys[j], close, expected) for (i, j), (_x, close, expected) in best.items()]
     if not candidates:
         return []
     threshold = alpha / max(n_pairs, 1)
@@ -251,11 +307,11 @@ def timing_evidence(
         TimingEvidence(
             a,
             b,
-            len(arrays[a]),
-            len(arrays[b]),
+            len(times[a]),
+            len(times[b]),
             close,
             expected,
-            float(_stats.poisson.sf(close - 1, max(expected, 0.5))),
+            _lag_test(close, expected, len(lags)),
             threshold,
         )
         for a, b, close, expected in candidates

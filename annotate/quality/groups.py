@@ -9,8 +9,9 @@ threshold:
   (their agreement against what their fitted confusions and everyone else's answers imply)
   reaches ``log(pairs / QUALITY_GROUP_ALPHA)``;
 - ``timing``: their submits fall within ``QUALITY_GROUP_TIMING_WINDOW_SECONDS`` of each other
-  more often than their hourly activity implies, Poisson p below ``QUALITY_GROUP_ALPHA / pairs``
-  (:func:`~annotate.quality.group_signals.timing_evidence`);
+  more often than with their timelines shifted by a few minutes, Poisson p below
+  ``QUALITY_GROUP_ALPHA / pairs`` (:func:`~annotate.quality.group_signals.timing_evidence`,
+  over the project's last ``QUALITY_GROUP_TIMING_MAX_LABELS`` submits);
 - ``credential``: a credential evidence file with the same SHA-256 on both accounts;
 - ``fingerprint``: a log-in from the same device (keyed hash of address and user agent,
   :mod:`rlhf_platform.accounts.fingerprints`) on both accounts within the retention period,
@@ -190,7 +191,7 @@ def _timing_edges(edges: Edges, project_id: Any) -> None:
     recent = (
         Label.objects.filter(project_id=project_id)
         .order_by("-created_at")
-        .values_list("expert_id", "created_at")[: settings.QUALITY_COLLUSION_MAX_LABELS]
+        .values_list("expert_id", "created_at")[: settings.QUALITY_GROUP_TIMING_MAX_LABELS]
     )
     times: dict[str, list[float]] = defaultdict(list)
     for expert_id, created_at in recent.iterator(chunk_size=20_000):

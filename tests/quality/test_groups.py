@@ -112,6 +112,15 @@ def test_submits_within_seconds_of_each_other_far_more_than_activity_implies_are
     assert flagged == [("a", "b")]
 
 
+def test_a_crowd_working_at_the_same_time_at_a_fast_pace_is_not_lockstep():
+    """70 accounts, 3500 submits in 20 minutes, interleaved at random: every pair has close
+    submits, as many as their shifted timelines have."""
+    rng = np.random.default_rng(1)
+    t = np.sort(1_700_000_000.0 + rng.uniform(0, 1200, 3500))
+    who = rng.integers(0, 70, 3500)
+    assert not [e for e in timing_evidence({w: t[who == w] for w in range(70)}) if e.flagged]
+
+
 # --- Detection over the database --------------------------------------------------------
 
 
