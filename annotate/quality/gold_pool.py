@@ -21,6 +21,7 @@ Gold that does not leak:
   consensus as the answer, while silver items stay at most ``QUALITY_SILVER_GOLD_MAX_SHARE`` of
   the pool. It is served as gold only to annotators who never had it; its own ordinary labels,
   consensus, exports and progress counts are unchanged (gold labels are never counted there).
+  A silver item whose consensus is later revised is withdrawn (:func:`silver_withdraw`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.models import Item, ItemConsensus, Label, Project
@@ -101,6 +103,8 @@ def gold_review(*, expert: ExpertProfile, project: Project | None = None, limit:
     review = []
     for label in labels[:limit]:
         item = label.item
+        if (item.gold or {}).get("withdrawn"):
+            continue  # a silver answer its item's revised consensus contradicts: not taught
         shown_order = label.assignment.shown_order
         feedback = gold_feedback(item=item, shown_order=shown_order, passed=label.gold_passed)
         review.append(
@@ -190,14 +194,16 @@ def silver_promote(
 
 
 def silver_withdraw(*, item: Item, project: Project, reason: str) -> bool:
-    """Retire a silver item whose consensus was revised: it is never served as gold again (the
-    gold labels already graded against it keep their grades, which recompute re-derives)."""
-    if item.gold_source != "silver" or item.gold_retired_at is not None:
+    """Retire a silver item whose consensus was revised, and mark its answer withdrawn: it is
+    never served as gold again nor shown in any gold review (the gold labels already graded
+    against it keep their grades)."""
+    if item.gold_source != "silver" or (item.gold or {}).get("withdrawn"):
         return False
     now = timezone.now()
-    if not Item.objects.filter(pk=item.pk, gold_retired_at__isnull=True).update(gold_retired_at=now):
-        return False
-    item.gold_retired_at = now
+    gold = {**(item.gold or {}), "withdrawn": reason}
+    Item.objects.filter(pk=item.pk).update(gold=gold, gold_retired_at=Coalesce("gold_retired_at", Value(now)))
+    item.gold = gold
+    item.gold_retired_at = item.gold_retired_at or now
     audit_record(
         action="quality.silver_gold_withdrawn",
         target=item,

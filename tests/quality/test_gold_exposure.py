@@ -19,6 +19,7 @@ from annotate.quality.gold_pool import (
     gold_pool_health,
     gold_review,
     silver_promote,
+    silver_withdraw,
 )
 from annotate.quality.report import project_report
 from tests.factories import BatchFactory, ItemFactory, ProjectFactory
@@ -244,3 +245,27 @@ def test_silver_stays_within_its_share_of_the_pool(settings):
     assert silver_promote(item=first, project=project, consensus=_sure(), model=_model())
     assert not silver_promote(item=second, project=project, consensus=_sure(), model=_model())
     assert gold_pool_health(project=project)["silver"] == 1
+
+
+def test_a_silver_item_whose_consensus_is_revised_is_withdrawn_from_pool_and_review(always_gold):
+    project = ProjectFactory(gold_rate=0.5, overlap=3, max_overlap=3, gold_exposure_cap=1)
+    ItemFactory(batch=BatchFactory(project=project), gold_answer=True)
+    Item.objects.filter(project=project, is_gold=True).update(gold_retired_at=timezone.now())
+    experts = [expert_for(project) for _ in range(3)]
+    project.gold_rate = 0
+    project.save(update_fields=["gold_rate"])
+    item = _final_item_with_labels(project, experts)
+    assert silver_promote(item=item, project=project, consensus=_sure(), model=_model())
+    project.gold_rate = 0.5
+    project.save(update_fields=["gold_rate"])
+    newcomer = expert_for(project)
+    assignment = next_assignment(newcomer, project)
+    assert assignment.item_id == item.pk
+    submit(assignment, newcomer, choice="A")
+    assert [entry["item"] for entry in gold_review(expert=newcomer)] == [str(item.uid)]  # retired at 1
+
+    item.refresh_from_db()
+    assert silver_withdraw(item=item, project=project, reason="consensus revised")
+    assert gold_review(expert=newcomer) == []
+    assert gold_pool_health(project=project)["live"] == 0
+    assert next_assignment(expert_for(project), project) is None
