@@ -175,13 +175,13 @@ urlpatterns = [
         quality_actions_api.StaffSuspensionDecideApi.as_view(),
         name="api-staff-suspension-decide",
     ),
-    path(
     path("staff/groups", quality_groups_api.StaffGroupListApi.as_view(), name="api-staff-groups"),
     path(
         "staff/groups/<uuid:group_id>/decide",
         quality_groups_api.StaffGroupDecideApi.as_view(),
         name="api-staff-group-decide",
     ),
+    path(
         "staff/adjudication",
         quality_actions_api.StaffAdjudicationListApi.as_view(),
         name="api-staff-adjudication",
@@ -281,9 +281,9 @@ ENDPOINT_AUDIENCE = {
     "api-suspension-appeal": "person",
     "api-staff-suspensions": "staff",
     "api-staff-suspension-decide": "staff",
-    "api-staff-adjudication": "staff",
     "api-staff-groups": "staff",
     "api-staff-group-decide": "staff",
+    "api-staff-adjudication": "staff",
     "api-adjudication-decide": "person",
     "api-exams": "person",
     "api-exam-guidelines": "person",

@@ -23,9 +23,9 @@
 | ``/staff/quality/items/<uid>/``                   | quality-item             | reviewers   |
 | ``/staff/appeals/``                               | staff-appeals            | reviewers   |
 | ``/staff/appeals/<id>/decide/`` (POST)            | staff-appeal-decide      | reviewers   |
-| ``/staff/credentials/<id>/``                      | staff-credential         | reviewers   |
 | ``/staff/groups/`` (``?status=``)                 | staff-groups             | reviewers   |
 | ``/staff/groups/<id>/decide/`` (POST)             | staff-group-decide       | reviewers   |
+| ``/staff/credentials/<id>/``                      | staff-credential         | reviewers   |
 | ``/staff/credentials/<id>/approve/`` (POST)       | staff-credential-approve | reviewers   |
 | ``/staff/credentials/<id>/reject/`` (POST)        | staff-credential-reject  | reviewers   |
 | ``/staff/credentials/<id>/revoke/`` (POST)        | staff-credential-revoke  | reviewers   |
@@ -42,8 +42,8 @@ from annotate import views as annotate_views
 from annotate.qualification import views as exam_views
 from annotate.quality import views as quality_views
 from annotate.quality import views_appeals as appeal_views
-from rewards import urls as rewards_urls
 from annotate.quality import views_groups as group_views
+from rewards import urls as rewards_urls
 from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.accounts import views_passwords as password_views
@@ -84,10 +84,10 @@ urlpatterns = [
         appeal_views.staff_appeal_decide,
         name="staff-appeal-decide",
     ),
-    path("staff/credentials/<uuid:credential_id>/", experts_views.staff_credential, name="staff-credential"),
-    path(
     path("staff/groups/", group_views.staff_groups_page, name="staff-groups"),
     path("staff/groups/<uuid:group_id>/decide/", group_views.staff_group_decide, name="staff-group-decide"),
+    path("staff/credentials/<uuid:credential_id>/", experts_views.staff_credential, name="staff-credential"),
+    path(
         "staff/credentials/<uuid:credential_id>/approve/",
         experts_views.staff_credential_approve,
         name="staff-credential-approve",

@@ -155,13 +155,13 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
             "gold": gold,
         },
     )
-    fit, choice = result.fit, result.choice
     if any(detected.values()):
         persisted = project_groups_in_force(project_id=project_id)
         regrouped = groups_union(pair_groups, persisted)
         if regrouped != groups:
             groups = regrouped
             result = fit_with(groups)
+    fit, choice = result.fit, result.choice
     priors, confusion = fit.priors, list(fit.confusion)
     if result.one_coin is not None:
         # the majority method: each annotator's one-coin matrix, whose diagonal is its accuracy
@@ -183,8 +183,8 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
             "held_out": choice.to_json(),
             "groups": groups,
             "flagged_pairs": flagged_pairs,
-            "gold_items": int((gold >= 0).sum()),
             "persisted_groups": len(persisted),
+            "gold_items": int((gold >= 0).sum()),
             "levels": {str(w): lv for w, lv in zip(workers, worker_levels, strict=True) if lv},
             "prior_strength": settings.QUALITY_DS_PRIOR_STRENGTH,
             "smoothing": settings.QUALITY_DS_SMOOTHING,

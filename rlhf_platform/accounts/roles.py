@@ -54,8 +54,8 @@ class Action(StrEnum):
     DOMAIN_MANAGE = "domain.manage"
     CREDENTIAL_DECIDE = "credential.decide"
     SUSPENSION_DECIDE = "suspension.decide"
-    ITEM_ADJUDICATE_ANY = "item.adjudicate_any"  # any domain, whatever the level
     GROUP_DECIDE = "group.decide"  # confirm or clear a suspected group of annotators
+    ITEM_ADJUDICATE_ANY = "item.adjudicate_any"  # any domain, whatever the level
     QUALIFICATION_REVOKE = "qualification.revoke"
     EXAM_MANAGE = "exam.manage"
     # platform admins: money
@@ -79,8 +79,8 @@ _REVIEWER = _EXPERT | {
     A.DOMAIN_MANAGE,
     A.CREDENTIAL_DECIDE,
     A.SUSPENSION_DECIDE,
-    A.ITEM_ADJUDICATE_ANY,
     A.GROUP_DECIDE,
+    A.ITEM_ADJUDICATE_ANY,
     A.QUALIFICATION_REVOKE,
     A.EXAM_MANAGE,
 }
