@@ -143,18 +143,27 @@ class Decision:
 
 
 def overlap_decision(
-    *, state: str, counted: int, pending_slots: int, confidence: float | None, project: Project
+    *,
+    state: str,
+    counted: int,
+    pending_slots: int,
+    confidence: float | None,
+    project: Project,
+    labels: int | None = None,
 ) -> Decision:
-    """The adaptive-overlap rule (see the module's docstring). Pure: both paths call it."""
+    """The adaptive-overlap rule (see the module's docstring). Pure. ``counted``: the item's
+    independent votes; ``labels``: its counted labels (default ``counted``), which
+    ``max_overlap`` caps."""
+    labels = counted if labels is None else labels
     if state in (Item.State.FINAL, Item.State.ADJUDICATION):
         return Decision(Action.NONE)
     if pending_slots > 0:
         return Decision(Action.WAIT)
     if counted >= project.overlap and confidence is not None and confidence >= project.confidence_threshold:
         return Decision(Action.FINALISE)
-    if counted >= project.max_overlap:
+    if labels >= project.max_overlap:
         return Decision(Action.ADJUDICATE)
-    return Decision(Action.ADD_SLOTS, max(1, project.overlap - counted))
+    return Decision(Action.ADD_SLOTS, min(max(1, project.overlap - counted), project.max_overlap - labels))
 
 
 def slots_add(*, item: Item, count: int) -> None:
@@ -190,20 +199,38 @@ def agreement_deltas(*, item_id: int, consensus: ItemConsensus) -> dict[Any, lis
     return deltas
 
 
+def independent_count(expert_ids: Iterable[Any], model: DawidSkeneModel | None) -> int:
+    """How many independent votes the labels of ``expert_ids`` are: the members of one suspected
+    group (``model.group_of``) count once. A group that fills an item's slots is one vote, so the
+    item does not reach its overlap on the group's word alone and gets more slots (until
+    ``max_overlap``, then adjudication)."""
+    units = set()
+    for expert_id in expert_ids:
+        group = model.group_of(str(expert_id)) if model is not None else None
+        units.add(("group", group) if group is not None else ("expert", str(expert_id)))
+    return len(units)
+
+
 def pending_slot_count(item_id: int) -> int:
     return Slot.objects.filter(item_id=item_id).exclude(state=Slot.State.FILLED).count()
 
 
 def item_act(
-    *, item: Item, project: Project, consensus: ItemConsensus | None, counted: int | None = None
+    *,
+    item: Item,
+    project: Project,
+    consensus: ItemConsensus | None,
+    model: DawidSkeneModel | None = None,
 ) -> tuple[Decision, dict[Any, list[int]]]:
-    """Take the adaptive-overlap decision for one item (locked by the caller). Returns the
-    decision and, when the item became final, the agreement of each labeller with it."""
-    if counted is None:
-        counted = counted_labels(item.pk).count()
+    """Take the adaptive-overlap decision for one item (locked by the caller), counting its
+    labels as independent votes (:func:`independent_count`; ``max_overlap`` still counts every
+    label). Returns the decision and, when the item became final, the agreement of each
+    labeller with it."""
+    experts = list(counted_labels(item.pk).values_list("expert_id", flat=True))
     decision = overlap_decision(
         state=item.state,
-        counted=counted,
+        counted=independent_count(experts, model),
+        labels=len(experts),
         pending_slots=pending_slot_count(item.pk),
         confidence=consensus.confidence if consensus is not None else None,
         project=project,

@@ -231,7 +231,7 @@ def _item_update(
     *, item: Item, project: Project, deltas: dict[Any, QualityDelta], model: DawidSkeneModel | None
 ) -> None:
     consensus = item_consensus_refresh(item=item, model=model)
-    _decision, agreement = item_act(item=item, project=project, consensus=consensus)
+    _decision, agreement = item_act(item=item, project=project, consensus=consensus, model=model)
     _add_agreement(deltas, agreement)
     if agreement:  # the item became final
         silver_evidence_add(
@@ -443,24 +443,21 @@ def _consensus_upsert_postgresql(rows: list[ItemConsensus]) -> None:
         cursor.execute(upsert)  # the column names are the constants above
 
 
-def _actions_recompute(*, project: Project, consensus: dict[int, ConsensusView]) -> dict[str, int]:
+def _actions_recompute(
+    *, project: Project, consensus: dict[int, ConsensusView], model: DawidSkeneModel | None
+) -> dict[str, int]:
     """The adaptive-overlap decision for every item not final or in adjudication."""
-    from django.db.models import Count, Q
-
     counts: dict[str, int] = defaultdict(int)
     open_items = (
         Item.objects.filter(project=project, is_gold=False)
         .exclude(state__in=[Item.State.FINAL, Item.State.ADJUDICATION])
-        .annotate(
-            counted=Count("labels", filter=Q(labels__excluded_from_consensus=False), distinct=True),
-        )
-        .values_list("pk", "counted")
+        .values_list("pk", flat=True)
     )
-    for item_id, counted in open_items.iterator(chunk_size=CHUNK):
+    for item_id in open_items.iterator(chunk_size=CHUNK):
         with transaction.atomic():
             item = Item.objects.select_for_update().get(pk=item_id)
             row = consensus.get(item_id)
-            decision, agreement = item_act(item=item, project=project, consensus=row, counted=counted)
+            decision, agreement = item_act(item=item, project=project, consensus=row, model=model)
             counts[decision.action.value] += 1
     return dict(counts)
 
@@ -609,7 +606,7 @@ def project_quality_recompute(*, project_id: Any, refit: bool = True) -> dict[st
 
     consensus = _consensus_recompute(project=project, model=model)
     report["items"] = len(consensus)
-    report["actions"] = _actions_recompute(project=project, consensus=consensus)
+    report["actions"] = _actions_recompute(project=project, consensus=consensus, model=model)
     report["annotators"] = _annotators_recompute(project=project, consensus=consensus)
     report["seconds"] = round(time.perf_counter() - started, 3)
     return report

@@ -3,11 +3,31 @@ through the real queue (next + submit), answered in canonical terms."""
 
 from __future__ import annotations
 
-from annotate.models import Assignment, Label
+import numpy as np
+
+from annotate.models import Assignment, Label, ProjectQualityModel
+from annotate.quality.aggregation import DawidSkeneModel
 from annotate.queue import assignment_next, assignment_submit
 from tests.factories import CredentialFactory
 
 _client_ids = iter(range(10**9))
+
+
+def stored_model(project, *, groups=None, accuracy: float = 0.9) -> DawidSkeneModel:
+    """A fitted model stored for the project: every annotator right with ``accuracy`` (wrong
+    answers uniform), equal priors, and the suspected ``groups`` (lists of expert ids as text)."""
+    classes = ("A", "B", "tie", "both_bad")
+    wrong = (1 - accuracy) / 3
+    confusion = np.full((4, 4), wrong) + np.eye(4) * (accuracy - wrong)
+    model = DawidSkeneModel(
+        classes=classes,
+        priors=np.full(4, 0.25),
+        confusion={},
+        default_confusion=confusion,
+        meta={"groups": groups or []},
+    )
+    ProjectQualityModel.objects.create(project=project, parameters=model.to_json(), label_count=100)
+    return model
 
 
 def expert_for(project, *, level: int = 3):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -18,11 +17,9 @@ from annotate.models import (
     Item,
     ItemConsensus,
     Label,
-    ProjectQualityModel,
     ProjectSuspension,
     Slot,
 )
-from annotate.quality.aggregation import DawidSkeneModel
 from annotate.quality.cusum import design_of
 from annotate.quality.services import label_quality_process, project_quality_recompute
 from annotate.quality.silver import silver_grades
@@ -30,7 +27,7 @@ from rlhf_platform.audit.models import AuditEvent
 from rlhf_platform.webhooks.models import WebhookDelivery
 from rlhf_platform.webhooks.services import webhook_endpoint_create
 from tests.factories import BatchFactory, ItemFactory, LabelFactory, ProjectFactory, StaffFactory
-from tests.quality.pipeline import expert_for, label_next
+from tests.quality.pipeline import expert_for, label_next, stored_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,21 +79,6 @@ def test_an_adaptive_spammer_with_banked_passes_is_suspended_as_fast_as_a_fresh_
     assert not any(Label.objects.get(pk=label.pk).excluded_from_consensus for label in careful)
 
 
-def _model(project, *, groups=None, accuracy: float = 0.9) -> DawidSkeneModel:
-    classes = ("A", "B", "tie", "both_bad")
-    wrong = (1 - accuracy) / 3
-    confusion = np.full((4, 4), wrong) + np.eye(4) * (accuracy - wrong)
-    model = DawidSkeneModel(
-        classes=classes,
-        priors=np.full(4, 0.25),
-        confusion={},
-        default_confusion=confusion,
-        meta={"groups": groups or []},
-    )
-    ProjectQualityModel.objects.create(project=project, parameters=model.to_json(), label_count=100)
-    return model
-
-
 def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_without_them():
     project = ProjectFactory(
         gold_threshold=0.55, gold_min_seen=2, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
@@ -104,7 +86,7 @@ def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_wit
     first, second, odd = expert_for(project), expert_for(project), expert_for(project)
     for expert in (first, second):  # a good gold record: their agreement vouches for a consensus
         _record(project, expert, passed=2)
-    _model(project)
+    stored_model(project)
     item = ItemFactory(batch=BatchFactory(project=project))
     labels = [
         label_next(expert, project, choice=choice, strength=2)
@@ -132,7 +114,7 @@ def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_again
     experts = [expert_for(project) for _ in range(4)]
     for expert in experts:
         _record(project, expert, passed=2)
-    _model(project)
+    stored_model(project)
     item = ItemFactory(batch=BatchFactory(project=project))
     answers = ("A", "B", "tie", "A")
     labels = [
@@ -163,7 +145,8 @@ def test_a_sure_consensus_counts_only_when_an_outsider_with_a_good_gold_record_v
         passed = 3 if case == "poor_gold_records" else 9
         _record(project, expert, passed=passed, failed=10 - passed)
     grouped = case == "suspected_pair"
-    model = _model(project, groups=[[str(first.pk), str(second.pk)]] if grouped else None, accuracy=0.99)
+    groups = [[str(first.pk), str(second.pk)]] if grouped else None
+    model = stored_model(project, groups=groups, accuracy=0.99)
     item = ItemFactory(batch=BatchFactory(project=project))
     for expert, choice in ((first, "A"), (second, "A"), (odd, "B")):
         LabelFactory(item=item, expert=expert, choice=choice, strength=2)
@@ -239,7 +222,7 @@ def test_recompute_replays_gold_and_silver_evidence_to_the_same_test_states_and_
     first, second, odd = expert_for(project), expert_for(project), expert_for(project)
     for expert in (first, second):
         _record(project, expert, passed=2)
-    _model(project)
+    stored_model(project)
     ItemFactory.create_batch(6, batch=BatchFactory(project=project))
     at = timezone.now()
     for n in range(6):
