@@ -13,22 +13,26 @@ Populations (``--adversarial``; counts are options):
 - ``sybil_copy``: 10 accounts of one person, all giving one item-dependent answer, right 30%.
 
 A quarter of the items (gold included) are hard. A wrong answer is uniform over the other
-choices. Every label goes through ``assignment_next`` and ``assignment_submit`` with the
-after-submit step run eagerly (Celery eager), and the project's Dawid-Skene fit runs every
-``--refit-every`` labels as the beat would; the collusion signal is evaluated at the same
-times, to see after how many labels each group account is first flagged.
+choices. Every account logs in once through the log-in fingerprint service (a Sybil farm's ten
+accounts from one device and with one credential file, unless ``--sybil-disguised``). Every label
+goes through ``assignment_next`` and ``assignment_submit`` with the after-submit step run eagerly
+(Celery eager), and the project's fit (Dawid-Skene and the group detection) runs every
+``--refit-every`` labels as the beat would; after each fit the bench notes how many labels each
+account had given when a persisted group first held it. The project pays under a reward policy
+of ``--reward-kind`` (bench/crowd_rewards.py).
 
-At the default size each adaptive account answers only about 12-15 golds in all and so barely
-switches; ``--adaptive-weight W`` picks adaptive accounts W times as often as the others to work
-next (W = 4: 30 to 56 golds each), so that the spam golds it takes to suspend them are measurable.
+Adaptive accounts are picked ``--adaptive-weight`` times as often as the others to work next
+(default 4: 30 to 56 golds each; at 1 they answer only about 12-15 golds in all and barely
+switch), so that the spam golds it takes to suspend them are measurable.
 Besides the figures below it prints, per population, the suspension test's largest statistic at
-the end (nats) and the silver evidence its labels gave (agreeing / graded).
+the end (nats), the silver evidence its labels gave (agreeing / graded), and the groups found.
 
 Prints ``name=value`` lines: the accuracies of the delivered consensus, of plain majority vote
 and of plain Dawid-Skene (all items, and the hard ones), the share of honest annotators
 suspended, the spam golds an adaptive spammer got through after its switch, the labels each
-ring or Sybil account gave before it was flagged, and the share of the gold pool whose answers
-a 10-account group has seen.
+ring or Sybil account gave before it was flagged, the honest accounts flagged, how much of the
+gold key a 10-account group holds (bench/crowd_gold.py), and what each population was paid
+(bench/crowd_rewards.py).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import hashlib
 import random
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 CHOICES = ("A", "B", "tie", "both_bad")
@@ -54,11 +58,11 @@ class Account:
     labels: int = 0
     golds_at_switch: int | None = None
     flagged_at_labels: int | None = None
-    gold_items_seen: set = field(default_factory=set)
 
 
 POPULATIONS = ("expert", "nonexpert", "spammer", "always_a", "adaptive", "ring", "sybil_random", "sybil_copy")
 GROUPS = ("ring", "sybil_random", "sybil_copy")
+LOCKSTEP = ("ring", "sybil_copy")  # the groups that answer alike, so gain from labelling together
 HONEST = ("expert", "nonexpert")
 
 
@@ -81,9 +85,27 @@ def add_arguments(parser) -> None:
     group.add_argument(
         "--adaptive-weight",
         type=float,
-        default=1.0,
+        default=4.0,
         help="how many times more often than others an adaptive account is picked to work next "
-        "(at 1 each answers only about 12-15 golds in all, so it barely switches)",
+        "(at 1 each answers only about 12-15 golds in all, so it barely switches; at 4, 30-56)",
+    )
+    group.add_argument(
+        "--sybil-disguised",
+        action="store_true",
+        help="the Sybil farms log in from a device and upload a credential file per account "
+        "(by default each farm shares one device and one file)",
+    )
+    group.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="a copying group (ring, sybil_copy) works in lockstep: when one member takes an item "
+        "the others take theirs right after, to land on the same items and carry their consensus",
+    )
+    group.add_argument(
+        "--reward-kind",
+        choices=("information", "agreement"),
+        default="information",
+        help="the project's reward policy: the information-paying kind or the agreement formula",
     )
 
 
@@ -100,15 +122,18 @@ def run(args) -> dict[str, Any]:
     from django.conf import settings
     from django.db import transaction
 
-    from annotate.models import Item, ItemConsensus, Label, ProjectQualityModel, ProjectSuspension
+    from annotate.models import ItemConsensus, Label, ProjectQualityModel, ProjectSuspension
     from annotate.quality.aggregation import Vote, dawid_skene_aggregate, majority_vote
-    from annotate.quality.integrity import collusion_pairs
     from annotate.quality.services import project_model_fit, project_quality_recompute
     from annotate.queue import NoWork, assignment_next
+    from bench.crowd_gold import gold_key_leak
+    from bench.crowd_groups import crowd_login, group_flags, group_summary
+    from bench.crowd_rewards import crowd_policy, reward_figures
     from bench.crowd_setup import crowd_annotator, crowd_items, crowd_project, crowd_submit
 
     rng = random.Random(args.seed)
     project, domain = crowd_project(args)
+    crowd_policy(project, kind=args.reward_kind)
     gold_items = args.gold_items
     with transaction.atomic():
         truth = crowd_items(project, rng=rng, items=args.items, gold_items=gold_items, overlap=args.overlap)
@@ -126,6 +151,7 @@ def run(args) -> dict[str, Any]:
             elif population == "adaptive":
                 account.accuracy = account.hard_accuracy = 0.9
             accounts.append(account)
+            crowd_login(account.expert, population, n, rng, args.sybil_disguised)
     by_expert = {str(a.expert.pk): a for a in accounts}
 
     def honest_answer(accuracy: float, choice_true: str, strength_true: int | None) -> tuple[str, int | None]:
@@ -156,29 +182,40 @@ def run(args) -> dict[str, Any]:
         return _with_strength(rng.choice(CHOICES))
 
     def flag_groups() -> None:
-        votes = [
-            Vote(item=item_id, worker=str(expert_id), choice=choice)
-            for item_id, expert_id, choice in Label.objects.filter(
-                project=project, is_gold=False
-            ).values_list("item_id", "expert_id", "choice")
-        ]
-        for pair in collusion_pairs(votes):
-            a, b = by_expert.get(str(pair.worker_a)), by_expert.get(str(pair.worker_b))
-            for one, other in ((a, b), (b, a)):
-                same_group = one and other and one.population == other.population
-                if same_group and one.population in GROUPS and one.flagged_at_labels is None:
-                    one.flagged_at_labels = one.labels
+        """Note the labels each account had given when the persisted groups (found by the
+        project's fit) first held it."""
+        flagged = group_flags(project)
+        for account in accounts:
+            if account.flagged_at_labels is None and flagged.get(str(account.expert.pk)):
+                account.flagged_at_labels = account.labels
 
     started = time.perf_counter()
     active = list(accounts)
     labels = client = 0
-    weighted = args.adaptive_weight != 1.0
+    weighted = args.adaptive_weight != 1.0 or args.lockstep
+    group_size = Counter(a.population for a in accounts)
+
+    def weight(account: Account) -> float:
+        if account.population == "adaptive":
+            return args.adaptive_weight
+        if args.lockstep and account.population in LOCKSTEP:
+            return 1.0 / group_size[account.population]  # a run of m labels: the same work share
+        return 1.0
+
+    following: list[Account] = []  # a lockstep group's other members, who work next
 
     def pick() -> Account:
+        while following:
+            account = following.pop(0)
+            if account in active:
+                return account
         if not weighted:
-            return rng.choice(active)
-        weights = [args.adaptive_weight if a.population == "adaptive" else 1.0 for a in active]
-        return rng.choices(active, weights=weights)[0]
+            account = rng.choice(active)
+        else:
+            account = rng.choices(active, weights=[weight(a) for a in active])[0]
+        if args.lockstep and account.population in LOCKSTEP:
+            following.extend(a for a in active if a.population == account.population and a is not account)
+        return account
 
     while active:
         account = pick()
@@ -193,8 +230,6 @@ def run(args) -> dict[str, Any]:
         account.labels += 1
         if assignment.is_gold:
             account.golds += 1
-            if project.gold_feedback:
-                account.gold_items_seen.add(assignment.item_id)
             careful = args.adaptive_careful_golds
             if (
                 account.population == "adaptive"
@@ -248,16 +283,8 @@ def run(args) -> dict[str, Any]:
             return f"{NEVER} (labels per account up to {max(a.labels for a in members)})"
         return max(a.flagged_at_labels for a in members)
 
-    gold_pool = Item.objects.filter(project=project, is_gold=True).count()
-    leak = max(
-        (
-            len(set().union(*(a.gold_items_seen for a in accounts if a.population == group)))
-            / max(1, gold_pool)
-            for group in ("sybil_random", "sybil_copy")
-            if any(a.population == group for a in accounts)
-        ),
-        default=0.0,
-    )
+    leak = gold_key_leak(project, accounts)
+    rewards = reward_figures(project, accounts, truth, hard)
     return {
         "labels": labels,
         "items": len(items),
@@ -280,12 +307,24 @@ def run(args) -> dict[str, Any]:
         "silver_evidence_by_population": _silver_by(project, accounts),
         "ring_flagged_labels_max": flagged_max(("ring",)),
         "sybil_flagged_labels_max": flagged_max(("sybil_random", "sybil_copy")),
-        "gold_key_leak_share": round(leak, 4),
+        "honest_flagged": sum(a.flagged_at_labels is not None for a in honest),
+        **{k: v for k, v in leak.items() if k != "by_group"},
+        **rewards,
         "consensus_method": fitted.method,
         "held_out_gold_loglik": (meta.get("held_out") or {}).get("scores"),
         "suspected_groups": [
             sorted(Counter(by_expert[w].population for w in group if w in by_expert).items())
             for group in meta.get("groups") or []
+        ],
+        "persisted_groups": [
+            {
+                "status": g["status"],
+                "signals": g["signals"],
+                "members": sorted(
+                    Counter(by_expert[m].population for m in g["members"] if m in by_expert).items()
+                ),
+            }
+            for g in group_summary(project)
         ],
         "labels_by_population": dict(_sum_by(accounts, "labels")),
         "run_seconds": round(run_seconds, 1),
