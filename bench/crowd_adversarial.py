@@ -3,7 +3,8 @@ attack a platform that pays per label, driven through the real queue and quality
 
 Populations (``--adversarial``; counts are options):
 
-- ``expert``: honest, right 85-95% of the time (drawn per account), 85% on hard items;
+- ``expert``: honest, right 85-95% of the time (drawn per account), 85% on hard items, with a
+  level-4 credential in the domain (everyone else holds level 2);
 - ``nonexpert``: honest, right 65-75%, 35% on hard items;
 - ``spammer``: a uniformly random choice and strength;
 - ``always_a``: always the response shown first ("A" on the screen);
@@ -62,6 +63,9 @@ class Account:
 
 POPULATIONS = ("expert", "nonexpert", "spammer", "always_a", "adaptive", "ring", "sybil_random", "sybil_copy")
 GROUPS = ("ring", "sybil_random", "sybil_copy")
+# Verified expertise: the experts hold a level-4 credential in the domain, everyone else (honest
+# non-experts and every cheater, whose credentials also pass review) level 2.
+EXPERT_LEVEL, CROWD_LEVEL = 4, 2
 LOCKSTEP = ("ring", "sybil_copy")  # the groups that answer alike, so gain from labelling together
 HONEST = ("expert", "nonexpert")
 
@@ -143,7 +147,9 @@ def run(args) -> dict[str, Any]:
     accounts: list[Account] = []
     for population in POPULATIONS:
         for n in range(counts[population]):
-            account = Account(expert=crowd_annotator(domain, f"{population}{n}"), population=population)
+            level = EXPERT_LEVEL if population == "expert" else CROWD_LEVEL
+            expert = crowd_annotator(domain, f"{population}{n}", level=level)
+            account = Account(expert=expert, population=population)
             if population == "expert":
                 account.accuracy, account.hard_accuracy = rng.uniform(0.85, 0.95), 0.85
             elif population == "nonexpert":

@@ -78,8 +78,8 @@ def crowd_items(
     return truth
 
 
-def crowd_annotator(domain, name: str) -> Any:
-    """An expert profile with an approved level-3 credential in ``domain``."""
+def crowd_annotator(domain, name: str, *, level: int = 3) -> Any:
+    """An expert profile with an approved credential of ``level`` in ``domain``."""
     from rlhf_platform.accounts.models import User
     from rlhf_platform.experts.models import Credential, ExpertProfile
 
@@ -93,7 +93,7 @@ def crowd_annotator(domain, name: str) -> Any:
         issuer="U",
         issued_on="2020-01-01",
         status="approved",
-        level=3,
+        level=level,
     )
     return expert
 
