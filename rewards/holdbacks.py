@@ -64,7 +64,7 @@ def information_posting(
 ) -> dict[str, Any]:
     """The ledger posting of a label's reward under a policy of kind ``information`` (the
     arguments of ``ledger_post``; see the module's docstring)."""
-    from rewards.services import reward_reference
+    from rewards.services import reward_posting_build
 
     item = label.item
     breakdown = information_compute(
@@ -72,23 +72,15 @@ def information_posting(
     )
     payable = expert_account(kind=Kind.ANNOTATOR, expert_id=label.expert_id)
     held = expert_account(kind=Kind.HELD, expert_id=label.expert_id)
-    return {
-        "kind": TxnKind.REWARD,
-        "reference": reward_reference(label.pk),
-        "legs": [(budget, -breakdown["amount"]), (payable, breakdown["paid"]), (held, breakdown["held"])],
-        "memo": f"label on {item.external_id}",
-        "lab_id": label.project.lab_id,
-        "project_id": label.project_id,
-        "expert_id": label.expert_id,
-        "label_id": label.pk,
-        "data": {
-            **breakdown,
-            "item": str(item.uid),
-            "finalized_at": item.finalized_at.isoformat() if item.finalized_at else None,
-            "held_reason": f"held until the item settles ({policy.settle_seconds // 3600} h after "
-            "it is final) and the annotator is in good standing",
-        },
-    }
+    held_reason = (
+        f"held until the item settles ({policy.settle_seconds // 3600} h after it is final) and the "
+        "annotator is in good standing"
+    )
+    return reward_posting_build(
+        label=label,
+        legs=[(budget, -breakdown["amount"]), (payable, breakdown["paid"]), (held, breakdown["held"])],
+        data={**breakdown, "held_reason": held_reason},
+    )
 
 
 # --- Release and forfeit ------------------------------------------------------------------------

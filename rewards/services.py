@@ -220,21 +220,27 @@ def _reward_posting(
         from rewards.holdbacks import information_posting
 
         return information_posting(label=label, policy=policy, consensus=consensus, budget=budget)
-    item = label.item
     breakdown = reward_compute(label=label, policy=policy, consensus=consensus)
     amount = breakdown["amount"]
     payable = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=label.expert_id)
+    return reward_posting_build(label=label, legs=[(budget, -amount), (payable, amount)], data=breakdown)
+
+
+def reward_posting_build(*, label: Label, legs: list, data: dict[str, Any]) -> dict[str, Any]:
+    """The ledger posting of a label's reward (for ``ledger_post_many``): its reference, legs
+    and the statement's ``data`` with the item and when it became final."""
+    item = label.item
     return {
         "kind": LedgerTransaction.Kind.REWARD,
         "reference": reward_reference(label.pk),
-        "legs": [(budget, -amount), (payable, amount)],
+        "legs": legs,
         "memo": f"label on {item.external_id}",
         "lab_id": label.project.lab_id,
         "project_id": label.project_id,
         "expert_id": label.expert_id,
         "label_id": label.pk,
         "data": {
-            **breakdown,
+            **data,
             "item": str(item.uid),
             "finalized_at": item.finalized_at.isoformat() if item.finalized_at else None,
         },
