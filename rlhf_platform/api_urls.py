@@ -256,6 +256,7 @@ ENDPOINT_AUDIENCE = {
     "api-queue-next": "person",
     "api-queue-projects": "person",
     "api-queue-guidelines": "person",
+    "api-gold-review": "person",
     "api-assignment": "person",
     "api-assignment-submit": "person",
     "api-assignment-extend": "person",
