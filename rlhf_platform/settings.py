@@ -336,6 +336,9 @@ QUALITY_GROUP_ALPHA = float(os.environ.get("QUALITY_GROUP_ALPHA", "0.01"))
 QUALITY_GROUP_TIMING_WINDOW_SECONDS = float(os.environ.get("QUALITY_GROUP_TIMING_WINDOW_SECONDS", "30"))
 QUALITY_GROUP_TIMING_MIN_CLOSE = int(os.environ.get("QUALITY_GROUP_TIMING_MIN_CLOSE", "5"))
 QUALITY_GROUP_TIMING_MAX_LABELS = int(os.environ.get("QUALITY_GROUP_TIMING_MAX_LABELS", "50000"))
+# Past this many (submit, submit within the window) pairs the timing signal is skipped: a burst
+# where everyone is close to everyone tells no pair apart, and the work grows with its square.
+QUALITY_GROUP_TIMING_MAX_CLOSE_PAIRS = int(os.environ.get("QUALITY_GROUP_TIMING_MAX_CLOSE_PAIRS", "5000000"))
 QUALITY_GROUP_DEVICE_MAX_ACCOUNTS = int(os.environ.get("QUALITY_GROUP_DEVICE_MAX_ACCOUNTS", "25"))
 # The suspension test (annotate/quality/cusum.py, docs/quality.md): a CUSUM of gold and silver
 # evidence with a false-suspension probability of at most ALPHA / DESIGN_SIZE per annotator (at

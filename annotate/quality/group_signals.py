@@ -33,6 +33,7 @@ do not.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
@@ -40,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _stats
+
+logger = logging.getLogger(__name__)
 
 #: The mixture's grid of shared-answer rates.
 RHO_GRID = (0.25, 0.5, 0.75, 0.95)
@@ -209,6 +212,15 @@ def _overlapping_pairs(first: np.ndarray, last: np.ndarray, reach: float) -> int
     return int(np.maximum(ends - np.arange(len(first)) - 1, 0).sum())
 
 
+PAIRS_PER_BLOCK = 1_000_000
+
+
+def _window_bounds(t: np.ndarray, window: float, lag: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each submit (``t`` sorted) shifted by ``lag``: the range of submits within ``window``."""
+    low = np.searchsorted(t, t + lag - window, side="left")
+    return low, np.searchsorted(t, t + lag + window, side="right")
+
+
 def _directed_close(
     t: np.ndarray,
     w: np.ndarray,
@@ -221,13 +233,19 @@ def _directed_close(
     by ``lag``, have a label of b within ``window``; with ``span`` (per account, the earliest and
     latest time a label of a may have to count against b) only those labels. ``t`` sorted; one
     pass over all submits (each label against the submits in its window), in chunks."""
-    lo = np.searchsorted(t, t + lag - window, side="left")
-    hi = np.searchsorted(t, t + lag + window, side="right")
+    lo, hi = _window_bounds(t, window, lag)
     found: list[np.ndarray] = []
-    chunk = 50_000
     n = len(t)
-    for start in range(0, n, chunk):
-        idx = np.arange(start, min(start + chunk, n))
+    # Blocks of labels with at most PAIRS_PER_BLOCK (label, neighbour) pairs between them (a label
+    # with more neighbours is a block of its own): memory stays bounded however dense the submits.
+    start = 0
+    cumulative = np.cumsum(hi - lo)
+    while start < n:
+        before = cumulative[start - 1] if start else 0
+        stop = int(np.searchsorted(cumulative, before + PAIRS_PER_BLOCK, side="right"))
+        stop = min(max(stop, start + 1), n)
+        idx = np.arange(start, stop)
+        start = stop
         counts = hi[idx] - lo[idx]
         src = np.repeat(idx, counts)
         if len(src) == 0:
@@ -254,6 +272,7 @@ def timing_evidence(
     shifts: int = 5,
     alpha: float = 0.01,
     min_close: int = 5,
+    max_close_pairs: int = 5_000_000,
 ) -> list[TimingEvidence]:
     """Pairs whose submits fall within ``window`` seconds of each other far more often than
     their activity predicts (see the module's docstring). ``times``: each account's submit times
@@ -264,7 +283,13 @@ def timing_evidence(
     submits come in lockstep close far more often at lag 0. The count is tested against the
     shifted ones (:func:`_lag_test`), the stronger direction of the pair, with a Bonferroni
     threshold over the pairs of accounts whose activity overlaps; pairs with fewer
-    than ``min_close`` close labels are not reported."""
+    than ``min_close`` close labels are not reported.
+
+    The work is one step per (submit, submit within ``window`` of it) at each lag. When the
+    submits at lag 0 hold more than ``max_close_pairs`` such pairs (a burst, or labels imported
+    with one timestamp), nearly everyone is close to everyone and timing tells no pair apart:
+    the signal is skipped (empty result, logged) rather than spending memory and time that
+    grow with the square of the burst."""
     keys = [k for k, v in times.items() if len(v) > 0]
     if len(keys) < 2:
         return []
@@ -279,6 +304,10 @@ def timing_evidence(
     w = np.concatenate([np.full(len(x), n, dtype=np.int64) for n, x in enumerate(arrays)])
     order = np.argsort(t, kind="stable")
     t, w = t[order], w[order]
+    lo, hi = _window_bounds(t, window, 0.0)
+    if int((hi - lo).sum()) > max_close_pairs:
+        logger.warning("timing signal skipped: %d close pairs of submits", int((hi - lo).sum()))
+        return []
     close_any = _directed_close(t, w, window, 0.0, n_keys, None)
     if not any(c >= min_close for c in close_any.values()):
         return []

@@ -201,6 +201,7 @@ def _timing_edges(edges: Edges, project_id: Any) -> None:
         window=settings.QUALITY_GROUP_TIMING_WINDOW_SECONDS,
         alpha=settings.QUALITY_GROUP_ALPHA,
         min_close=settings.QUALITY_GROUP_TIMING_MIN_CLOSE,
+        max_close_pairs=settings.QUALITY_GROUP_TIMING_MAX_CLOSE_PAIRS,
     ):
         if t.flagged:
             _add(

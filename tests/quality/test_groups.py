@@ -121,6 +121,28 @@ def test_a_crowd_working_at_the_same_time_at_a_fast_pace_is_not_lockstep():
     assert not [e for e in timing_evidence({w: t[who == w] for w in range(70)}) if e.flagged]
 
 
+def test_timing_works_in_bounded_blocks_and_gives_the_same_answer(monkeypatch):
+    """Submits are paired in blocks of at most PAIRS_PER_BLOCK (label, neighbour) pairs: the
+    result does not depend on the block size (a burst no longer needs memory for all pairs at
+    once: 50,000 labels with one timestamp asked for 18.6 GiB)."""
+    from annotate.quality import group_signals
+
+    rng = np.random.default_rng(0)
+    start = 1_700_000_000.0
+    a = np.sort(start + rng.uniform(0, 4 * 3600, 80))
+    times = {"a": a, "b": a + rng.uniform(1, 10, 80), "c": np.sort(start + rng.uniform(0, 4 * 3600, 80))}
+    whole = [(t.worker_a, t.worker_b, t.close, t.p_value) for t in timing_evidence(times, window=30)]
+    monkeypatch.setattr(group_signals, "PAIRS_PER_BLOCK", 7)
+    blocks = [(t.worker_a, t.worker_b, t.close, t.p_value) for t in timing_evidence(times, window=30)]
+    assert blocks == whole and ("a", "b") in {(x, y) for x, y, _c, _p in whole}
+
+
+def test_a_burst_where_everyone_is_close_to_everyone_skips_the_timing_signal():
+    same = np.full(400, 1_700_000_000.0)  # 4,000 labels imported with one timestamp
+    times = {w: same for w in range(10)}
+    assert timing_evidence(times, window=30, max_close_pairs=1_000_000) == []
+
+
 # --- Detection over the database --------------------------------------------------------
 
 
