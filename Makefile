@@ -41,8 +41,9 @@ lint: install
 	$(VENV)/bin/ruff format --check rlhf_platform annotate rewards tests bench
 
 ## Production-mode helpers (need REDIS_URL).
+## One Celery worker per queue (rlhf_platform/workers.py); WORKER_CONCURRENCY=webhooks=8,...
 worker: install
-	$(VENV)/bin/celery -A rlhf_platform worker --loglevel=INFO
+	$(PY) -m rlhf_platform.workers --loglevel=INFO
 
 beat: install
 	$(VENV)/bin/celery -A rlhf_platform beat --loglevel=INFO

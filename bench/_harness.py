@@ -1,5 +1,5 @@
-"""What the benchmarks share: a PostgreSQL database, Django set-up, a uvicorn server (and a
-Celery worker when REDIS_URL is set) started as subprocesses, and their peak memory."""
+"""What the benchmarks share: a PostgreSQL database, Django set-up, a uvicorn server (and one
+Celery worker per queue when REDIS_URL is set) started as subprocesses, and their peak memory."""
 
 from __future__ import annotations
 
@@ -78,10 +78,13 @@ def _serving_pid(supervisor: int) -> int:
 
 
 @contextmanager
-def services(base_url: str | None, *, workers: int = 1):
-    """Yield (base_url, the serving process's pid or None, the Celery worker's pid or None)."""
+def services(base_url: str | None, *, workers: int = 1, queues: tuple[str, ...] | None = None):
+    """Yield (base_url, the serving process's pid or None, {queue: its Celery worker's pid}).
+
+    With REDIS_URL set, one worker per queue of ``queues`` (default: every queue), started as
+    ``make worker`` starts them (rlhf_platform/workers.py)."""
     if base_url:
-        yield base_url.rstrip("/"), None, None
+        yield base_url.rstrip("/"), None, {}
         return
     port = free_port()
     # Production settings (DEBUG off: no query log, no browsable API), as a deployment runs.
@@ -112,29 +115,25 @@ def services(base_url: str | None, *, workers: int = 1):
         env=env,
     )
     procs.append(server)
-    worker = None
+    worker_pids: dict[str, int] = {}
     if os.environ.get("REDIS_URL"):
-        # The worker at a lower CPU priority than the web processes (nice 10, as a deployment
-        # sharing cores would run it): an expert waiting for the next item comes before the
-        # quality step, whose labels can wait a few seconds. BENCH_WORKER_NICE=0 runs it level.
+        from rlhf_platform.celery_app import QUEUES
+        from rlhf_platform.workers import parse_concurrency, worker_commands
+
+        # The workers at a lower CPU priority than the web processes (nice 10, as a deployment
+        # sharing cores would run them): an expert waiting for the next item comes before the
+        # quality step, whose labels can wait a few seconds. BENCH_WORKER_NICE=0 runs them level.
         nice = int(os.environ.get("BENCH_WORKER_NICE", "10"))
-        worker = subprocess.Popen(
-            [
-                *(["nice", "-n", str(nice)] if nice else []),
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "rlhf_platform",
-                "worker",
-                "--loglevel=WARNING",
-                "--concurrency=1",
-                "--pool=solo",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        procs.append(worker)
+        chosen = list(queues or QUEUES)
+        concurrency = parse_concurrency(os.environ.get("WORKER_CONCURRENCY", ""))
+        for queue, command in zip(
+            chosen, worker_commands(chosen, concurrency, loglevel="WARNING"), strict=True
+        ):
+            worker = subprocess.Popen(
+                [*(["nice", "-n", str(nice)] if nice else []), *command], cwd=ROOT, env=env
+            )
+            procs.append(worker)
+            worker_pids[queue] = worker.pid
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -146,7 +145,7 @@ def services(base_url: str | None, *, workers: int = 1):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        yield url, _serving_pid(server.pid), worker.pid if worker else None
+        yield url, _serving_pid(server.pid), worker_pids
     finally:
         for proc in procs:
             proc.terminate()

@@ -96,7 +96,8 @@ def main() -> None:
     key, project_id = setup_project()
     body = b"".join(make_items(args.items))  # built before the clock starts
 
-    with services(args.base_url) as (base_url, server_pid, worker_pid):
+    with services(args.base_url, queues=("ingest",)) as (base_url, server_pid, worker_pids):
+        worker_pid = worker_pids.get("ingest")
         host = base_url.split("://", 1)[1]
         idle_rss = rss_mb(server_pid) if server_pid else None
         conn = http.client.HTTPConnection(host, timeout=600)

@@ -70,3 +70,25 @@ def test_a_published_task_lands_in_its_queue_on_the_broker():
             client.delete("rewards")
     finally:
         app.conf.task_always_eager = previous
+
+
+def test_the_launcher_starts_one_worker_per_queue():
+    from rlhf_platform.workers import parse_concurrency, worker_commands
+
+    commands = worker_commands(list(QUEUES), parse_concurrency("webhooks=8, quality=2"))
+    consumed = [command[command.index("--queues") + 1] for command in commands]
+    assert consumed == list(QUEUES)  # each queue once, each in its own process
+    by_queue = dict(zip(consumed, commands, strict=True))
+    assert by_queue["webhooks"][-3:-1] == ["--concurrency", "8"]
+    assert "threads" in by_queue["webhooks"]
+    assert "prefork" in by_queue["quality"]
+    assert "solo" in by_queue["payouts"]  # a worker of one runs its task in its own process
+    assert len({command[command.index("--hostname") + 1] for command in commands}) == len(QUEUES)
+
+
+@pytest.mark.parametrize("text", ["nowhere=2", "quality=0", "quality=x"])
+def test_the_launcher_refuses_a_bad_concurrency(text):
+    from rlhf_platform.workers import parse_concurrency
+
+    with pytest.raises(ValueError, match="quality|nowhere"):
+        parse_concurrency(text)
