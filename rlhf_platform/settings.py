@@ -365,6 +365,11 @@ BATCH_MAX_BYTES = int(os.environ.get("BATCH_MAX_BYTES", 1 << 30))
 # "stalled" by the sweep (annotate/ingest/stalled.py) every 5 minutes.
 BATCH_STALLED_SECONDS = float(os.environ.get("BATCH_STALLED_SECONDS", 900))
 
+# --- Exports --------------------------------------------------------------------------------
+# A Parquet export is written to a temporary file before it is sent: past this size it is
+# abandoned (413 export_too_large). JSON Lines exports are streamed and have no limit.
+EXPORT_PARQUET_MAX_BYTES = int(os.environ.get("EXPORT_PARQUET_MAX_BYTES", 1 << 30))
+
 # --- Request limits (rlhf_platform/core/request_guard.py; serve.py for the headers) -----------
 # Every body but a batch upload and an evidence file; refused on Content-Length at once (413).
 REQUEST_MAX_BYTES = int(os.environ.get("REQUEST_MAX_BYTES", 2 << 20))
