@@ -255,6 +255,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# A drain (quality step, rewards, holdbacks, adjustments, ...) works this long, then queues
+# itself again if work remains, so that no task holds its worker for more than a few seconds.
+TASK_SLICE_SECONDS = float(os.environ.get("TASK_SLICE_SECONDS", "2"))
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "credentials-expire-hourly": {
@@ -386,6 +389,8 @@ REQUEST_HEADER_TIMEOUT_SECONDS = float(os.environ.get("REQUEST_HEADER_TIMEOUT_SE
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
 # First retry after this many seconds, doubling each time (8 attempts in all).
 WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "10"))
+# The sweep queues a due delivery again only when its message is this overdue (taken as lost).
+WEBHOOK_REQUEUE_SECONDS = float(os.environ.get("WEBHOOK_REQUEUE_SECONDS", "300"))
 
 # --- Chain and payouts ----------------------------------------------------------------------
 # Unset CHAIN_RPC_URL: an in-process EVM (eth-tester/py-evm) with the token deployed at start;
