@@ -69,6 +69,14 @@ class Project(models.Model):
         default=12,
         help_text="Annotators a gold item is served to before it is retired from the gold pool.",
     )
+    export_form = models.CharField(
+        max_length=16,
+        choices=[("standard", "standard: strings"), ("conversational", "conversational: message lists")],
+        default="standard",
+        db_default="standard",
+        help_text="TRL's form of the training exports (dpo, reward, ranking) unless a download asks for "
+        "the other: prompts and responses as strings, or as lists of {role, content} messages.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
