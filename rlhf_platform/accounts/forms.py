@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from rlhf_platform.accounts.models import ApiKey
+from rlhf_platform.accounts.models import ApiKey, User
 from rlhf_platform.core.exceptions import ApplicationError
 
 
@@ -25,6 +26,20 @@ class SignupForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="At least 8 characters, not a common password, not all digits.",
     )
+
+    def clean(self):
+        """The password rules here too, whatever else is wrong: the service (user_signup)
+        decides, but it is not reached while another field has an error, and the person
+        should learn about every field at once."""
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            candidate = User(email=cleaned.get("email") or "", full_name=cleaned.get("full_name") or "")
+            try:
+                password_validation.validate_password(password, user=candidate)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned
 
 
 class EmailAuthenticationForm(AuthenticationForm):

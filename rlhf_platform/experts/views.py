@@ -99,7 +99,10 @@ def credential_new(request):
         else:
             messages.success(request, f"“{credential.title}” submitted; staff will review it.")
             return redirect("profile")
-    return render(request, "experts/credential_new.html", {"form": form})
+    # A browser never refills a file input: the person who chose a file and sent a form with an
+    # error is asked to choose it again (and only they are).
+    dropped = form.is_bound and bool(form.errors) and bool(request.FILES.get("evidence"))
+    return render(request, "experts/credential_new.html", {"form": form, "evidence_dropped": dropped})
 
 
 # --- Staff review ---------------------------------------------------------------------------

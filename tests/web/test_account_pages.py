@@ -59,6 +59,15 @@ def test_sign_up_with_a_weak_password_shows_why_and_creates_nothing(client):
     assert "_auth_user_id" not in client.session
 
 
+def test_sign_up_shows_the_password_error_beside_an_invalid_email(client):
+    response = client.post(reverse("signup"), {"email": "not-an-email", "full_name": "", "password": "12345"})
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert errors["email"] and any("too short" in message for message in errors["password"])
+    assert b'id="id_email_error"' in response.content and b'id="id_password_error"' in response.content
+    assert not User.objects.exists()
+
+
 def test_log_in_by_email_in_any_case_then_log_out(client):
     user = UserFactory(email="grace@example.org")
     response = client.post(reverse("login"), {"username": "Grace@Example.org", "password": PASSWORD})

@@ -186,3 +186,13 @@ def test_expert_pages_ask_anonymous_visitors_to_log_in(client):
         response = client.get(reverse(name))
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_form_asks_for_the_evidence_again_only_when_a_file_was_chosen(expert_web, domain):
+    with_file = expert_web.post(reverse("credential-new"), _credential_data(domain, title=""))
+    assert b"choose the evidence file again" in with_file.content
+    without = _credential_data(domain, title="")
+    del without["evidence"]
+    response = expert_web.post(reverse("credential-new"), without)
+    assert response.status_code == 200 and response.context["form"].errors["title"]
+    assert b"choose the evidence file again" not in response.content
