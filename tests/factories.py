@@ -316,3 +316,29 @@ class WalletFactory(factory.django.DjangoModelFactory):
     chain_id = 131277322940537
     message = "(linked by a test factory)"
     signature = "0x"
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookEndpoint"
+
+    lab = factory.SubFactory(LabFactory)
+    url = "http://127.0.0.1:9/hook"
+    secret = "whsec_test"
+    events = factory.LazyFunction(lambda: ["batch.completed"])
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    """A pending delivery due now, with no message on the broker (``queued_at`` unset)."""
+
+    class Meta:
+        model = "webhooks.WebhookDelivery"
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    event = "batch.completed"
+    event_id = factory.Faker("uuid4", cast_to=None)
+    payload = factory.LazyAttribute(lambda d: {"id": str(d.event_id), "type": d.event, "data": {}})
+    next_attempt_at = factory.LazyFunction(timezone.now)
