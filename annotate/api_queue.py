@@ -23,6 +23,7 @@ from annotate.queue import (
     project_with_level,
     projects_open_to,
 )
+from annotate.rendering import prompt_html, render_markdown
 from rlhf_platform.accounts.permissions import Allows
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
@@ -61,7 +62,12 @@ class AssignmentOutputSerializer(serializers.Serializer):
     item = serializers.UUIDField()
     project = serializers.DictField(help_text="{id, name, guidelines_url}")
     prompt = serializers.JSONField()
-    responses = serializers.ListField(child=serializers.DictField(), help_text="[{label, text}, ...]")
+    prompt_html = serializers.JSONField(
+        help_text="The prompt as sanitised HTML (annotate/rendering.py): a string, or one per chat message."
+    )
+    responses = serializers.ListField(
+        child=serializers.DictField(), help_text="[{label, text, html}, ...]; html: text rendered, sanitised"
+    )
     label_schema = serializers.JSONField()
     status = serializers.CharField()
     leased_at = serializers.DateTimeField()
@@ -80,8 +86,13 @@ def assignment_output(assignment: Assignment) -> dict:
             "guidelines_url": f"/api/v1/queue/projects/{project.pk}/guidelines",
         },
         "prompt": item.prompt,
+        "prompt_html": prompt_html(item.prompt),
         "responses": [
-            {"label": LETTERS[position], "text": item.responses[index]["text"]}
+            {
+                "label": LETTERS[position],
+                "text": item.responses[index]["text"],
+                "html": render_markdown(item.responses[index]["text"]),
+            }
             for position, index in enumerate(assignment.shown_order)
         ],
         "label_schema": project.label_schema,

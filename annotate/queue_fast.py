@@ -61,6 +61,7 @@ from django.middleware.security import SecurityMiddleware
 from django.utils import timezone
 from psycopg_pool import AsyncConnectionPool
 
+from annotate import rendering
 from annotate.api_queue import assignment_output, label_output
 from annotate.gates import gate_lease_guards, gate_recheck_sql
 from annotate.models import Assignment, Item, Project
@@ -347,6 +348,10 @@ class QueueFastPath:
         assignment = claimed_assignment(
             project=project, expert_id=principal.expert_id, assignment_id=params["id"], row=row
         )
+        item = assignment.item
+        texts = rendering.item_texts(item.prompt, (response["text"] for response in item.responses))
+        if not rendering.all_cached(texts):  # Markdown and Pygments take milliseconds: off the loop
+            await sync_to_async(rendering.warm, thread_sensitive=False)(texts)
         return 200, assignment_output(assignment)
 
     async def _submit(

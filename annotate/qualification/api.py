@@ -33,6 +33,7 @@ from annotate.qualification.services import (
     exam_question_current,
     qualification_revoke,
 )
+from annotate.rendering import prompt_html, render_markdown
 from annotate.selectors import access_project_for_lab
 from rlhf_platform.accounts.permissions import Allows
 from rlhf_platform.accounts.roles import Action as A
@@ -157,8 +158,13 @@ def question_output(answer) -> dict:
             "guidelines_url": f"/api/v1/exams/{exam.pk}/guidelines",
         },
         "prompt": question.prompt,
+        "prompt_html": prompt_html(question.prompt),
         "responses": [
-            {"label": LETTERS[p], "text": question.responses[index]["text"]}
+            {
+                "label": LETTERS[p],
+                "text": question.responses[index]["text"],
+                "html": render_markdown(question.responses[index]["text"]),
+            }
             for p, index in enumerate(answer.shown_order)
         ],
         "label_schema": exam.label_schema,

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from annotate.gates import gate_register, gate_unregister
 from annotate.models import Assignment, ItemReport, Label, Project, Slot
 from annotate.queue import assignments_expire
+from annotate.rendering import prompt_html, render_markdown
 from annotate.schema import schema_normalize
 from rlhf_platform.experts.models import Credential
 from tests.factories import (
@@ -84,7 +85,11 @@ def test_next_returns_the_comparison_lettered_without_model_names():
     assert body["lease_seconds"] == project.lease_seconds
     assert body["expires_at"]
     shown = [item.responses[i]["text"] for i in assignment.shown_order]
-    assert body["responses"] == [{"label": "A", "text": shown[0]}, {"label": "B", "text": shown[1]}]
+    assert body["responses"] == [
+        {"label": "A", "text": shown[0], "html": render_markdown(shown[0])},
+        {"label": "B", "text": shown[1], "html": render_markdown(shown[1])},
+    ]
+    assert body["prompt_html"] == prompt_html(item.prompt)
     text = json.dumps(body)
     for response in item.responses:
         assert response["model"] not in text

@@ -145,7 +145,7 @@ def test_the_question_looks_like_an_assignment_and_hides_the_answer(client, exam
     attempt_id = client.post(f"/api/v1/exams/{exam.pk}/attempts").json()["id"]
     question = client.get(f"/api/v1/exam-attempts/{attempt_id}/question").json()
     assert [r["label"] for r in question["responses"]] == ["A", "B"]
-    assert set(question["responses"][0]) == {"label", "text"}
+    assert set(question["responses"][0]) == {"label", "text", "html"}
     assert question["label_schema"]["kind"] == "pairwise"
     assert "gold" not in question and "strength_min" not in str(question)
     # Asking again shows the same question in the same order.
