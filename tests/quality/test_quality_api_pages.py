@@ -89,3 +89,14 @@ def test_quality_pages_refuse_experts(expert, labelled, path):
     client = Client()
     client.force_login(expert.user)
     assert client.get(path.format(project=project.pk)).status_code == 403
+
+
+def test_an_annotator_without_graded_gold_shows_no_gold_yet_not_a_prior(staff_browser, labelled):
+    project, *_ = labelled
+    fresh = ExpertProfileFactory()
+    AnnotatorQuality.objects.create(project=project, expert=fresh, labels=2, gold_passed=0, gold_failed=0)
+    page = staff_browser.get(f"/staff/quality/projects/{project.pk}/").content.decode()
+    row = page[page.index(fresh.pseudonym) :].split("</tr>", 1)[0]
+    assert "no gold yet" in row and "0/0" not in row and "0.50" not in row
+    graded = page[page.index(labelled[3].pseudonym) :].split("</tr>", 1)[0]
+    assert "1/5" in graded  # an annotator with graded gold keeps the figures
