@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from annotate.exports import FORMS
 from annotate.guidelines import guidelines_render
 from annotate.models import Project
 from annotate.schema import DEFAULT_SCHEMA
@@ -33,6 +34,7 @@ class ProjectOutputSerializer(serializers.Serializer):
     confidence_threshold = serializers.FloatField()
     gold_feedback = serializers.BooleanField()
     gold_exposure_cap = serializers.IntegerField()
+    export_form = serializers.CharField()
     label_schema = serializers.JSONField()
     schema_version = serializers.IntegerField()
     guidelines = serializers.CharField()
@@ -72,6 +74,12 @@ class _ProjectFields(InputSerializer):
         max_value=1000,
         required=False,
         help_text="Annotators a gold item is served to before it retires (default 12).",
+    )
+    export_form = serializers.ChoiceField(
+        choices=list(FORMS),
+        required=False,
+        help_text="TRL's form of the dpo, reward and ranking exports: standard (strings, the default) or "
+        "conversational (lists of {role, content} messages); a download may ask for the other with form.",
     )
     label_schema = serializers.JSONField(required=False)
 

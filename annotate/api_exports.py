@@ -1,4 +1,4 @@
-"""REST endpoint for labs: a project's export as streamed JSON Lines (see annotate/exports.py)."""
+"""REST endpoint for labs: a project's export as streamed JSON Lines or Parquet (see annotate/exports)."""
 
 from __future__ import annotations
 
@@ -17,18 +17,21 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 
 from annotate.exports import (
-    DPO_DEFAULT_MIN_CONFIDENCE,
+    CONTENT_TYPES,
     EXPORT_FORMATS,
+    FILE_FORMATS,
+    FORMS,
+    TRAINING_FORMATS,
     ExportFilters,
     export_filename,
     export_lines,
+    export_parquet,
+    export_parquet_blocks,
 )
 from annotate.selectors import access_batch_for_lab, access_project_for_lab, projects_for_lab
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
 from rlhf_platform.core.serializers import InputSerializer
-
-NDJSON = "application/x-ndjson"
 
 
 class ExportContentNegotiation(BaseContentNegotiation):
@@ -71,28 +74,60 @@ async def _async_blocks(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 # "+00:00" in a query string arrives as " 00:00" when the client did not encode the "+".
 _UNENCODED_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
+# Parameters that only the training formats take.
+_TRAINING_ONLY = ("form", "include", "include_unfinished")
+INCLUDE_VALUES = ("metadata",)
 
 
 class ProjectExportApi(LabAPIView):
-    """Download the project's labels (``raw``), consensus (``consensus``) or preference pairs
-    in TRL's format (``dpo``) as JSON Lines, streamed. Filters: ``batch``, ``since``,
-    ``min_confidence`` (dpo: default 0.7), ``include_gold``. Bad filters give 400 before
-    anything is streamed."""
+    """Download the project's labels (``raw``), consensus (``consensus``), or training data in
+    TRL's formats (``dpo``, ``reward``, ``ranking``) as JSON Lines (streamed) or Parquet.
+    Filters: ``batch``, ``since``, ``min_confidence``, ``include_gold``; training formats also
+    ``form``, ``include=metadata`` and ``include_unfinished``. Unknown parameters and bad
+    values give 400 naming the parameter, before anything is sent."""
 
     renderer_classes = [JSONRenderer]
     content_negotiation_class = ExportContentNegotiation
 
     class FilterSerializer(InputSerializer):
         format = serializers.ChoiceField(choices=EXPORT_FORMATS)
+        file_format = serializers.ChoiceField(choices=FILE_FORMATS, required=False, default="jsonl")
         batch = serializers.UUIDField(required=False)
         since = serializers.DateTimeField(required=False)
         min_confidence = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
         include_gold = serializers.BooleanField(required=False, default=False)
+        form = serializers.ChoiceField(choices=FORMS, required=False)
+        include = serializers.CharField(required=False)
+        include_unfinished = serializers.BooleanField(required=False, default=False)
 
         def validate_min_confidence(self, value: float) -> float:
             if not math.isfinite(value):
                 raise serializers.ValidationError("min_confidence is a number from 0 to 1.")
             return value
+
+        def validate_include(self, value: str) -> set[str]:
+            names = {name.strip() for name in value.split(",") if name.strip()}
+            unknown = sorted(names - set(INCLUDE_VALUES))
+            if unknown or not names:
+                raise serializers.ValidationError(
+                    f"include takes a comma-separated list of {list(INCLUDE_VALUES)}; got {value!r}."
+                )
+            return names
+
+        def validate(self, attrs):
+            if attrs["format"] not in TRAINING_FORMATS:
+                misplaced = [name for name in _TRAINING_ONLY if name in self.initial_data]
+                if misplaced:
+                    raise serializers.ValidationError(
+                        {
+                            name: serializers.ErrorDetail(
+                                f"{name} applies only to the formats {list(TRAINING_FORMATS)}.",
+                                code="not_applicable",
+                            )
+                            for name in misplaced
+                        }
+                    )
+            return attrs
 
     def safely_get_queryset(self, lab):
         return projects_for_lab(lab=lab)
@@ -100,22 +135,51 @@ class ProjectExportApi(LabAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), required=True),
+            OpenApiParameter(
+                "file_format",
+                str,
+                enum=list(FILE_FORMATS),
+                description="jsonl (default, streamed) or parquet (written first; "
+                "EXPORT_PARQUET_MAX_BYTES, 413 export_too_large above)",
+            ),
             OpenApiParameter("batch", OpenApiTypes.UUID, description="only this batch of the project"),
             OpenApiParameter(
                 "since",
                 OpenApiTypes.DATETIME,
-                description="raw: labels created at or after; consensus, dpo: items finalized or "
+                description="raw: labels created at or after; other formats: items finalized or "
                 "whose consensus was computed at or after",
             ),
             OpenApiParameter(
-                "min_confidence",
-                float,
-                description=f"0 to 1; consensus and dpo (dpo default {DPO_DEFAULT_MIN_CONFIDENCE})",
+                "min_confidence", float, description="0 to 1; every format but raw: consensus at least this"
             ),
-            OpenApiParameter("include_gold", bool, description="consensus and dpo: gold items too"),
+            OpenApiParameter("include_gold", bool, description="every format but raw: gold items too"),
+            OpenApiParameter(
+                "form",
+                str,
+                enum=list(FORMS),
+                description="dpo, reward, ranking: standard (strings) or conversational (message "
+                "lists); default the project's export_form",
+            ),
+            OpenApiParameter(
+                "include",
+                str,
+                enum=list(INCLUDE_VALUES),
+                description="dpo, reward, ranking: metadata adds the item's ids, the response ids, "
+                "confidence, agreement and method after TRL's columns",
+            ),
+            OpenApiParameter(
+                "include_unfinished",
+                bool,
+                description="dpo, reward, ranking: also items that have a consensus but are not final",
+            ),
         ],
         responses={
-            (200, NDJSON): OpenApiResponse(OpenApiTypes.STR, description="JSON Lines, one object per line."),
+            (200, CONTENT_TYPES["jsonl"]): OpenApiResponse(
+                OpenApiTypes.STR, description="JSON Lines, one object per line."
+            ),
+            (200, CONTENT_TYPES["parquet"]): OpenApiResponse(
+                OpenApiTypes.BINARY, description="One Parquet file."
+            ),
         },
     )
     def get(self, request, project_id):
@@ -139,11 +203,20 @@ class ProjectExportApi(LabAPIView):
             since=values.get("since"),
             min_confidence=values.get("min_confidence"),
             include_gold=values["include_gold"],
+            include_unfinished=values["include_unfinished"],
+            include_metadata="metadata" in values.get("include", ()),
+            form=values.get("form") or project.export_form,
         )
-        export_format = values["format"]
-        blocks = export_lines(project=project, export_format=export_format, filters=filters)
-        response = StreamingHttpResponse(_stream(request, blocks), content_type=NDJSON)
-        filename = export_filename(project=project, export_format=export_format, now=timezone.now())
+        export_format, file_format = values["format"], values["file_format"]
+        if file_format == "parquet":
+            handle = export_parquet(project=project, export_format=export_format, filters=filters)
+            blocks = export_parquet_blocks(handle)
+        else:
+            blocks = export_lines(project=project, export_format=export_format, filters=filters)
+        response = StreamingHttpResponse(_stream(request, blocks), content_type=CONTENT_TYPES[file_format])
+        filename = export_filename(
+            project=project, export_format=export_format, now=timezone.now(), file_format=file_format
+        )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"
         return response

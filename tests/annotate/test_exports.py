@@ -1,8 +1,11 @@
-"""Exports as JSON Lines: every line of each format checked against what is stored."""
+"""Exports as JSON Lines: every line of the record formats (raw, consensus) checked against what
+is stored; filters, errors, tenancy and streaming for every format. The training formats are in
+test_exports_training.py, loading with HF datasets in test_exports_datasets.py."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import uuid
 from urllib.parse import urlencode
@@ -13,6 +16,7 @@ from django.http import StreamingHttpResponse
 from django.test import AsyncClient
 from django.utils import timezone
 
+from annotate.exports import EXPORT_FORMATS, FILE_FORMATS, TRAINING_FORMATS
 from annotate.models import Assignment, Item, Label, Slot
 from annotate.schema import DEFAULT_SCHEMA, schema_normalize
 from tests.factories import (
@@ -267,101 +271,6 @@ def test_consensus_export_with_min_confidence_leaves_out_items_without_consensus
     assert len(lines) == 3
 
 
-# --- dpo --------------------------------------------------------------------------------------
-
-
-def test_dpo_pairs_follow_the_pairwise_consensus(lab_client, project):
-    batch = BatchFactory(project=project)
-    items = {choice: ItemFactory(batch=batch) for choice in ("A", "B", "tie", "both_bad")}
-    for choice, item in items.items():
-        ItemConsensusFactory(item=item, choice=choice, confidence=0.9, agreement=0.75)
-    ItemFactory(batch=batch)  # no consensus: no pair
-    _response, _content, lines = export(lab_client, project, format="dpo")
-    assert len(lines) == 2
-    by_id = {line["external_id"]: line for line in lines}
-    a, b = items["A"], items["B"]
-    assert by_id[a.external_id] == {
-        "prompt": a.prompt,
-        "chosen": a.responses[0]["text"],
-        "rejected": a.responses[1]["text"],
-        "confidence": 0.9,
-        "external_id": a.external_id,
-        "uid": str(a.uid),
-        "batch": str(batch.pk),
-        "chosen_id": "r0",
-        "rejected_id": "r1",
-        "agreement": 0.75,
-        "method": "majority",
-    }
-    assert by_id[b.external_id]["chosen"] == b.responses[1]["text"]
-    assert by_id[b.external_id]["rejected"] == b.responses[0]["text"]
-    assert (by_id[b.external_id]["chosen_id"], by_id[b.external_id]["rejected_id"]) == ("r1", "r0")
-
-
-def test_dpo_expands_a_ranking_with_a_tie_into_pairs_across_groups(lab_client, lab):
-    project = ProjectFactory(lab=lab, ranking=True)
-    item = ItemFactory(batch=BatchFactory(project=project))
-    assert [r["id"] for r in item.responses] == ["r0", "r1", "r2", "r3"]
-    ItemConsensusFactory(item=item, ranking=[["r2"], ["r0", "r3"], ["r1"]], confidence=0.8)
-    _response, _content, lines = export(lab_client, project, format="dpo")
-    pairs = [(line["chosen_id"], line["rejected_id"]) for line in lines]
-    # Every (better, worse) pair across groups; r0 and r3 are tied: no pair between them.
-    assert pairs == [("r2", "r0"), ("r2", "r3"), ("r2", "r1"), ("r0", "r1"), ("r3", "r1")]
-    text = {r["id"]: r["text"] for r in item.responses}
-    for line in lines:
-        assert line["prompt"] == item.prompt
-        assert line["chosen"] == text[line["chosen_id"]]
-        assert line["rejected"] == text[line["rejected_id"]]
-        assert line["confidence"] == 0.8
-        assert line["external_id"] == item.external_id
-
-
-def test_dpo_with_a_chat_prompt_uses_trls_conversational_form(lab_client, project):
-    chat = [
-        {"role": "system", "content": "You are a cardiologist."},
-        {"role": "user", "content": "Is this ECG normal?"},
-    ]
-    item = ItemFactory(batch=BatchFactory(project=project), prompt=chat)
-    ItemConsensusFactory(item=item, choice="B")
-    _response, _content, lines = export(lab_client, project, format="dpo")
-    assert lines == [
-        {
-            **lines[0],
-            "prompt": chat,
-            "chosen": [{"role": "assistant", "content": item.responses[1]["text"]}],
-            "rejected": [{"role": "assistant", "content": item.responses[0]["text"]}],
-        }
-    ]
-
-
-def test_dpo_keeps_only_items_at_or_above_the_confidence_threshold(lab_client, project):
-    batch = BatchFactory(project=project)
-    by_confidence = {}
-    for confidence in (0.5, 0.7, 0.95):
-        item = ItemFactory(batch=batch)
-        ItemConsensusFactory(item=item, confidence=confidence)
-        by_confidence[confidence] = item.external_id
-
-    def exported(**params):
-        _response, _content, lines = export(lab_client, project, format="dpo", **params)
-        return sorted(line["confidence"] for line in lines)
-
-    assert exported() == [0.7, 0.95]  # the default threshold, 0.7
-    assert exported(min_confidence="0.9") == [0.95]
-    assert exported(min_confidence="0") == [0.5, 0.7, 0.95]
-    assert exported(min_confidence="1") == []
-
-
-def test_dpo_leaves_gold_items_out_unless_asked(lab_client, project):
-    batch = BatchFactory(project=project)
-    gold = ItemFactory(batch=batch, gold_answer=True)
-    ItemConsensusFactory(item=gold)
-    assert export(lab_client, project, format="dpo")[2] == []
-    assert [
-        line["external_id"] for line in export(lab_client, project, format="dpo", include_gold="true")[2]
-    ] == [gold.external_id]
-
-
 # --- filters ----------------------------------------------------------------------------------
 
 
@@ -377,13 +286,15 @@ def test_since_filters_labels_by_creation_and_items_by_consensus_or_finalization
     ItemConsensusFactory(item=new_item, computed_at=now - dt.timedelta(hours=1))
     ItemConsensusFactory(item=finalized_item, computed_at=now - dt.timedelta(days=3))
     Item.objects.filter(pk=finalized_item.pk).update(finalized_at=now - dt.timedelta(minutes=5))
+    Item.objects.filter(batch=batch).update(state=Item.State.FINAL)  # training formats: final items
     since = (now - dt.timedelta(days=1)).isoformat()
 
     _r, _c, raw = export(lab_client, project, format="raw", since=since)
     assert [line["label_id"] for line in raw] == [str(new.pk)]
     assert str(old.pk) not in _c.decode()
-    for export_format in ("consensus", "dpo"):
-        _r, _c, lines = export(lab_client, project, format=export_format, since=since)
+    for export_format in ("consensus", "dpo", "reward", "ranking"):
+        params = {"include": "metadata"} if export_format != "consensus" else {}
+        _r, _c, lines = export(lab_client, project, format=export_format, since=since, **params)
         assert sorted(line["external_id"] for line in lines) == sorted(
             [new_item.external_id, finalized_item.external_id]
         ), export_format
@@ -403,12 +314,13 @@ def test_since_with_an_unencoded_plus_in_its_offset_is_understood(lab_client, pr
 
 def test_batch_filter_keeps_one_batch_in_every_format(lab_client, project, experts):
     first, second = BatchFactory(project=project), BatchFactory(project=project)
-    mine, theirs = ItemFactory(batch=first), ItemFactory(batch=second)
+    mine, theirs = ItemFactory(batch=first, state="final"), ItemFactory(batch=second, state="final")
     for item in (mine, theirs):
         _label(item, experts[0])
         ItemConsensusFactory(item=item)
-    for export_format in ("raw", "consensus", "dpo"):
-        _r, content, lines = export(lab_client, project, format=export_format, batch=str(first.pk))
+    for export_format in EXPORT_FORMATS:
+        params = {"include": "metadata"} if export_format in TRAINING_FORMATS else {}
+        _r, content, lines = export(lab_client, project, format=export_format, batch=str(first.pk), **params)
         assert len(lines) == 1, export_format
         assert lines[0]["external_id"] == mine.external_id
         assert lines[0]["batch"] == str(first.pk)
@@ -439,6 +351,15 @@ def test_a_batch_of_another_project_or_lab_is_not_found(lab_client, lab, project
         ("format=raw&batch=42", "batch"),
         ("format=consensus&include_gold=maybe", "include_gold"),
         ("format=raw&limit=10", "limit"),
+        ("format=dpo&dry_run=1", "dry_run"),
+        ("format=dpo&file_format=csv", "file_format"),
+        ("format=dpo&form=chat", "form"),
+        ("format=dpo&include=everything", "include"),
+        ("format=dpo&include=", "include"),
+        ("format=reward&include_unfinished=maybe", "include_unfinished"),
+        ("format=raw&form=standard", "form"),
+        ("format=consensus&include=metadata", "include"),
+        ("format=raw&include_unfinished=true", "include_unfinished"),
     ],
 )
 def test_bad_filter_values_are_400_naming_the_field(lab_client, project, query, field):
@@ -448,14 +369,38 @@ def test_bad_filter_values_are_400_naming_the_field(lab_client, project, query, 
     assert field in [error["field"] for error in response.json()["errors"]]
 
 
+def test_unknown_parameters_are_refused_naming_each_one(lab_client, project):
+    """A lab that writes ``dry_run=1`` or ``min_conf=0.9`` is told, not given the whole export."""
+    response = lab_client.get(f"/api/v1/projects/{project.pk}/export?format=dpo&min_conf=0.9&dry_run=1")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"field": "dry_run", "code": "unknown_field", "message": "Unknown field."},
+        {"field": "min_conf", "code": "unknown_field", "message": "Unknown field."},
+    ]
+
+
+def test_training_parameters_on_a_record_format_are_refused_as_not_applicable(lab_client, project):
+    response = lab_client.get(
+        f"/api/v1/projects/{project.pk}/export?format=raw&form=standard&include=metadata"
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert [(error["field"], error["code"]) for error in errors] == [
+        ("form", "not_applicable"),
+        ("include", "not_applicable"),
+    ]
+
+
 # --- tenancy, headers, streaming --------------------------------------------------------------
 
 
 def test_another_labs_key_gets_404_for_export(api_client, project, pairwise_labels):
     _key, raw = make_api_key(ProjectFactory().lab)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    for export_format in ("raw", "consensus", "dpo"):
-        response = api_client.get(f"/api/v1/projects/{project.pk}/export?format={export_format}")
+    for export_format, file_format in itertools.product(EXPORT_FORMATS, FILE_FORMATS):
+        response = api_client.get(
+            f"/api/v1/projects/{project.pk}/export?format={export_format}&file_format={file_format}"
+        )
         assert response.status_code == 404
         assert response.json()["errors"][0]["code"] == "not_found"
 
@@ -466,6 +411,12 @@ def test_export_is_an_attachment_named_for_project_and_format(lab_client, projec
     disposition = response["Content-Disposition"]
     assert disposition.startswith('attachment; filename="cardio-triage-consensus-')
     assert disposition.endswith('.jsonl"')
+    response = lab_client.get(f"/api/v1/projects/{project.pk}/export?format=dpo&file_format=parquet")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.apache.parquet"
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="cardio-triage-dpo-')
+    assert disposition.endswith('.parquet"')
 
 
 def _bulk_labels(project, items_count: int, experts) -> int:
