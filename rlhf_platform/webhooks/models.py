@@ -51,6 +51,10 @@ class WebhookDelivery(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the message for the next attempt went to the broker; cleared when a worker takes it.
+    # The sweep queues a due delivery only when this is empty (or the message is long overdue:
+    # WEBHOOK_REQUEUE_SECONDS), so a delivery is on the broker at most once at a time.
+    queued_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from rlhf_platform.accounts.models import ApiKey, Lab
@@ -111,7 +112,12 @@ def webhook_emit(*, lab_id: Any, event: str, data: dict[str, Any]) -> list[Webho
     payload = {"id": str(event_id), "type": event, "created": now.isoformat(), "data": data}
     deliveries = [
         WebhookDelivery(
-            endpoint=endpoint, event=event, event_id=event_id, payload=payload, next_attempt_at=now
+            endpoint=endpoint,
+            event=event,
+            event_id=event_id,
+            payload=payload,
+            next_attempt_at=now,
+            queued_at=now,  # sent to the broker below, after commit
         )
         for endpoint in WebhookEndpoint.objects.filter(lab_id=lab_id, is_active=True)
         if event in endpoint.events
@@ -138,7 +144,12 @@ def webhook_endpoint_test(*, endpoint: WebhookEndpoint, api_key: ApiKey | None =
         "data": {"webhook_id": str(endpoint.pk), "message": "A test event, sent on request."},
     }
     delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, event=TEST_EVENT, event_id=event_id, payload=payload, next_attempt_at=now
+        endpoint=endpoint,
+        event=TEST_EVENT,
+        event_id=event_id,
+        payload=payload,
+        next_attempt_at=now,
+        queued_at=now,
     )
     audit_record(action="webhook.test", target=endpoint, api_key=api_key, data={"delivery": str(delivery.pk)})
     delivery_id = str(delivery.pk)
@@ -170,10 +181,12 @@ def webhook_attempt(*, delivery_id: Any) -> float | None:
         ):
             return None
         # Claim the attempt: another worker that picks the same delivery now finds it not due.
+        # Its message is taken: none is on the broker any more.
         number = delivery.attempts + 1
         delivery.attempts = number
         delivery.next_attempt_at = now + timedelta(seconds=TIMEOUT_SECONDS * 3)
-        delivery.save(update_fields=["attempts", "next_attempt_at"])
+        delivery.queued_at = None
+        delivery.save(update_fields=["attempts", "next_attempt_at", "queued_at"])
 
     body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
     headers = {
@@ -218,15 +231,36 @@ def webhook_attempt(*, delivery_id: Any) -> float | None:
         else:
             wait = _backoff_seconds(number)
             delivery.next_attempt_at = timezone.now() + timedelta(seconds=wait)
-        delivery.save(update_fields=["status", "delivered_at", "next_attempt_at"])
+            delivery.queued_at = timezone.now()  # the caller queues the retry
+        delivery.save(update_fields=["status", "delivered_at", "next_attempt_at", "queued_at"])
     return wait
 
 
 def webhook_deliveries_due(*, limit: int = 500) -> list[str]:
-    """Pending deliveries whose time has come (a sweeper re-sends them if a task was lost)."""
+    """Pending deliveries whose time has come, queued or not."""
     return [
         str(pk)
         for pk in WebhookDelivery.objects.filter(
             status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
         ).values_list("pk", flat=True)[:limit]
     ]
+
+
+def webhook_deliveries_claim(*, limit: int = 500) -> list[str]:
+    """Claim, for the sweep to queue, the due deliveries that have no message on the broker:
+    none was sent (the broker was down when it should have been), or the one sent is overdue
+    by more than WEBHOOK_REQUEUE_SECONDS and taken as lost (a broker restart). The claim
+    (``queued_at``) commits before the caller queues them, so a sweep running again, or two
+    at once, queues each delivery once."""
+    now = timezone.now()
+    lost = now - timedelta(seconds=settings.WEBHOOK_REQUEUE_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=lost, next_attempt_at__lt=lost))
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        WebhookDelivery.objects.filter(pk__in=ids).update(queued_at=now)
+    return [str(pk) for pk in ids]
