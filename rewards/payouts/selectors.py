@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, QuerySet
 
+from rewards.ledger import ledger_payable_balances
 from rewards.payouts.models import PayoutLine, PayoutRun, PayoutTransaction, Wallet
 
 
@@ -51,3 +53,24 @@ def payout_run_totals(run: PayoutRun) -> dict[str, int]:
     for status, amount in PayoutLine.objects.filter(run=run).values_list("status", "amount"):
         totals[status] = totals.get(status, 0) + int(amount)
     return totals
+
+
+def payout_preview() -> dict[str, int]:
+    """What a run planned now would pay (the selection of ``payout_run_create``): the
+    recipients, their total, and the payable experts left out for want of a wallet."""
+    minimum = int(settings.PAYOUT_MIN_AMOUNT)
+    balances = ledger_payable_balances(min_amount=minimum)
+    with_wallet = set(Wallet.objects.filter(expert_id__in=list(balances)).values_list("expert_id", flat=True))
+    return {
+        "recipients": len(with_wallet),
+        "total": sum(amount for expert_id, amount in balances.items() if expert_id in with_wallet),
+        "without_wallet": len(balances) - len(with_wallet),
+        "minimum": minimum,
+    }
+
+
+def payout_run_has_failures(run: PayoutRun) -> bool:
+    """Whether a finished run left transactions that did not pay (what a retry picks up)."""
+    return run.transactions.filter(
+        status__in=[PayoutTransaction.Status.FAILED, PayoutTransaction.Status.REVERTED]
+    ).exists()

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from rewards.chain import chain_status
@@ -19,6 +20,8 @@ from rewards.payouts.models import PayoutRun
 from rewards.payouts.selectors import (
     payout_failures,
     payout_lines_of_expert,
+    payout_preview,
+    payout_run_has_failures,
     payout_run_totals,
     payout_runs,
     wallet_of,
@@ -31,11 +34,11 @@ from rewards.payouts.services import (
     wallet_link,
     wallet_message_create,
 )
-from rewards.views import format_tokens
+from rewards.tokens import format_tokens
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.roles import principal_may
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import action_required, form_add_service_error
+from rlhf_platform.core.web import action_required, confirm_page, confirmed, form_add_service_error
 from rlhf_platform.experts.services import expert_profile_ensure
 
 
@@ -96,7 +99,7 @@ def wallet(request):
 def my_payouts(request):
     profile = expert_profile_ensure(user=request.user)
     page = Paginator(payout_lines_of_expert(expert_id=profile.pk), 50).get_page(request.GET.get("page"))
-    rows = [{"line": line, "tokens": format_tokens(int(line.amount))} for line in page.object_list]
+    rows = [{"line": line} for line in page.object_list]
     return render(
         request,
         "payouts/my_payouts.html",
@@ -107,6 +110,25 @@ def my_payouts(request):
 @action_required(A.STAFF_VIEW, post=A.PAYOUT_RUN_START)
 def staff_payouts(request):
     if request.method == "POST":
+        if not confirmed(request):
+            preview = payout_preview()
+            details = [
+                ("Recipients", str(preview["recipients"])),
+                ("Total", f"{format_tokens(preview['total'])} tokens"),
+                ("Smallest payout", f"{format_tokens(preview['minimum'])} tokens"),
+            ]
+            if preview["without_wallet"]:
+                details.append(("Left out (no wallet linked)", str(preview["without_wallet"])))
+            return confirm_page(
+                request,
+                title="Plan a payout run?",
+                action=reverse("staff-payouts"),
+                button="Plan the run",
+                back=reverse("staff-payouts"),
+                details=details,
+                note="Every payable balance at or above the smallest payout whose expert linked a wallet. "
+                "Another admin approves the run before anything is paid.",
+            )
         try:
             run = payout_run_create(trigger=PayoutRun.Trigger.STAFF, actor=request.user)
         except ApplicationError as exc:
@@ -134,6 +156,16 @@ def _run_or_404(run_id) -> PayoutRun:
     return run
 
 
+def _retry_offer(run: PayoutRun) -> str | None:
+    """What the retry button does here: resume a running run, retry a finished one that left a
+    failure; None when neither applies (no button)."""
+    if run.status == PayoutRun.Status.RUNNING:
+        return "resume"
+    if run.status == PayoutRun.Status.COMPLETED and payout_run_has_failures(run):
+        return "retry"
+    return None
+
+
 @action_required(A.STAFF_VIEW, post=A.PAYOUT_RUN_RETRY)
 def staff_payout_run(request, run_id):
     run = _run_or_404(run_id)
@@ -143,7 +175,7 @@ def staff_payout_run(request, run_id):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         return redirect("staff-payout-run", run_id=run.pk)
-    totals = {key: format_tokens(value) for key, value in payout_run_totals(run).items()}
+    totals = payout_run_totals(run)
     return render(
         request,
         "payouts/staff_run.html",
@@ -156,6 +188,7 @@ def staff_payout_run(request, run_id):
             and run.created_by_id != request.user.pk,
             "can_cancel": principal_may(request.user, A.PAYOUT_RUN_APPROVE),
             "can_retry": principal_may(request.user, A.PAYOUT_RUN_RETRY),
+            "retry": _retry_offer(run),
         },
     )
 
@@ -163,8 +196,24 @@ def staff_payout_run(request, run_id):
 @require_POST
 @action_required(A.PAYOUT_RUN_APPROVE)
 def staff_payout_run_approve(request, run_id):
+    run = _run_or_404(run_id)
+    if not confirmed(request):
+        totals = payout_run_totals(run)
+        return confirm_page(
+            request,
+            title="Approve and pay this run?",
+            action=reverse("staff-payout-run-approve", kwargs={"run_id": run.pk}),
+            button="Approve and pay",
+            back=reverse("staff-payout-run", kwargs={"run_id": run.pk}),
+            details=[
+                ("Started", f"{run.created_at:%Y-%m-%d %H:%M:%S} by {getattr(run.created_by, 'email', '')}"),
+                ("Recipients", str(run.lines.count())),
+                ("Total", f"{format_tokens(sum(totals.values()))} tokens"),
+            ],
+            note="The tokens are sent on the chain at once; a payment cannot be called back.",
+        )
     try:
-        run = payout_run_approve(run=_run_or_404(run_id), actor=request.user)
+        run = payout_run_approve(run=run, actor=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

@@ -15,7 +15,8 @@ from typing import NoReturn
 from django import forms
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from rlhf_platform.accounts.roles import Action, principal_may
 from rlhf_platform.core.exceptions import ApplicationError
@@ -94,3 +95,40 @@ def action_required(action: Action, **by_method: Action):
         return wrapper
 
     return decorate
+
+
+# --- Confirmation of an action that moves money or cannot be undone -------------------------
+
+CONFIRM_FIELD = "confirm"
+
+
+def confirmed(request: HttpRequest) -> bool:
+    """Whether a POST comes from a confirmation page (``confirm_page``), not the first click."""
+    return request.POST.get(CONFIRM_FIELD) == "yes"
+
+
+def confirm_page(
+    request: HttpRequest,
+    *,
+    title: str,
+    action: str,
+    button: str,
+    back: str,
+    details: Sequence[tuple[str, str]] = (),
+    note: str = "",
+    fields: Mapping[str, str] | None = None,
+) -> HttpResponse:
+    """The step between a click and an action, without JavaScript: what will happen
+    (``details``, ``note``) and a form that posts ``fields`` again to ``action`` with
+    ``confirm=yes``, or a way back."""
+    context = {
+        "title": title,
+        "action": action,
+        "button": button,
+        "back": back,
+        "details": details,
+        "note": note,
+        "fields": dict(fields or {}),
+        "confirm_field": CONFIRM_FIELD,
+    }
+    return render(request, "confirm_action.html", context)

@@ -98,11 +98,12 @@ def test_staff_pages_list_runs_plan_and_approve_one(chain, earn, client):
     earn(expert, 2 * TOKEN)
     starter, approver = (StaffFactory(staff_role=User.StaffRole.ADMIN) for _ in range(2))
     client.force_login(starter)
-    started = client.post("/staff/payouts/")
+    assert client.post("/staff/payouts/").status_code == 200  # the confirmation step
+    started = client.post("/staff/payouts/", {"confirm": "yes"})
     assert started.status_code == 302
     run = PayoutRun.objects.get()
     client.force_login(approver)
-    assert client.post(f"/staff/payouts/{run.pk}/approve/").status_code == 302
+    assert client.post(f"/staff/payouts/{run.pk}/approve/", {"confirm": "yes"}).status_code == 302
     detail = client.get(started["Location"])
     assert detail.status_code == 200 and run.transactions.get().tx_hash.encode() in detail.content
     listing = client.get("/staff/payouts/")
