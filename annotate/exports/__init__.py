@@ -10,7 +10,9 @@ Record formats (:mod:`annotate.exports.records`):
     One row per label, none left out (``excluded_from_consensus`` says which labels the
     consensus ignores). Responses are named by their canonical ids (the ``id`` the lab gave
     each response): ``choice`` ``A``/``B`` means canonical responses 0/1, ``ranking`` is
-    groups of tied ids best first, ``shown_order`` the ids in the order the expert saw them.
+    groups of tied ids best first, ``shown_order`` the ids in the order the expert saw them,
+    ``criteria`` one ``{response, criterion, rating}`` per rating (a list, so that every
+    file has the same column type whatever the responses' ids).
     The annotator is the expert's stable pseudonym, never an e-mail or a user id;
     ``annotator_level`` is their expertise level (0 to 4) in the project's domain at the time
     of the export.

@@ -7,8 +7,7 @@ written to a temporary file on disk in row groups of :data:`ROW_GROUP_ROWS` rows
 group is in memory at a time), then streamed. A file past ``EXPORT_PARQUET_MAX_BYTES`` is
 abandoned with 413 ``export_too_large`` (JSON Lines has no such limit).
 
-Differences from JSON Lines: ``raw``'s ``criteria`` (keyed by the item's response ids, which
-differ between items) is a JSON string; times are UTC timestamps rather than ISO strings.
+The one difference from JSON Lines: times are UTC timestamps rather than ISO 8601 strings.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
@@ -48,7 +46,7 @@ RECORD_SCHEMAS = {
             ("ranking", GROUPS),
             ("strength", INT),
             ("strength_level", STRING),
-            ("criteria", STRING),
+            ("criteria", pa.list_(pa.struct([("response", STRING), ("criterion", STRING), ("rating", INT)]))),
             ("rationale", STRING),
             ("active_seconds", FLOAT),
             ("lease_seconds", FLOAT),
@@ -101,12 +99,8 @@ def training_schema(*, export_format: str, form: str, metadata_columns: Iterable
 
 
 def _stringify(value: Any) -> Any:
-    """A value for a string column: UUIDs as text, a JSON object or list as JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    return str(value)
+    """A value for a string column: ids (UUIDs) as text."""
+    return value if value is None or isinstance(value, str) else str(value)
 
 
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:

@@ -80,7 +80,11 @@ def raw_rows(*, project: Project, filters: ExportFilters) -> Iterator[dict[str, 
             "ranking": label.ranking,
             "strength": strength,
             "strength_level": levels[strength - 1] if strength and strength <= len(levels) else None,
-            "criteria": label.criteria,
+            "criteria": [
+                {"response": rid, "criterion": key, "rating": rating}
+                for rid in ids
+                for key, rating in (label.criteria.get(rid) or {}).items()
+            ],
             "rationale": label.rationale,
             "active_seconds": label.active_seconds,
             "lease_seconds": label.lease_seconds,

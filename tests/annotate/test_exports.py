@@ -114,7 +114,11 @@ def _expected_raw(label: Label, level: int) -> dict:
         "ranking": label.ranking,
         "strength": label.strength,
         "strength_level": levels[label.strength - 1] if label.strength else None,
-        "criteria": label.criteria,
+        "criteria": [
+            {"response": rid, "criterion": key, "rating": rating}
+            for rid in ids
+            for key, rating in label.criteria.get(rid, {}).items()
+        ],
         "rationale": label.rationale,
         "active_seconds": label.active_seconds,
         "lease_seconds": label.lease_seconds,
@@ -164,7 +168,11 @@ def test_raw_export_shows_choices_strength_names_and_display_order(lab_client, p
     assert first["strength"] == 3
     assert first["strength_level"] == "much better"
     assert first["shown_order"] == ["r1", "r0"]  # response 1 was shown as A
-    assert first["criteria"] == {"r0": {"helpfulness": 6}, "r1": {"helpfulness": 2}}
+    # One rating a row (a list of the same structs whatever the responses' ids: typed in datasets).
+    assert first["criteria"] == [
+        {"response": "r0", "criterion": "helpfulness", "rating": 6},
+        {"response": "r1", "criterion": "helpfulness", "rating": 2},
+    ]
     assert {line["choice"] for line in lines} == {"A", "B", "tie", "both_bad"}
     assert [line["excluded_from_consensus"] for line in lines].count(True) == 1
     assert [line["is_gold"] for line in lines].count(True) == 1
@@ -189,6 +197,7 @@ def test_raw_export_of_a_ranking_project_names_responses_by_canonical_id(lab_cli
     assert line["strength"] is None and line["strength_level"] is None
     assert line["ranking"] == [["r2"], ["r0", "r3"], ["r1"]]
     assert line["shown_order"] == ["r2", "r0", "r3", "r1"]
+    assert line["criteria"] == [{"response": "r2", "criterion": "accuracy", "rating": 5}]
     assert line["annotator"] == expert.pseudonym
     assert line["annotator_level"] == 0
     _no_personal_data(content, [expert])
