@@ -80,6 +80,7 @@ from annotate.quality.reputation import (
     standing_of,
 )
 from annotate.quality.silver import silver_evidence_add, silver_grades
+from rlhf_platform.core.slices import slice_over
 
 CHUNK = 20_000
 logger = logging.getLogger(__name__)
@@ -141,12 +142,13 @@ def label_quality_process(*, label_id: Any) -> bool:
     return True
 
 
-def labels_quality_drain(*, limit: int = 20_000, batch: int = 200) -> int:
+def labels_quality_drain(*, limit: int = 20_000, batch: int = 200, until: float | None = None) -> int:
     """The after-submit step for labels still waiting for it, oldest first, at most ``limit``:
     gold labels one by one (:func:`label_quality_process`: the gold rules judge after each),
     ordinary ones in batches (:func:`labels_quality_batch`). A label whose step fails is
-    logged and left for the next drain, so one bad label never holds up the others. Returns
-    how many labels were processed."""
+    logged and left for the next drain, so one bad label never holds up the others. With
+    ``until`` (rlhf_platform/core/slices.py) it stops after the batch that ends the slice.
+    Returns how many labels were processed."""
     done, failed = 0, set()
     while done < limit:
         want = min(batch, limit - done)
@@ -172,7 +174,7 @@ def labels_quality_drain(*, limit: int = 20_000, batch: int = 200) -> int:
                 logger.exception("quality step of label %s failed; left for the next drain", label_id)
                 failed.add(label_id)
         # The last page, or one that another drain holds (its labels are skipped, not awaited).
-        if len(waiting) < want or done == before:
+        if len(waiting) < want or done == before or slice_over(until):
             break
     return done
 

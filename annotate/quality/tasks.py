@@ -14,6 +14,7 @@ from annotate.quality.services import (
     project_model_fit,
     projects_needing_fit,
 )
+from rlhf_platform.core.slices import slice_end, slice_over
 
 # Set while a drain task is queued and has not started: further submits need not queue another
 # (the queued one will see their labels, as it clears this key before it looks). The TTL bounds
@@ -47,7 +48,11 @@ def labels_quality_drain_task() -> int:
     The labels themselves are the queue (``Label.quality_at`` is null until the step ran), so
     a lost message loses nothing: the next drain, or the periodic sweep, takes them."""
     cache.delete(DRAIN_PENDING_KEY)
-    return labels_quality_drain()
+    until = slice_end()
+    done = labels_quality_drain(until=until)
+    if done and slice_over(until):
+        labels_quality_nudge()  # the slice ran out: the rest in the next one
+    return done
 
 
 def labels_quality_nudge() -> None:
