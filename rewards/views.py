@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from rewards.credits import budget_credit, budget_credit_approve, budget_credit_reject
@@ -20,25 +21,24 @@ from rewards.selectors import (
     expert_statement,
     lab_budgets,
 )
+from rewards.tokens import TOKEN_DECIMALS, TokensField, format_tokens, format_tokens_exact
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.roles import principal_may
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import action_required, form_add_service_error, raise_as_http
+from rlhf_platform.core.web import (
+    action_required,
+    confirm_page,
+    confirmed,
+    form_add_service_error,
+    raise_as_http,
+)
 from rlhf_platform.experts.services import expert_profile_ensure
-
-TOKEN_DECIMALS = 18
-
-
-def format_tokens(amount: int) -> str:
-    """Base units as tokens, exactly (no float): 1500000000000000000 -> '1.5'."""
-    sign = "-" if amount < 0 else ""
-    whole, frac = divmod(abs(int(amount)), 10**TOKEN_DECIMALS)
-    frac_text = str(frac).rjust(TOKEN_DECIMALS, "0").rstrip("0")
-    return f"{sign}{whole}{'.' + frac_text if frac_text else ''}"
 
 
 class CreditForm(forms.Form):
-    amount = forms.IntegerField(min_value=1, help_text="Token base units (1 token = 10^18).")
+    amount = TokensField(
+        label="Tokens", help_text=f"In tokens, up to {TOKEN_DECIMALS} decimals (e.g. 1000 or 12.5)."
+    )
     memo = forms.CharField(max_length=500, required=False)
 
 
@@ -67,10 +67,9 @@ def earnings(request):
 
 
 def _staff_budgets_render(request, *, form: forms.Form, status: int = 200, **extra):
-    rows = [{**row, "tokens": format_tokens(int(row["remaining"]))} for row in lab_budgets()]
+    rows = lab_budgets()
     pending = [
-        {"credit": credit, "tokens": format_tokens(int(credit.amount))}
-        for credit in budget_credits(status=BudgetCredit.Status.PENDING_APPROVAL)[:100]
+        {"credit": credit} for credit in budget_credits(status=BudgetCredit.Status.PENDING_APPROVAL)[:100]
     ]
     context = {
         "rows": rows,
@@ -78,7 +77,7 @@ def _staff_budgets_render(request, *, form: forms.Form, status: int = 200, **ext
         "can_credit": principal_may(request.user, A.BUDGET_CREDIT),
         "can_approve": principal_may(request.user, A.BUDGET_CREDIT_APPROVE),
         "pending": pending,
-        "threshold": format_tokens(settings.BUDGET_CREDIT_APPROVAL_THRESHOLD),
+        "threshold": settings.BUDGET_CREDIT_APPROVAL_THRESHOLD,
         **extra,
     }
     return render(request, "rewards/staff_budgets.html", context, status=status)
@@ -97,6 +96,23 @@ def staff_budget_credit(request, lab_id):
     except ApplicationError as exc:
         raise_as_http(exc)
     form = CreditForm(request.POST)
+    if form.is_valid() and not confirmed(request):
+        amount = form.cleaned_data["amount"]
+        return confirm_page(
+            request,
+            title=f"Credit {format_tokens(amount)} tokens to {lab.name}?",
+            action=reverse("staff-budget-credit", kwargs={"lab_id": lab.pk}),
+            button="Credit the budget",
+            back=reverse("staff-budgets"),
+            details=[
+                ("Lab", lab.name),
+                ("Tokens", format_tokens_exact(amount)),
+                ("Memo", form.cleaned_data["memo"] or "—"),
+            ],
+            note=f"A credit above {format_tokens(settings.BUDGET_CREDIT_APPROVAL_THRESHOLD)} tokens "
+            "(with the lab's other single-admin credits of the last 24 hours) waits for a second admin.",
+            fields={"amount": request.POST.get("amount", ""), "memo": form.cleaned_data["memo"]},
+        )
     if form.is_valid():
         try:
             credit, _created = budget_credit(

@@ -142,14 +142,49 @@ def test_an_admin_claws_back_a_label_once(admin_client, project, item, django_ca
     assert response.status_code == 404
 
 
-def test_the_staff_budget_page_credits_a_lab(lab):
+def test_the_staff_budget_page_credits_a_lab_in_tokens_after_a_confirmation(lab):
     client = APIClient()
     client.force_login(StaffFactory(staff_role=User.StaffRole.ADMIN))
     assert client.get("/staff/budgets/").status_code == 200
-    response = client.post(f"/staff/budgets/{lab.pk}/credit/", {"amount": "1000", "memo": "trial"})
+    url = f"/staff/budgets/{lab.pk}/credit/"
+    asked = client.post(url, {"amount": "1000", "memo": "trial"})
+    assert asked.status_code == 200 and not LedgerTransaction.objects.exists()
+    html = asked.content.decode()
+    assert f"Credit 1,000.00 tokens to {lab.name}?" in html and 'name="amount" value="1000"' in html
+    response = client.post(url, {"amount": "1000", "memo": "trial", "confirm": "yes"})
     assert response.status_code == 302
-    assert str(lab.pk).encode() in client.get("/staff/budgets/").content
-    assert LedgerTransaction.objects.get(kind="budget_credit").amount == 1000
+    page = client.get("/staff/budgets/").content.decode()
+    assert str(lab.pk) in page and "1,000.00" in page
+    assert LedgerTransaction.objects.get(kind="budget_credit").amount == 1000 * TOKEN
+
+
+@pytest.mark.parametrize(
+    ("typed", "units"), [("12.5", 125 * TOKEN // 10), ("0.000000000000000001", 1), (".25", TOKEN // 4)]
+)
+def test_a_budget_credit_takes_decimal_tokens_exactly(lab, typed, units):
+    client = APIClient()
+    client.force_login(StaffFactory(staff_role=User.StaffRole.ADMIN))
+    client.post(f"/staff/budgets/{lab.pk}/credit/", {"amount": typed, "confirm": "yes"})
+    assert LedgerTransaction.objects.get(kind="budget_credit").amount == units
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("1.0000000000000000001", "The token has 18 decimals; this amount has more."),
+        ("1,000", "without thousands separators"),
+        ("1e3", "as a plain number"),
+        ("-5", "as a plain number"),
+        ("0", "Enter at least 0.000000000000000001 tokens."),
+    ],
+)
+def test_a_budget_credit_with_a_bad_amount_is_refused_at_the_field(lab, typed, message):
+    client = APIClient()
+    client.force_login(StaffFactory(staff_role=User.StaffRole.ADMIN))
+    response = client.post(f"/staff/budgets/{lab.pk}/credit/", {"amount": typed, "confirm": "yes"})
+    assert response.status_code == 400
+    assert any(message in error for error in response.context["form"].errors["amount"])
+    assert not LedgerTransaction.objects.exists()
 
 
 def test_the_staff_budget_page_is_for_staff_only(expert_client):

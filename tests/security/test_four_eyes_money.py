@@ -207,17 +207,17 @@ def test_the_staff_payouts_page_shows_a_pending_run_with_its_approval(chain, ear
     earn(expert, 2 * TOKEN)
     requester, approver = _admin(), _admin()
     client.force_login(requester)
-    started = client.post("/staff/payouts/")
+    started = client.post("/staff/payouts/", {"confirm": "yes"})
     assert started.status_code == 302
     run = PayoutRun.objects.get()
     assert run.status == PayoutRun.Status.PENDING_APPROVAL
     assert b"pending_approval" in client.get(started["Location"]).content.replace(b" ", b"_")
-    refused = client.post(f"/staff/payouts/{run.pk}/approve/")
+    refused = client.post(f"/staff/payouts/{run.pk}/approve/", {"confirm": "yes"})
     assert refused.status_code == 302
     run.refresh_from_db()
     assert run.status == PayoutRun.Status.PENDING_APPROVAL
     client.force_login(approver)
-    assert client.post(f"/staff/payouts/{run.pk}/approve/").status_code == 302
+    assert client.post(f"/staff/payouts/{run.pk}/approve/", {"confirm": "yes"}).status_code == 302
     run.refresh_from_db()
     assert run.status == PayoutRun.Status.COMPLETED and run.approved_by == approver
 
