@@ -31,6 +31,7 @@ from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
 from rewards.policy_information import ProjectStats, information_compute, suspected_group_members
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.slices import slice_over
 
 Kind = LedgerAccount.Kind
 TxnKind = LedgerTransaction.Kind
@@ -213,12 +214,17 @@ def holdbacks_open(*, expert_id: Any = None, limit: int | None = None):
     return rewards[:limit] if limit else rewards
 
 
-def holdbacks_settle(*, now: dt.datetime | None = None, limit: int = 1000) -> dict[str, int]:
+def holdbacks_settle(
+    *, now: dt.datetime | None = None, limit: int = 1000, after_id: int = 0, until: float | None = None
+) -> dict[str, Any]:
     """Release or forfeit every held share whose verdict is due (the periodic task). Idempotent:
-    each move has its unique reference."""
+    each move has its unique reference. Walks the open holdbacks in id order from ``after_id``,
+    at most ``limit`` and until the slice ``until`` ends (rlhf_platform/core/slices.py);
+    ``resume_after`` is the id to go on after, or None when every open holdback was seen."""
     now = now or timezone.now()
-    counts = {"release": 0, "forfeit": 0, "wait": 0}
-    for reward in list(holdbacks_open(limit=limit)):
+    counts: dict[str, Any] = {"release": 0, "forfeit": 0, "wait": 0, "resume_after": None}
+    page = list(holdbacks_open().filter(id__gt=after_id).order_by("id")[:limit])
+    for reward in page:
         verdict, reason = _verdict(reward, now)
         counts[verdict] += 1
         if verdict != "wait":
@@ -227,6 +233,11 @@ def holdbacks_settle(*, now: dt.datetime | None = None, limit: int = 1000) -> di
             except ApplicationError as exc:
                 if exc.code != "holdback_closed":
                     raise
+        if slice_over(until) and reward is not page[-1]:
+            counts["resume_after"] = reward.id
+            return counts
+    if len(page) == limit:
+        counts["resume_after"] = page[-1].id
     return counts
 
 
@@ -312,16 +323,32 @@ def reward_adjust(*, reward: LedgerTransaction) -> LedgerTransaction | None:
 
 
 def reward_adjustments_post(*, limit: int = 1000) -> int:
-    """Adjust the rewards of labels on final items whose consensus was revised after the reward
-    (the periodic task). Returns how many adjustments were posted."""
+    """Adjust the rewards of labels on final items whose consensus was revised after the reward.
+    Returns how many adjustments were posted."""
+    return reward_adjustments_slice(limit=limit)[0]
+
+
+def reward_adjustments_slice(
+    *, after_id: int = 0, limit: int = 1000, until: float | None = None
+) -> tuple[int, int | None]:
+    """:func:`reward_adjustments_post` over the rewards after ``after_id`` in id order, at most
+    ``limit`` and until the slice ``until`` ends (the periodic task). Returns the adjustments
+    posted and the id to go on after (None when every reward was seen)."""
     revised_items = (
         ItemConsensus.objects.exclude(revisions=[]).exclude(revisions__isnull=True).values("item_id")
     )
-    rewards = LedgerTransaction.objects.filter(
-        kind=TxnKind.REWARD, data__kind=RewardPolicy.Kind.INFORMATION, label__item_id__in=revised_items
-    ).order_by("id")[:limit]
+    rewards = list(
+        LedgerTransaction.objects.filter(
+            kind=TxnKind.REWARD,
+            data__kind=RewardPolicy.Kind.INFORMATION,
+            label__item_id__in=revised_items,
+            id__gt=after_id,
+        ).order_by("id")[:limit]
+    )
     count = 0
-    for reward in list(rewards):
+    for reward in rewards:
         if reward_adjust(reward=reward) is not None:
             count += 1
-    return count
+        if slice_over(until) and reward is not rewards[-1]:
+            return count, reward.id
+    return count, rewards[-1].id if len(rewards) == limit else None

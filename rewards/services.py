@@ -21,6 +21,7 @@ from rewards.policy import LEVELS, reward_compute
 from rewards.policy import policy_in_force as _policy_in_force
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.slices import slice_over
 
 logger = logging.getLogger(__name__)
 
@@ -408,7 +409,7 @@ def labels_pay_after_reinstatement(*, label_ids: list[Any], actor: Any = None) -
     return posted
 
 
-def clawbacks_reconcile(*, limit: int = 1000) -> int:
+def clawbacks_reconcile(*, limit: int = 1000, until: float | None = None) -> int:
     """Claw back rewarded labels that were later excluded from consensus (a suspension, an
     audit), except those of a suspension reinstated on appeal. The periodic task runs it;
     returns how many were clawed back."""
@@ -428,4 +429,6 @@ def clawbacks_reconcile(*, limit: int = 1000) -> int:
     for label_id in list(due):
         if label_clawback(label_id=label_id, reason="label excluded from consensus") is not None:
             count += 1
+        if slice_over(until):  # the slice is over (rlhf_platform/core/slices.py)
+            break
     return count

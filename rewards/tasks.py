@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from rewards.services import clawbacks_reconcile, item_rewards
+from rlhf_platform.core.slices import slice_end, slice_over
 
 
 @shared_task(
@@ -22,23 +23,39 @@ def item_rewards_task(item_id: int) -> int:
     return len(item_rewards(item_id=item_id))
 
 
+# The periodic drains below work in slices of TASK_SLICE_SECONDS (rlhf_platform/core/slices.py)
+# and queue the next slice themselves, so that a reward never waits long behind one of them.
+CLAWBACKS_PER_SLICE = 1000
+
+
 @shared_task(ignore_result=True, acks_late=True)
 def clawbacks_reconcile_task() -> int:
     """Claw back rewards of labels since excluded from consensus (beat: every 10 minutes)."""
-    return clawbacks_reconcile()
+    until = slice_end()
+    count = clawbacks_reconcile(limit=CLAWBACKS_PER_SLICE, until=until)
+    if count and (slice_over(until) or count >= CLAWBACKS_PER_SLICE):
+        clawbacks_reconcile_task.delay()
+    return count
 
 
 @shared_task(ignore_result=True, acks_late=True)
-def holdbacks_settle_task() -> dict:
-    """Release or forfeit held shares whose verdict is due (beat: every 10 minutes)."""
+def holdbacks_settle_task(after_id: int = 0) -> dict:
+    """Release or forfeit held shares whose verdict is due (beat: every 10 minutes, from the
+    first open holdback; each slice queues the next one from where it stopped)."""
     from rewards.holdbacks import holdbacks_settle
 
-    return holdbacks_settle()
+    counts = holdbacks_settle(after_id=after_id, until=slice_end())
+    if counts["resume_after"] is not None:
+        holdbacks_settle_task.delay(counts["resume_after"])
+    return counts
 
 
 @shared_task(ignore_result=True, acks_late=True)
-def reward_adjustments_task() -> int:
-    """Adjust rewards for revised consensus (beat: every 10 minutes)."""
-    from rewards.holdbacks import reward_adjustments_post
+def reward_adjustments_task(after_id: int = 0) -> int:
+    """Adjust rewards for revised consensus (beat: every 10 minutes, in slices like above)."""
+    from rewards.holdbacks import reward_adjustments_slice
 
-    return reward_adjustments_post()
+    count, resume_after = reward_adjustments_slice(after_id=after_id, until=slice_end())
+    if resume_after is not None:
+        reward_adjustments_task.delay(resume_after)
+    return count
