@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -244,6 +244,15 @@ def lab_budgets() -> list[dict[str, Any]]:
 # --- Policies --------------------------------------------------------------------------------
 
 
+def reward_policies_by_id(*, ids: Iterable[Any]) -> list[RewardPolicy]:
+    """The policy versions with these ids (those a statement's lines were computed under)."""
+    return list(
+        RewardPolicy.objects.filter(pk__in=[pk for pk in ids if pk is not None])
+        .select_related("project")
+        .order_by("project__name", "version")
+    )
+
+
 def reward_policies_of_project(*, project: Project) -> QuerySet[RewardPolicy]:
     return RewardPolicy.objects.filter(project=project).order_by("-version")
 
@@ -285,7 +294,7 @@ def expert_statement(*, expert: ExpertProfile) -> QuerySet[LedgerTransaction]:
     their reversal on appeal), payouts."""
     return (
         LedgerTransaction.objects.filter(expert=expert)
-        .select_related("project")
+        .select_related("project", "label__item")
         .order_by("-created_at", "-id")
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -13,13 +15,14 @@ from django.views.decorators.http import require_POST
 from rewards.credits import budget_credit, budget_credit_approve, budget_credit_reject
 from rewards.holdbacks import holdbacks_pending
 from rewards.ledger import ledger_balances
-from rewards.models import BudgetCredit
+from rewards.models import BudgetCredit, RewardPolicy
 from rewards.selectors import (
     access_budget_credit,
     access_lab_for_staff,
     budget_credits,
     expert_statement,
     lab_budgets,
+    reward_policies_by_id,
 )
 from rewards.tokens import TOKEN_DECIMALS, TokensField, format_tokens, format_tokens_exact
 from rlhf_platform.accounts.roles import Action as A
@@ -42,26 +45,76 @@ class CreditForm(forms.Form):
     memo = forms.CharField(max_length=500, required=False)
 
 
+def _times(bp: int) -> str:
+    """Basis points as a factor: 12500 -> "×1.25"."""
+    return f"×{Decimal(int(bp)) / 10000:f}".rstrip("0").rstrip(".")
+
+
+def _percent(bp: int) -> str:
+    return f"{Decimal(int(bp)) / 100:f}".rstrip("0").rstrip(".") + "%"
+
+
+def policy_terms(policy: RewardPolicy) -> list[tuple[str, str]]:
+    """A reward policy version's terms in words, for the expert's statement."""
+    multipliers = sorted(policy.level_multipliers_bp.items(), key=lambda pair: int(pair[0]))
+    terms = [
+        ("How it pays", policy.get_kind_display()),
+        ("Base rate", f"{format_tokens(policy.base_rate)} tokens a label"),
+        ("By expertise level", ", ".join(f"level {level} {_times(bp)}" for level, bp in multipliers)),
+    ]
+    if policy.kind == RewardPolicy.Kind.AGREEMENT:
+        terms += [
+            (
+                "Agreement with the consensus",
+                f"agrees {_times(policy.agreement_full_bp)}, adjacent {_times(policy.agreement_partial_bp)}, "
+                f"contradicts {_times(policy.agreement_none_bp)}; below "
+                f"{_percent(policy.consensus_min_confidence_bp)} consensus confidence every label counts "
+                "as adjacent",
+            ),
+            (
+                "Gold",
+                f"over your last {policy.gold_window} graded gold items in the project: with at least "
+                f"{policy.gold_min_seen} of them, an accuracy below {_percent(policy.gold_min_accuracy_bp)} "
+                "earns nothing",
+            ),
+        ]
+    else:
+        terms += [
+            ("Peer-prediction term", f"weight {_times(policy.peer_weight_bp)}"),
+            ("Chance-corrected accuracy term", f"weight {_times(policy.right_weight_bp)}"),
+            (
+                "Scores averaged over",
+                f"your last {policy.score_window} scored labels in the project, with "
+                f"{policy.score_prior} labels of score 0 added",
+            ),
+            (
+                "Held back",
+                f"{_percent(policy.holdback_bp)} of each reward, for {policy.settle_seconds / 86400:g} days",
+            ),
+        ]
+    if int(policy.min_reward):
+        terms.append(("Smallest reward", f"{format_tokens(policy.min_reward)} tokens for a label that earns"))
+    terms.append(("In force from", f"{policy.effective_from:%Y-%m-%d %H:%M} UTC"))
+    return terms
+
+
 @action_required(A.EXPERT_WORK)
 def earnings(request):
     profile = expert_profile_ensure(user=request.user)
-    balances = ledger_balances(expert_id=profile.pk)
     page = Paginator(expert_statement(expert=profile), 50).get_page(request.GET.get("page"))
-    lines = [
-        {"txn": txn, "amount": int(txn.amount), "tokens": format_tokens(int(txn.amount)), "data": txn.data}
-        for txn in page.object_list
-    ]
+    lines = list(page.object_list)
+    policies = reward_policies_by_id(ids={(txn.data or {}).get("policy_id") for txn in lines})
     return render(
         request,
         "rewards/earnings.html",
         {
-            "balances": {k: {"units": v, "tokens": format_tokens(v)} for k, v in balances.items()},
+            "balances": ledger_balances(expert_id=profile.pk),
             "page": page,
             "lines": lines,
-            "held_shares": [
-                {**share, "tokens": format_tokens(share["held"])}
-                for share in holdbacks_pending(expert_id=profile.pk)
-            ],
+            "held_shares": holdbacks_pending(expert_id=profile.pk),
+            "policies": [{"policy": policy, "terms": policy_terms(policy)} for policy in policies],
+            # Items link to the staff item page for staff; an expert has no item page yet.
+            "item_links": principal_may(request.user, A.STAFF_VIEW),
         },
     )
 

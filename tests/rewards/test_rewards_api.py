@@ -127,6 +127,30 @@ def test_an_expert_sees_balances_and_a_statement_that_explains_each_amount(
     assert b"1.5" in page.content and b"policy v1" in page.content
 
 
+def test_the_statement_reads_in_tokens_names_the_item_and_shows_the_policy_terms(
+    project, item, django_capture_on_commit_callbacks
+):
+    credit(project.lab, 10 * TOKEN)
+    policy = policy_for(project, base_rate=TOKEN // 3)  # 0.333... tokens: 18 decimals unrounded
+    expert = expert_at(project.domain, 3)
+    LabelFactory(item=item, expert=expert, choice="A", strength=2)
+    finalise(item, django_capture_on_commit_callbacks, choice="A", strength=2.0)
+    client = APIClient()
+    client.force_login(expert.user)
+    page = client.get("/earnings/").content.decode()
+    statement = page[page.index('id="statement"') :]
+    row = statement[statement.index("<tr id=") : statement.index("</tr>", statement.index("<tr id="))]
+    # 1.5 x 0.333... tokens (0.499999999999999999) shows at four places; every digit on hover
+    assert 'title="0.499999999999999999 tokens">0.50</td>' in row
+    assert "base 0.3333 × level 3" in row
+    assert item.external_id in row
+    assert "/staff/quality/items/" not in row  # an expert has no item page to follow
+    assert f'href="#policy-{policy.pk}"' in row
+    terms = page[page.index('id="policy-terms"') :]
+    assert f'id="policy-{policy.pk}"' in terms and "0.3333 tokens a label" in terms
+    assert "level 3 ×1.5" in terms and "agrees ×1" in terms
+
+
 def test_an_admin_claws_back_a_label_once(admin_client, project, item, django_capture_on_commit_callbacks):
     policy_for(project, base_rate=1000)
     label = LabelFactory(item=item, expert=expert_at(project.domain, 1))
