@@ -83,8 +83,9 @@ def test_expert_passes_the_exam_in_the_labelling_form_and_the_queue_opens(live_s
     expect(page.locator("#responses")).not_to_contain_text("model-")
     expect(page.locator("#lease-countdown")).to_be_hidden()
     expect(page.locator("#skip-open")).to_be_hidden()
-    page.locator("#guidelines summary").click()
+    page.get_by_role("button", name=re.compile("^Instructions")).click()
     expect(page.locator("#guidelines strong")).to_have_text("accuracy")
+    page.get_by_role("button", name="Close the instructions").click()
 
     # Submitting nothing: the server's error is shown at its field.
     page.locator("#submit-label").click()
@@ -94,6 +95,7 @@ def test_expert_passes_the_exam_in_the_labelling_form_and_the_queue_opens(live_s
     expect(page.locator("#exam-progress")).to_have_text("Question 2 of 2")
     _answer_shown_question(page, right=True)
     expect(page.locator("#queue-empty-message")).to_have_text("You passed: 2 of 2 right (pass mark 100%).")
+    expect(page.locator("#label-status")).to_be_hidden()  # no "Here is the next item" above the result
     assert Qualification.objects.filter(expert=expert, project=exam.project).exists()
     assert ExamQuestion.objects.count() == 2
 

@@ -42,7 +42,7 @@ def test_a_gold_answer_appears_in_the_review_only_after_retirement(browser, live
         assert "gold" not in page.locator("#label-app").inner_text().lower().replace("gold review", "")
         page.locator('label[for="choice-tie"]').click()
         page.locator("#submit-label").click()
-        expect(page.locator("#label-status")).to_have_text("Saved. Here is the next item.")
+        expect(page.locator("#label-status")).to_have_text("Saved.")
         assert "second answer cites" not in page.content()
 
         page.get_by_role("link", name="Gold review").click()

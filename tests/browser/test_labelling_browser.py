@@ -130,13 +130,15 @@ def test_expert_labels_a_pairwise_item_by_clicking_and_the_label_is_stored_canon
     expect(page.locator("#responses")).to_have_class(re.compile("responses-pair"))
     expect(page.locator("#lease-countdown")).to_contain_text(re.compile(r"Lease: 1[45]:\d\d left"))
 
-    # Guidelines: collapsed, rendered Markdown, the script tag not executed nor shown as HTML.
+    # Guidelines: a closed drawer, rendered Markdown, the script tag not executed nor shown as HTML.
     guidelines = page.locator("#guidelines")
-    expect(guidelines).not_to_have_attribute("open", "")
-    guidelines.locator("summary").click()
+    expect(guidelines).to_be_hidden()
+    page.get_by_role("button", name=re.compile("^Guidelines")).click()
     expect(guidelines.get_by_role("heading", name="How to judge")).to_be_visible()
     expect(guidelines.locator("strong")).to_have_text("correct")
     assert guidelines.locator("script").count() == 0
+    page.get_by_role("button", name="Close the guidelines").click()
+    expect(guidelines).to_be_hidden()
 
     # Choose the better answer (whichever letter it got) and how much better, by clicking.
     better = "A" if shown[0]["id"] == "r-short" else "B"
@@ -145,7 +147,7 @@ def test_expert_labels_a_pairwise_item_by_clicking_and_the_label_is_stored_canon
     page.locator(f'label[for="choice-{better}"]').click()
     expect(page.locator("#strength-field")).to_be_visible()
     expect(page.locator("#strength-field legend")).to_have_text(f"How much better is {better}?")
-    page.get_by_text("much better", exact=True).click()
+    page.locator("label[for=strength-3]").click()  # "much better"
     page.locator(f'label[for="crit-{better}-accuracy-5"]').click()
     page.locator(f'label[for="crit-{worse}-accuracy-1"]').click()
     rationale = "Antibiotics do nothing for angina; beta blockers are first line."
@@ -154,8 +156,8 @@ def test_expert_labels_a_pairwise_item_by_clicking_and_the_label_is_stored_canon
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     page.locator("#submit-label").click()
-    expect(page.locator("#label-status")).to_have_text("Saved. Here is the next item.")
     expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
+    expect(page.locator("#label-status")).to_have_text("Saved.")  # no "next item" above an empty queue
     expect(page.locator("#session-count")).to_have_text("1 labelled in this session")
 
     label = Label.objects.get(expert=expert)
@@ -170,7 +172,7 @@ def test_expert_labels_a_pairwise_item_by_clicking_and_the_label_is_stored_canon
     assert page.errors == []
 
 
-def test_expert_ranks_four_responses_with_a_tie_through_the_rank_selectors(live_server, page, expert, domain):
+def test_expert_ranks_four_responses_with_a_tie_by_moving_them_with_keys(live_server, page, expert, domain):
     project = ProjectFactory(domain=domain, ranking=True, name="Rank the answers")
     item = _item(project, prompt="Explain atrial fibrillation to a patient.")
     page.goto(f"{live_server.url}/label/?project={project.pk}")
@@ -182,14 +184,28 @@ def test_expert_ranks_four_responses_with_a_tie_through_the_rank_selectors(live_
     assignment = _active_assignment(expert)
     assert assignment.item == item
 
-    # B best, A and C tied second, D last.
-    for letter, rank in {"A": "2", "B": "1", "C": "2", "D": "3"}.items():
-        page.get_by_label(f"Rank of {letter}").select_option(rank)
+    # No A/B keys on a ranking project; the moving keys instead.
+    page.keyboard.press("?")
+    keys = page.locator("#shortcut-list")
+    expect(keys).to_contain_text("Move the picked response up / down")
+    expect(keys).not_to_contain_text("A is better")
+    # B best, A and C tied second, D last: o goes to the list, j/k pick, a digit moves the
+    # picked response to that place, = ties it with the one above.
+    for key in ("o", "j", "1", "j", "j", "="):
+        page.keyboard.press(key)
     expect(page.locator("#ranking-summary")).to_have_text("Best first: B  >  A = C  >  D")
-    for letter, rating in {"A": 3, "B": 5, "C": 3, "D": 1}.items():
-        page.locator(f'label[for="crit-{letter}-accuracy-{rating}"]').click()
-    page.locator("#submit-label").click()
-    expect(page.locator("#label-status")).to_have_text("Saved. Here is the next item.")
+    expect(page.locator("#rank-badge-C")).to_have_text("Place 2")
+    page.keyboard.press("Alt+ArrowUp")  # C above A, untied
+    expect(page.locator("#ranking-summary")).to_have_text("Best first: B  >  C  >  A  >  D")
+    page.keyboard.press("Alt+ArrowDown")
+    page.keyboard.press("=")
+    expect(page.locator("#ranking-summary")).to_have_text("Best first: B  >  A = C  >  D")
+    # Digits elsewhere rate the marked criterion, then the mark moves to the next one.
+    page.locator("#response-A .response-text").focus()
+    for rating in ("3", "5", "3", "1"):
+        page.keyboard.press(rating)
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#label-status")).to_have_text("Saved.")
 
     label = Label.objects.get(expert=expert)
     rid = {letter: _response_id(assignment, letter) for letter in "ABCD"}
@@ -213,8 +229,8 @@ def test_a_short_rationale_is_refused_next_to_the_field_then_the_corrected_label
     expect(page.locator("#response-A")).to_be_visible()
     assignment = _active_assignment(expert)
 
-    # Keyboard: 2 picks B; Ctrl+Enter in the rationale submits.
-    page.locator("body").press("2")
+    # Keyboard: b picks B; Ctrl+Enter in the rationale submits.
+    page.locator("body").press("b")
     expect(page.locator("#choice-B")).to_be_checked()
     page.locator('label[for="strength-1"]').click()
     page.locator('label[for="crit-A-accuracy-2"]').click()
@@ -232,7 +248,7 @@ def test_a_short_rationale_is_refused_next_to_the_field_then_the_corrected_label
 
     box.fill("B cites the guideline and A misses the contraindication.")
     page.locator("#submit-label").click()
-    expect(page.locator("#label-status")).to_have_text("Saved. Here is the next item.")
+    expect(page.locator("#label-status")).to_have_text("Saved.")
     label = Label.objects.get(expert=expert)
     assert label.assignment_id == assignment.pk
     assert label.choice == "AB"[assignment.shown_order[1]] and label.strength == 1

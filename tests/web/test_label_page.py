@@ -60,3 +60,23 @@ def test_label_page_redirects_anonymous_visitors_to_login(client):
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
     assert "next=/label/" in response["Location"]
+
+
+def _no_template_syntax(html: str) -> None:
+    # Django's {# #} comment is one line only: a comment over two lines is printed as text.
+    assert "{#" not in html and "#}" not in html and "{%" not in html
+
+
+def test_the_labelling_and_exam_pages_print_no_template_comment(expert_web, expert, domain):
+    from annotate.qualification.services import exam_attempt_start, exam_create
+    from tests.factories import ItemFactory
+
+    CredentialFactory(expert=expert, domain=domain, approved=True)
+    project = ProjectFactory(domain=domain, requires_qualification=True, gold_rate=0.0)
+    ItemFactory(project=project, batch__project=project, is_gold=True, gold={"choice": "A"})
+    exam = exam_create(project=project, name="Basics", pass_mark=1.0, retry_delay_seconds=60)
+    attempt, _ = exam_attempt_start(exam=exam, expert=expert)
+    for url in (reverse("label"), reverse("exam-take", kwargs={"attempt_id": attempt.pk})):
+        response = expert_web.get(url)
+        assert response.status_code == 200
+        _no_template_syntax(response.content.decode())

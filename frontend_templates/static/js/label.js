@@ -11,8 +11,15 @@
      POST /api/v1/assignments/<id>/report     {reason, details}
    Errors have the shape {"errors": [{field, code, message}]}; each is shown next to its field.
 
-   Lab content (prompt, responses) is only ever put in the page as text, never as HTML; the
-   guidelines arrive as HTML already sanitised by the server. */
+   Lab content (prompt, responses) arrives twice: as text, and as HTML the server rendered from
+   Markdown and sanitised (annotate/rendering.py: no raw HTML, no script, no style). The HTML is
+   shown; its math (<span class="math">TeX</span>) is typeset by the vendored KaTeX, which builds
+   DOM nodes and sets styles through the CSSOM, so the page's style-src 'self' policy holds.
+   The guidelines arrive as HTML sanitised by the server too.
+
+   Keys (listed on the page for the item's schema, see shortcutRows): letters pick the pairwise
+   answer (a, b, t, x); digits answer the marked field (strength, then each criterion in turn,
+   or the ranking item in focus), so "1" means one thing at a time; Ctrl+Enter submits. */
 (function () {
   "use strict";
 
@@ -22,8 +29,8 @@
   var IDLE_AFTER_MS = 60 * 1000; // no input for this long: the expert is not working
   var LETTERS = "ABCDEFGH";
   var CHOICES = {
-    A: {text: "A is better", key: "1"},
-    B: {text: "B is better", key: "2"},
+    A: {text: "A is better", key: "a"},
+    B: {text: "B is better", key: "b"},
     tie: {text: "Tie", key: "t"},
     both_bad: {text: "Both are bad", key: "x"}
   };
@@ -39,6 +46,9 @@
     choiceField: $("choice-field"), choiceOptions: $("choice-options"),
     strengthField: $("strength-field"), strengthOptions: $("strength-options"),
     rankingField: $("ranking-field"), rankingHelp: $("ranking-help"), rankingSummary: $("ranking-summary"),
+    rankingList: $("ranking-list"), syncScroll: $("sync-scroll"),
+    guidelinesToggle: $("guidelines-toggle"), guidelinesClose: $("guidelines-close"),
+    shortcuts: $("shortcuts"), shortcutsToggle: $("shortcuts-toggle"), shortcutList: $("shortcut-list"),
     rationaleField: $("rationale-field"), rationale: $("rationale"), rationaleLabel: $("rationale-label"),
     rationaleCounter: $("rationale-counter"),
     submit: $("submit-label"), skipOpen: $("skip-open"), reportOpen: $("report-open"),
@@ -60,6 +70,9 @@
     sending: false,
     leaseLost: false,
     submitted: 0,
+    ranking: [],        // [{letter, tied}] best first; tied: same rank as the one above
+    rankingTouched: false,
+    rankingConfirm: false,
     guidelines: {}      // project id -> HTML
   };
 
@@ -182,26 +195,51 @@
 
   // --- Rendering an assignment ------------------------------------------------------------
 
-  function renderPrompt(prompt) {
+  /* Sanitised HTML from the server (annotate/rendering.py); the text is the fallback. */
+  function richText(className, html, text) {
+    var node = el("div", {className: className});
+    if (typeof html === "string") {
+      node.classList.add("rendered");
+      node.innerHTML = html;
+      typeset(node);
+    } else {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  function typeset(root) {
+    if (!window.katex) return;  // the TeX stays readable as text
+    root.querySelectorAll(".math").forEach(function (node) {
+      try {
+        window.katex.render(node.textContent, node, {
+          displayMode: node.classList.contains("block"), throwOnError: false, output: "htmlAndMathml"
+        });
+      } catch (e) { /* leave the TeX as it is */ }
+    });
+  }
+
+  function renderPrompt(prompt, html) {
     els.prompt.textContent = "";
     if (Array.isArray(prompt)) {
-      prompt.forEach(function (message) {
+      prompt.forEach(function (message, index) {
         var role = String(message.role || "");
         var content = typeof message.content === "string" ? message.content : JSON.stringify(message.content);
         els.prompt.appendChild(el("div", {className: "message message-" + role.replace(/[^a-z]/g, "")}, [
           el("div", {className: "role", text: ROLE_NAMES[role] || role}),
-          el("div", {className: "text", text: content})
+          richText("text", Array.isArray(html) ? html[index] : undefined, content)
         ]));
       });
     } else {
-      els.prompt.appendChild(el("div", {className: "text", text: typeof prompt === "string" ? prompt : JSON.stringify(prompt)}));
+      els.prompt.appendChild(richText("text", typeof html === "string" ? html : undefined,
+        typeof prompt === "string" ? prompt : JSON.stringify(prompt)));
     }
   }
 
   function criterionRow(letter, criterion) {
     var name = "crit-" + letter + "-" + criterion.key;
     var low = criterion.min === undefined ? 1 : criterion.min;
-    var options = el("div", {className: "likert", role: "radiogroup", "aria-label": criterion.label + " of response " + letter});
+    var options = el("div", {className: "likert", role: "radiogroup", "aria-label": criterion.label + " of response " + letter + " (keys " + low + " to " + criterion.max + ")"});
     for (var value = low; value <= criterion.max; value++) {
       var id = name + "-" + value;
       options.appendChild(el("span", {className: "likert-option"}, [
@@ -229,19 +267,20 @@
     responses.forEach(function (response) {
       var letter = response.label;
       var head = el("header", {className: "response-head"}, [el("h2", {text: "Response " + letter})]);
-      if (ranking) {
-        var select = el("select", {id: "rank-" + letter, className: "rank-select", "data-letter": letter});
-        select.appendChild(el("option", {value: "", text: "–"}));
-        for (var r = 1; r <= responses.length; r++) select.appendChild(el("option", {value: String(r), text: String(r)}));
-        head.appendChild(el("div", {className: "rank"}, [el("label", {"for": "rank-" + letter, text: "Rank of " + letter}), select]));
-      }
-      var card = el("article", {className: "card response", id: "response-" + letter, "data-letter": letter}, [
-        head,
-        el("div", {className: "text response-text", text: response.text})
-      ]);
+      if (ranking) head.appendChild(el("span", {className: "rank-badge", id: "rank-badge-" + letter}));
+      var text = richText("text response-text", response.html, response.text);
+      // A scrolling box must be reachable from the keyboard (arrows, Page Down scroll it).
+      text.setAttribute("tabindex", "0");
+      text.setAttribute("role", "region");
+      text.setAttribute("aria-label", "Text of response " + letter);
+      text.addEventListener("scroll", function () { syncScroll(text); }, {passive: true});
+      var card = el("article", {className: "card response", id: "response-" + letter, "data-letter": letter}, [head, text]);
       var criteria = schema.criteria || [];
       if (criteria.length) {
-        var box = el("div", {className: "criteria"}, [el("h3", {text: "Rate response " + letter})]);
+        var box = el("div", {className: "criteria"}, [
+          el("h3", {text: "Rate response " + letter}),
+          el("p", {className: "muted criteria-hint", text: "Digits rate the marked criterion; Tab moves to the next one."})
+        ]);
         criteria.forEach(function (criterion) { box.appendChild(criterionRow(letter, criterion)); });
         box.appendChild(el("ul", {className: "errorlist", "data-errors-for": "criteria." + letter}));
         card.appendChild(box);
@@ -250,10 +289,40 @@
     });
   }
 
+  // --- Synced scrolling of the responses ----------------------------------------------------
+
+  var SYNC_KEY = "label.syncScroll";
+  try { els.syncScroll.checked = window.localStorage.getItem(SYNC_KEY) !== "off"; } catch (e) { /* private mode */ }
+  els.syncScroll.addEventListener("change", function () {
+    try { window.localStorage.setItem(SYNC_KEY, els.syncScroll.checked ? "on" : "off"); } catch (e) { /* ignore */ }
+  });
+
+  /* Keep the other responses at the same relative position. A box this moved fires a scroll
+     event of its own: it is recognised by the position it was given and not echoed back. */
+  function syncScroll(source) {
+    if (!els.syncScroll.checked) return;
+    if (source.syncedTo !== undefined && Math.abs(source.scrollTop - source.syncedTo) < 2) {
+      source.syncedTo = undefined;
+      return;
+    }
+    source.syncedTo = undefined;
+    var range = source.scrollHeight - source.clientHeight;
+    if (range <= 0) return;
+    var ratio = source.scrollTop / range;
+    els.responses.querySelectorAll(".response-text").forEach(function (box) {
+      var other = box.scrollHeight - box.clientHeight;
+      if (box === source || other <= 0) return;
+      var top = Math.round(ratio * other);
+      if (Math.abs(box.scrollTop - top) < 2) return;
+      box.scrollTop = top;
+      box.syncedTo = box.scrollTop;
+    });
+  }
+
   function optionButton(group, value, text, hint) {
     var id = group + "-" + value;
     return el("span", {className: "option"}, [
-      el("input", {type: "radio", id: id, name: group, value: String(value)}),
+      el("input", {type: "radio", id: id, name: group, value: String(value), "aria-keyshortcuts": hint || null}),
       el("label", {"for": id}, [text, hint ? el("kbd", {text: hint, "aria-hidden": "true"}) : null])
     ]);
   }
@@ -272,14 +341,19 @@
       });
       var levels = (schema.strength && schema.strength.levels) || [];
       levels.forEach(function (level, index) {
-        els.strengthOptions.appendChild(optionButton("strength", index + 1, level));
+        els.strengthOptions.appendChild(optionButton("strength", index + 1, level, levels.length < 10 ? String(index + 1) : null));
       });
     } else {
-      var ties = !schema.ranking || schema.ranking.ties_allowed !== false;
-      els.rankingHelp.textContent = "Give each response a rank from 1 (best) to " + count + " (worst)" +
-        (ties ? "; give two responses the same number for a tie." : "; each number once (this project allows no ties).");
-      updateRankingSummary();
+      var ties = rankingTiesAllowed(schema);
+      els.rankingHelp.textContent = "Best at the top. Pick a response with ↑/↓, move it with Alt+↑/↓ or a digit (its place)" +
+        (ties ? "; = ties it with the one above." : "; this project allows no ties.");
+      state.ranking = state.assignment.responses.map(function (r) { return {letter: r.label, tied: false}; });
+      state.rankingTouched = false;
+      state.rankingConfirm = false;
+      state.rankingFocus = null;
+      renderRanking();
     }
+    renderShortcuts(schema, count);
     var rule = schema.rationale || {mode: "optional", min_length: 0};
     show(els.rationaleField, rule.mode !== "off");
     els.rationale.value = "";
@@ -315,25 +389,100 @@
     }
   }
 
-  function rankGroups() {
-    var byRank = {}, missing = [];
-    els.responses.querySelectorAll(".rank-select").forEach(function (select) {
-      if (!select.value) { missing.push(select.dataset.letter); return; }
-      (byRank[select.value] = byRank[select.value] || []).push(select.dataset.letter);
-    });
-    var groups = Object.keys(byRank).map(Number).sort(function (a, b) { return a - b; })
-      .map(function (rank) { return byRank[rank]; });
-    return {groups: groups, missing: missing};
+  // --- Ranking by moving items -------------------------------------------------------------
+
+  function rankingTiesAllowed(schema) {
+    return !schema.ranking || schema.ranking.ties_allowed !== false;
   }
 
+  function rankGroups() {
+    var groups = [];
+    state.ranking.forEach(function (entry, index) {
+      if (entry.tied && index > 0) groups[groups.length - 1].push(entry.letter);
+      else groups.push([entry.letter]);
+    });
+    return {groups: groups, missing: []};
+  }
+
+  function renderRanking(focusLetter) {
+    var list = els.rankingList;
+    var ties = rankingTiesAllowed(state.assignment.label_schema);
+    list.textContent = "";
+    var place = 0;
+    state.ranking.forEach(function (entry, index) {
+      if (!(entry.tied && index > 0)) place += 1;
+      var letter = entry.letter;
+      var item = el("li", {
+        className: "ranking-item" + (entry.tied && index > 0 ? " tied" : ""), "data-letter": letter,
+        tabindex: "-1", "aria-label": "Response " + letter + ", place " + place + (entry.tied && index > 0 ? ", tied with the one above" : "")
+      }, [
+        el("span", {className: "place", text: place + "."}),
+        el("span", {className: "name", text: "Response " + letter}),
+        el("button", {type: "button", className: "secondary", "data-move": "-1", tabindex: "-1", "aria-label": "Move " + letter + " up", text: "↑"}),
+        el("button", {type: "button", className: "secondary", "data-move": "1", tabindex: "-1", "aria-label": "Move " + letter + " down", text: "↓"}),
+        ties && index > 0 ? el("button", {type: "button", className: "secondary", "data-tie": "1", tabindex: "-1",
+          "aria-pressed": entry.tied ? "true" : "false", "aria-label": "Tie " + letter + " with the one above", text: "="}) : null
+      ]);
+      list.appendChild(item);
+      var badge = $("rank-badge-" + letter);
+      if (badge) badge.textContent = "Place " + place;
+    });
+    // One tab stop for the whole list: the item last in focus, else the first.
+    var current = list.querySelector('[data-letter="' + (focusLetter || state.rankingFocus || "") + '"]') || list.firstChild;
+    if (current) current.setAttribute("tabindex", "0");
+    if (focusLetter && current) current.focus();
+    updateRankingSummary();
+  }
+
+  function rankingIndex(letter) {
+    for (var i = 0; i < state.ranking.length; i++) if (state.ranking[i].letter === letter) return i;
+    return -1;
+  }
+
+  function rankingMove(letter, to) {
+    var from = rankingIndex(letter);
+    if (from === -1) return;
+    to = Math.max(0, Math.min(state.ranking.length - 1, to));
+    var entry = state.ranking.splice(from, 1)[0];
+    entry.tied = false;
+    state.ranking.splice(to, 0, entry);
+    if (state.ranking.length) state.ranking[0].tied = false;
+    state.rankingTouched = true;
+    state.rankingFocus = letter;
+    renderRanking(letter);
+  }
+
+  function rankingTie(letter) {
+    var index = rankingIndex(letter);
+    if (index <= 0 || !rankingTiesAllowed(state.assignment.label_schema)) return;
+    state.ranking[index].tied = !state.ranking[index].tied;
+    state.rankingTouched = true;
+    state.rankingFocus = letter;
+    renderRanking(letter);
+  }
+
+  function rankingFocus(index) {
+    var items = els.rankingList.children;
+    if (!items.length) return;
+    var item = items[Math.max(0, Math.min(items.length - 1, index))];
+    Array.prototype.forEach.call(items, function (node) { node.setAttribute("tabindex", "-1"); });
+    item.setAttribute("tabindex", "0");
+    state.rankingFocus = item.dataset.letter;
+    item.focus();
+  }
+
+  els.rankingList.addEventListener("click", function (event) {
+    var button = event.target.closest("button");
+    var item = event.target.closest(".ranking-item");
+    if (!button || !item) return;
+    if (button.dataset.move) rankingMove(item.dataset.letter, rankingIndex(item.dataset.letter) + Number(button.dataset.move));
+    else if (button.dataset.tie) rankingTie(item.dataset.letter);
+  });
+
   function updateRankingSummary() {
-    var ranked = rankGroups();
-    if (!ranked.groups.length) {
-      els.rankingSummary.textContent = "Not ranked yet.";
-      return;
-    }
-    els.rankingSummary.textContent = "Best first: " + ranked.groups.map(function (g) { return g.join(" = "); }).join("  >  ") +
-      (ranked.missing.length ? "   (still to rank: " + ranked.missing.join(", ") + ")" : "");
+    var groups = rankGroups().groups;
+    els.rankingSummary.textContent = "Best first: " + groups.map(function (g) { return g.join(" = "); }).join("  >  ") +
+      (state.rankingTouched ? "" : " (as shown: move the responses to rank them)");
   }
 
   function loadGuidelines(project) {
@@ -360,12 +509,15 @@
     state.activeMs = 0;
     state.lastInput = Date.now();
     state.leaseLost = false;
+    // Keys start from the page again (a rationale box still in focus would swallow them).
+    if (document.activeElement && els.workspace.contains(document.activeElement)) document.activeElement.blur();
     setExpiry(assignment.expires_at);
     closeSideForms();
     clearErrors(els.form);
-    renderPrompt(assignment.prompt);
+    renderPrompt(assignment.prompt, assignment.prompt_html);
     renderResponses(assignment);
     renderAnswerFields(assignment.label_schema, assignment.responses.length);
+    markCurrent(null);
     loadGuidelines(assignment.project);
     els.form.dataset.assignment = assignment.id;
     els.form.dataset.kind = assignment.label_schema.kind;
@@ -476,7 +628,10 @@
     return els.projectSelect ? els.projectSelect.value : app.dataset.project;
   }
 
-  function loadNext() {
+  /* note: what just happened ("Saved."), said once the page knows what comes next: "... Here is
+     the next item.", or the note alone when the queue is empty, or nothing at the end of an exam
+     (its result is the message then). */
+  function loadNext(note, tone) {
     stopHeartbeat();
     state.assignment = null;
     show(els.workspace, false);
@@ -491,8 +646,10 @@
     return asked.then(function (result) {
       show(els.loading, false);
       if (result.status === 200 && result.data) {
+        if (note) say(note + " Here is the next " + (app.dataset.nextMethod === "GET" ? "question." : "item."), tone);
         render(result.data, true);
       } else if (result.status === 204) {
+        if (note) say(app.dataset.nextMethod === "GET" ? "" : note, tone);
         showEmpty(headerText(result.headers.get("Queue-Reason-Message")) || "Nothing to label right now.",
           result.headers.get("Queue-Reason") || "");
       } else {
@@ -560,10 +717,7 @@
   function friendlier(errors, payload) {
     return errors.map(function (error) {
       if (error.field === "choice" && !payload.choice) {
-        return {field: "choice", code: error.code, message: "Choose an answer (keys 1, 2, t, x)."};
-      }
-      if (error.field === "ranking" && rankGroups().missing.length) {
-        return {field: "ranking", code: error.code, message: "Give every response a rank (1 = best)."};
+        return {field: "choice", code: error.code, message: "Choose an answer (keys a, b, t, x)."};
       }
       return error;
     });
@@ -581,6 +735,12 @@
     var assignment = state.assignment;
     if (!assignment || state.sending) return;
     clearErrors(els.form);
+    if (assignment.label_schema.kind === "ranking" && !state.rankingTouched && !state.rankingConfirm) {
+      state.rankingConfirm = true;
+      showErrors(els.form, [{field: "ranking", code: "unchanged",
+        message: "You have not moved any response: submit again to keep the order as shown."}]);
+      return;
+    }
     var payload = collect();
     setSending(true);
     api(urlFor("submit", assignment.id), payload).then(function (result) {
@@ -589,8 +749,7 @@
         state.submitted += 1;
         els.sessionCount.textContent = state.submitted + " labelled in this session";
         show(els.sessionCount, true);
-        say("Saved. Here is the next item.", "success");
-        return loadNext();
+        return loadNext("Saved.", "success");
       }
       var errors = errorsOf(result);
       var code = errors[0].code;
@@ -598,14 +757,11 @@
         setSending(false);
         showErrors(els.form, friendlier(errors, payload));
       } else if (result.status === 409 && code === "lease_expired") {
-        say("Your lease expired and another expert now holds this item, so your label was not needed. Here is the next item.", "warning");
-        return loadNext();
+        return loadNext("Your lease expired and another expert now holds this item, so your label was not needed.", "warning");
       } else if (result.status === 409 && code === "already_submitted") {
-        say("This item was already submitted. Here is the next one.", "success");
-        return loadNext();
+        return loadNext("This item was already submitted.", "success");
       } else if ((result.status === 409 && code === "assignment_closed") || result.status === 404) {
-        say(errors[0].message + " Here is the next item.", "warning");
-        return loadNext();
+        return loadNext(errors[0].message, "warning");
       } else {
         setSending(false);
         showErrors(els.form, errors);
@@ -645,16 +801,10 @@
     setSending(true);
     api(urlFor(kind, assignment.id), body).then(function (result) {
       button.disabled = false;
-      if (result.status === 204 || result.status === 201) {
-        say(done, "success");
-        return loadNext();
-      }
+      if (result.status === 204 || result.status === 201) return loadNext(done, "success");
       setSending(false);
       var errors = errorsOf(result);
-      if (result.status === 409 || result.status === 404) {
-        say(errors[0].message + " Here is the next item.", "warning");
-        return loadNext();
-      }
+      if (result.status === 409 || result.status === 404) return loadNext(errors[0].message, "warning");
       showErrors(form, errors);
     }).catch(function () {
       button.disabled = false;
@@ -676,12 +826,12 @@
       showErrors(els.skipForm, [{field: "reason", code: "required", message: "Say why you skip (e.g. “Outside my expertise”)."}]);
       return;
     }
-    sideAction(els.skipForm, "skip", {reason: reason}, "Skipped. Here is the next item.");
+    sideAction(els.skipForm, "skip", {reason: reason}, "Skipped.");
   });
   els.reportForm.addEventListener("submit", function (event) {
     event.preventDefault();
     sideAction(els.reportForm, "report", {reason: $("report-reason").value, details: $("report-details").value},
-      "Thank you: the problem is reported. Here is the next item.");
+      "Thank you: the problem is reported.");
   });
 
   // --- Wiring -------------------------------------------------------------------------------
@@ -693,7 +843,6 @@
   els.form.addEventListener("change", function (event) {
     var target = event.target;
     if (target.name === "choice") updateStrengthVisibility();
-    if (target.classList.contains("rank-select")) updateRankingSummary();
     var row = target.closest(".criterion, fieldset, .response");
     if (row && row.classList.contains("has-error") && row.matches(".criterion, fieldset")) {
       row.classList.remove("has-error");
@@ -719,10 +868,142 @@
     });
   }
 
+  // --- Guidelines drawer and the list of keys -----------------------------------------------
+
+  var DRAWER_KEY = "label.guidelinesOpen";
+
+  function setDrawer(open) {
+    show(els.guidelines, open);
+    app.classList.toggle("drawer-open", open);
+    els.guidelinesToggle.setAttribute("aria-expanded", open ? "true" : "false");
+    try { window.localStorage.setItem(DRAWER_KEY, open ? "1" : "0"); } catch (e) { /* ignore */ }
+  }
+  els.guidelinesToggle.addEventListener("click", function () { setDrawer(els.guidelines.hidden); });
+  els.guidelinesClose.addEventListener("click", function () { setDrawer(false); els.guidelinesToggle.focus(); });
+  try { if (window.localStorage.getItem(DRAWER_KEY) === "1") setDrawer(true); } catch (e) { /* ignore */ }
+
+  function setShortcuts(open) {
+    show(els.shortcuts, open);
+    els.shortcutsToggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) els.shortcuts.scrollIntoView({block: "nearest"});
+  }
+  els.shortcutsToggle.addEventListener("click", function () { setShortcuts(els.shortcuts.hidden); });
+
+  function keys() {
+    return Array.prototype.map.call(arguments, function (key) { return el("kbd", {text: key}); });
+  }
+
+  /* Only the keys this item's schema uses: a ranking has no A/B keys, a project without a
+     strength scale no strength digits. */
+  function renderShortcuts(schema, count) {
+    var rows = [];
+    if (schema.kind === "pairwise") {
+      (schema.choices || ["A", "B"]).forEach(function (choice) {
+        var info = CHOICES[choice];
+        if (info) rows.push([keys(info.key), info.text]);
+      });
+      var levels = (schema.strength && schema.strength.levels) || [];
+      if (levels.length) rows.push([keys("1", "…", String(levels.length)), "How much better (after A or B)"]);
+    } else {
+      rows.push([keys("o"), "Go to the ranking"]);
+      rows.push([keys("↑", "↓"), "Pick a response in the ranking (also k / j)"]);
+      rows.push([keys("Alt", "↑", "Alt", "↓"), "Move the picked response up / down"]);
+      rows.push([keys("1", "…", String(count)), "Move the picked response to that place"]);
+      if (rankingTiesAllowed(schema)) rows.push([keys("="), "Tie the picked response with the one above (again: untie)"]);
+    }
+    if ((schema.criteria || []).length) {
+      rows.push([keys("Tab"), "Next field (each criterion of each response in turn)"]);
+      rows.push([keys("1", "…", "5"), "Rate the marked criterion; the mark then moves on"]);
+    }
+    if (!schema.rationale || schema.rationale.mode !== "off") rows.push([keys("r"), "Write the rationale (Esc leaves it)"]);
+    rows.push([keys("Ctrl", "Enter"), "Submit"]);
+    rows.push([keys("g"), "Open or close the guidelines"]);
+    rows.push([keys("s"), "Scroll the responses together, or not"]);
+    rows.push([keys("?"), "Show or hide this list"]);
+    if (app.dataset.skipUrl) rows.push([keys("Esc"), "Close the skip or report form"]);
+    els.shortcutList.textContent = "";
+    rows.forEach(function (row) {
+      els.shortcutList.appendChild(el("dt", null, row[0]));
+      els.shortcutList.appendChild(el("dd", {text: row[1]}));
+    });
+  }
+
+  // --- Keyboard -------------------------------------------------------------------------------
+
   function typing(target) {
     var tag = target && target.tagName;
     return tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && target.type !== "radio" && target.type !== "checkbox") ||
       (target && target.isContentEditable);
+  }
+
+  /* The fields digits answer, in order: the strength scale (when shown), then every criterion
+     of every response. Each is a radio group. */
+  function digitFields() {
+    var fields = [];
+    if (!els.strengthField.hidden) fields.push(els.strengthField);
+    els.responses.querySelectorAll(".criterion").forEach(function (row) { fields.push(row); });
+    return fields;
+  }
+
+  function answered(field) { return !!field.querySelector("input[type=radio]:checked"); }
+
+  function markCurrent(field) {
+    els.form.querySelectorAll(".current").forEach(function (node) { if (node !== field) node.classList.remove("current"); });
+    if (field) field.classList.add("current");
+  }
+
+  function focusField(field) {
+    if (!field) return;
+    var input = field.querySelector("input[type=radio]:checked") || field.querySelector("input[type=radio]");
+    markCurrent(field);
+    if (input) input.focus();
+  }
+
+  function nextUnanswered(after) {
+    var fields = digitFields();
+    var start = after ? fields.indexOf(after) + 1 : 0;
+    for (var i = start; i < fields.length; i++) if (!answered(fields[i])) return fields[i];
+    return null;
+  }
+
+  function fieldOf(target) {
+    if (!target || !target.closest) return null;
+    return target.closest(".criterion") || (els.strengthField.contains(target) ? els.strengthField : null);
+  }
+
+  function pick(input) {
+    input.checked = true;
+    input.dispatchEvent(new Event("change", {bubbles: true}));
+  }
+
+  els.form.addEventListener("focusin", function (event) {
+    var field = fieldOf(event.target) || event.target.closest(".key-field");
+    if (field) markCurrent(field);
+  });
+
+  function rankingKey(event, item) {
+    var letter = item.dataset.letter;
+    var index = rankingIndex(letter);
+    var key = event.key;
+    if (event.altKey && (key === "ArrowUp" || key === "ArrowDown")) {
+      rankingMove(letter, index + (key === "ArrowUp" ? -1 : 1));
+    } else if (!event.altKey && (key === "ArrowUp" || key === "k")) {
+      rankingFocus(index - 1);
+    } else if (!event.altKey && (key === "ArrowDown" || key === "j")) {
+      rankingFocus(index + 1);
+    } else if (key === "Home") {
+      rankingFocus(0);
+    } else if (key === "End") {
+      rankingFocus(state.ranking.length - 1);
+    } else if (/^[1-9]$/.test(key) && Number(key) <= state.ranking.length) {
+      rankingMove(letter, Number(key) - 1);
+    } else if (key === "=") {
+      rankingTie(letter);
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    return true;
   }
 
   document.addEventListener("keydown", function (event) {
@@ -730,30 +1011,71 @@
       closeSideForms();
       return;
     }
-    if (!state.assignment || els.workspace.hidden || event.altKey || event.isComposing) return;
+    if (!state.assignment || els.workspace.hidden || event.isComposing) return;
     var target = event.target;
+    var inSideForm = els.skipForm.contains(target) || els.reportForm.contains(target);
+    var schema = state.assignment.label_schema;
     if (event.key === "Enter") {
-      if (target === els.rationale && (event.ctrlKey || event.metaKey)) {
+      if ((event.ctrlKey || event.metaKey) && !inSideForm) {
         event.preventDefault();
         submitLabel();
-      } else if (!typing(target) && !event.ctrlKey && !event.metaKey && !event.shiftKey &&
-                 target.tagName !== "BUTTON" && target.tagName !== "A" && target.tagName !== "SUMMARY" &&
-                 !els.skipForm.contains(target) && !els.reportForm.contains(target)) {
-        event.preventDefault();
-        submitLabel();
+      } else if (target.type === "radio" || target.classList.contains("ranking-item")) {
+        event.preventDefault();  // Enter on a choice never submits half a label
       }
       return;
     }
-    if (typing(target) || event.ctrlKey || event.metaKey) return;
-    var key = event.key.toLowerCase();
-    var choice = {"1": "A", "2": "B", "t": "tie", "x": "both_bad"}[key];
-    if (!choice || state.assignment.label_schema.kind !== "pairwise") return;
-    var input = $("choice-" + choice);
-    if (!input) return;
-    event.preventDefault();
-    input.checked = true;
-    input.dispatchEvent(new Event("change", {bubbles: true}));
-    input.focus();
+    if (target === els.rationale && event.key === "Escape") {
+      event.preventDefault();
+      els.rationale.blur();
+      focusField(nextUnanswered() || (schema.kind === "pairwise" ? els.choiceField : null));
+      if (schema.kind !== "pairwise" && !nextUnanswered()) rankingFocus(rankingIndex(state.rankingFocus || ""));
+      return;
+    }
+    if (typing(target) || event.ctrlKey || event.metaKey || inSideForm) return;
+    if (target.classList && target.classList.contains("ranking-item") && rankingKey(event, target)) return;
+    if (event.altKey) return;
+    var key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+
+    if (/^[1-9]$/.test(key)) {
+      var field = fieldOf(target);
+      if (!field || answered(field) && target.type !== "radio") field = nextUnanswered() || field;
+      if (!field) return;
+      var input = field.querySelector('input[type=radio][value="' + key + '"]');
+      if (!input) return;
+      event.preventDefault();
+      pick(input);
+      // Answered: on to the next field still open (the strength field may just have appeared).
+      var next = nextUnanswered(field);
+      if (next) focusField(next);
+      else { input.focus(); markCurrent(field); }
+      return;
+    }
+    if (schema.kind === "pairwise") {
+      var choice = {"a": "A", "b": "B", "t": "tie", "x": "both_bad"}[key];
+      var choiceInput = choice && $("choice-" + choice);
+      if (choiceInput) {
+        event.preventDefault();
+        pick(choiceInput);
+        var open = nextUnanswered();
+        if (open) focusField(open);
+        else { choiceInput.focus(); markCurrent(els.choiceField); }
+        return;
+      }
+    } else if (key === "o") {
+      event.preventDefault();
+      rankingFocus(Math.max(0, rankingIndex(state.rankingFocus || "")));
+      return;
+    }
+    var actions = {
+      r: function () { if (!els.rationaleField.hidden) els.rationale.focus(); },
+      g: function () { setDrawer(els.guidelines.hidden); },
+      s: function () { els.syncScroll.checked = !els.syncScroll.checked; els.syncScroll.dispatchEvent(new Event("change")); },
+      "?": function () { setShortcuts(els.shortcuts.hidden); }
+    };
+    if (actions[key]) {
+      event.preventDefault();
+      actions[key]();
+    }
   });
 
   loadNext();
