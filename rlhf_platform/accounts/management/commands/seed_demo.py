@@ -67,6 +67,25 @@ EXPERTS = [
         ],
     ),
 ]
+# Three experts whose labels the demo already holds (a few items of each project are final, so
+# that every export format has rows): their accounts work like any other.
+LABELLERS = [
+    (
+        email,
+        name,
+        [
+            ("medicine/cardiology", "licence", "Board certification in cardiology", "ESC", 3),
+            ("mathematics", "degree", "PhD in Mathematics", "ETH Zurich", 3),
+        ],
+    )
+    for email, name in [
+        ("mei@demo.local", "Dr Mei Chen"),
+        ("tomas@demo.local", "Dr Tomas Berg"),
+        ("nia@demo.local", "Dr Nia Adeyemi"),
+    ]
+]
+# Items of each demo project labelled by every labeller.
+LABELLED_ITEMS = 3
 
 
 class Command(BaseCommand):
@@ -100,7 +119,7 @@ class Command(BaseCommand):
         )
 
         today = timezone.now().date()
-        for email, name, credentials in EXPERTS:
+        for email, name, credentials in EXPERTS + LABELLERS:
             user = self._user(email, name)
             profile = expert_profile_ensure(user=user)
             for path, kind, title, issuer, level in credentials:
@@ -131,6 +150,10 @@ class Command(BaseCommand):
         out.write(f"  reviewer:       reviewer@demo.local / {DEMO_PASSWORD}")
         out.write(f"  lab owner:      owner@demo.local / {DEMO_PASSWORD}  (lab 'demo-lab')")
         out.write(f"  experts:        {', '.join(e[0] for e in EXPERTS)} / {DEMO_PASSWORD}")
+        out.write(
+            f"  labellers:      {', '.join(e[0] for e in LABELLERS)} / {DEMO_PASSWORD} "
+            f"(labelled {LABELLED_ITEMS} items of each project: every export format has rows)"
+        )
         if new_key or not active_keys.exists():
             _, raw = api_key_create(lab=lab, name="demo key", scopes=["read", "write"], actor=owner)
             out.write(self.style.WARNING(f"  lab API key (shown once, stored hashed): {raw}"))
@@ -273,3 +296,57 @@ class Command(BaseCommand):
                 project=project, stream=io.BytesIO(body), content_type="application/x-ndjson"
             )
             batch_ingest(batch_id=received.batch.pk)
+
+        labellers = [expert_profile_ensure(user=User.objects.get(email=e[0])) for e in LABELLERS]
+        for project in Project.objects.filter(
+            lab=lab, name__in=["Cardiology answers", "Proof quality ranking"]
+        ):
+            self._demo_labels(project, labellers)
+
+    def _demo_labels(self, project, labellers) -> None:
+        """Each labeller labels ``LABELLED_ITEMS`` items through the queue's services (the same
+        items: the queue serves the items closest to completion first), then the quality step
+        decides them, so that the project has final items. Once per project."""
+        from annotate.models import Assignment, Label
+        from annotate.quality.services import project_quality_recompute
+        from annotate.queue import assignment_next, assignment_submit
+
+        if Label.objects.filter(project=project).exists():
+            return
+        ranking = project.label_schema["kind"] == "ranking"
+        criteria = [c["key"] for c in project.label_schema.get("criteria", [])]
+        for who, expert in enumerate(labellers):
+            labelled = 0
+            while labelled < LABELLED_ITEMS:
+                assignment = assignment_next(expert=expert, project=project)
+                if not isinstance(assignment, Assignment):
+                    break
+                shown = assignment.shown_order
+                letters = "ABCDEFGH"[: len(shown)]
+
+                def letter(index: int, shown=shown, letters=letters) -> str:
+                    return letters[shown.index(index)]  # canonical response index -> letter shown
+
+                if ranking:
+                    # The first response is best, the second worst; the last labeller ties
+                    # the other two.
+                    middle = [letter(2)]
+                    if who == len(labellers) - 1:
+                        payload = {"ranking": [[letter(0)], [letter(2), letter(1)]]}
+                    else:
+                        payload = {"ranking": [[letter(0)], middle, [letter(1)]]}
+                    payload["rationale"] = "The first proof is complete; the second argues from size alone."
+                else:
+                    payload = {"choice": letter(0), "strength": 1 + labelled % 3}
+                    payload["criteria"] = {
+                        letter(i): {key: 5 - 3 * i for key in criteria} for i in range(len(shown))
+                    }
+                assignment_submit(
+                    assignment=assignment,
+                    expert=expert,
+                    payload=payload,
+                    client_id=f"demo-{assignment.pk}",
+                )
+                if not assignment.is_gold:
+                    labelled += 1
+        project_quality_recompute(project_id=project.pk)
