@@ -10,8 +10,9 @@ from urllib.parse import urlencode
 
 import pyarrow.parquet as pq
 import pytest
+from asgiref.sync import async_to_sync
 from django.http import StreamingHttpResponse
-from django.test import override_settings
+from django.test import AsyncClient, override_settings
 
 from annotate.exports import prompt_text
 from annotate.models import Item
@@ -316,3 +317,22 @@ def test_a_parquet_export_past_the_limit_is_413_with_a_json_error(lab_client, pr
     assert not isinstance(response, StreamingHttpResponse)
     [error] = response.json()["errors"]
     assert (error["field"], error["code"]) == ("file_format", "export_too_large")
+
+
+def test_under_asgi_a_parquet_export_streams_from_its_file(lab_key, project, batch):
+    _lab, _key, raw = lab_key
+    for _ in range(3):
+        final_item(batch)
+
+    async def fetch():
+        response = await AsyncClient().get(
+            f"/api/v1/projects/{project.pk}/export",
+            {"format": "dpo", "file_format": "parquet"},
+            headers={"Authorization": f"Bearer {raw}"},
+        )
+        assert response.is_async
+        return response, b"".join([piece async for piece in response.streaming_content])
+
+    response, content = async_to_sync(fetch)()
+    assert response.status_code == 200
+    assert pq.read_table(io.BytesIO(content)).num_rows == 3
