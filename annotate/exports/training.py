@@ -164,32 +164,29 @@ def dpo_rows(*, project: Project, filters: ExportFilters) -> Iterator[dict[str, 
             yield row
 
 
+def reward_text(prompt: str | list[dict[str, Any]], text: str, form: str) -> str | list[Message]:
+    """The prompt and one response together (the implicit-prompt form): standard, the rendered
+    prompt, :data:`REWARD_SEPARATOR` and the response; conversational, the prompt's messages
+    and the response as the assistant's."""
+    if form == "standard":
+        return f"{prompt_text(prompt)}{REWARD_SEPARATOR}{text}"
+    return [*prompt_messages(prompt), {"role": "assistant", "content": text}]
+
+
 def reward_rows(*, project: Project, filters: ExportFilters) -> Iterator[dict[str, Any]]:
     """TRL's preference format with an implicit prompt, as RewardTrainer takes it: ``chosen``
-    and ``rejected`` each hold the prompt and the response (standard: the rendered prompt,
-    :data:`REWARD_SEPARATOR`, the response; conversational: the prompt's messages and the
-    response as the assistant's), and ``margin`` (:func:`preference_pairs`)."""
+    and ``rejected`` each hold the prompt and the response (:func:`reward_text`), and
+    ``margin`` (:func:`preference_pairs`)."""
     form = filters.form
     levels = len((project.label_schema.get("strength") or {}).get("levels") or [])
     for item in training_items(project=project, filters=filters).iterator(chunk_size=CHUNK_SIZE):
         consensus = item.consensus
         responses = item.responses
-        if form == "standard":
-            text = prompt_text(item.prompt)
-
-            def whole(response: dict[str, Any], text: str = text) -> Any:
-                return f"{text}{REWARD_SEPARATOR}{response['text']}"
-        else:
-            messages = prompt_messages(item.prompt)
-
-            def whole(response: dict[str, Any], messages: list[Message] = messages) -> Any:
-                return [*messages, {"role": "assistant", "content": response["text"]}]
-
         pairs = preference_pairs(responses=responses, consensus=consensus, strength_levels=levels)
         for chosen, rejected, margin in pairs:
             row = {
-                "chosen": whole(responses[chosen]),
-                "rejected": whole(responses[rejected]),
+                "chosen": reward_text(item.prompt, responses[chosen]["text"], form),
+                "rejected": reward_text(item.prompt, responses[rejected]["text"], form),
                 "margin": margin,
             }
             if filters.include_metadata:
