@@ -5,7 +5,8 @@ One form per file, never mixed: ``standard`` (strings) or ``conversational`` (li
 ``{role, content}`` messages). In the standard form a chat prompt is rendered to a string by
 :func:`prompt_text`; in the conversational form a string prompt becomes one user message. Rows
 carry only TRL's columns unless ``include=metadata``. Only final items are exported unless
-``include_unfinished`` (gold items, which are never final, come with ``include_gold``).
+``include_unfinished`` (gold items, which are never final, come with ``include_gold`` when they
+have a consensus).
 """
 
 from __future__ import annotations
@@ -24,12 +25,7 @@ FORMS = ("standard", "conversational")
 REWARD_SEPARATOR = "\n\n"
 PAIRWISE_ORDER = {"A": (0, 1), "B": (1, 0)}  # consensus choice -> (chosen, rejected) index
 
-# The columns of each format and form, as TRL names them (metadata columns after them).
-COLUMNS = {
-    "dpo": ("prompt", "chosen", "rejected"),
-    "reward": ("chosen", "rejected", "margin"),
-    "ranking": ("prompt", "completions", "ranks"),
-}
+# Metadata columns (include=metadata), after TRL's.
 PAIR_METADATA = (
     "external_id",
     "uid",
