@@ -1,20 +1,24 @@
 """Staff pages of quality: the projects, one project's report with its annotator table
-(filters: status, flag, minimum labels), and one item's labels.
+(filters: status, flag, minimum labels), and one item: its content (prompt and responses) and labels.
 
 Plain server-rendered pages over the same numbers as the API (``annotate.quality.report``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.safestring import SafeString, mark_safe
 
 from annotate.models import Item, Project
 from annotate.quality.api import annotator_filter
 from annotate.quality.report import annotator_report, item_drilldown, project_report
+from annotate.rendering import prompt_html, render_markdown
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.web import action_required
 
@@ -72,9 +76,41 @@ def quality_project(request, project_id):
     return render(request, "quality/project.html", context)
 
 
+def _sanitised(html: str) -> SafeString:
+    # annotate.rendering passed the HTML through nh3's allow-list (no script, no handler, no
+    # style, http(s)/mailto links only): it is inserted as it is.
+    return mark_safe(html)  # noqa: S308
+
+
+def item_content(item: Item) -> dict[str, Any]:
+    """The item as staff read it: the prompt (one message, or a chat's messages with their
+    roles) and the responses under their canonical letters, as sanitised HTML
+    (``annotate.rendering``), for ``quality/_item_content.html``."""
+    prompt = item.prompt
+    rendered = prompt_html(prompt)
+    if isinstance(prompt, list):
+        roles = [(message.get("role") if isinstance(message, dict) else "") or "" for message in prompt]
+        messages = [
+            {"role": role, "html": _sanitised(html)} for role, html in zip(roles, rendered, strict=True)
+        ]
+    else:
+        messages = [{"role": "", "html": _sanitised(rendered)}]
+    responses = [
+        {
+            "letter": chr(ord("A") + index),
+            "id": response.get("id", ""),
+            "model": response.get("model", ""),
+            "html": _sanitised(render_markdown(str(response.get("text", "")))),
+        }
+        for index, response in enumerate(item.responses or [])
+    ]
+    return {"messages": messages, "responses": responses, "gold": item.gold}
+
+
 @action_required(A.STAFF_VIEW)
 def quality_item(request, item_id):
     item = Item.objects.select_related("project").filter(uid=item_id).first()
     if item is None:
         raise Http404("Item not found.")
-    return render(request, "quality/item.html", {"item": item, "detail": item_drilldown(item=item)})
+    context = {"item": item, "detail": item_drilldown(item=item), "content": item_content(item)}
+    return render(request, "quality/item.html", context)

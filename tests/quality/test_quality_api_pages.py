@@ -100,3 +100,32 @@ def test_an_annotator_without_graded_gold_shows_no_gold_yet_not_a_prior(staff_br
     assert "no gold yet" in row and "0/0" not in row and "0.50" not in row
     graded = page[page.index(labelled[3].pseudonym) :].split("</tr>", 1)[0]
     assert "1/5" in graded  # an annotator with graded gold keeps the figures
+
+
+def test_item_page_shows_the_prompt_and_the_responses_rendered_and_sanitised(staff_browser, lab):
+    project = ProjectFactory(lab=lab)
+    item = ItemFactory(
+        project=project,
+        batch__project=project,
+        prompt=[
+            {"role": "system", "content": "Answer as a pharmacist."},
+            {"role": "user", "content": "Is **ibuprofen** safe with warfarin?"},
+        ],
+        responses=[
+            {"id": "r1", "model": "m-1", "text": "No.\n\n```python\nprint('bleeding risk')\n```"},
+            {
+                "id": "r2",
+                "model": "m-2",
+                "text": "| drug | risk |\n|---|---|\n| ibuprofen | high |<script>x()</script>",
+            },
+        ],
+    )
+    page = staff_browser.get(f"/staff/quality/items/{item.uid}/").content.decode()
+    prompt = page[page.index('id="item-prompt"') :]
+    assert "Answer as a pharmacist." in prompt and "<strong>ibuprofen</strong>" in prompt
+    assert ">system<" in prompt and ">user<" in prompt
+    first = page[page.index('id="response-A"') : page.index('id="response-B"')]
+    assert "r1" in first and "m-1" in first and 'class="highlight"' in first and "bleeding risk" in first
+    second = page[page.index('id="response-B"') :]
+    assert "<table>" in second and "<td>ibuprofen</td>" in second
+    assert "<script>x()" not in page
