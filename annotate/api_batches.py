@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from annotate.ingest.limits import limits_text
 from annotate.ingest.services import batch_ingest, batch_inline_limit, batch_lines_processed, batch_receive
 from annotate.models import Batch
 from annotate.progress import batch_progress
@@ -60,6 +61,17 @@ def _batch_response(batch: Batch, *, replayed: bool) -> Response:
     return Response(body, status=status, headers=headers)
 
 
+UPLOAD_DESCRIPTION = (
+    "The body is `application/json` (an array of items) or `application/x-ndjson` (one item per "
+    "line), read as a stream and validated line by line as it arrives. All or nothing: a body "
+    "with any invalid line is answered 400 with `{line, field, code, message}` errors and the "
+    "failed batch, and nothing is written. A valid body is ingested in the request when small "
+    "(201), otherwise by a worker (202, follow `Location`), which can still fail it on what "
+    "needs the project's items (an `external_id` it already holds). An `Idempotency-Key` header "
+    "makes a retry return the first result.\n\n" + limits_text()
+)
+
+
 class BatchFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Batch.Status.choices)
 
@@ -69,14 +81,7 @@ class BatchFilter(django_filters.FilterSet):
 
 
 class ProjectBatchListApi(LabAPIView):
-    """Upload a batch of items (POST) or list the project's batches (GET).
-
-    The body is ``application/json`` (an array of items) or ``application/x-ndjson`` (one item
-    per line), read as a stream. Small bodies are ingested in the request (201); larger ones by
-    a worker (202, follow ``Location``). All or nothing: any invalid line fails the batch with
-    ``{line, field, code, message}`` errors (the first 1,000) and nothing is written. An
-    ``Idempotency-Key`` header makes a retry return the first result.
-    """
+    """Upload a batch of items (POST) or list the project's batches (GET)."""
 
     serializer_class = BatchOutputSerializer
     filterset_class = BatchFilter
@@ -93,6 +98,7 @@ class ProjectBatchListApi(LabAPIView):
         return self.get_paginated_response(BatchOutputSerializer(page, many=True).data)
 
     @extend_schema(
+        description=UPLOAD_DESCRIPTION,
         request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
         parameters=[
             OpenApiParameter("on_duplicate", str, enum=["error", "skip"], description="default error"),
@@ -126,7 +132,7 @@ class ProjectBatchListApi(LabAPIView):
             api_key=self.api_key,
         )
         batch = received.batch
-        if not received.replayed:
+        if not received.replayed and batch.status == Batch.Status.QUEUED:  # not refused at receipt
             if batch.size_bytes <= batch_inline_limit():
                 batch = batch_ingest(batch_id=batch.pk)
             else:

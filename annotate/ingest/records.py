@@ -9,6 +9,8 @@ from typing import Any
 
 import ijson
 
+from annotate.ingest.limits import MAX_ITEM_BYTES
+
 NDJSON_TYPES = {
     "application/x-ndjson",
     "application/jsonl",
@@ -27,7 +29,8 @@ class RecordParseError(Exception):
 
 
 def ndjson_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, line bytes) for every non-blank line."""
+    """(1-based line number, line bytes) for every non-blank line. A line growing past
+    ``MAX_ITEM_BYTES`` without its end is refused before it is held whole."""
     pending = b""
     number = 0
     for chunk in chunks:
@@ -38,6 +41,12 @@ def ndjson_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
             number += 1
             if line.strip():
                 yield number, line
+        if len(pending) > MAX_ITEM_BYTES:
+            raise RecordParseError(
+                number + 1,
+                f"Line {number + 1} is longer than {MAX_ITEM_BYTES:,} bytes, the most one item may take.",
+                code="too_large",
+            )
     if pending.strip():
         yield number + 1, pending
 

@@ -15,10 +15,21 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from annotate.ingest.limits import (
+    MAX_EXTERNAL_ID_CHARS,
+    MAX_ITEM_BYTES,
+    MAX_METADATA_BYTES,
+    MAX_MODEL_CHARS,
+    MAX_PROMPT_MESSAGES,
+    MAX_RESPONSE_ID_CHARS,
+    MAX_RESPONSES,
+    MAX_ROLE_CHARS,
+    MAX_TEXT_CHARS,
+    MIN_RESPONSES,
+)
 from annotate.schema import response_count_range
 from rlhf_platform.core.text import MESSAGES, bad_text_in
 
-MAX_TEXT = 200_000  # characters in one prompt, message or response
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # PostgreSQL's jsonb cannot hold U+0000: COPY would fail on it, after validation, and take the
@@ -30,23 +41,23 @@ _encode = msgspec.json.Encoder().encode
 
 
 class Message(msgspec.Struct, forbid_unknown_fields=True):
-    role: Annotated[str, Meta(min_length=1, max_length=32)]
-    content: Annotated[str, Meta(max_length=MAX_TEXT)]
+    role: Annotated[str, Meta(min_length=1, max_length=MAX_ROLE_CHARS)]
+    content: Annotated[str, Meta(max_length=MAX_TEXT_CHARS)]
 
 
 class Response(msgspec.Struct, forbid_unknown_fields=True):
-    id: Annotated[str, Meta(min_length=1, max_length=64)]
-    text: Annotated[str, Meta(max_length=MAX_TEXT)]
-    model: Annotated[str, Meta(max_length=200)] = ""
+    id: Annotated[str, Meta(min_length=1, max_length=MAX_RESPONSE_ID_CHARS)]
+    text: Annotated[str, Meta(max_length=MAX_TEXT_CHARS)]
+    model: Annotated[str, Meta(max_length=MAX_MODEL_CHARS)] = ""
 
 
 class ItemRecord(msgspec.Struct, forbid_unknown_fields=True):
-    external_id: Annotated[str, Meta(min_length=1, max_length=200)]
+    external_id: Annotated[str, Meta(min_length=1, max_length=MAX_EXTERNAL_ID_CHARS)]
     prompt: (
-        Annotated[str, Meta(min_length=1, max_length=MAX_TEXT)]
-        | Annotated[list[Message], Meta(min_length=1, max_length=500)]
+        Annotated[str, Meta(min_length=1, max_length=MAX_TEXT_CHARS)]
+        | Annotated[list[Message], Meta(min_length=1, max_length=MAX_PROMPT_MESSAGES)]
     )
-    responses: Annotated[list[Response], Meta(min_length=2, max_length=8)]
+    responses: Annotated[list[Response], Meta(min_length=MIN_RESPONSES, max_length=MAX_RESPONSES)]
     metadata: dict[str, Any] = {}
     gold: dict[str, Any] | None = None
 
@@ -118,6 +129,12 @@ def _surrogate_error(line: int, raw: bytes) -> LineError:
     )
 
 
+def _too_large(line: int, size: int) -> LineError:
+    return LineError(
+        line, None, "too_large", f"This item is {size:,} bytes; an item is at most {MAX_ITEM_BYTES:,}."
+    )
+
+
 class ItemValidator:
     """Validates records for one project. ``check_bytes`` for JSON Lines, ``check_object`` for
     elements already decoded from a JSON array. Each returns (record, errors)."""
@@ -128,6 +145,8 @@ class ItemValidator:
         self._decoder = msgspec.json.Decoder(ItemRecord)
 
     def check_bytes(self, line: int, raw: bytes) -> tuple[ItemRecord | None, list[LineError]]:
+        if len(raw) > MAX_ITEM_BYTES:
+            return None, [_too_large(line, len(raw))]
         try:
             record = self._decoder.decode(raw)
         except msgspec.ValidationError as exc:
@@ -143,7 +162,10 @@ class ItemValidator:
             record = msgspec.convert(value, ItemRecord)
         except msgspec.ValidationError as exc:
             return None, [_msgspec_error(line, exc)]
-        return record, self._check(line, record, _encode(record))
+        encoded = _encode(record)
+        if len(encoded) > MAX_ITEM_BYTES:
+            return None, [_too_large(line, len(encoded))]
+        return record, self._check(line, record, encoded)
 
     def _check(self, line: int, record: ItemRecord, encoded: bytes) -> list[LineError]:
         errors: list[LineError] = []
@@ -152,6 +174,17 @@ class ItemValidator:
             if field != "external_id":  # reported below with the other control characters
                 errors.append(
                     LineError(line, field, "invalid", "Text cannot hold the NUL character (\\u0000).")
+                )
+        if record.metadata:
+            size = len(_encode(record.metadata))
+            if size > MAX_METADATA_BYTES:
+                errors.append(
+                    LineError(
+                        line,
+                        "metadata",
+                        "too_long",
+                        f"metadata is {size:,} bytes as JSON; at most {MAX_METADATA_BYTES:,}.",
+                    )
                 )
         if _CONTROL.search(record.external_id):
             errors.append(

@@ -30,11 +30,12 @@ import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from annotate.ingest.limits import MAX_REPORTED_ERRORS
 from annotate.ingest.validate import ItemRecord
 from annotate.models import Item, Slot
 
 _encode = msgspec.json.Encoder().encode
-MAX_REPORTED = 1000
+MAX_REPORTED = MAX_REPORTED_ERRORS
 ITEM_COLUMNS = (
     "uid",
     "project_id",

@@ -385,7 +385,8 @@ def test_queued_batch_spanning_several_chunks_is_read_in_order(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_failed_queued_batch_shows_its_errors(lab_client, project, settings, celery_worker):
+def test_a_large_batch_with_bad_lines_is_refused_at_receipt_with_its_errors(lab_client, project, settings):
+    # Bad lines are found while the body streams in: no queue, no worker, nothing kept.
     settings.BATCH_INLINE_MAX_BYTES = 2000
     records = _records(100)
     records[49] = item_payload("item-49", responses=1)
@@ -393,9 +394,8 @@ def test_failed_queued_batch_shows_its_errors(lab_client, project, settings, cel
 
     response = _upload(lab_client, project, ndjson_body(records))
 
-    assert response.status_code == 202, response.json()
-    batch_id = response.json()["id"]
-    _wait_for_status(batch_id, {"ingested", "failed"})
+    assert response.status_code == 400, response.json()
+    batch_id = response.json()["batch"]["id"]
     detail = lab_client.get(f"/api/v1/batches/{batch_id}")
     assert detail.status_code == 200
     body = detail.json()
@@ -408,6 +408,25 @@ def test_failed_queued_batch_shows_its_errors(lab_client, project, settings, cel
     assert not BatchChunk.objects.exists()
     failed = lab_client.get(f"/api/v1/projects/{project.pk}/batches", {"status": "failed"}).json()
     assert [b["id"] for b in failed["results"]] == [batch_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failed_queued_batch_shows_its_errors(lab_client, project, settings, celery_worker):
+    # What only the ingest can see (an external_id the project already holds) fails the batch
+    # in the worker.
+    assert _upload(lab_client, project, ndjson_body([item_payload("item-89")])).status_code == 201
+    settings.BATCH_INLINE_MAX_BYTES = 2000
+
+    response = _upload(lab_client, project, ndjson_body(_records(100)))
+
+    assert response.status_code == 202, response.json()
+    batch_id = response.json()["id"]
+    _wait_for_status(batch_id, {"ingested", "failed"})
+    body = lab_client.get(f"/api/v1/batches/{batch_id}").json()
+    assert (body["status"], body["error_count"], body["items_created"]) == ("failed", 1, 0)
+    assert [(e["line"], e["field"], e["code"]) for e in body["errors"]] == [(90, "external_id", "duplicate")]
+    assert Item.objects.count() == 1
+    assert not BatchChunk.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)

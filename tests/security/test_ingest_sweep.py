@@ -27,8 +27,14 @@ def _crash_inline_ingest(lab_client, project, monkeypatch) -> Batch:
     """An inline upload whose process dies half-way (SystemExit passes every ``except
     Exception``, as a killed worker skips them all)."""
 
+    real = ItemValidator.check_bytes
+    checked = []
+
     def die(self, line, raw):
-        raise SystemExit("worker killed")
+        checked.append(line)
+        if len(checked) > 2:  # both lines passed the check at receipt; the ingest's first dies
+            raise SystemExit("worker killed")
+        return real(self, line, raw)
 
     monkeypatch.setattr(ItemValidator, "check_bytes", die)
     body = ndjson_body([item_payload("e-1"), item_payload("e-2")])
