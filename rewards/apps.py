@@ -20,6 +20,9 @@ class RewardsConfig(AppConfig):
         gate_register(
             BUDGET_EXHAUSTED,
             budget_gate,
-            messages={BUDGET_EXHAUSTED: "The project's budget cannot pay for more labels right now."},
+            messages={
+                BUDGET_EXHAUSTED: "This project's budget cannot pay for more labels right now. "
+                "Label in another project, or check again later: the lab may add to it."
+            },
             lease_guard=budget_lease_guard,
         )

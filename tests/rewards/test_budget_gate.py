@@ -26,6 +26,15 @@ def test_an_empty_budget_stops_the_queue(paid_project):
 
 
 @pytest.mark.django_db
+def test_the_budget_refusal_tells_the_expert_what_to_do(paid_project):
+    result = assignment_next(expert=expert_at(paid_project.domain, 2), project=paid_project)
+    assert result.message == (
+        "This project's budget cannot pay for more labels right now. "
+        "Label in another project, or check again later: the lab may add to it."
+    )
+
+
+@pytest.mark.django_db
 def test_work_already_handed_out_counts_against_the_budget(paid_project):
     credit(paid_project.lab, 3000)  # one maximum reward (2000) fits, two do not
     first = assignment_next(expert=expert_at(paid_project.domain, 2), project=paid_project)
