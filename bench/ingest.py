@@ -1,12 +1,13 @@
 """Ingest throughput through the real HTTP API.
 
-    python bench/ingest.py [--base-url URL] [--items N]
+    python bench/ingest.py [--base-url URL] [--items N] [--bad-last-line]
 
 Sets up its own lab, API key and project (in the database named by DATABASE_URL, PostgreSQL
 ``rlhf_bench`` by default), uploads N synthetic items (prompt ~200 bytes, two responses ~800
 bytes each) as one JSON Lines batch, streamed, and waits until the batch is ingested. Without
 ``--base-url`` it starts uvicorn (and a Celery worker when REDIS_URL is set) itself and reports
-their peak memory. Prints name=value lines.
+their peak memory. Prints name=value lines. ``--bad-last-line`` appends an item whose response
+is one character over the 200,000 limit and measures how soon the upload is refused with it.
 """
 
 from __future__ import annotations
@@ -90,11 +91,16 @@ def main() -> None:
     )
     parser.add_argument("--base-url")
     parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--bad-last-line", action="store_true")
     args = parser.parse_args()
 
     setup_django()
     key, project_id = setup_project()
     body = b"".join(make_items(args.items))  # built before the clock starts
+    if args.bad_last_line:
+        bad = {"external_id": "bad", "prompt": "p", "responses": [{"id": "a", "text": "x" * 200_001}]}
+        bad["responses"].append({"id": "b", "text": "y"})
+        body += json.dumps(bad).encode() + b"\n"
 
     with services(args.base_url, queues=("ingest",)) as (base_url, server_pid, worker_pids):
         worker_pid = worker_pids.get("ingest")
@@ -113,6 +119,15 @@ def main() -> None:
         response = conn.getresponse()
         payload = json.loads(response.read())
         upload_seconds = time.perf_counter() - started
+        if args.bad_last_line:
+            if response.status != 400:
+                raise SystemExit(f"the bad line was not refused: {response.status}")
+            error = payload["errors"][0]
+            print(f"ingest_body_mb={len(body) / 1e6:.1f}")
+            print(f"ingest_refused_status={response.status}")
+            print(f"ingest_refused_line={error['line']} field={error['field']} code={error['code']}")
+            print(f"ingest_refused_seconds={upload_seconds:.2f}")
+            return
         if response.status not in (201, 202):
             raise SystemExit(f"upload failed: {response.status} {payload}")
         batch = payload
