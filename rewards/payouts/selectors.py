@@ -74,3 +74,12 @@ def payout_run_has_failures(run: PayoutRun) -> bool:
     return run.transactions.filter(
         status__in=[PayoutTransaction.Status.FAILED, PayoutTransaction.Status.REVERTED]
     ).exists()
+
+
+def payout_run_open() -> PayoutRun | None:
+    """The run that keeps another from being planned: one running or waiting for approval."""
+    return (
+        PayoutRun.objects.filter(status__in=[PayoutRun.Status.RUNNING, PayoutRun.Status.PENDING_APPROVAL])
+        .order_by("-created_at")
+        .first()
+    )

@@ -22,6 +22,7 @@ from rewards.payouts.selectors import (
     payout_lines_of_expert,
     payout_preview,
     payout_run_has_failures,
+    payout_run_open,
     payout_run_totals,
     payout_runs,
     wallet_of,
@@ -145,6 +146,7 @@ def staff_payouts(request):
             "failures": payout_failures()[:20],
             "chain": chain_status(),
             "can_start": principal_may(request.user, A.PAYOUT_RUN_START),
+            "open_run": payout_run_open(),
         },
     )
 

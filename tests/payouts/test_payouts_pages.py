@@ -71,3 +71,14 @@ def test_a_finished_run_with_a_failure_offers_the_retry(chain, earn, admin_web):
     assert run.transactions.get().status == "failed"
     html = admin_web.get(f"/staff/payouts/{run.pk}/").content.decode()
     assert "Retry failures (new run)" in html
+
+
+def test_no_plan_button_while_a_run_is_open_but_a_link_to_it(chain, earn, admin_web):
+    expert = ExpertProfileFactory()
+    WalletFactory(expert=expert, address=key_of(14).address)
+    earn(expert, 2 * TOKEN)
+    assert 'id="run-now"' in admin_web.get("/staff/payouts/").content.decode()
+    run = payout_run_create(trigger="staff", actor=StaffFactory(staff_role=User.StaffRole.ADMIN))
+    html = admin_web.get("/staff/payouts/").content.decode()
+    assert 'id="run-now"' not in html
+    assert f'href="/staff/payouts/{run.pk}/"' in html[html.index('id="open-run"') :]
