@@ -3,9 +3,11 @@ form, so that every file of a format has the same column types (a column that is
 throughout keeps its type).
 
 A Parquet file's footer is written last, so the file cannot be streamed as it is made: it is
-written to a temporary file on disk in row groups of :data:`ROW_GROUP_ROWS` rows (one row
-group is in memory at a time), then streamed. A file past ``EXPORT_PARQUET_MAX_BYTES`` is
-abandoned with 413 ``export_too_large`` (JSON Lines has no such limit).
+written to a temporary file on disk in row groups of at most :data:`ROW_GROUP_ROWS` rows or
+:data:`ROW_GROUP_CHARS` characters of text (one row group is in memory at a time: a response
+may hold 200,000 characters, and a ranking row eight of them), then streamed. A file past
+``EXPORT_PARQUET_MAX_BYTES`` is abandoned with 413 ``export_too_large`` (JSON Lines has no
+such limit).
 
 The one difference from JSON Lines: times are UTC timestamps rather than ISO 8601 strings.
 """
@@ -23,6 +25,7 @@ from django.conf import settings
 from rlhf_platform.core.exceptions import ApplicationError
 
 ROW_GROUP_ROWS = 1000
+ROW_GROUP_CHARS = 16 * 1024 * 1024
 READ_BYTES = 1024 * 1024
 
 STRING = pa.string()
@@ -103,6 +106,17 @@ def _stringify(value: Any) -> Any:
     return value if value is None or isinstance(value, str) else str(value)
 
 
+def _chars(value: Any) -> int:
+    """About how much text a row holds (what decides its size in memory)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_chars(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_chars(v) for v in value)
+    return 8
+
+
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     strings = [field.name for field in schema if field.type == STRING]
     for row in rows:
@@ -129,14 +143,17 @@ def parquet_file(*, rows: Iterable[dict[str, Any]], schema: pa.Schema) -> IO[byt
     try:
         with pq.ParquetWriter(out, schema, compression="zstd") as writer:
             group: list[dict[str, Any]] = []
+            chars = 0
             for row in rows:
                 group.append(row)
-                if len(group) >= ROW_GROUP_ROWS:
+                chars += _chars(row)
+                if len(group) >= ROW_GROUP_ROWS or chars >= ROW_GROUP_CHARS:
                     writer.write_table(_table(group, schema))
-                    group = []
+                    group, chars = [], 0
                     if out.tell() > limit:
                         raise _too_large(limit)
-            writer.write_table(_table(group, schema))
+            if group:  # the rest (an empty export is its schema alone)
+                writer.write_table(_table(group, schema))
         if out.tell() > limit:
             raise _too_large(limit)
         out.seek(0)

@@ -336,3 +336,19 @@ def test_under_asgi_a_parquet_export_streams_from_its_file(lab_key, project, bat
     response, content = async_to_sync(fetch)()
     assert response.status_code == 200
     assert pq.read_table(io.BytesIO(content)).num_rows == 3
+
+
+def test_parquet_row_groups_are_bounded_by_rows_and_by_text(lab_client, project, batch, monkeypatch):
+    from annotate.exports import parquet
+
+    for _ in range(5):
+        final_item(batch)
+    expected = rows(lab_client, project, format="dpo")
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 2)
+    _response, content = download(lab_client, project, format="dpo", file_format="parquet")
+    assert pq.ParquetFile(io.BytesIO(content)).metadata.num_row_groups == 3  # 2 + 2 + 1
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 1000)
+    monkeypatch.setattr(parquet, "ROW_GROUP_CHARS", 1)  # every row past it: a group each
+    _response, content = download(lab_client, project, format="dpo", file_format="parquet")
+    assert pq.ParquetFile(io.BytesIO(content)).metadata.num_row_groups == 5
+    assert pq.read_table(io.BytesIO(content)).to_pylist() == expected
