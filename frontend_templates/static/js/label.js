@@ -430,7 +430,7 @@
     // One tab stop for the whole list: the item last in focus, else the first.
     var current = list.querySelector('[data-letter="' + (focusLetter || state.rankingFocus || "") + '"]') || list.firstChild;
     if (current) current.setAttribute("tabindex", "0");
-    if (focusLetter && current) current.focus();
+    if (focusLetter && current) focusInView(current);
     updateRankingSummary();
   }
 
@@ -468,7 +468,14 @@
     Array.prototype.forEach.call(items, function (node) { node.setAttribute("tabindex", "-1"); });
     item.setAttribute("tabindex", "0");
     state.rankingFocus = item.dataset.letter;
-    item.focus();
+    focusInView(item);
+  }
+
+  /* Focus without the browser's jump: the judgement bar is stuck in view on wide windows. */
+  function focusInView(node) {
+    node.focus({preventScroll: true});
+    var box = node.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) node.scrollIntoView({block: "nearest"});
   }
 
   els.rankingList.addEventListener("click", function (event) {
@@ -956,7 +963,21 @@
     if (!field) return;
     var input = field.querySelector("input[type=radio]:checked") || field.querySelector("input[type=radio]");
     markCurrent(field);
-    if (input) input.focus();
+    if (input) input.focus({preventScroll: true});
+    reveal(field);
+  }
+
+  /* Bring a field into view, and out from under the judgement bar stuck to the window's bottom
+     (the browser only scrolls to a focused element it considers hidden, and the bar does not
+     count). */
+  function reveal(node) {
+    var bar = document.getElementById("answer-bar");
+    if (!node || bar.contains(node)) return;
+    var box = node.getBoundingClientRect();
+    var sticky = window.getComputedStyle(bar).position === "sticky";
+    var bottom = sticky ? bar.getBoundingClientRect().top : window.innerHeight;
+    if (box.bottom > bottom - 8) window.scrollBy(0, box.bottom - bottom + 24);
+    else if (box.top < 8) window.scrollBy(0, box.top - 24);
   }
 
   function nextUnanswered(after) {
