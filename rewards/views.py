@@ -198,8 +198,25 @@ def _credit_or_404(credit_id) -> BudgetCredit:
 @require_POST
 @action_required(A.BUDGET_CREDIT_APPROVE)
 def staff_budget_credit_approve(request, credit_id):
+    credit = _credit_or_404(credit_id)
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            title=f"Approve the credit of {format_tokens(credit.amount)} tokens to {credit.lab.name}?",
+            action=reverse("staff-budget-credit-approve", kwargs={"credit_id": credit.pk}),
+            button="Approve and post",
+            back=reverse("staff-budgets"),
+            details=[
+                ("Lab", credit.lab.name),
+                ("Tokens", format_tokens_exact(credit.amount)),
+                ("Memo", credit.memo or "—"),
+                ("Asked by", getattr(credit.requested_by, "email", "") or "—"),
+                ("Asked at", f"{credit.requested_at:%Y-%m-%d %H:%M} UTC"),
+            ],
+            note="The tokens are posted to the lab's budget at once.",
+        )
     try:
-        credit = budget_credit_approve(credit=_credit_or_404(credit_id), actor=request.user)
+        credit = budget_credit_approve(credit=credit, actor=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

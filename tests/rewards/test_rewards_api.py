@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from rewards.credits import budget_credit
 from rewards.models import LedgerTransaction, RewardPolicy
 from rlhf_platform.accounts.models import User
 from rlhf_platform.audit.models import AuditEvent
@@ -213,3 +214,19 @@ def test_a_budget_credit_with_a_bad_amount_is_refused_at_the_field(lab, typed, m
 
 def test_the_staff_budget_page_is_for_staff_only(expert_client):
     assert expert_client.get("/staff/budgets/").status_code == 403
+
+
+def test_approving_a_pending_credit_on_the_page_asks_first(lab, settings):
+    settings.BUDGET_CREDIT_APPROVAL_THRESHOLD = 10 * TOKEN
+    credit_row, _ = budget_credit(
+        lab=lab, amount=25 * TOKEN, actor=StaffFactory(staff_role=User.StaffRole.ADMIN), memo="invoice 7"
+    )
+    assert credit_row.status == "pending_approval"
+    client = APIClient()
+    client.force_login(StaffFactory(staff_role=User.StaffRole.ADMIN))
+    url = f"/staff/budget-credits/{credit_row.pk}/approve/"
+    asked = client.post(url)
+    assert asked.status_code == 200 and "25.00 tokens" in asked.content.decode()
+    assert not LedgerTransaction.objects.filter(kind="budget_credit").exists()
+    assert client.post(url, {"confirm": "yes"}).status_code == 302
+    assert LedgerTransaction.objects.get(kind="budget_credit").amount == 25 * TOKEN
