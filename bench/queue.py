@@ -1,7 +1,7 @@
 """Queue throughput: concurrent simulated experts doing next + submit over real HTTP.
 
     python bench/queue.py [--base-url URL] [--concurrency 16] [--items 10000] [--pairs 150]
-                          [--rate PAIRS_PER_S] [--policy]
+                          [--rate PAIRS_PER_S] [--policy] [--webhooks]
 
 Sets up its own project, items (k = 3) and experts with approved credentials in the database
 named by DATABASE_URL (PostgreSQL ``rlhf_bench`` by default); items are written with
@@ -13,7 +13,10 @@ a pair every concurrency/rate seconds; one that falls behind starts the next at 
 name=value lines; duplicates and overfilled items are counted from the database afterwards,
 and so is the quality lag (from a label's submit to its after-submit quality step). With
 ``--policy`` the project pays (a reward policy, a funded budget): it also waits for, and
-reports, the rewards the worker posts for the labels of final items.
+reports, the rewards the worker posts for the labels of final items. With ``--webhooks`` the
+lab has a webhook endpoint on loopback (a receiver in this process) for every event: it waits
+for the deliveries and reports their lag (event to delivered, from the delivery rows), the
+attempts that reached the receiver and how many deliveries arrived more than once.
 """
 
 from __future__ import annotations
@@ -245,6 +248,48 @@ def _rewards(project_id: str) -> tuple[int, int]:
         return posted, cursor.fetchone()[0]
 
 
+class WebhookReceiver:
+    """An HTTP receiver on 127.0.0.1 that answers 200 and keeps (delivery id, attempt)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receipts = self.receipts = []
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (the standard library's name)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    receipts.append((self.headers.get("X-Rlhf-Delivery"), self.headers.get("X-Rlhf-Attempt")))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def _webhooks_register(project_id: str, url: str) -> str:
+    from annotate.models import Project
+    from rlhf_platform.webhooks.models import EVENTS
+    from rlhf_platform.webhooks.services import webhook_endpoint_create
+
+    lab = Project.objects.get(pk=project_id).lab
+    endpoint, _secret = webhook_endpoint_create(lab=lab, url=url, events=list(EVENTS))
+    return str(endpoint.pk)
+
+
+def _webhooks_pending(endpoint_id: str) -> int:
+    from rlhf_platform.webhooks.models import WebhookDelivery
+
+    return WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status="pending").count()
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -274,6 +319,11 @@ def main() -> None:
         help="a reward policy and a funded budget: every label of a final item is paid",
     )
     parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="a webhook endpoint on loopback for every event; reports the delivery lag",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         default=0.0,
@@ -283,6 +333,13 @@ def main() -> None:
 
     setup_django()
     project_id, emails = setup(args.items, args.concurrency, policy=args.policy)
+    receiver = endpoint_id = None
+    if args.webhooks:
+        import os
+
+        os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "1"  # the receiver is on loopback
+        receiver = WebhookReceiver()
+        endpoint_id = _webhooks_register(project_id, receiver.url)
     with services(args.base_url, workers=args.workers) as (base_url, _server, _worker):
         host = base_url.split("://", 1)[1]
         deadline = time.monotonic() + args.seconds
@@ -313,6 +370,11 @@ def main() -> None:
                     break
                 time.sleep(0.5)
         rewards_catch_up = time.perf_counter() - rewards_started
+        webhooks_started = time.perf_counter()
+        if endpoint_id:
+            while _webhooks_pending(endpoint_id) and time.perf_counter() - webhooks_started < args.seconds:
+                time.sleep(0.5)
+        webhooks_catch_up = time.perf_counter() - webhooks_started
 
     from django.db import connection
 
@@ -341,6 +403,21 @@ def main() -> None:
             [project_id],
         )
         quality_lag_ms = [float(row[0]) for row in cursor.fetchall()]
+        webhook_lag_ms: list[float] = []
+        webhook_counts = (0, 0)
+        if endpoint_id:
+            cursor.execute(
+                "SELECT extract(epoch FROM delivered_at - created_at) * 1000 FROM webhooks_webhookdelivery"
+                " WHERE endpoint_id = %s AND delivered_at IS NOT NULL",
+                [endpoint_id],
+            )
+            webhook_lag_ms = [float(row[0]) for row in cursor.fetchall()]
+            cursor.execute(
+                "SELECT count(*), count(*) FILTER (WHERE status = 'pending')"
+                " FROM webhooks_webhookdelivery WHERE endpoint_id = %s",
+                [endpoint_id],
+            )
+            webhook_counts = cursor.fetchone()
 
     pairs = sum(e.done for e in experts)
     next_ms = [v for e in experts for v in e.next_ms]
@@ -370,6 +447,15 @@ def main() -> None:
         print(f"rewards_catch_up_s={rewards_catch_up:.1f}")
     print(f"quality_lag_p50_ms={percentile(quality_lag_ms, 50):.0f}")
     print(f"quality_lag_p99_ms={percentile(quality_lag_ms, 99):.0f}")
+    if receiver is not None:
+        receipts = list(receiver.receipts)
+        print(f"webhook_deliveries={webhook_counts[0]}")
+        print(f"webhook_pending_left={webhook_counts[1]}")
+        print(f"webhook_receipts={len(receipts)}")
+        print(f"webhook_received_twice={len(receipts) - len({d for d, _attempt in receipts})}")
+        print(f"webhook_catch_up_s={webhooks_catch_up:.1f}")
+        print(f"webhook_lag_p50_ms={percentile(webhook_lag_ms, 50):.0f}")
+        print(f"webhook_lag_p99_ms={percentile(webhook_lag_ms, 99):.0f}")
     for err in errors[:5]:
         print(f"# {err}", file=sys.stderr)
 
