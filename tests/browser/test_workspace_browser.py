@@ -41,7 +41,7 @@ def _answer(n: int, drug: str) -> str:
         f"# Dosing {drug} (answer {n})\n\n{body}\n\n"
         "| Weight | Dose | Interval |\n|:--|--:|:-:|\n| 60 kg | 5 mg | 12 h |\n| 90 kg | 7.5 mg | 12 h |\n\n"
         "```python\ndef dose(weight_kg, mg_per_kg=0.08):\n    return round(weight_kg * mg_per_kg, 1)\n```\n\n"
-        "Clearance follows $CL = k_e \\cdot V_d$ and the half-life\n\n"
+        "Clearance follows $CL = k_e \\cdot V_d$ (not $\\clearance$) and the half-life\n\n"
         "$$\nt_{1/2} = \\frac{\\ln 2}{k_e}\n$$\n\n"
         + "\n\n".join(f"Follow-up note {p}: recheck levels on day {p + 2}." for p in range(10))
     )
@@ -89,6 +89,8 @@ def test_an_expert_judges_long_markdown_comparisons_by_keyboard_only(live_server
     expect(response_a.locator(".math.block .katex-display")).to_have_count(1)
     expect(response_a.locator(".math.inline .katex").first).to_be_attached()
     expect(page.locator("#prompt code")).to_have_text("code")
+    # TeX KaTeX cannot read stays as written, marked, and breaks nothing (no policy refusal).
+    expect(response_a.locator(".math.math-error")).to_have_text("\\clearance")
     assert "**" not in response_a.inner_text()
 
     # Side by side; the judgement bar in the window while the answers are long.

@@ -211,11 +211,18 @@
   function typeset(root) {
     if (!window.katex) return;  // the TeX stays readable as text
     root.querySelectorAll(".math").forEach(function (node) {
+      var tex = node.textContent;
       try {
-        window.katex.render(node.textContent, node, {
-          displayMode: node.classList.contains("block"), throwOnError: false, output: "htmlAndMathml"
+        window.katex.render(tex, node, {
+          displayMode: node.classList.contains("block"), throwOnError: true, output: "htmlAndMathml"
         });
-      } catch (e) { /* leave the TeX as it is */ }
+      } catch (e) {
+        // TeX KaTeX cannot read stays as it was written, marked (KaTeX's own error span would
+        // carry a style attribute, which the page's policy refuses).
+        node.textContent = tex;
+        node.classList.add("math-error");
+        node.title = String(e && e.message || e);
+      }
     });
   }
 
