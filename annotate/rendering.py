@@ -1,11 +1,12 @@
 """Lab text (prompts, responses) as HTML for the labelling and exam pages.
 
 Markdown (CommonMark, tables, strikethrough) by markdown-it-py with raw HTML off; fenced code
-highlighted here with Pygments (CSS classes, ``static/css/highlight.css``); ``$...$`` and
-``$$...$$`` math kept as TeX in ``<span class="math inline">`` / ``<div class="math block">``,
-which the page typesets with the vendored KaTeX (``static/js/label.js``). nh3 then keeps only
-an allow-list of tags, attributes and classes: whatever a lab puts in its text, the expert's
-browser gets no script, no event handler, no ``style`` and no link but http(s) and mailto.
+highlighted here with Pygments (CSS classes, ``static/css/highlight.css``); math in ``$...$``,
+``\\(...\\)``, ``$$...$$`` or ``\\[...\\]`` kept as TeX in ``<span class="math inline">`` /
+``<div class="math block">``, which the page typesets with the vendored KaTeX
+(``static/js/label.js``). nh3 then keeps only an allow-list of tags, attributes and classes:
+whatever a lab puts in its text, the expert's browser gets no script, no event handler, no
+``style`` and no link but http(s) and mailto.
 
 Images are not loaded (a lab's image URL would see every expert who opens the item, and the
 page's policy allows images from this site only): an image becomes a link to it.
@@ -24,6 +25,7 @@ from typing import Any
 import nh3
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.texmath import texmath_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
@@ -65,6 +67,15 @@ def _lab_text_rules(state) -> None:
                 token.attrSet("class", f"align-{match.group(1)}")
 
 
+def _math_inline(self, tokens, idx, options, env) -> str:
+    kind = "block" if tokens[idx].type == "math_inline_double" else "inline"
+    return f'<span class="math {kind}">{html.escape(tokens[idx].content)}</span>'
+
+
+def _math_block(self, tokens, idx, options, env) -> str:
+    return f'<div class="math block">\n{html.escape(tokens[idx].content.strip())}\n</div>\n'
+
+
 def _image_as_link(self, tokens, idx, options, env) -> str:
     token = tokens[idx]
     alt = self.renderInlineAsText(token.children or [], options, env) or "image"
@@ -77,7 +88,13 @@ _markdown = (
     .enable(["table", "strikethrough"])
     # "$5 and $10" stays text: no space inside the dollars, no digit right after the closing one.
     .use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True, allow_labels=False)
+    # LaTeX's own \(...\) and \[...\], which models write as often as dollars.
+    .use(texmath_plugin, delimiters="brackets")
 )
+for _rule in ("math_inline", "math_inline_double"):
+    _markdown.add_render_rule(_rule, _math_inline)
+for _rule in ("math_block", "math_block_eqno", "math_block_label"):
+    _markdown.add_render_rule(_rule, _math_block)
 _markdown.core.ruler.push("lab_text", _lab_text_rules)
 _markdown.add_render_rule("image", _image_as_link)
 
@@ -89,7 +106,7 @@ TAGS = {
 }  # fmt: skip
 ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "pre": {"data-lang"}}
 CLASSES = {
-    "span": _TOKEN_CLASSES | {"math", "inline"},
+    "span": _TOKEN_CLASSES | {"math", "inline", "block"},
     "div": {"math", "block"},
     "pre": {"highlight"},
     "th": _ALIGN_CLASSES,

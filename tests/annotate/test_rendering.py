@@ -44,6 +44,7 @@ class _Elements(HTMLParser):
         "`<b onmouseover=alert(1)>`",
         "$<img src=x onerror=alert(1)>$",
         "$$\n</div><script>alert(1)</script>\n$$",
+        "\\(</span><img src=x onerror=alert(1)>\\)",
     ],
 )
 def test_no_script_handler_style_or_dangerous_link_survives(text):
@@ -90,6 +91,12 @@ def test_math_is_marked_for_katex_and_dollar_amounts_are_not():
     assert "$5 and $10." in html
     assert '<span class="math inline">k_1 * x_2</span>' in html  # no <em> from the asterisk
     assert '<div class="math block">\n\\frac{a}{b}\n</div>' in html
+
+
+def test_latex_brackets_are_math_too():
+    html = render_markdown("Inline \\(a_1 * b\\) then\n\n\\[\nq < 1\n\\]")
+    assert '<span class="math inline">a_1 * b</span>' in html
+    assert '<div class="math block">\nq &lt; 1\n</div>' in html
 
 
 def test_headings_start_below_the_pages_own():
