@@ -74,8 +74,17 @@ def labels_quality_nudge_on_commit() -> None:
 
 @shared_task(**RETRIED)
 def items_quality_refresh_task(item_ids: list[int], suspension_id: str | None = None) -> int:
-    """Recompute the consensus of items whose counted labels changed (suspension, appeal)."""
-    return items_quality_refresh(item_ids=[int(i) for i in item_ids], suspension_id=suspension_id)
+    """Recompute the consensus of items whose counted labels changed (suspension, appeal), one
+    item at a time; when the slice (TASK_SLICE_SECONDS) is over, the rest go to a new task."""
+    ids = [int(i) for i in item_ids]
+    until = slice_end()
+    done = 0
+    for position, item_id in enumerate(ids):
+        done += items_quality_refresh(item_ids=[item_id], suspension_id=suspension_id)
+        if slice_over(until) and position + 1 < len(ids):
+            items_quality_refresh_task.delay(ids[position + 1 :], suspension_id)
+            break
+    return done
 
 
 @shared_task(ignore_result=True, acks_late=True)

@@ -54,3 +54,24 @@ def test_drain_slices_queue_the_next_and_give_the_label_by_label_result(
     assert slices == [10, 10, 10, 6, 0]  # 36 labels; the last slice finds none and stops
     assert not Label.objects.filter(quality_at__isnull=True).exists()
     assert _outcome(sliced, experts) == _outcome(by_label, experts)
+
+
+def test_an_items_refresh_goes_on_in_a_new_task_when_its_slice_is_over(monkeypatch, settings):
+    settings.TASK_SLICE_SECONDS = 0  # every slice ends after its first item
+    refreshed = []
+
+    def refresh(*, item_ids, suspension_id):
+        refreshed.append((item_ids, suspension_id))
+        return len(item_ids)
+
+    monkeypatch.setattr(tasks, "items_quality_refresh", refresh)
+    queued = []
+    real_delay = tasks.items_quality_refresh_task.delay
+    monkeypatch.setattr(
+        tasks.items_quality_refresh_task, "delay", lambda *args: (queued.append(args), real_delay(*args))
+    )
+
+    assert tasks.items_quality_refresh_task(["3", "1", "2"], "s-1") == 1
+
+    assert refreshed == [([3], "s-1"), ([1], "s-1"), ([2], "s-1")]  # each once, in order
+    assert queued == [([1, 2], "s-1"), ([2], "s-1")]
