@@ -113,6 +113,13 @@ def staff_payouts(request):
     if request.method == "POST":
         if not confirmed(request):
             preview = payout_preview()
+            if not preview["recipients"]:
+                messages.info(
+                    request,
+                    "Nothing to pay now: no expert with a linked wallet has a payable balance of at least "
+                    f"{format_tokens(preview['minimum'])} tokens.",
+                )
+                return redirect("staff-payouts")
             details = [
                 ("Recipients", str(preview["recipients"])),
                 ("Total", f"{format_tokens(preview['total'])} tokens"),

@@ -82,3 +82,11 @@ def test_no_plan_button_while_a_run_is_open_but_a_link_to_it(chain, earn, admin_
     html = admin_web.get("/staff/payouts/").content.decode()
     assert 'id="run-now"' not in html
     assert f'href="/staff/payouts/{run.pk}/"' in html[html.index('id="open-run"') :]
+
+
+def test_planning_with_nobody_to_pay_says_so_and_plans_nothing(chain, earn, admin_web):
+    earn(ExpertProfileFactory(), 3 * TOKEN)  # payable, but no wallet linked
+    response = admin_web.post("/staff/payouts/", follow=True)
+    assert "Nothing to pay now" in response.content.decode()
+    assert 'id="confirm-action"' not in response.content.decode()
+    assert not PayoutRun.objects.exists()
