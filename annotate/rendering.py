@@ -25,19 +25,25 @@ from typing import Any
 import nh3
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
-from mdit_py_plugins.texmath import texmath_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
-# Past this a code block is shown without colours: a lexer's regular expressions on a huge
-# block can take seconds.
-HIGHLIGHT_MAX_CHARS = 40_000
+# Costs stay bounded whatever a lab uploads (a response may hold 200,000 characters). Past
+# RENDER_MAX_CHARS a text is shown as plain text; past HIGHLIGHT_BUDGET_CHARS of code in one
+# text, further code blocks are shown without colours (Pygments: ~9 ms for 80 lines).
+RENDER_MAX_CHARS = 100_000
+HIGHLIGHT_BUDGET_CHARS = 40_000
+# \(...\) is looked for this far ahead, \[...\] this many lines down: an opener without a
+# closer then costs a bounded scan, not one to the end of the text for each opener.
+MATH_INLINE_MAX_CHARS = 1_000
+MATH_BLOCK_MAX_LINES = 200
 CACHE_SIZE = 512
 
 _formatter = HtmlFormatter(nowrap=True)
+_highlight_budget = threading.local()
 _LANGUAGE = re.compile(r"^[A-Za-z0-9_+#.-]{1,32}$")
 _ALIGN = re.compile(r"^text-align:(left|center|right)$")
 
@@ -46,7 +52,9 @@ def _highlight(code: str, lang: str, _attrs: Any) -> str:
     """A fenced block: ``<pre class="highlight" data-lang=...>`` with Pygments' token classes."""
     name = lang.strip().split()[0] if lang and lang.strip() else ""
     body = html.escape(code)
-    if name and _LANGUAGE.match(name) and len(code) <= HIGHLIGHT_MAX_CHARS:
+    left = getattr(_highlight_budget, "left", HIGHLIGHT_BUDGET_CHARS)
+    if name and _LANGUAGE.match(name) and len(code) <= left:
+        _highlight_budget.left = left - len(code)
         try:
             body = highlight(code, get_lexer_by_name(name), _formatter)
         except ClassNotFound:
@@ -65,6 +73,51 @@ def _lab_text_rules(state) -> None:
             match = _ALIGN.match(str(token.attrs.pop("style")))
             if match:
                 token.attrSet("class", f"align-{match.group(1)}")
+
+
+def _bracket_inline(state, silent: bool) -> bool:
+    """``\\(...\\)`` (inline) and ``\\[...\\]`` within a line (display), LaTeX's own delimiters."""
+    src, pos = state.src, state.pos
+    if not (src.startswith("\\(", pos) or src.startswith("\\[", pos)):
+        return False
+    display = src[pos + 1] == "["
+    closer = "\\]" if display else "\\)"
+    end = src.find(closer, pos + 2, pos + 2 + MATH_INLINE_MAX_CHARS)
+    if end == -1 or not src[pos + 2 : end].strip():
+        return False
+    if not silent:
+        token = state.push("math_inline_double" if display else "math_inline", "math", 0)
+        token.content = src[pos + 2 : end]
+        token.markup = src[pos : pos + 2]
+    state.pos = end + 2
+    return True
+
+
+def _bracket_block(state, start: int, end: int, silent: bool) -> bool:
+    """A display block that starts a line with ``\\[`` and ends a line with ``\\]``."""
+    if state.sCount[start] - state.blkIndent >= 4:
+        return False
+    first = state.src[state.bMarks[start] + state.tShift[start] : state.eMarks[start]]
+    if not first.startswith("\\["):
+        return False
+    lines, line = [first[2:]], start
+    while not lines[-1].rstrip().endswith("\\]"):
+        line += 1
+        if line >= end or line - start > MATH_BLOCK_MAX_LINES:
+            return False
+        lines.append(state.src[state.bMarks[line] + state.tShift[line] : state.eMarks[line]])
+    if silent:
+        return True
+    content = "\n".join(lines).rstrip()[:-2]
+    if not content.strip():
+        return False
+    token = state.push("math_block", "math", 0)
+    token.block = True
+    token.content = content
+    token.markup = "\\["
+    token.map = [start, line + 1]
+    state.line = line + 1
+    return True
 
 
 def _math_inline(self, tokens, idx, options, env) -> str:
@@ -88,8 +141,12 @@ _markdown = (
     .enable(["table", "strikethrough"])
     # "$5 and $10" stays text: no space inside the dollars, no digit right after the closing one.
     .use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True, allow_labels=False)
-    # LaTeX's own \(...\) and \[...\], which models write as often as dollars.
-    .use(texmath_plugin, delimiters="brackets")
+)
+# LaTeX's own \(...\) and \[...\], which models write as often as dollars; before the escape
+# rule, which would otherwise read "\(" as an escaped parenthesis.
+_markdown.inline.ruler.before("escape", "math_brackets", _bracket_inline)
+_markdown.block.ruler.before(
+    "fence", "math_brackets_block", _bracket_block, {"alt": ["paragraph", "blockquote", "list"]}
 )
 for _rule in ("math_inline", "math_inline_double"):
     _markdown.add_render_rule(_rule, _math_inline)
@@ -108,7 +165,7 @@ ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "pre": {"data-lang"}}
 CLASSES = {
     "span": _TOKEN_CLASSES | {"math", "inline", "block"},
     "div": {"math", "block"},
-    "pre": {"highlight"},
+    "pre": {"highlight", "plain"},
     "th": _ALIGN_CLASSES,
     "td": _ALIGN_CLASSES,
 }
@@ -119,8 +176,13 @@ _cache_lock = threading.Lock()
 
 
 def _render(text: str) -> str:
+    if len(text) > RENDER_MAX_CHARS:
+        body = f'<pre class="plain">{html.escape(text)}</pre>\n'
+    else:
+        _highlight_budget.left = HIGHLIGHT_BUDGET_CHARS
+        body = _markdown.render(text)
     return nh3.clean(
-        _markdown.render(text),
+        body,
         tags=TAGS,
         attributes=ATTRIBUTES,
         allowed_classes=CLASSES,

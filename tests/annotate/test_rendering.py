@@ -127,3 +127,23 @@ def test_rendering_is_cached_and_bounded(monkeypatch):
 def test_the_highlight_stylesheet_is_the_one_pygments_generates():
     stylesheet = Path(settings.BASE_DIR) / "frontend_templates" / "static" / "css" / "highlight.css"
     assert stylesheet.read_text().strip() == rendering.highlight_css().strip()
+
+
+def test_a_text_past_the_limit_is_plain_text():
+    text = "**bold** <b>x</b> " * (rendering.RENDER_MAX_CHARS // 18 + 1)
+    html = render_markdown(text)
+    assert html.startswith('<pre class="plain">**bold** &lt;b&gt;x&lt;/b&gt;')
+    assert "<strong>" not in html
+
+
+def test_code_past_the_highlight_budget_is_shown_without_colours(monkeypatch):
+    monkeypatch.setattr(rendering, "HIGHLIGHT_BUDGET_CHARS", 30)
+    html = render_markdown("```python\nx = 1\n```\n\n```python\ny = 2222222222222222222222222\n```")
+    first, second = html.split("</pre>")[:2]
+    assert '<span class="n">x</span>' in first and "<span" not in second
+
+
+def test_openers_without_closers_cost_a_bounded_scan():
+    # Each "\(" looks at most MATH_INLINE_MAX_CHARS ahead (the escape-less text stays text).
+    html = render_markdown("\\(" * 20_000)
+    assert "math" not in html
