@@ -6,10 +6,11 @@ import django_filters
 from django.conf import settings
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from annotate.ingest.dry_run import batch_dry_run
 from annotate.ingest.limits import limits_text
 from annotate.ingest.services import batch_ingest, batch_inline_limit, batch_lines_processed, batch_receive
 from annotate.models import Batch
@@ -18,6 +19,7 @@ from annotate.selectors import access_batch_for_lab, access_project_for_lab
 from annotate.tasks import batch_ingest_task
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
+from rlhf_platform.core.serializers import InputSerializer
 
 
 class BatchOutputSerializer(serializers.Serializer):
@@ -72,6 +74,44 @@ UPLOAD_DESCRIPTION = (
 )
 
 
+class UploadQuerySerializer(InputSerializer):
+    """The upload's query parameters; any other is refused with 400 naming it."""
+
+    on_duplicate = serializers.ChoiceField(
+        choices=Batch.OnDuplicate.values, required=False, default=Batch.OnDuplicate.ERROR
+    )
+    priority = serializers.IntegerField(min_value=-1000, max_value=1000, required=False, default=0)
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+
+class DryRunOutputSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(help_text="Always true: nothing was written.")
+    valid = serializers.BooleanField(help_text="Whether the upload would be accepted.")
+    lines = serializers.IntegerField(help_text="Records read (lines of JSON Lines, elements of the array).")
+    items = serializers.IntegerField(help_text="Items the upload would create (0 when it would be refused).")
+    skipped = serializers.IntegerField(help_text="Duplicates it would skip (on_duplicate=skip).")
+    size_bytes = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    errors = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="The first 1,000 line errors, by line: {line, field, code, message}.",
+    )
+
+
+DRY_RUN_EXAMPLE = {
+    "dry_run": True,
+    "valid": False,
+    "lines": 3,
+    "items": 0,
+    "skipped": 0,
+    "size_bytes": 412,
+    "error_count": 1,
+    "errors": [
+        {"line": 2, "field": "responses", "code": "invalid", "message": "Expected at least 2 responses."}
+    ],
+}
+
+
 class BatchFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Batch.Status.choices)
 
@@ -98,23 +138,38 @@ class ProjectBatchListApi(LabAPIView):
         return self.get_paginated_response(BatchOutputSerializer(page, many=True).data)
 
     @extend_schema(
-        description=UPLOAD_DESCRIPTION,
+        description=UPLOAD_DESCRIPTION
+        + "\n\n`dry_run=1` (or `true`) validates the body exactly so, and checks its `external_id` "
+        "values against the project's items, without writing anything (no batch, no item): it "
+        "answers 200 with the count of items the upload would create and its line errors. The "
+        "`Idempotency-Key` is not consulted by a dry run.",
         request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
         parameters=[
             OpenApiParameter("on_duplicate", str, enum=["error", "skip"], description="default error"),
-            OpenApiParameter("priority", int, description="higher is served first; default 0"),
+            OpenApiParameter("priority", int, description="-1000 to 1000, higher is served first; default 0"),
+            OpenApiParameter(
+                "dry_run", bool, description="validate only, write nothing (200 with a DryRun report)"
+            ),
             OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER),
         ],
-        responses={201: BatchDetailOutputSerializer, 202: BatchDetailOutputSerializer},
+        responses={
+            200: OpenApiResponse(DryRunOutputSerializer, description="dry_run: the validation report."),
+            201: BatchDetailOutputSerializer,
+            202: BatchDetailOutputSerializer,
+            400: OpenApiResponse(description="A bad line (with the failed batch), or a bad query parameter."),
+            404: OpenApiResponse(description="No such project of this lab."),
+            409: OpenApiResponse(description="The project is archived."),
+            413: OpenApiResponse(description="The body is larger than BATCH_MAX_BYTES."),
+            415: OpenApiResponse(description="Neither JSON nor JSON Lines."),
+            422: OpenApiResponse(description="The Idempotency-Key was used for a different body."),
+        },
+        examples=[OpenApiExample("dry run", value=DRY_RUN_EXAMPLE, response_only=True, status_codes=["200"])],
     )
     def post(self, request, project_id):
         project = access_project_for_lab(lab=self.lab, project_id=project_id)
-        try:
-            priority = int(request.query_params.get("priority", 0))
-        except ValueError:
-            raise ApplicationError("priority is an integer.", code="invalid", field="priority") from None
-        if not -1000 <= priority <= 1000:
-            raise ApplicationError("priority is from -1000 to 1000.", code="invalid", field="priority")
+        query = UploadQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
         length = request.META.get("CONTENT_LENGTH")
         if length and length.isdigit() and int(length) > settings.BATCH_MAX_BYTES:
             raise ApplicationError(
@@ -122,13 +177,23 @@ class ProjectBatchListApi(LabAPIView):
                 code="too_large",
                 status_code=413,
             )
+        if params["dry_run"]:
+            report = batch_dry_run(
+                project=project,
+                stream=request._request,
+                content_type=request.content_type,
+                on_duplicate=params["on_duplicate"],
+            )
+            return Response(
+                DryRunOutputSerializer({"dry_run": True, "valid": report.valid, **vars(report)}).data
+            )
         received = batch_receive(
             project=project,
             stream=request._request,
             content_type=request.content_type,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
-            on_duplicate=request.query_params.get("on_duplicate", Batch.OnDuplicate.ERROR),
-            priority=priority,
+            on_duplicate=params["on_duplicate"],
+            priority=params["priority"],
             api_key=self.api_key,
         )
         batch = received.batch
