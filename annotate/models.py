@@ -152,6 +152,9 @@ class Batch(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the lab cancelled it: its unlabelled items left the queue."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["project", "-created_at"], name="batch_project_created")]
@@ -190,6 +193,7 @@ class Item(models.Model):
         LABELLED = "labelled", "labelled"  # k labels in, consensus pending
         FINAL = "final", "final"
         ADJUDICATION = "adjudication", "needs adjudication"
+        CANCELLED = "cancelled", "cancelled"  # its batch was cancelled before it had a label
 
     id = models.BigAutoField(primary_key=True)
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Public id.")
@@ -266,6 +270,7 @@ class Slot(models.Model):
         OPEN = "open", "open"
         LEASED = "leased", "leased"
         FILLED = "filled", "filled"
+        CLOSED = "closed", "closed"  # its item's batch was cancelled: never offered again
 
     id = models.BigAutoField(primary_key=True)
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="slots", db_index=False)
