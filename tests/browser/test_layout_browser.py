@@ -46,7 +46,10 @@ MEASURE = """() => ({
   width: window.innerWidth,
   // Rows of a menu: its items' vertical centres, counted apart when more than 10 px apart.
   rows: [...document.querySelectorAll('.topbar nav')].map(nav => {
-    const centres = [...nav.children].map(e => { const r = e.getBoundingClientRect(); return (r.top + r.bottom) / 2; });
+    const centres = [...nav.children].map(e => {
+      const r = e.getBoundingClientRect();
+      return (r.top + r.bottom) / 2;
+    });
     return centres.sort((a, b) => a - b).filter((c, i, all) => i === 0 || c - all[i - 1] > 10).length;
   }),
   clipped: [...document.querySelectorAll('.topbar nav')].some(nav => nav.scrollWidth > nav.clientWidth),
@@ -96,6 +99,11 @@ def test_no_page_scrolls_sideways_at_390_px_and_the_staff_menu_keeps_to_two_rows
     measured = page.evaluate(MEASURE)
     # The main menu in one row, the staff menu in another, every link in view (no scrolling).
     assert measured["rows"] == [1, 1] and not measured["clipped"], measured
+
+    page.set_viewport_size({"width": 820, "height": 900})  # a tablet: the menu fits without the page widening
+    page.goto(f"{live_server.url}/profile/")
+    measured = page.evaluate(MEASURE)
+    assert measured["scroll"] <= measured["width"], measured
 
     page.set_viewport_size({"width": 390, "height": 844})
     for path in PAGES:
