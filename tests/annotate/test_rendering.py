@@ -147,3 +147,11 @@ def test_openers_without_closers_cost_a_bounded_scan():
     # Each "\(" looks at most MATH_INLINE_MAX_CHARS ahead (the escape-less text stays text).
     html = render_markdown("\\(" * 20_000)
     assert "math" not in html
+
+
+def test_the_demo_seed_has_an_answer_with_a_table_code_and_math():
+    from rlhf_platform.accounts.management.commands.seed_demo import DEMO_MARKDOWN_ANSWER
+
+    html = render_markdown(DEMO_MARKDOWN_ANSWER)
+    assert "<table>" in html and '<pre class="highlight" data-lang="python">' in html
+    assert '<span class="math inline">' in html and '<div class="math block">' in html

@@ -88,6 +88,28 @@ LABELLERS = [
 LABELLED_ITEMS = 3
 
 
+DEMO_MARKDOWN_ANSWER = """**First:** a focused history, a resting ECG and troponin if pain is ongoing. Then:
+
+| Resting ECG | First-line test |
+|:--|:--|
+| interpretable | exercise ECG |
+| LBBB, paced, pre-excitation | stress imaging (echo or SPECT) |
+
+The test moves the pre-test probability by Bayes' rule,
+$P(D \\mid +) = \\frac{P(+ \\mid D)\\,P(D)}{P(+)}$, so with a likelihood ratio $LR_+$:
+
+$$
+\\text{post-test odds} = \\text{pre-test odds} \\times LR_+
+$$
+
+```python
+def post_test_probability(pre: float, lr: float) -> float:
+    odds = pre / (1 - pre) * lr
+    return odds / (1 + odds)
+```
+"""
+
+
 class Command(BaseCommand):
     help = "Create the demo data (idempotent). Prints the lab API key when it is created."
 
@@ -206,7 +228,10 @@ class Command(BaseCommand):
                             {
                                 "id": "r1",
                                 "model": "model-a",
-                                "text": "An exercise ECG, or stress imaging if the resting "
+                                # Markdown with a table, math and code: the labelling page renders it.
+                                "text": DEMO_MARKDOWN_ANSWER
+                                if i % 2
+                                else "An exercise ECG, or stress imaging if the resting "
                                 "ECG is uninterpretable, after a focused history and troponin if pain "
                                 "is ongoing.",
                             },
