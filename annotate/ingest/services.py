@@ -107,7 +107,8 @@ def batch_receive(
             if reading.errors.count:
                 _batch_refuse(batch, reading)
             else:
-                batch.save(update_fields=["request_sha256", "size_bytes"])
+                batch.lines_total = reading.lines  # known from the receipt on: progress has a total
+                batch.save(update_fields=["request_sha256", "size_bytes", "lines_total"])
             audit_record(
                 action="batch.receive",
                 target=batch,

@@ -420,6 +420,7 @@ def test_failed_queued_batch_shows_its_errors(lab_client, project, settings, cel
     response = _upload(lab_client, project, ndjson_body(_records(100)))
 
     assert response.status_code == 202, response.json()
+    assert response.json()["lines_total"] == 100  # counted while the body was received
     batch_id = response.json()["id"]
     _wait_for_status(batch_id, {"ingested", "failed"})
     body = lab_client.get(f"/api/v1/batches/{batch_id}").json()
