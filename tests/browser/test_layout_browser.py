@@ -71,6 +71,7 @@ def test_no_page_scrolls_sideways_at_390_px_and_the_staff_menu_keeps_to_two_rows
     item = ItemFactory(
         project=project,
         batch__project=project,
+        prompt="Solve $x^2 = 4$.",
         responses=[
             {
                 "id": "r1",
@@ -110,5 +111,7 @@ def test_no_page_scrolls_sideways_at_390_px_and_the_staff_menu_keeps_to_two_rows
         page.goto(live_server.url + path.format(project=project.pk, item=item.uid))
         measured = page.evaluate(MEASURE)
         assert measured["scroll"] <= measured["width"], (path, measured)
+        if "/items/" in path:  # the staff item page typesets the prompt's math (js/typeset.js)
+            assert page.locator("#item-prompt .math .katex").count() == 1
     assert page.errors == []
     context.close()

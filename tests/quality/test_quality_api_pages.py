@@ -109,7 +109,7 @@ def test_item_page_shows_the_prompt_and_the_responses_rendered_and_sanitised(sta
         batch__project=project,
         prompt=[
             {"role": "system", "content": "Answer as a pharmacist."},
-            {"role": "user", "content": "Is **ibuprofen** safe with warfarin?"},
+            {"role": "user", "content": "Is **ibuprofen** safe with warfarin? Dose $d = 2x$."},
         ],
         responses=[
             {"id": "r1", "model": "m-1", "text": "No.\n\n```python\nprint('bleeding risk')\n```"},
@@ -124,6 +124,8 @@ def test_item_page_shows_the_prompt_and_the_responses_rendered_and_sanitised(sta
     prompt = page[page.index('id="item-prompt"') :]
     assert "Answer as a pharmacist." in prompt and "<strong>ibuprofen</strong>" in prompt
     assert ">system<" in prompt and ">user<" in prompt
+    assert '<span class="math inline">d = 2x</span>' in prompt
+    assert "katex.min.js" in page and "js/typeset.js" in page  # typeset in the browser
     first = page[page.index('id="response-A"') : page.index('id="response-B"')]
     assert "r1" in first and "m-1" in first and 'class="highlight"' in first and "bleeding risk" in first
     second = page[page.index('id="response-B"') :]
