@@ -1,6 +1,6 @@
 """Ingest throughput through the real HTTP API.
 
-    python bench/ingest.py [--base-url URL] [--items N] [--bad-last-line]
+    python bench/ingest.py [--base-url URL] [--items N] [--bad-last-line | --validate-only]
 
 Sets up its own lab, API key and project (in the database named by DATABASE_URL, PostgreSQL
 ``rlhf_bench`` by default), uploads N synthetic items (prompt ~200 bytes, two responses ~800
@@ -8,6 +8,8 @@ bytes each) as one JSON Lines batch, streamed, and waits until the batch is inge
 ``--base-url`` it starts uvicorn (and a Celery worker when REDIS_URL is set) itself and reports
 their peak memory. Prints name=value lines. ``--bad-last-line`` appends an item whose response
 is one character over the 200,000 limit and measures how soon the upload is refused with it.
+``--validate-only`` times the validation alone (what an upload does while the body arrives), in
+this process, with no server and no database writes.
 """
 
 from __future__ import annotations
@@ -66,6 +68,27 @@ def make_items(n: int, seed: int = 7):
         )
 
 
+def validate_only(items: int) -> None:
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rlhf_platform.settings")
+    import django
+
+    django.setup()
+    from annotate.ingest.records import ndjson_lines
+    from annotate.ingest.validate import ItemValidator
+    from annotate.schema import DEFAULT_SCHEMA
+
+    body = b"".join(make_items(items))
+    chunks = [body[i : i + (4 << 20)] for i in range(0, len(body), 4 << 20)]
+    validator = ItemValidator(schema=DEFAULT_SCHEMA)
+    started = time.perf_counter()
+    errors = sum(bool(validator.check_bytes(line, raw)[1]) for line, raw in ndjson_lines(chunks))
+    print(f"validate_body_mb={len(body) / 1e6:.1f}")
+    print(f"validate_errors={errors}")
+    print(f"validate_seconds={time.perf_counter() - started:.2f}")
+
+
 def setup_project() -> tuple[str, str]:
     from rlhf_platform.accounts.models import User
     from rlhf_platform.accounts.services import api_key_create, lab_create
@@ -92,7 +115,11 @@ def main() -> None:
     parser.add_argument("--base-url")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--bad-last-line", action="store_true")
+    parser.add_argument("--validate-only", action="store_true")
     args = parser.parse_args()
+    if args.validate_only:
+        validate_only(args.items)
+        return
 
     setup_django()
     key, project_id = setup_project()
