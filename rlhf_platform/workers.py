@@ -91,17 +91,20 @@ def run(commands: list[list[str]]) -> int:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     status = 0
-    while True:
-        exited = [child for child in children if child.poll() is not None]
-        if exited and not stopping:
-            status = exited[0].returncode or 1  # a worker must not end on its own
-            stop()
-        if len(exited) == len(children):
-            return status
-        time.sleep(0.2)
+    try:
+        while True:
+            exited = [child for child in children if child.poll() is not None]
+            if exited and not stopping:
+                status = exited[0].returncode or 1  # a worker must not end on its own
+                stop()
+            if len(exited) == len(children):
+                return status
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,3 +92,20 @@ def test_the_launcher_refuses_a_bad_concurrency(text):
 
     with pytest.raises(ValueError, match="quality|nowhere"):
         parse_concurrency(text)
+
+
+def test_the_launcher_stops_every_worker_when_one_exits_and_returns_its_status():
+    import sys
+    import time
+
+    from rlhf_platform.workers import run
+
+    started = time.monotonic()
+    status = run(
+        [
+            [sys.executable, "-c", "import time; time.sleep(60)"],
+            [sys.executable, "-c", "import time, sys; time.sleep(0.3); sys.exit(3)"],
+        ]
+    )
+    assert status == 3
+    assert time.monotonic() - started < 30  # the sleeper was stopped, not waited for
