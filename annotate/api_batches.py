@@ -19,6 +19,7 @@ from annotate.selectors import access_batch_for_lab, access_project_for_lab
 from annotate.tasks import batch_ingest_task
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
+from rlhf_platform.core.openapi_errors import error_responses
 from rlhf_platform.core.serializers import InputSerializer
 
 
@@ -156,12 +157,18 @@ class ProjectBatchListApi(LabAPIView):
             200: OpenApiResponse(DryRunOutputSerializer, description="dry_run: the validation report."),
             201: BatchDetailOutputSerializer,
             202: BatchDetailOutputSerializer,
-            400: OpenApiResponse(description="A bad line (with the failed batch), or a bad query parameter."),
-            404: OpenApiResponse(description="No such project of this lab."),
-            409: OpenApiResponse(description="The project is archived."),
-            413: OpenApiResponse(description="The body is larger than BATCH_MAX_BYTES."),
-            415: OpenApiResponse(description="Neither JSON nor JSON Lines."),
-            422: OpenApiResponse(description="The Idempotency-Key was used for a different body."),
+            **error_responses(
+                {
+                    400: "A bad line (the body also carries the failed batch), or a bad query parameter.",
+                    401: "No valid API key.",
+                    403: "The key lacks the write scope.",
+                    404: "No such project of this lab.",
+                    409: "The project is archived.",
+                    413: "The body is larger than BATCH_MAX_BYTES.",
+                    415: "Neither JSON nor JSON Lines.",
+                    422: "The Idempotency-Key was used for a different body.",
+                }
+            ),
         },
         examples=[OpenApiExample("dry run", value=DRY_RUN_EXAMPLE, response_only=True, status_codes=["200"])],
     )

@@ -7,7 +7,7 @@ and fails on an endpoint that is not in it, so no endpoint escapes the isolation
 from django.urls import path
 
 from annotate import api as annotate_api
-from annotate import api_batches, api_exports, api_progress, api_queue
+from annotate import api_batches, api_exports, api_items, api_progress, api_queue
 from annotate.qualification import api as exams_api
 from annotate.quality import api as quality_api
 from annotate.quality import api_actions as quality_actions_api
@@ -60,6 +60,17 @@ urlpatterns = [
         name="api-project-batches",
     ),
     path("batches/<uuid:batch_id>", api_batches.BatchDetailApi.as_view(), name="api-batch"),
+    # items
+    path(
+        "projects/<uuid:project_id>/items",
+        api_items.ProjectItemListApi.as_view(),
+        name="api-project-items",
+    ),
+    path(
+        "projects/<uuid:project_id>/items/by-external-id/<path:external_id>",
+        api_items.ProjectItemByExternalIdApi.as_view(),
+        name="api-project-item-by-external-id",
+    ),
     # webhooks
     path("webhooks", webhooks_api.WebhookListApi.as_view(), name="api-webhooks"),
     path("webhooks/<uuid:webhook_id>", webhooks_api.WebhookDetailApi.as_view(), name="api-webhook"),
@@ -249,6 +260,8 @@ ENDPOINT_AUDIENCE = {
     "api-project-export": "lab",
     "api-project-batches": "lab",
     "api-batch": "lab",
+    "api-project-items": "lab",
+    "api-project-item-by-external-id": "lab",
     "api-webhooks": "lab",
     "api-webhook": "lab",
     "api-webhook-deliveries": "lab",
