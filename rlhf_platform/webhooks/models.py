@@ -59,7 +59,13 @@ class WebhookDelivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["endpoint", "-created_at"], name="delivery_endpoint_created")]
+        indexes = [
+            models.Index(fields=["endpoint", "-created_at"], name="delivery_endpoint_created"),
+            # The minute sweep reads the pending deliveries that are due, out of every one ever made.
+            models.Index(
+                fields=["next_attempt_at"], name="delivery_pending_due", condition=models.Q(status="pending")
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="delivery_once_per_event"),
         ]
