@@ -45,13 +45,20 @@ class CreditForm(forms.Form):
     memo = forms.CharField(max_length=500, required=False)
 
 
+def _plain(value: Decimal) -> str:
+    """A decimal without trailing zeros after the point: 1.50 -> "1.5", 80 -> "80", 0 -> "0"."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _times(bp: int) -> str:
-    """Basis points as a factor: 12500 -> "×1.25"."""
-    return f"×{Decimal(int(bp)) / 10000:f}".rstrip("0").rstrip(".")
+    """Basis points as a factor: 12500 -> "×1.25", 0 -> "×0"."""
+    return f"×{_plain(Decimal(int(bp)) / 10000)}"
 
 
 def _percent(bp: int) -> str:
-    return f"{Decimal(int(bp)) / 100:f}".rstrip("0").rstrip(".") + "%"
+    """Basis points as a percentage: 8000 -> "80%", 2050 -> "20.5%"."""
+    return f"{_plain(Decimal(int(bp)) / 100)}%"
 
 
 def policy_terms(policy: RewardPolicy) -> list[tuple[str, str]]:

@@ -149,7 +149,8 @@ def test_the_statement_reads_in_tokens_names_the_item_and_shows_the_policy_terms
     assert f'href="#policy-{policy.pk}"' in row
     terms = page[page.index('id="policy-terms"') :]
     assert f'id="policy-{policy.pk}"' in terms and "0.3333 tokens a label" in terms
-    assert "level 3 ×1.5" in terms and "agrees ×1" in terms
+    assert "level 3 ×1.5" in terms and "agrees ×1," in terms and "contradicts ×0;" in terms
+    assert "below 80% consensus confidence" in terms and "accuracy below 70% earns nothing" in terms
 
 
 def test_an_admin_claws_back_a_label_once(admin_client, project, item, django_capture_on_commit_callbacks):
