@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from annotate.batches import batch_cancel
 from annotate.ingest.dry_run import batch_dry_run
 from annotate.ingest.limits import limits_text
 from annotate.ingest.services import batch_ingest, batch_inline_limit, batch_lines_processed, batch_receive
@@ -40,6 +41,9 @@ class BatchOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the lab cancelled the batch (POST .../cancel); null if it did not."
+    )
 
     def get_lines_processed(self, batch) -> int:
         return batch_lines_processed(batch=batch)
@@ -223,3 +227,62 @@ class BatchDetailApi(LabAPIView):
     def get(self, request, batch_id):
         batch = access_batch_for_lab(lab=self.lab, batch_id=batch_id)
         return Response(BatchDetailOutputSerializer(batch).data)
+
+
+class BatchCancelOutputSerializer(serializers.Serializer):
+    batch = serializers.UUIDField(source="batch.pk")
+    cancelled_at = serializers.DateTimeField()
+    items_cancelled = serializers.IntegerField(
+        help_text="Items of the batch that left the queue (no label when it was cancelled)."
+    )
+    items_kept = serializers.IntegerField(help_text="Items that had a label: they go on to their consensus.")
+    newly_cancelled = serializers.IntegerField(help_text="Cancelled by this request: 0 when repeated.")
+
+
+class BatchCancelApi(LabAPIView):
+    """Cancel a batch: its items without a label leave the queue (state ``cancelled``, never
+    offered again), items with a label are kept and go on to their consensus, its gold items
+    leave the gold pool. A lease held at that moment on a cancelled item may still be
+    submitted; the item is offered to nobody else. Idempotent: a repeat answers the same with
+    ``newly_cancelled`` 0. No body, no query parameters."""
+
+    serializer_class = BatchCancelOutputSerializer
+
+    def safely_get_queryset(self, lab):
+        return Batch.objects.filter(project__lab=lab)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: BatchCancelOutputSerializer,
+            **error_responses(
+                {
+                    400: "A query parameter (none is taken).",
+                    401: "No valid API key.",
+                    403: "The key lacks the write scope.",
+                    404: "No such batch of this lab.",
+                    409: "The batch is still queued or ingesting.",
+                }
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "cancelled",
+                value={
+                    "batch": "0b7e8d4a-2a5e-4bd7-a0f4-5b2c6c3d9e11",
+                    "cancelled_at": "2026-01-05T12:00:00Z",
+                    "items_cancelled": 1890,
+                    "items_kept": 157,
+                    "newly_cancelled": 1890,
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
+    )
+    def post(self, request, batch_id):
+        batch = access_batch_for_lab(lab=self.lab, batch_id=batch_id)
+        if request.query_params:
+            name = sorted(request.query_params)[0]
+            raise ApplicationError("Unknown query parameter.", code="unknown_field", field=name)
+        return Response(BatchCancelOutputSerializer(batch_cancel(batch=batch, actor=self.api_key)).data)

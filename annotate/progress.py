@@ -87,7 +87,7 @@ def _progress(
         ordinary_window=Count("pk", filter=ordinary & Q(created_at__gte=window_start)),
     )
     slot_counts = slots.aggregate(
-        total=Count("pk"),
+        total=Count("pk", filter=~Q(state=Slot.State.CLOSED)),  # closed: the batch was cancelled
         filled=Count("pk", filter=Q(state=Slot.State.FILLED)),
     )
 

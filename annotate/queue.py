@@ -708,6 +708,9 @@ def _release(assignment: Assignment, status: str, reason: str) -> None:
     assignment.closed_reason = reason[:500]
     assignment.save(update_fields=["status", "closed_reason"])
     if held_slot_id is not None:
+        # The slot of an item whose batch was cancelled (annotate/batches.py) closes instead.
+        held = Slot.objects.filter(pk=held_slot_id, state=Slot.State.LEASED)
+        held.filter(item__state=Item.State.CANCELLED).update(state=Slot.State.CLOSED)
         Slot.objects.filter(pk=held_slot_id, state=Slot.State.LEASED).update(state=Slot.State.OPEN)
 
 

@@ -60,6 +60,7 @@ urlpatterns = [
         name="api-project-batches",
     ),
     path("batches/<uuid:batch_id>", api_batches.BatchDetailApi.as_view(), name="api-batch"),
+    path("batches/<uuid:batch_id>/cancel", api_batches.BatchCancelApi.as_view(), name="api-batch-cancel"),
     # items
     path(
         "projects/<uuid:project_id>/items",
@@ -260,6 +261,7 @@ ENDPOINT_AUDIENCE = {
     "api-project-export": "lab",
     "api-project-batches": "lab",
     "api-batch": "lab",
+    "api-batch-cancel": "lab",
     "api-project-items": "lab",
     "api-project-item-by-external-id": "lab",
     "api-webhooks": "lab",

@@ -155,7 +155,7 @@ def overlap_decision(
     independent votes; ``labels``: its counted labels (default ``counted``), which
     ``max_overlap`` caps."""
     labels = counted if labels is None else labels
-    if state in (Item.State.FINAL, Item.State.ADJUDICATION):
+    if state in (Item.State.FINAL, Item.State.ADJUDICATION, Item.State.CANCELLED):
         return Decision(Action.NONE)
     if pending_slots > 0:
         return Decision(Action.WAIT)
