@@ -181,3 +181,31 @@ class LoginFingerprint(models.Model):
 
     def __str__(self) -> str:
         return f"log-in of {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Notification(models.Model):
+    """A notification kept in its person's inbox (:mod:`rlhf_platform.accounts.inbox`): every
+    event pushed to one person through ``notify_on_commit`` is stored here in the same
+    transaction, then pushed live. ``message`` and ``link`` are fixed when it is sent; the newest
+    ``INBOX_KEEP`` per person are kept."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=64, help_text="The event's type, e.g. quality.warning.")
+    message = models.TextField()
+    link = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True, help_text="The event as pushed.")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at", "-id"], name="notification_user_newest"),
+            models.Index(
+                fields=["user"], condition=models.Q(read_at__isnull=True), name="notification_user_unread"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id}"
