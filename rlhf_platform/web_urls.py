@@ -21,6 +21,8 @@
 | ``/staff/quality/``                               | quality-projects         | reviewers   |
 | ``/staff/quality/projects/<id>/``                 | quality-project          | reviewers   |
 | ``/staff/quality/items/<uid>/``                   | quality-item             | reviewers   |
+| ``/staff/adjudication/`` (``?project=<id>``)      | staff-adjudication       | reviewers   |
+| ``/staff/adjudication/<uid>/`` (GET, POST)        | staff-adjudication-item  | reviewers   |
 | ``/staff/appeals/``                               | staff-appeals            | reviewers   |
 | ``/staff/appeals/<id>/decide/`` (POST)            | staff-appeal-decide      | reviewers   |
 | ``/staff/groups/`` (``?status=``)                 | staff-groups             | reviewers   |
@@ -41,6 +43,7 @@ from django.urls import path
 from annotate import views as annotate_views
 from annotate.qualification import views as exam_views
 from annotate.quality import views as quality_views
+from annotate.quality import views_adjudication as adjudication_views
 from annotate.quality import views_appeals as appeal_views
 from annotate.quality import views_groups as group_views
 from rewards import urls as rewards_urls
@@ -78,6 +81,12 @@ urlpatterns = [
     path("staff/quality/", quality_views.quality_projects, name="quality-projects"),
     path("staff/quality/projects/<uuid:project_id>/", quality_views.quality_project, name="quality-project"),
     path("staff/quality/items/<uuid:item_id>/", quality_views.quality_item, name="quality-item"),
+    path("staff/adjudication/", adjudication_views.adjudication_queue, name="staff-adjudication"),
+    path(
+        "staff/adjudication/<uuid:item_id>/",
+        adjudication_views.adjudication_item,
+        name="staff-adjudication-item",
+    ),
     path("staff/appeals/", appeal_views.staff_appeals, name="staff-appeals"),
     path(
         "staff/appeals/<uuid:suspension_id>/decide/",

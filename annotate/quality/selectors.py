@@ -68,11 +68,14 @@ def suspensions_pending_appeal() -> QuerySet[ProjectSuspension]:
     )
 
 
-def adjudication_items(*, project_id: Any = None) -> QuerySet[Item]:
-    """Items waiting for adjudication, oldest first, with their consensus."""
+def adjudication_items(*, project_id: Any = None, not_labelled_by: Any = None) -> QuerySet[Item]:
+    """Items waiting for adjudication, oldest first, with their consensus; ``not_labelled_by``
+    (a user) leaves out the items that person labelled (four eyes: they may not decide them)."""
     items = Item.objects.filter(state=Item.State.ADJUDICATION)
     if project_id is not None:
         items = items.filter(project_id=project_id)
+    if not_labelled_by is not None:
+        items = items.exclude(labels__expert__user_id=not_labelled_by.pk)
     return items.select_related("project", "consensus").order_by("created_at", "pk")
 
 
