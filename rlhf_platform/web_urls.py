@@ -15,6 +15,9 @@
 | ``/exams/``                                       | exams                    | an expert   |
 | ``/exams/<id>/start/`` (POST)                     | exam-start               | an expert   |
 | ``/exams/attempts/<id>/``                         | exam-take                | an expert   |
+| ``/me/quality/``                                  | my-quality               | an expert   |
+| ``/inbox/``                                       | inbox                    | a person    |
+| ``/inbox/<id>/read/``, ``/inbox/read-all/`` (POST)| inbox-read, -read-all    | a person    |
 | ``/suspensions/``                                 | suspensions              | a person    |
 | ``/suspensions/<id>/appeal/`` (POST)              | suspension-appeal        | the expert  |
 | ``/staff/credentials/``                           | staff-queue              | reviewers   |
@@ -46,9 +49,11 @@ from annotate.quality import views as quality_views
 from annotate.quality import views_adjudication as adjudication_views
 from annotate.quality import views_appeals as appeal_views
 from annotate.quality import views_groups as group_views
+from annotate.quality import views_me as my_quality_views
 from rewards import urls as rewards_urls
 from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import views as accounts_views
+from rlhf_platform.accounts import views_inbox as inbox_views
 from rlhf_platform.accounts import views_passwords as password_views
 from rlhf_platform.experts import views as experts_views
 
@@ -71,6 +76,10 @@ urlpatterns = [
     path("exams/", exam_views.exam_list, name="exams"),
     path("exams/<uuid:exam_id>/start/", exam_views.exam_start, name="exam-start"),
     path("exams/attempts/<uuid:attempt_id>/", exam_views.exam_take, name="exam-take"),
+    path("me/quality/", my_quality_views.my_quality, name="my-quality"),
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/<int:notification_id>/read/", inbox_views.inbox_mark_read, name="inbox-read"),
+    path("inbox/read-all/", inbox_views.inbox_mark_all_read, name="inbox-read-all"),
     path("suspensions/", appeal_views.my_suspensions, name="suspensions"),
     path(
         "suspensions/<uuid:suspension_id>/appeal/",

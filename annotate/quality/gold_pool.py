@@ -138,6 +138,7 @@ def gold_accuracy(*, expert: ExpertProfile, project: Project | None = None, now=
     return {
         "graded": graded if shown else None,
         "accuracy": round(row["passed"] / graded, 3) if shown else None,
+        "none": graded == 0,  # no graded gold answered before today: "no gold yet"
         "min_graded": GOLD_ACCURACY_MIN_GRADED,
         "as_of": today,
     }

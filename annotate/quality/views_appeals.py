@@ -71,9 +71,40 @@ def _form_id(suspension_id: Any) -> str:
     return f"id_%s_{suspension_id}"
 
 
+def _sequential_test_summary(details: dict[str, Any]) -> str:
+    """The suspension test's record (``annotate.quality.reputation.suspension_details``) in words."""
+    evidence = int(details.get("evidence") or 0)
+    passed, failed = int(details.get("passed") or 0), int(details.get("failed") or 0)
+    text = (
+        "The sequential test on your gold and silver grades (your answers on check items whose answer "
+        "is known, and your agreement with a very sure consensus on finished items) crossed its bound "
+        f"after {evidence} graded label{'s' if evidence != 1 else ''}"
+    )
+    if details.get("statistic_nats") is not None and details.get("threshold_nats") is not None:
+        text += (
+            f": the evidence against you reached {float(details['statistic_nats']):.1f}, "
+            f"above the bound of {float(details['threshold_nats']):.1f}"
+        )
+    text += f". On check items since the test last started: {passed} right, {failed} missed."
+    if details.get("p0") is not None and details.get("alpha") is not None:
+        text += (
+            f" The bound is set so that an annotator at the project's standard ({float(details['p0']):.0%} "
+            f"right on check items) is suspended by mistake with a probability of at most "
+            f"{float(details['alpha']):.1%} over {int(details.get('horizon') or 0):,} graded labels."
+        )
+    if details.get("change_point"):
+        text += (
+            f" Your labels from {str(details['change_point'])[:16].replace('T', ' ')} UTC on, where the run "
+            "of misses began, are left out of the consensus."
+        )
+    return text
+
+
 def evidence_summary(suspension: ProjectSuspension) -> str:
-    """The suspension's reason and evidence (``details``) in one sentence for people."""
+    """The suspension's reason and evidence (``details``) in sentences for people."""
     details = suspension.details or {}
+    if suspension.reason == "gold_accuracy" and details.get("test") == "cusum":
+        return _sequential_test_summary(details)
     if suspension.reason == "gold_accuracy" and {"passed", "failed", "mean", "high"} <= details.keys():
         passed, failed = int(details["passed"]), int(details["failed"])
         text = (

@@ -1,7 +1,9 @@
 """Pushing events to the pages that show them, through the channel layer.
 
 Always sent after the surrounding transaction commits, so that a page is never told about a
-change that was rolled back.
+change that was rolled back. An event for one person (``user_group``) is also kept in their inbox
+(:mod:`rlhf_platform.accounts.inbox`), written in the surrounding transaction; ``keep=False`` is
+for live-only updates (counters, ticks) that are not notifications.
 """
 
 from __future__ import annotations
@@ -18,8 +20,18 @@ logger = logging.getLogger(__name__)
 STAFF_GROUP = "staff"
 
 
+USER_GROUP_PREFIX = "user."
+
+
 def user_group(user_id: Any) -> str:
-    return f"user.{user_id}"
+    return f"{USER_GROUP_PREFIX}{user_id}"
+
+
+def _user_of(group: str) -> str | None:
+    if not group.startswith(USER_GROUP_PREFIX):
+        return None
+    user_id = group[len(USER_GROUP_PREFIX) :]
+    return user_id if user_id and user_id != "None" else None
 
 
 def _send(group: str, event: dict[str, Any]) -> None:
@@ -32,5 +44,14 @@ def _send(group: str, event: dict[str, Any]) -> None:
         logger.exception("could not push %s to %s", event.get("type"), group)
 
 
-def notify_on_commit(group: str, event: dict[str, Any]) -> None:
+def notify_on_commit(group: str, event: dict[str, Any], *, keep: bool = True) -> None:
+    """Push ``event`` to ``group`` after commit; an event for one person is first kept in their
+    inbox (unless ``keep`` is False), and the push carries the notification's id and the
+    person's unread count."""
+    user_id = _user_of(group) if keep else None
+    if user_id is not None:
+        from rlhf_platform.accounts.inbox import notification_store, unread_count_of
+
+        notification = notification_store(user_id=user_id, event=event)
+        event = {**event, "notification": notification.pk, "unread": unread_count_of(user_id)}
     transaction.on_commit(lambda: _send(group, event))
