@@ -122,7 +122,8 @@ class QueueNextApi(APIView):
     """Lease the next item. 204 when there is nothing, with the reason in the
     ``Queue-Reason`` header (``suspended``, ``no_credential``, ``level_too_low``,
     ``not_qualified``, ``qualification_unavailable``, ``queue_empty``, ...) and a sentence in
-    ``Queue-Reason-Message``."""
+    ``Queue-Reason-Message``. Work that exists but waits (``waiting_for_quality``,
+    ``waiting_for_leases``: annotate.queue_answers) also sends ``Retry-After`` in seconds."""
 
     permission_classes = [Allows(A.EXPERT_WORK)]
 
@@ -133,7 +134,9 @@ class QueueNextApi(APIView):
         request=InputSerializer,
         responses={
             200: AssignmentOutputSerializer,
-            204: OpenApiResponse(description="Nothing to label; see Queue-Reason."),
+            204: OpenApiResponse(
+                description="Nothing to label; see Queue-Reason, and Retry-After (seconds) when work waits."
+            ),
         },
     )
     def post(self, request):
@@ -150,10 +153,10 @@ class QueueNextApi(APIView):
             project, level = found
         result = assignment_next(expert=expert, project=project, level=level)
         if isinstance(result, NoWork):
-            return Response(
-                status=status.HTTP_204_NO_CONTENT,
-                headers={"Queue-Reason": result.reason, "Queue-Reason-Message": result.message},
-            )
+            headers = {"Queue-Reason": result.reason, "Queue-Reason-Message": result.message}
+            if result.retry_after is not None:
+                headers["Retry-After"] = str(result.retry_after)
+            return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
         return Response(assignment_output(result))
 
 

@@ -15,7 +15,6 @@ import json
 import random
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +27,7 @@ from annotate.gates import gate_lease, gate_message, gate_reason
 from annotate.labels import label_from_display
 from annotate.models import Assignment, Item, ItemReport, Label, Project, Slot
 from annotate.quality.tasks import labels_quality_nudge_on_commit
+from annotate.queue_answers import NoWork, queue_wait_reason
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.experts.models import Domain, ExpertProfile
 from rlhf_platform.experts.selectors import expertise_levels
@@ -35,14 +35,6 @@ from rlhf_platform.experts.selectors import expertise_levels
 _random = random.SystemRandom()
 
 REPORT_REASONS = ("harmful", "broken", "wrong_domain", "unanswerable", "duplicate", "other")
-
-
-@dataclass(frozen=True)
-class NoWork:
-    """Why ``assignment_next`` found nothing: a reason code and a readable message."""
-
-    reason: str
-    message: str
 
 
 # --- Eligibility ----------------------------------------------------------------------------
@@ -430,6 +422,7 @@ def assignment_next(
         projects = projects_open_to(expert=expert)
         if not projects:
             return NoWork("no_eligible_project", "No active project is open to your credentials yet.")
+    searched = []
     for candidate in projects:
         # A gate that decides at the instant of the lease (the budget near its end) holds its
         # lock until the lease is written.
@@ -443,7 +436,16 @@ def assignment_next(
                 assignment = _next_in_project(project=candidate, expert=expert)
             if assignment is not None:
                 return assignment
-    return NoWork("queue_empty", "Nothing to label right now.")
+            searched.append(candidate)
+    # Nothing claimed: say whether work waits (annotate.queue_answers), soonest first.
+    answers = [queue_wait_reason(expert=expert, project=candidate) for candidate in searched]
+    waiting = [answer for answer in answers if answer.retry_after is not None]
+    if waiting:
+        return min(waiting, key=lambda answer: answer.retry_after)
+    return next(
+        (answer for answer in answers if answer.reason != "queue_empty"),
+        NoWork("queue_empty", "Nothing to label right now."),
+    )
 
 
 # --- Working on an assignment ----------------------------------------------------------------

@@ -536,7 +536,7 @@ def test_skip_frees_the_slot_and_the_item_never_comes_back_to_that_expert():
     stored = Assignment.objects.get(pk=assignment["id"])
     assert (stored.status, stored.closed_reason) == ("skipped", "conflict")
     assert stored.slot.state == Slot.State.OPEN
-    assert _next(skipper, project).headers["Queue-Reason"] == "queue_empty"
+    assert _next(skipper, project).headers["Queue-Reason"] == "needs_other_experts"
     other = _leased(_client_for(_expert_for(project)), project)
     assert other["item"] == assignment["item"]
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from annotate.models import Assignment, Item, Label, Project, Slot
 from annotate.queue import NoWork, assignment_next, assignment_skip, assignment_submit, assignments_expire
+from annotate.queue_answers import QUEUE_REASONS
 from rlhf_platform.core.exceptions import ApplicationError
 from tests.factories import BatchFactory, CredentialFactory, ProjectFactory
 from tests.threads import run_together
@@ -120,7 +121,7 @@ def _work_left_for(expert, project: Project) -> bool:
 def _expert_loop(expert, project: Project, *, skip_rate: float = 0.0, abandon_rate: float = 0.0) -> Tally:
     """Next + submit until the queue is empty for this expert.
 
-    "queue_empty" can be momentary: SKIP LOCKED passes over a slot another expert's
+    "queue_empty" (or a wait) can be momentary: SKIP LOCKED passes over a slot another expert's
     transaction holds for the few milliseconds of its claim. A client that is told the queue
     is empty while work it could do remains asks again, as the browser's poll does.
     """
@@ -130,7 +131,8 @@ def _expert_loop(expert, project: Project, *, skip_rate: float = 0.0, abandon_ra
     while time.monotonic() < deadline:
         result = assignment_next(expert=expert, project=project)
         if isinstance(result, NoWork):
-            assert result.reason == "queue_empty", result
+            # Empty, or work that waits for a lease, the quality step or other experts.
+            assert result.reason in QUEUE_REASONS, result
             if not _work_left_for(expert, project):
                 return tally
             tally.retries_on_empty += 1

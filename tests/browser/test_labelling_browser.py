@@ -34,6 +34,7 @@ PAIRWISE_SCHEMA = {
     "criteria": [{"key": "accuracy", "label": "Accuracy", "min": 1, "max": 5, "description": "Facts right?"}],
     "rationale": {"mode": "required", "min_length": 20},
 }
+OTHER_EXPERTS = "The items still open need other experts: you have labelled or skipped each of them."
 GUIDELINES = "# How to judge\n\nPrefer the **correct** answer.\n\n<script>alert(1)</script>"
 
 
@@ -156,7 +157,8 @@ def test_expert_labels_a_pairwise_item_by_clicking_and_the_label_is_stored_canon
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     page.locator("#submit-label").click()
-    expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
+    # The item's other slots are for other experts.
+    expect(page.locator("#queue-empty-message")).to_have_text(OTHER_EXPERTS)
     expect(page.locator("#label-status")).to_have_text("Saved.")  # no "next item" above an empty queue
     expect(page.locator("#session-count")).to_have_text("1 labelled in this session")
 
@@ -268,6 +270,23 @@ def test_an_empty_queue_shows_the_reason_and_check_again_finds_new_work(live_ser
     assert page.errors == []
 
 
+def test_work_leased_to_another_expert_is_waited_for_and_taken_when_the_lease_ends(
+    live_server, page, expert, domain
+):
+    project = _pairwise_project(domain, overlap=1)
+    item = _item(project)
+    other = CredentialFactory(domain=domain, approved=True).expert
+    held = assignment_next(expert=other, project=project)
+    Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() + dt.timedelta(seconds=2))
+    page.goto(f"{live_server.url}/label/")
+    expect(page.locator("#queue-empty-message")).to_contain_text("Other experts are finishing the last items")
+    expect(page.locator("#queue-empty-hint")).to_have_text("This page checks again by itself.")
+    # No click: the page asks again after Retry-After, and the lease has ended by then.
+    expect(page.locator("#response-A")).to_be_visible(timeout=10_000)
+    assert _active_assignment(expert).item == item
+    assert page.errors == []
+
+
 def test_an_expert_without_a_credential_is_told_why_the_queue_is_empty(live_server, browser):
     credential = CredentialFactory(expert__user__email="newcomer@example.org")  # still submitted
     project = ProjectFactory(domain=DomainFactory(slug="kardiologiya", name="Кардиология"))
@@ -313,7 +332,7 @@ def test_expert_skips_one_item_with_a_reason_and_reports_another(live_server, pa
     page.get_by_label("Details (optional)").fill("Response B stops mid-sentence.")
     page.get_by_role("button", name="Send report").click()
     expect(page.locator("#label-status")).to_contain_text("the problem is reported")
-    expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
+    expect(page.locator("#queue-empty-message")).to_have_text(OTHER_EXPERTS)
     report = ItemReport.objects.get(item=second)
     assert (report.reason, report.details) == ("broken", "Response B stops mid-sentence.")
     assert not Label.objects.exists()
@@ -340,7 +359,7 @@ def test_a_submit_after_the_slot_went_to_another_expert_says_so_and_moves_on(
     page.get_by_label(re.compile(r"^Rationale")).fill("Both say the same thing in other words.")
     page.locator("#submit-label").click()
     expect(page.locator("#label-status")).to_contain_text("another expert now holds this item")
-    expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
+    expect(page.locator("#queue-empty-message")).to_have_text(OTHER_EXPERTS)
     assert not Label.objects.filter(expert=expert).exists()
     assert page.errors == []
 

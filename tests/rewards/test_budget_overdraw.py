@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from annotate.finalize import item_finalize
 from annotate.models import Item, Label
 from annotate.queue import NoWork, assignment_next, assignment_submit
+from annotate.queue_answers import QUEUE_REASONS
 from rewards.models import LedgerTransaction
 from rewards.policy import policy_max_reward
 from rewards.selectors import BUDGET_EXHAUSTED, lab_budget_balance, ledger_check
@@ -97,7 +98,7 @@ def _expert_loop(expert, project) -> Tally:
             if result.reason == BUDGET_EXHAUSTED:
                 tally.refused_for_budget += 1
                 return tally
-            assert result.reason == "queue_empty", result
+            assert result.reason in QUEUE_REASONS, result
             empty_in_a_row += 1
             if empty_in_a_row > 20:
                 return tally

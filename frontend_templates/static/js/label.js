@@ -645,7 +645,10 @@
   /* note: what just happened ("Saved."), said once the page knows what comes next: "... Here is
      the next item.", or the note alone when the queue is empty, or nothing at the end of an exam
      (its result is the message then). */
+  var waitTimer = null;  // a queue that said "wait" (Retry-After) is asked again by itself
+
   function loadNext(note, tone) {
+    clearTimeout(waitTimer);
     stopHeartbeat();
     state.assignment = null;
     show(els.workspace, false);
@@ -666,6 +669,8 @@
         if (note) say(app.dataset.nextMethod === "GET" ? "" : note, tone);
         showEmpty(headerText(result.headers.get("Queue-Reason-Message")) || "Nothing to label right now.",
           result.headers.get("Queue-Reason") || "");
+        var wait = parseInt(result.headers.get("Retry-After") || "", 10);
+        if (wait > 0) waitTimer = setTimeout(function () { loadNext(); }, wait * 1000);
       } else {
         showEmpty(errorsOf(result)[0].message, "error");
       }
@@ -679,6 +684,9 @@
     els.emptyMessage.textContent = message;
     var hints = {
       queue_empty: "New items arrive as labs upload them; check again in a while.",
+      waiting_for_quality: "This page checks again by itself.",
+      waiting_for_leases: "This page checks again by itself.",
+      needs_other_experts: "New items arrive as labs upload them; check again in a while, or label in another project.",
       no_eligible_project: "Projects open to you once staff approve a credential in their domain.",
       no_credential: "Submit a credential in this project's domain from your profile.",
       suspended: "Contact the platform staff if you think this is a mistake.",

@@ -1,0 +1,119 @@
+"""Why the queue has nothing for an expert: :class:`NoWork`, and the honest answer when the
+claim found nothing in a project (:func:`queue_wait_reason`).
+
+Nothing to claim does not mean nothing to do. Work may exist and wait:
+
+- ``waiting_for_quality``: items the expert has not labelled have all their labels in and wait
+  for the after-submit quality step, which may open more slots on them (an unsure consensus);
+  asked again in :data:`QUALITY_RETRY_SECONDS`;
+- ``waiting_for_leases``: the open work left is leased to other experts; asked again when the
+  earliest of those leases ends (at most :data:`LEASE_RETRY_MAX_SECONDS`), or in a second when
+  an open slot was being claimed by someone else at that very instant;
+- ``needs_other_experts``: the project still needs labels, but only on items this expert has
+  already labelled or skipped; nothing here will open for them (no retry).
+
+A project with no unfinished item says ``queue_empty``. The reason is read only when the claim
+came back empty, in one statement of indexed ``EXISTS`` and ``min`` subqueries; a successful
+claim never pays for it. The DRF view and the queue's fast path (which hands an empty claim to
+Django's path) answer with the same :class:`NoWork`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
+
+from annotate.models import Assignment, Item, Project, Slot
+from rlhf_platform.experts.models import ExpertProfile
+
+QUALITY_RETRY_SECONDS = 5
+LEASE_RETRY_MAX_SECONDS = 300
+CLAIM_RACE_RETRY_SECONDS = 1
+
+# The queue's own reason codes (the gates register theirs in annotate.gates).
+QUEUE_EMPTY = "queue_empty"
+WAITING_FOR_QUALITY = "waiting_for_quality"
+WAITING_FOR_LEASES = "waiting_for_leases"
+NEEDS_OTHER_EXPERTS = "needs_other_experts"
+WAIT_REASONS = (WAITING_FOR_QUALITY, WAITING_FOR_LEASES)
+QUEUE_REASONS = (QUEUE_EMPTY, *WAIT_REASONS, NEEDS_OTHER_EXPERTS)
+
+
+@dataclass(frozen=True)
+class NoWork:
+    """Why ``assignment_next`` found nothing: a reason code, a readable message, and for work
+    that waits the seconds after which asking again may find some (``Retry-After``)."""
+
+    reason: str
+    message: str
+    retry_after: int | None = None
+
+
+def _touched_by(expert: ExpertProfile, item_ref: str) -> Exists:
+    # Any assignment (labelled, skipped, expired, held) bars the expert from the item for good.
+    return Exists(Assignment.objects.filter(item_id=OuterRef(item_ref), expert_id=expert.pk))
+
+
+def queue_wait_reason(*, expert: ExpertProfile, project: Project) -> NoWork:
+    """Why the claim in ``project`` found nothing for ``expert`` (who holds no lease there)."""
+    mine_open = Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN).exclude(
+        _touched_by(expert, "item_id")
+    )
+    quality = Item.objects.filter(project_id=project.pk, state=Item.State.LABELLED, is_gold=False).exclude(
+        _touched_by(expert, "pk")
+    )
+    lease_end = (
+        Assignment.objects.filter(project_id=project.pk, status=Assignment.Status.ACTIVE, is_gold=False)
+        .exclude(expert_id=expert.pk)
+        .exclude(_touched_by(expert, "item_id"))
+        .order_by("expires_at")
+        .values("expires_at")[:1]
+    )
+    unfinished = Item.objects.filter(
+        project_id=project.pk, state__in=[Item.State.OPEN, Item.State.LABELLED], is_gold=False
+    )
+    row = (
+        Project.objects.filter(pk=project.pk)
+        .annotate(
+            mine_open=Exists(mine_open),
+            quality=Exists(quality),
+            lease_end=Subquery(lease_end),
+            unfinished=Exists(unfinished),
+        )
+        .values("mine_open", "quality", "lease_end", "unfinished")
+        .first()
+    )
+    if row is None:
+        return NoWork(QUEUE_EMPTY, "Nothing to label right now.")
+    waits = []
+    if row["mine_open"]:
+        waits.append(CLAIM_RACE_RETRY_SECONDS)
+    if row["quality"]:
+        waits.append(QUALITY_RETRY_SECONDS)
+    lease_end = row["lease_end"]
+    if lease_end is not None:
+        left = math.ceil((lease_end - timezone.now()).total_seconds())
+        waits.append(min(max(left, 1), LEASE_RETRY_MAX_SECONDS))
+    if waits:
+        seconds = min(waits)
+        if row["quality"] and seconds == QUALITY_RETRY_SECONDS:
+            return NoWork(
+                WAITING_FOR_QUALITY,
+                "Labels just submitted are being checked and may open more items; "
+                f"checking again in {seconds} s.",
+                seconds,
+            )
+        return NoWork(
+            WAITING_FOR_LEASES,
+            f"Other experts are finishing the last items; checking again in {seconds} s.",
+            seconds,
+        )
+    if row["unfinished"]:
+        return NoWork(
+            NEEDS_OTHER_EXPERTS,
+            "The items still open need other experts: you have labelled or skipped each of them.",
+        )
+    return NoWork(QUEUE_EMPTY, "Nothing to label right now.")
