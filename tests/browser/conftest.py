@@ -57,10 +57,11 @@ def browser():
             connections.close_all()
 
 
-def logged_in(browser, live_server, email: str, password: str):
+def logged_in(browser, live_server, email: str, password: str, **options):
     """A fresh browser context logged in as ``email``, and its page; every script error is
-    collected in ``page.errors``. The caller closes the context."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    collected in ``page.errors``. ``options`` go to the context (``bypass_csp=True`` lets a test
+    inject a script). The caller closes the context."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **options)
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
