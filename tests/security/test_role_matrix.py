@@ -102,7 +102,7 @@ def _url(name: str, pattern: URLPattern) -> str:
     kwargs = {}
     for arg, converter in pattern.pattern.converters.items():
         kind = type(converter).__name__
-        kwargs[arg] = uuid.uuid4() if kind == "UUIDConverter" else "no-such-thing"
+        kwargs[arg] = {"UUIDConverter": uuid.uuid4(), "IntConverter": 0}.get(kind, "no-such-thing")
     return reverse(name, kwargs=kwargs)
 
 
