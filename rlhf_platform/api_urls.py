@@ -15,7 +15,7 @@ from annotate.quality import api_groups as quality_groups_api
 from rewards import urls as rewards_urls
 from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import api as accounts_api
-from rlhf_platform.accounts import api_passwords
+from rlhf_platform.accounts import api_labs, api_passwords
 from rlhf_platform.experts import api as experts_api
 from rlhf_platform.webhooks import api as webhooks_api
 
@@ -39,6 +39,19 @@ urlpatterns = [
         "lab/api-keys/<uuid:key_id>/revoke",
         accounts_api.LabApiKeyRevokeApi.as_view(),
         name="api-lab-key-revoke",
+    ),
+    # a lab's keys and members, for its people (session)
+    path("labs/<uuid:lab_id>/api-keys", api_labs.LabSessionKeyListApi.as_view(), name="api-lab-session-keys"),
+    path(
+        "labs/<uuid:lab_id>/api-keys/<uuid:key_id>/revoke",
+        api_labs.LabSessionKeyRevokeApi.as_view(),
+        name="api-lab-session-key-revoke",
+    ),
+    path("labs/<uuid:lab_id>/members", api_labs.LabMemberListApi.as_view(), name="api-lab-members"),
+    path(
+        "labs/<uuid:lab_id>/members/<uuid:user_id>",
+        api_labs.LabMemberDetailApi.as_view(),
+        name="api-lab-member",
     ),
     # a lab's projects
     path("projects", annotate_api.ProjectListApi.as_view(), name="api-projects"),
@@ -255,6 +268,10 @@ ENDPOINT_AUDIENCE = {
     "api-lab": "lab",
     "api-lab-keys": "lab",
     "api-lab-key-revoke": "lab",
+    "api-lab-session-keys": "person",
+    "api-lab-session-key-revoke": "person",
+    "api-lab-members": "person",
+    "api-lab-member": "person",
     "api-projects": "lab",
     "api-project": "lab",
     "api-project-progress": "lab",
