@@ -72,18 +72,18 @@ def queue_wait_reason(*, expert: ExpertProfile, project: Project) -> NoWork:
         .order_by("expires_at")
         .values("expires_at")[:1]
     )
-    unfinished = Item.objects.filter(
-        project_id=project.pk, state__in=[Item.State.OPEN, Item.State.LABELLED], is_gold=False
-    )
+    # One EXISTS per state: an index condition each, never a walk over the final items.
+    items = Item.objects.filter(project_id=project.pk, is_gold=False)
     row = (
         Project.objects.filter(pk=project.pk)
         .annotate(
             mine_open=Exists(mine_open),
             quality=Exists(quality),
             lease_end=Subquery(lease_end),
-            unfinished=Exists(unfinished),
+            open_items=Exists(items.filter(state=Item.State.OPEN)),
+            labelled_items=Exists(items.filter(state=Item.State.LABELLED)),
         )
-        .values("mine_open", "quality", "lease_end", "unfinished")
+        .values("mine_open", "quality", "lease_end", "open_items", "labelled_items")
         .first()
     )
     if row is None:
@@ -111,7 +111,7 @@ def queue_wait_reason(*, expert: ExpertProfile, project: Project) -> NoWork:
             f"Other experts are finishing the last items; checking again in {seconds} s.",
             seconds,
         )
-    if row["unfinished"]:
+    if row["open_items"] or row["labelled_items"]:
         return NoWork(
             NEEDS_OTHER_EXPERTS,
             "The items still open need other experts: you have labelled or skipped each of them.",
