@@ -12,13 +12,15 @@ statements, and no thread.
 Everything else goes to Django unchanged: a request without a session cookie, with an API key,
 a failed CSRF check, a body that is not what the fast path expects, a first request of a
 session (Django's own code validates it, and the result is remembered), a held lease, an empty
-queue, an expert who is not eligible, an invalid label, a retry, an expired lease, a database
-error. Django's path applies every rule and writes every error message, so they live in one
-place (:mod:`annotate.queue`, :mod:`annotate.api_queue`); both paths run the same claim and
-submit statements (``claim_sql``, ``submit_active_statement``) and build their answers with the
-same functions. A request handed over after the fast path wrote something is safe to repeat: a
-second next returns the lease just taken, a second submit with the same ``client_id`` returns the
-label just stored.
+claim (Django's path sweeps expired leases, tries again, and says whether work waits:
+:func:`annotate.queue_answers.queue_wait_reason`), an expert who is not eligible, an invalid
+label, a retry, an expired lease, a database error. Django's path applies every rule and
+writes every error message, so they live in one place (:mod:`annotate.queue`,
+:mod:`annotate.api_queue`); both paths run the same claim and submit statements
+(``claim_sql``, ``submit_active_statement``) and build their answers with the same functions.
+A request handed over after the fast path wrote something is safe to repeat: a second next
+returns the lease just taken, a second submit with the same ``client_id`` returns the label
+just stored.
 
 What is checked on every request, in the same statement as the work: the session exists and
 has not expired, the user is active and their password unchanged (the session's auth hash is
