@@ -13,7 +13,13 @@ from rest_framework.response import Response
 from annotate.batches import batch_cancel
 from annotate.ingest.dry_run import batch_dry_run
 from annotate.ingest.limits import limits_text
-from annotate.ingest.services import batch_ingest, batch_inline_limit, batch_lines_processed, batch_receive
+from annotate.ingest.services import (
+    batch_bytes_processed,
+    batch_ingest,
+    batch_inline_limit,
+    batch_lines_processed,
+    batch_receive,
+)
 from annotate.models import Batch
 from annotate.progress import batch_progress
 from annotate.selectors import access_batch_for_lab, access_project_for_lab
@@ -35,6 +41,14 @@ class BatchOutputSerializer(serializers.Serializer):
     size_bytes = serializers.IntegerField()
     lines_total = serializers.IntegerField(allow_null=True)
     lines_processed = serializers.SerializerMethodField()
+    bytes_total = serializers.IntegerField(
+        source="size_bytes", help_text="The body's size (its Content-Length), known from receipt on."
+    )
+    bytes_processed = serializers.SerializerMethodField(
+        help_text="Bytes of the body the ingest has read: 0 while queued, rising while ingesting (updated "
+        "every 5,000 lines), bytes_total once ingested or failed. With bytes_total, the share done "
+        "before lines_total is known."
+    )
     items_created = serializers.IntegerField()
     items_skipped = serializers.IntegerField()
     error_count = serializers.IntegerField()
@@ -47,6 +61,9 @@ class BatchOutputSerializer(serializers.Serializer):
 
     def get_lines_processed(self, batch) -> int:
         return batch_lines_processed(batch=batch)
+
+    def get_bytes_processed(self, batch) -> int:
+        return batch_bytes_processed(batch=batch)
 
 
 class BatchDetailOutputSerializer(BatchOutputSerializer):

@@ -239,12 +239,27 @@ def _heartbeat_key(batch_id: Any) -> str:
     return f"batch-heartbeat:{batch_id}"
 
 
+def _bytes_key(batch_id: Any) -> str:
+    return f"batch-bytes:{batch_id}"
+
+
 def batch_progressed_at(*, batch: Batch) -> datetime | None:
     """When an ingesting batch last showed progress: its start, or its last progress write
     (every ``PROGRESS_EVERY`` lines, in the cache)."""
     beat = cache.get(_heartbeat_key(batch.pk))
     beat_at = datetime.fromtimestamp(beat, tz=UTC) if beat is not None else None
     return max(filter(None, (batch.started_at, beat_at)), default=None)
+
+
+def batch_bytes_processed(*, batch: Batch) -> int:
+    """Bytes of the body read so far by the ingest (in the cache while it runs, at most
+    ``PROGRESS_EVERY`` lines behind); all of them once the batch is ingested or failed, none
+    while it waits for a worker."""
+    if batch.status == Batch.Status.INGESTING:
+        return min(batch.size_bytes, cache.get(_bytes_key(batch.pk), 0))
+    if batch.status == Batch.Status.QUEUED:
+        return 0
+    return batch.size_bytes
 
 
 def batch_lines_processed(*, batch: Batch) -> int:
@@ -267,10 +282,16 @@ class _Reading:
         self.seen: dict[str, int] = {}  # external_id -> line
         self.skipped_in_batch = 0
         self.lines = 0
+        self.bytes = 0  # of the body read so far
+
+    def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.bytes += len(chunk)
+            yield chunk
 
     def records(self, chunks: Iterator[bytes] | None = None) -> Iterator[ItemRecord]:
         batch, validator = self.batch, self.validator
-        chunks = _stored_chunks(batch) if chunks is None else chunks
+        chunks = self._counted(_stored_chunks(batch) if chunks is None else chunks)
         if batch.content_type == "ndjson":
             checked = ((line, validator.check_bytes(line, raw)) for line, raw in ndjson_lines(chunks))
         else:
@@ -282,7 +303,12 @@ class _Reading:
                 self.lines += 1
                 if self.progress and self.lines % PROGRESS_EVERY == 0:
                     cache.set_many(
-                        {_progress_key(batch.pk): self.lines, _heartbeat_key(batch.pk): time.time()}, 3600
+                        {
+                            _progress_key(batch.pk): self.lines,
+                            _bytes_key(batch.pk): self.bytes,
+                            _heartbeat_key(batch.pk): time.time(),
+                        },
+                        3600,
                     )
                 if line_errors:
                     for error in line_errors:
@@ -362,7 +388,7 @@ def batch_ingest(*, batch_id: Any) -> Batch:
         raise
     finally:
         stage.close()
-        cache.delete_many([_progress_key(batch.pk), _heartbeat_key(batch.pk)])
+        cache.delete_many([_progress_key(batch.pk), _bytes_key(batch.pk), _heartbeat_key(batch.pk)])
 
 
 class _AbortCopy(Exception):
