@@ -12,6 +12,7 @@ import uuid
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 
+from annotate.models import Project
 from annotate.quality.gold_pool import gold_accuracy, gold_review
 from annotate.queue import REPORT_REASONS, projects_open_to
 from rlhf_platform.accounts.roles import Action as A
@@ -44,6 +45,11 @@ def label(request):
         "is_expert": expert is not None,
         "projects": projects,
         "selected_project": selected,
+        # named in the menu even when not open to the expert (the queue then says why)
+        "selected_project_name": (
+            Project.objects.filter(pk=selected).values_list("name", flat=True).first() if selected else ""
+        )
+        or "",
         "placeholder": ASSIGNMENT_PLACEHOLDER,
         "csrf_value": get_token(request),
         "report_reasons": [(code, REPORT_REASON_LABELS.get(code, code)) for code in REPORT_REASONS],

@@ -45,8 +45,8 @@ def test_expert_appeals_on_the_page_and_staff_reinstate_on_theirs(suspension, ex
     # The labelling page says why there is no work, and where to appeal.
     page.goto(f"{live_server.url}/label/?project={suspension.project_id}")
     expect(page.locator("#queue-empty")).to_have_attribute("data-reason", "suspended_in_project")
-    expect(page.locator("#queue-empty-hint")).to_contain_text("appeal under Suspensions (/suspensions/)")
-    page.get_by_role("link", name="Suspensions").click()
+    expect(page.locator("#queue-empty-hint")).to_have_text("See why, and appeal, under Suspensions.")
+    page.locator("#queue-empty-hint").get_by_role("link", name="Suspensions").click()
     page.wait_for_url(re.compile(r"/suspensions/$"))
     card = page.locator(f"#suspension-{suspension.pk}")
     expect(card.get_by_role("heading")).to_contain_text("Oncology answers")

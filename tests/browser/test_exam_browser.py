@@ -108,7 +108,11 @@ def test_expert_passes_the_exam_in_the_labelling_form_and_the_queue_opens(live_s
 
 def test_a_failed_exam_shows_when_to_retry_and_the_queue_says_why(live_server, page, exam):
     page.goto(f"{live_server.url}/label/?project={exam.project.pk}")
-    expect(page.locator("#queue-empty-hint")).to_contain_text("qualification exam")
+    expect(page.locator("#queue-empty-message")).to_contain_text("qualification exam")
+    # the hint adds a link instead of repeating the sentence, and the menu names the project
+    expect(page.locator("#queue-empty-hint")).to_have_text("Take it under Exams.")
+    expect(page.locator("#queue-empty-hint a")).to_have_attribute("href", "/exams/")
+    expect(page.locator("#project-select option:checked")).to_have_text(exam.project.name)
 
     page.goto(f"{live_server.url}/exams/")
     page.get_by_role("button", name="Start “Tax basics”").click()

@@ -690,12 +690,18 @@
       no_eligible_project: "Projects open to you once staff approve a credential in their domain.",
       no_credential: "Submit a credential in this project's domain from your profile.",
       suspended: "Contact the platform staff if you think this is a mistake.",
-      suspended_in_project: "See why, and appeal under Suspensions (/suspensions/).",
-      not_qualified: "This project asks you to pass its qualification exam first: see Exams (/exams/).",
-      qualification_unavailable: "Its exam is not open yet; check Exams (/exams/) again later, or label in another project."
+      suspended_in_project: ["See why, and appeal, under ", {href: "/suspensions/", text: "Suspensions"}, "."],
+      not_qualified: ["Take it under ", {href: "/exams/", text: "Exams"}, "."],
+      qualification_unavailable: ["Check ", {href: "/exams/", text: "Exams"}, " again later, or label in another project."]
     };
-    els.emptyHint.textContent = hints[reason] || "";
-    show(els.emptyHint, !!hints[reason]);
+    var hint = hints[reason];
+    els.emptyHint.textContent = "";
+    (Array.isArray(hint) ? hint : [hint || ""]).forEach(function (part) {
+      els.emptyHint.appendChild(
+        typeof part === "string" ? document.createTextNode(part) : el("a", {href: part.href, text: part.text})
+      );
+    });
+    show(els.emptyHint, !!hint);
     els.empty.dataset.reason = reason;
     show(els.empty, true);
   }
@@ -877,7 +883,7 @@
     var wanted = app.dataset.project;
     if (wanted && !Array.prototype.some.call(els.projectSelect.options, function (o) { return o.value === wanted; })) {
       // A project not (or no longer) open to this expert: ask anyway, the queue says why.
-      els.projectSelect.appendChild(el("option", {value: wanted, text: "The requested project"}));
+      els.projectSelect.appendChild(el("option", {value: wanted, text: app.dataset.projectName || "Unknown project"}));
     }
     els.projectSelect.value = wanted || "";
     els.projectSelect.addEventListener("change", function () {
