@@ -14,6 +14,8 @@ that share, and adjustments when a final item's consensus is revised.
 - :func:`reward_adjustments_post` (periodic) pays a revision of a final item's consensus
   (``ItemConsensus.revisions``) as a new transaction ``reward_adjustment:<label>:<revision>``:
   the right term the label gains (lab budget -> payable) or loses (payable -> lab budget).
+- A release also posts the reward's settlement top-up (:mod:`rewards.topups`): the reward rated
+  again with the annotator's windows at settlement, paid when above what the label was paid.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from annotate.models import Item, ItemConsensus, Label, ProjectSuspension
 from rewards.ledger import expert_account, lab_budget_account, ledger_post
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
 from rewards.policy_information import ProjectStats, information_compute, suspected_group_members
+from rewards.topups import reward_topup
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.slices import slice_over
@@ -146,13 +149,12 @@ def _verdict(txn: LedgerTransaction, now: dt.datetime) -> tuple[str, str]:
 
 @transaction.atomic
 def holdback_move(
-    *, reward: LedgerTransaction, verdict: str, reason: str, actor: Any = None
+    *, reward: LedgerTransaction, verdict: str, reason: str, actor: Any = None, now: dt.datetime | None = None
 ) -> LedgerTransaction | None:
     """Release (held -> payable) or forfeit (held -> lab budget) one reward's held share, once.
-    A label whose share was released is never forfeited, and the other way round."""
-    held_amount = int(reward.data.get("held") or 0)
-    if held_amount <= 0:
-        return None
+    A label whose share was released is never forfeited, and the other way round. A release
+    also posts the reward's settlement top-up (:mod:`rewards.topups`) in the same transaction."""
+    held_amount = int(reward.data.get("held") or 0)  # 0 still settles: no entries, a top-up may follow
     held = expert_account(kind=Kind.HELD, expert_id=reward.expert_id)
     if verdict == "release":
         target = expert_account(kind=Kind.ANNOTATOR, expert_id=reward.expert_id)
@@ -188,7 +190,17 @@ def holdback_move(
         data={"reason": reason, "reward": str(reward.uid), "held": str(held_amount)},
         check=not_moved_otherwise,
     )
-    if created and verdict == "forfeit":
+    if created and verdict == "release":
+        right_now, seen = _right_now(reward)
+        reward_topup(
+            reward=reward,
+            right_now=right_now,
+            right_paid=_right_rate_paid(reward) if right_now else 0,
+            revisions_seen=seen,
+            now=now or timezone.now(),
+            stats=_stats(reward.project_id, now or timezone.now()),
+        )
+    if created and verdict == "forfeit" and held_amount:
         audit_record(
             action="reward.holdback_forfeit",
             target=txn,
@@ -198,38 +210,46 @@ def holdback_move(
     return txn
 
 
-def holdbacks_open(*, expert_id: Any = None, limit: int | None = None):
-    """Rewards with a held share neither released nor forfeited, oldest first."""
+def holdbacks_open(*, expert_id: Any = None, project_id: Any = None, limit: int | None = None):
+    """Rewards not yet settled (their held share, possibly 0, neither released nor forfeited),
+    oldest first."""
     closed = LedgerTransaction.objects.filter(
         kind__in=(TxnKind.HOLDBACK_RELEASE, TxnKind.HOLDBACK_FORFEIT)
     ).values("label_id")
     rewards = (
         LedgerTransaction.objects.filter(kind=TxnKind.REWARD, data__kind=RewardPolicy.Kind.INFORMATION)
-        .exclude(data__held=0)
         .exclude(label_id__in=closed)
         .order_by("created_at", "id")
     )
     if expert_id is not None:
         rewards = rewards.filter(expert_id=expert_id)
+    if project_id is not None:
+        rewards = rewards.filter(project_id=project_id)
     return rewards[:limit] if limit else rewards
 
 
 def holdbacks_settle(
-    *, now: dt.datetime | None = None, limit: int = 1000, after_id: int = 0, until: float | None = None
+    *,
+    now: dt.datetime | None = None,
+    limit: int = 1000,
+    after_id: int = 0,
+    until: float | None = None,
+    project_id: Any = None,
 ) -> dict[str, Any]:
     """Release or forfeit every held share whose verdict is due (the periodic task). Idempotent:
     each move has its unique reference. Walks the open holdbacks in id order from ``after_id``,
     at most ``limit`` and until the slice ``until`` ends (rlhf_platform/core/slices.py);
-    ``resume_after`` is the id to go on after, or None when every open holdback was seen."""
+    ``resume_after`` is the id to go on after, or None when every open holdback was seen.
+    ``project_id`` settles one project's only."""
     now = now or timezone.now()
     counts: dict[str, Any] = {"release": 0, "forfeit": 0, "wait": 0, "resume_after": None}
-    page = list(holdbacks_open().filter(id__gt=after_id).order_by("id")[:limit])
+    page = list(holdbacks_open(project_id=project_id).filter(id__gt=after_id).order_by("id")[:limit])
     for reward in page:
         verdict, reason = _verdict(reward, now)
         counts[verdict] += 1
         if verdict != "wait":
             try:
-                holdback_move(reward=reward, verdict=verdict, reason=reason)
+                holdback_move(reward=reward, verdict=verdict, reason=reason, now=now)
             except ApplicationError as exc:
                 if exc.code != "holdback_closed":
                     raise
@@ -245,7 +265,7 @@ def holdbacks_pending(*, expert_id: Any) -> list[dict[str, Any]]:
     """The expert's held shares with why each is held now (their statement's "pending")."""
     now = timezone.now()
     rows = []
-    for reward in holdbacks_open(expert_id=expert_id, limit=200):
+    for reward in holdbacks_open(expert_id=expert_id).exclude(data__held=0)[:200]:
         verdict, reason = _verdict(reward, now)
         rows.append(
             {
@@ -274,6 +294,19 @@ def _right_now(reward: LedgerTransaction) -> tuple[bool | None, int]:
     return reward.data.get("right"), int(reward.data.get("revisions_seen") or 0)
 
 
+def _right_rate_paid(reward: LedgerTransaction) -> int:
+    """What the label's right term pays when right: the reward's rate, or the latest
+    adjustment's (a settlement top-up raises it)."""
+    last = (
+        LedgerTransaction.objects.filter(kind=TxnKind.REWARD_ADJUSTMENT, label_id=reward.label_id)
+        .order_by("-created_at", "-id")
+        .values_list("data", flat=True)
+        .first()
+    )
+    rate = (last or {}).get("right_amount_if_right")
+    return int(rate if rate is not None else reward.data.get("right_amount_if_right") or 0)
+
+
 @transaction.atomic
 def reward_adjust(*, reward: LedgerTransaction) -> LedgerTransaction | None:
     """Post the adjustment of one reward for its item's latest consensus revision, once."""
@@ -288,7 +321,7 @@ def reward_adjust(*, reward: LedgerTransaction) -> LedgerTransaction | None:
     if label.excluded_from_consensus:
         return None  # the clawback and the forfeit take care of it
     right = bool(label.choice) and label.choice == consensus.choice
-    per_right = int(reward.data.get("right_amount_if_right") or 0)
+    per_right = _right_rate_paid(reward)
     delta = (per_right if right else 0) - (per_right if was_right else 0)
     revision = revisions[-1]
     reason = f"consensus revised ({revision.get('reason', 'revision')}): now {consensus.choice or 'none'}"

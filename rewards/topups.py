@@ -1,0 +1,183 @@
+"""The settlement top-up of a reward of kind ``information``.
+
+A reward is computed when its item is final, with the annotator's windows as they stand then:
+the peer term's average over their last ``score_window`` scores and the right term's
+chance-corrected accuracy, each shrunk by ``score_prior`` pseudo-scores of 0. On an account's
+first labels the windows are short, so an honest annotator is paid a fraction of their rate
+(the shrinkage that keeps an item-ignoring account's clipped noise small).
+
+When the held share is released (the settling period has passed, the item is final, the
+annotator is in good standing), the reward is rated again with the windows as they stand at
+settlement, and what that pays above what the label was paid is posted as a top-up (lab budget
+-> payable, reference ``reward_settle:<label>``, a reward adjustment whose data gives both
+rates). Only upward: money already paid is never taken back on a later window (a suspension or
+a group decision forfeits instead). An item-ignoring account's windows at settlement average
+to about 0, so it gains nothing; an honest one's early labels are brought to its settled rate.
+
+The top-up is paid only from what the lab's budget holds beyond its commitments (work handed
+out and not yet paid, :func:`~rewards.selectors.lab_commitments`), checked under the budget's
+lock, so it never takes money the queue's budget gate has promised; otherwise it is not paid
+and the release says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from fractions import Fraction
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from annotate.models import Label
+from rewards.ledger import expert_account, lab_budget_account, ledger_post
+from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
+from rewards.policy_information import BP, ProjectStats, _known_window, right_rate
+from rlhf_platform.core.exceptions import ApplicationError
+
+TxnKind = LedgerTransaction.Kind
+
+
+def topup_reference(label_id: Any) -> str:
+    return f"reward_settle:{label_id}"
+
+
+def _peer_scores_now(*, expert_id: Any, project_id: Any, window: int) -> list[Fraction]:
+    """The peer scores of the annotator's last ``window`` rewards of this kind in the project."""
+    rows = (
+        LedgerTransaction.objects.filter(
+            expert_id=expert_id,
+            project_id=project_id,
+            kind=TxnKind.REWARD,
+            data__kind=RewardPolicy.Kind.INFORMATION,
+        )
+        .order_by("-created_at", "-id")
+        .values_list("data", flat=True)[:window]
+    )
+    scores = []
+    for data in rows:
+        score = ((data or {}).get("peer") or {}).get("score")
+        if score is not None:
+            scores.append(Fraction(score))
+    return scores
+
+
+def topup_compute(
+    *,
+    reward: LedgerTransaction,
+    right_now: bool | None,
+    right_paid: int,
+    now: dt.datetime,
+    stats: ProjectStats,
+) -> dict[str, Any]:
+    """The reward rated with the windows at ``now``, and the top-up over what was paid:
+    ``right_now`` is whether the label is right after any adjustments, ``right_paid`` the right
+    term paid so far (the reward's and adjustments')."""
+    data = reward.data or {}
+    policy = RewardPolicy.objects.filter(pk=data.get("policy_id")).first()
+    label = Label.objects.filter(pk=reward.label_id).first()
+    if policy is None or label is None:
+        return {"topup": 0, "reason": "no policy or label"}
+    base, multiplier_bp = int(policy.base_rate), int(data.get("multiplier_bp") or 0)
+
+    scores = _peer_scores_now(
+        expert_id=reward.expert_id, project_id=reward.project_id, window=policy.score_window
+    )
+    p = (
+        max(Fraction(0), sum(scores, Fraction(0)) / (len(scores) + policy.score_prior))
+        if scores
+        else Fraction(0)
+    )
+    p = min(p, Fraction(1))
+    peer_now = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
+
+    rate = right_rate(
+        window=_known_window(label=label, policy=policy, until=now),
+        reference=stats.reference,
+        prior=policy.score_prior,
+    )
+    per_right = min(Fraction(rate["per_right"]), Fraction(1))
+    right_if_right_now = int(base * multiplier_bp * policy.right_weight_bp * per_right // (BP * BP))
+    right_due = right_if_right_now if right_now else 0
+
+    peer_top = max(0, peer_now - int(data.get("peer_amount") or 0))
+    right_top = max(0, right_due - right_paid)
+    return {
+        "topup": peer_top + right_top,
+        "peer": {
+            "p": str(p),
+            "window": len(scores),
+            "amount_now": peer_now,
+            "paid": int(data.get("peer_amount") or 0),
+        },
+        "right": right_now,
+        "right_window": {k: rate[k] for k in ("n", "hits", "chance", "g", "per_right")},
+        "right_amount_if_right": max(right_if_right_now, int(data.get("right_amount_if_right") or 0)),
+        "right_paid": right_paid,
+        "peer_topup": peer_top,
+        "right_topup": right_top,
+    }
+
+
+def reward_topup(
+    *,
+    reward: LedgerTransaction,
+    right_now: bool | None,
+    right_paid: int,
+    revisions_seen: int,
+    now: dt.datetime,
+    stats: ProjectStats,
+) -> LedgerTransaction | None:
+    """Post the settlement top-up of one reward (see the module), once; None when there is
+    nothing to pay or the lab's budget beyond its commitments does not cover it. Called in the
+    release's transaction."""
+    from rewards.policy import policy_max_reward
+    from rewards.selectors import _commitments_cache_key, lab_commitments
+
+    rated = topup_compute(reward=reward, right_now=right_now, right_paid=right_paid, now=now, stats=stats)
+    amount = int(rated["topup"])
+    if amount <= 0:
+        return None
+    budget = lab_budget_account(lab_id=reward.lab_id)
+    policy = RewardPolicy.objects.filter(pk=(reward.data or {}).get("policy_id")).first()
+    far = policy_max_reward(policy) * int(getattr(settings, "REWARDS_GATE_EXACT_MARGIN_LABELS", 1000))
+    payable = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=reward.expert_id)
+
+    def covered(locked: dict[int, LedgerAccount]) -> None:
+        balance = locked[budget.pk].balance
+        key = _commitments_cache_key(reward.lab_id)
+        committed = cache.get(key)
+        if committed is not None and balance - int(committed) - amount >= far:
+            return  # far from the end, as the budget gate reads it (its cache and margin)
+        committed = lab_commitments(lab_id=reward.lab_id)
+        cache.set(key, committed, getattr(settings, "REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
+        if balance - committed < amount:
+            raise ApplicationError(
+                "The lab's budget beyond its commitments does not cover the top-up.", code="budget_exhausted"
+            )
+
+    reason = "settled: rated again with the annotator's windows at settlement"
+    try:
+        txn, _created = ledger_post(
+            kind=TxnKind.REWARD_ADJUSTMENT,
+            reference=topup_reference(reward.label_id),
+            legs=[(budget, -amount), (payable, amount)],
+            memo=reason,
+            lab_id=reward.lab_id,
+            project_id=reward.project_id,
+            expert_id=reward.expert_id,
+            label_id=reward.label_id,
+            data={
+                **rated,
+                "reason": reason,
+                "adjustment": str(amount),
+                "revisions_seen": revisions_seen,
+                "reward": str(reward.uid),
+            },
+            check=covered,
+        )
+    except ApplicationError as exc:
+        if exc.code != "budget_exhausted":
+            raise
+        return None
+    return txn

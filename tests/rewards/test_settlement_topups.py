@@ -1,0 +1,108 @@
+"""The settlement top-up of information rewards: an honest annotator's first labels, paid under
+short windows, are brought to their settled rate when the held share is released; an account
+whose answers ignore the item gains nothing; once, zero-sum, and never beyond what the lab's
+budget holds beyond its commitments."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from rewards.holdbacks import holdbacks_settle
+from rewards.ledger import ledger_balances
+from rewards.models import LedgerTransaction
+from rewards.selectors import ledger_check
+from rewards.services import reward_reference
+from rewards.topups import topup_reference
+from tests.factories import ItemFactory, LabelFactory
+from tests.rewards.conftest import credit, expert_at, finalise, policy_for
+
+LATER = dt.timedelta(hours=2)
+
+
+def _crowd(project, capture, *, items: int = 16):
+    """Two honest level-3 annotators, always right, and one who always answers "A", on items
+    whose answer alternates A, B; each item final with its true answer."""
+    honest = [expert_at(project.domain, 3) for _ in range(2)]
+    always_a = expert_at(project.domain, 3)
+    labels: dict[str, list] = {"honest": [], "always_a": []}
+    for n in range(items):
+        truth = "AB"[n % 2]
+        item = ItemFactory(batch__project=project, slots=3)
+        labels["honest"] += [LabelFactory(item=item, expert=e, choice=truth) for e in honest]
+        labels["always_a"].append(LabelFactory(item=item, expert=always_a, choice="A"))
+        finalise(item, capture, choice=truth)
+    return honest, always_a, labels
+
+
+def _topups(labels) -> int:
+    refs = [topup_reference(label.pk) for label in labels]
+    return sum(int(t.amount) for t in LedgerTransaction.objects.filter(reference__in=refs))
+
+
+def _reward(label) -> LedgerTransaction:
+    return LedgerTransaction.objects.get(reference=reward_reference(label.pk))
+
+
+@pytest.mark.django_db
+def test_an_honest_annotators_early_labels_are_topped_up_at_settlement_and_an_item_ignoring_ones_are_not(
+    project, django_capture_on_commit_callbacks
+):
+    policy_for(project, base_rate=10_000, kind="information", holdback_bp=2000, settle_seconds=3600)
+    credit(project.lab, 10**9)
+    honest, always_a, labels = _crowd(project, django_capture_on_commit_callbacks)
+    first, last = labels["honest"][0], labels["honest"][-2]
+    assert _reward(first).amount < _reward(last).amount  # the short window's shrinkage
+    paid_before = ledger_balances(expert_id=honest[0].pk)
+
+    counts = holdbacks_settle(now=timezone.now() + LATER)
+    assert counts["release"] > 0
+
+    top = LedgerTransaction.objects.get(reference=topup_reference(first.pk))
+    assert top.kind == LedgerTransaction.Kind.REWARD_ADJUSTMENT
+    assert int(top.amount) > 0
+    assert top.data["peer_topup"] + top.data["right_topup"] == int(top.amount)
+    # brought to the settled rate: what the last label was paid, within rounding of the window
+    settled = int(_reward(first).amount) + int(top.amount)
+    assert abs(settled - int(_reward(last).amount)) <= 0.25 * int(_reward(last).amount)
+    assert ledger_balances(expert_id=honest[0].pk)["payable"] > paid_before["payable"]
+    assert _topups(labels["always_a"]) <= 0.1 * _topups(labels["honest"])
+    assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
+
+
+@pytest.mark.django_db
+def test_a_topup_is_posted_once_however_often_settlement_runs(project, django_capture_on_commit_callbacks):
+    policy_for(project, base_rate=10_000, kind="information", holdback_bp=2000, settle_seconds=3600)
+    credit(project.lab, 10**9)
+    _honest, _always_a, labels = _crowd(project, django_capture_on_commit_callbacks, items=8)
+    later = timezone.now() + LATER
+    holdbacks_settle(now=later)
+    total = _topups(labels["honest"])
+    assert total > 0
+    holdbacks_settle(now=later)
+    holdbacks_settle(now=later + LATER)
+    assert _topups(labels["honest"]) == total
+    refs = [topup_reference(label.pk) for label in labels["honest"]]
+    assert LedgerTransaction.objects.filter(reference__in=refs).count() <= len(refs)
+    assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
+
+
+@pytest.mark.django_db
+def test_no_topup_beyond_what_the_budget_holds_beyond_its_commitments_and_the_release_still_happens(
+    project, django_capture_on_commit_callbacks
+):
+    policy_for(project, base_rate=10_000, kind="information", holdback_bp=2000, settle_seconds=3600)
+    credit(project.lab, 16 * 3 * 60_000)  # about what the rewards take, nothing to spare
+    _honest, _always_a, labels = _crowd(project, django_capture_on_commit_callbacks)
+    spent = sum(int(_reward(label).amount) for label in labels["honest"] + labels["always_a"])
+    from rewards.selectors import lab_budget_balance
+
+    left = lab_budget_balance(lab_id=project.lab_id)
+    assert left >= 0 and spent > 0
+    holdbacks_settle(now=timezone.now() + LATER)
+    assert lab_budget_balance(lab_id=project.lab_id) >= 0
+    assert _topups(labels["honest"]) <= left
+    assert ledger_balances(expert_id=labels["honest"][0].expert_id)["held"] == 0  # released all the same
+    assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
