@@ -18,6 +18,7 @@ from annotate.ingest.services import (
     batch_ingest,
     batch_inline_limit,
     batch_lines_processed,
+    batch_receipt_progress,
     batch_receive,
 )
 from annotate.models import Batch
@@ -223,6 +224,7 @@ class ProjectBatchListApi(LabAPIView):
             on_duplicate=params["on_duplicate"],
             priority=params["priority"],
             api_key=self.api_key,
+            bytes_expected=int(length) if length and length.isdigit() else None,
         )
         batch = received.batch
         if not received.replayed and batch.status == Batch.Status.QUEUED:  # not refused at receipt
@@ -303,3 +305,71 @@ class BatchCancelApi(LabAPIView):
             name = sorted(request.query_params)[0]
             raise ApplicationError("Unknown query parameter.", code="unknown_field", field=name)
         return Response(BatchCancelOutputSerializer(batch_cancel(batch=batch, actor=self.api_key)).data)
+
+
+class UploadProgressOutputSerializer(serializers.Serializer):
+    state = serializers.CharField(
+        help_text="receiving while the body streams in; then the batch's status (queued, ingesting, "
+        "ingested, failed)."
+    )
+    batch = serializers.UUIDField()
+    bytes_received = serializers.IntegerField()
+    bytes_total = serializers.IntegerField(
+        allow_null=True, help_text="The upload's Content-Length; null when the request sent none."
+    )
+
+
+class UploadProgressApi(LabAPIView):
+    """An upload by its ``Idempotency-Key``, from its first byte on: while the body streams in,
+    the bytes received and the total (the Content-Length); once received, the batch (follow
+    ``GET batches/{batch}`` for the ingest's progress). 404 when no upload has that key."""
+
+    serializer_class = UploadProgressOutputSerializer
+
+    def safely_get_queryset(self, lab):
+        return Batch.objects.filter(project__lab=lab)
+
+    @extend_schema(
+        responses={
+            200: UploadProgressOutputSerializer,
+            **error_responses(
+                {
+                    400: "A query parameter (none is taken).",
+                    401: "No valid API key.",
+                    403: "The key lacks the read scope.",
+                    404: "No such project of this lab, or no upload with this Idempotency-Key.",
+                }
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "receiving",
+                value={
+                    "state": "receiving",
+                    "batch": "0b7e8d4a-2a5e-4bd7-a0f4-5b2c6c3d9e11",
+                    "bytes_received": 268435456,
+                    "bytes_total": 734003200,
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
+    )
+    def get(self, request, project_id, idempotency_key):
+        project = access_project_for_lab(lab=self.lab, project_id=project_id)
+        if request.query_params:
+            name = sorted(request.query_params)[0]
+            raise ApplicationError("Unknown query parameter.", code="unknown_field", field=name)
+        receiving = batch_receipt_progress(project=project, idempotency_key=idempotency_key)
+        if receiving is not None:
+            return Response(UploadProgressOutputSerializer({"state": "receiving", **receiving}).data)
+        batch = Batch.objects.filter(project=project, idempotency_key=idempotency_key).first()
+        if batch is None:
+            raise ApplicationError("No upload with this Idempotency-Key.", code="not_found", status_code=404)
+        done = {
+            "state": batch.status,
+            "batch": batch.pk,
+            "bytes_received": batch.size_bytes,
+            "bytes_total": batch.size_bytes,
+        }
+        return Response(UploadProgressOutputSerializer(done).data)

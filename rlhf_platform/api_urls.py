@@ -72,6 +72,11 @@ urlpatterns = [
         api_batches.ProjectBatchListApi.as_view(),
         name="api-project-batches",
     ),
+    path(
+        "projects/<uuid:project_id>/uploads/<path:idempotency_key>",
+        api_batches.UploadProgressApi.as_view(),
+        name="api-project-upload",
+    ),
     path("batches/<uuid:batch_id>", api_batches.BatchDetailApi.as_view(), name="api-batch"),
     path("batches/<uuid:batch_id>/cancel", api_batches.BatchCancelApi.as_view(), name="api-batch-cancel"),
     # items
@@ -278,6 +283,7 @@ ENDPOINT_AUDIENCE = {
     "api-project-export": "lab",
     "api-project-batches": "lab",
     "api-batch": "lab",
+    "api-project-upload": "lab",
     "api-batch-cancel": "lab",
     "api-project-items": "lab",
     "api-project-item-by-external-id": "lab",

@@ -65,6 +65,7 @@ def batch_receive(
     on_duplicate: str = Batch.OnDuplicate.ERROR,
     priority: int = 0,
     api_key: ApiKey | None = None,
+    bytes_expected: int | None = None,
 ) -> Received:
     """Store an upload as a queued batch (its body in chunks, in the database, so any worker
     can ingest it). A repeated ``Idempotency-Key`` with the same body returns the first batch;
@@ -73,7 +74,11 @@ def batch_receive(
     Every record is validated as the body streams in (annotate/ingest/limits.py): a body with
     an invalid line is stored as a failed batch with its line errors and no body, at once,
     rather than queued and failed later by a worker. What needs the project's items (an
-    ``external_id`` the project already holds) is checked by the ingest."""
+    ``external_id`` the project already holds) is checked by the ingest.
+
+    With an ``Idempotency-Key``, the bytes received so far and ``bytes_expected`` (the
+    Content-Length) are in the cache while the body streams in (``batch_receipt_progress``):
+    the batch row is not visible to others until the request commits."""
     kind = _content_kind(content_type)
     if on_duplicate not in Batch.OnDuplicate.values:
         raise ApplicationError(
@@ -99,7 +104,11 @@ def batch_receive(
                 created_by_key=api_key,
             )
             reading = _Reading(batch, progress=False)
-            size = _store_chunks(batch, stream, digest, reading)
+            receipt = _Receipt(project, idempotency_key, batch, bytes_expected)
+            try:
+                size = _store_chunks(batch, stream, digest, reading, on_chunk=receipt.update)
+            finally:
+                receipt.close()
             if size == 0:
                 raise ApplicationError("The body is empty: send at least one item.", code="empty")
             batch.request_sha256 = digest.hexdigest()
@@ -134,9 +143,39 @@ def batch_receive(
     return Received(batch=batch, replayed=False)
 
 
-def _store_chunks(batch: Batch, stream: BinaryIO, digest, reading: _Reading) -> int:
+def _receipt_key(project_id: Any, idempotency_key: str) -> str:
+    return f"batch-receiving:{project_id}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
+
+
+class _Receipt:
+    """The bytes of an upload received so far, in the cache, under its Idempotency-Key."""
+
+    def __init__(self, project: Project, idempotency_key: str, batch: Batch, expected: int | None) -> None:
+        self.key = _receipt_key(project.pk, idempotency_key) if idempotency_key else None
+        self.batch_id = str(batch.pk)
+        self.expected = expected
+        self.update(0)
+
+    def update(self, received: int) -> None:
+        if self.key is not None:
+            value = {"batch": self.batch_id, "bytes_received": received, "bytes_total": self.expected}
+            cache.set(self.key, value, 3600)
+
+    def close(self) -> None:
+        if self.key is not None:
+            cache.delete(self.key)
+
+
+def batch_receipt_progress(*, project: Project, idempotency_key: str) -> dict[str, Any] | None:
+    """An upload under way with this Idempotency-Key: ``{batch, bytes_received, bytes_total}``
+    (``bytes_total`` the Content-Length, ``None`` when the request had none); else None."""
+    return cache.get(_receipt_key(project.pk, idempotency_key))
+
+
+def _store_chunks(batch: Batch, stream: BinaryIO, digest, reading: _Reading, on_chunk=None) -> int:
     """Write the body into BatchChunk rows while ``reading`` validates it, in one pass; once a
-    line failed, the rest is read and validated but not stored. Returns the body's size."""
+    line failed, the rest is read and validated but not stored. Returns the body's size;
+    ``on_chunk`` hears the bytes received after each chunk."""
     size = 0
 
     def body(write) -> Iterator[bytes]:
@@ -144,6 +183,8 @@ def _store_chunks(batch: Batch, stream: BinaryIO, digest, reading: _Reading) -> 
         for seq, chunk in enumerate(_read_chunks(stream)):
             digest.update(chunk)
             size += len(chunk)
+            if on_chunk is not None:
+                on_chunk(size)
             if not reading.errors.count:
                 write(seq, chunk)
             yield chunk

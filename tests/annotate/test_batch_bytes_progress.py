@@ -69,3 +69,71 @@ def test_an_ingesting_batch_shows_the_bytes_in_the_cache(lab_client, project, se
     detail = lab_client.get(f"/api/v1/batches/{batch_id}").json()
 
     assert (detail["bytes_processed"], detail["bytes_total"]) == (1234, len(body))
+
+
+# --- while the body streams in ------------------------------------------------------------------
+
+
+class _WatchedBody:
+    """A request body that looks at the upload's progress each time it is read."""
+
+    def __init__(self, data: bytes, project, key: str) -> None:
+        self.data, self.project, self.key = data, project, key
+        self.offset = 0
+        self.seen: list[dict | None] = []
+
+    def read(self, size: int) -> bytes:
+        self.seen.append(services.batch_receipt_progress(project=self.project, idempotency_key=self.key))
+        chunk = self.data[self.offset : self.offset + size]
+        self.offset += len(chunk)
+        return chunk
+
+
+def test_while_the_body_streams_in_its_bytes_and_total_are_known_by_its_key(project, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_BYTES", 1000)
+    data = ndjson_body([item_payload(f"item-{i}") for i in range(20)])
+    body = _WatchedBody(data, project, "upload-7")
+
+    received = services.batch_receive(
+        project=project,
+        stream=body,
+        content_type=NDJSON,
+        idempotency_key="upload-7",
+        bytes_expected=len(data),
+    )
+
+    progress = [seen["bytes_received"] for seen in body.seen]
+    assert progress == list(range(0, len(data), 1000)) + [len(data)]
+    assert {seen["bytes_total"] for seen in body.seen} == {len(data)}
+    assert {seen["batch"] for seen in body.seen} == {str(received.batch.pk)}
+    assert services.batch_receipt_progress(project=project, idempotency_key="upload-7") is None
+
+
+def test_the_upload_endpoint_answers_receiving_then_the_batch(lab_client, project, settings):
+    cache.set(
+        services._receipt_key(project.pk, "upload/8"),
+        {"batch": "0b7e8d4a-2a5e-4bd7-a0f4-5b2c6c3d9e11", "bytes_received": 10, "bytes_total": 100},
+    )
+    url = f"/api/v1/projects/{project.pk}/uploads/upload%2F8"
+
+    receiving = lab_client.get(url).json()
+    cache.clear()
+    missing = lab_client.get(url)
+    body = ndjson_body([item_payload("a")])
+    lab_client.post(
+        f"/api/v1/projects/{project.pk}/batches",
+        data=body,
+        content_type=NDJSON,
+        headers={"Idempotency-Key": "upload/8"},
+    )
+    done = lab_client.get(url).json()
+
+    assert receiving == {
+        "state": "receiving",
+        "batch": "0b7e8d4a-2a5e-4bd7-a0f4-5b2c6c3d9e11",
+        "bytes_received": 10,
+        "bytes_total": 100,
+    }
+    assert missing.status_code == 404
+    assert (done["state"], done["bytes_received"], done["bytes_total"]) == ("ingested", len(body), len(body))
+    assert lab_client.get(url + "?x=1").status_code == 400
