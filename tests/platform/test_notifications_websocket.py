@@ -12,6 +12,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from rlhf_platform.accounts.models import Notification
 from rlhf_platform.asgi import application
 from tests.factories import CredentialFactory, ExpertProfileFactory, StaffFactory
 from tests.platform.websocket_client import WebsocketClient
@@ -105,12 +106,16 @@ def test_expert_socket_receives_the_rejection_with_its_reason():
         return message
 
     message = async_to_sync(scenario)()
+    kept = Notification.objects.get(user=credential.expert.user)  # and kept in the inbox
     assert message == {
         "type": "credential.status",
         "credential": str(credential.pk),
         "status": "rejected",
         "reason": "Illegible.",
+        "notification": kept.pk,
+        "unread": 1,
     }
+    assert kept.message == "One of your credentials was rejected. Reason: Illegible."
 
 
 @pytest.mark.django_db(transaction=True)
