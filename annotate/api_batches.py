@@ -13,14 +13,8 @@ from rest_framework.response import Response
 from annotate.batches import batch_cancel
 from annotate.ingest.dry_run import batch_dry_run
 from annotate.ingest.limits import limits_text
-from annotate.ingest.services import (
-    batch_bytes_processed,
-    batch_ingest,
-    batch_inline_limit,
-    batch_lines_processed,
-    batch_receipt_progress,
-    batch_receive,
-)
+from annotate.ingest.progress import batch_bytes_processed, batch_lines_processed, batch_receipt_progress
+from annotate.ingest.services import batch_ingest, batch_inline_limit, batch_receive
 from annotate.models import Batch
 from annotate.progress import batch_progress
 from annotate.selectors import access_batch_for_lab, access_project_for_lab
