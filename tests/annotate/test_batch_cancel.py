@@ -187,3 +187,25 @@ def test_another_labs_batch_and_a_read_key_are_refused(api_client, lab, project)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {reader}")
     assert api_client.post(f"/api/v1/batches/{mine.pk}/cancel").status_code == 403
     assert not Item.objects.filter(state="cancelled").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_fast_path_never_offers_a_cancelled_item(monkeypatch):
+    import annotate.queue_fast as queue_fast
+    from tests.annotate.test_queue_fast_path import Expert, Server
+
+    monkeypatch.setattr(queue_fast, "_nudge", lambda: None)
+    project = ProjectFactory(gold_rate=0, overlap=1)
+    ItemFactory.create_batch(3, batch=(cancelled := BatchFactory(project=project)))
+    kept = ItemFactory(batch=BatchFactory(project=project))
+    batch_cancel(batch=cancelled, actor=None)
+    with Server() as server:
+        first = Expert(server, _expert_for(project).user)
+        second = Expert(server, _expert_for(project).user)
+        status, _headers, body = first.next(project)
+        assert status == 200 and server.app.served == 1
+        assert body["item"] == str(kept.uid)
+        status, headers, _body = second.next(project)
+        assert status == 204, headers
+    assert not Assignment.objects.filter(item__batch=cancelled).exists()
