@@ -71,6 +71,13 @@ def _form_id(suspension_id: Any) -> str:
     return f"id_%s_{suspension_id}"
 
 
+def _chance(probability: float) -> str:
+    """A small probability in words: 0.0005 reads "1 in 2,000", 0.05 reads "5%"."""
+    if 0 < probability < 0.01:
+        return f"1 in {round(1 / probability):,}"
+    return f"{probability:.0%}"
+
+
 def _sequential_test_summary(details: dict[str, Any]) -> str:
     """The suspension test's record (``annotate.quality.reputation.suspension_details``) in words."""
     evidence = int(details.get("evidence") or 0)
@@ -90,7 +97,7 @@ def _sequential_test_summary(details: dict[str, Any]) -> str:
         text += (
             f" The bound is set so that an annotator at the project's standard ({float(details['p0']):.0%} "
             f"right on check items) is suspended by mistake with a probability of at most "
-            f"{float(details['alpha']):.1%} over {int(details.get('horizon') or 0):,} graded labels."
+            f"{_chance(float(details['alpha']))} over {int(details.get('horizon') or 0):,} graded labels."
         )
     if details.get("change_point"):
         text += (

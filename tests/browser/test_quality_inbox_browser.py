@@ -39,7 +39,7 @@ def test_a_suspended_expert_reads_the_evidence_and_finds_the_appeal(live_server,
         labels=30,
         gold_passed=2,
         gold_failed=6,
-        suspend_statistic=52,
+        suspend_statistic=140,
         suspend_since=timezone.now() - dt.timedelta(hours=3),
         suspend_events=14,
     )
