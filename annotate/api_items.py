@@ -3,7 +3,6 @@ the cancel of a batch."""
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -15,8 +14,8 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from annotate.models import Item, Project
-from annotate.selectors import access_project_for_lab, projects_for_lab
+from annotate.models import Item
+from annotate.selectors import access_project_for_lab, items_for_project, projects_for_lab
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
 from rlhf_platform.core.openapi_errors import error_responses
@@ -103,15 +102,6 @@ ITEM_EXAMPLE = {
         "computed_at": "2026-01-05T12:40:00Z",
     },
 }
-
-
-def items_for_project(*, project: Project) -> QuerySet[Item]:
-    return (
-        Item.objects.filter(project=project)
-        .select_related("consensus")
-        .annotate(label_count=Count("labels"))
-        .defer("gold")
-    )
 
 
 class ItemListQuerySerializer(InputSerializer):

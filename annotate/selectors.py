@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
-from annotate.models import Batch, Project
+from annotate.models import Batch, Item, Label, Project
 from rlhf_platform.accounts.models import Lab
 from rlhf_platform.core.exceptions import ApplicationError
 
@@ -26,3 +27,23 @@ def access_batch_for_lab(*, lab: Lab, batch_id) -> Batch:
     if batch is None:
         raise ApplicationError("Batch not found.", code="not_found", status_code=404)
     return batch
+
+
+_label_count = (
+    Label.objects.filter(item_id=OuterRef("pk"))
+    .order_by()
+    .values("item_id")
+    .annotate(n=Count("pk"))
+    .values("n")
+)
+
+
+def items_for_project(*, project: Project) -> QuerySet[Item]:
+    """The project's items with their label count and consensus (the gold answer left out)."""
+    return (
+        Item.objects.filter(project=project)
+        .select_related("consensus")
+        # A subquery per returned row (label_item index), not a join grouped over the project.
+        .annotate(label_count=Coalesce(Subquery(_label_count), 0))
+        .defer("gold")
+    )
