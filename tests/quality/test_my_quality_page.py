@@ -128,3 +128,11 @@ def test_warnings_come_from_the_inbox_and_only_ones_own(expert, project):
 def test_a_person_without_an_expert_profile_is_told_so():
     html = _browser(UserFactory()).get("/me/quality/").content.decode()
     assert "Quality concerns experts" in html
+
+
+def test_the_gold_review_page_says_no_gold_yet_too(expert, project):
+    html = _browser(expert.user).get("/label/gold-review/").content.decode()
+    assert "No gold yet" in html and "Shown once" not in html
+    _gold_label(project=project, expert=expert, passed=True, days_ago=1)
+    html = _browser(expert.user).get("/label/gold-review/").content.decode()
+    assert "No gold yet" not in html and "Shown once 10 of your gold items" in html
