@@ -66,6 +66,14 @@ __all__ = [
 ]
 
 
+# What the suspended expert is told, by reason (the evidence is on their quality page).
+SUSPENSION_WHY = {
+    "gold_accuracy": "your answers on check items fell below its standard",
+    "group": "staff confirmed that your account acts as one with others",
+    "staff": "platform staff suspended you",
+}
+
+
 # The gate as a SQL condition (true: not suspended), re-checked by the queue's fast path in the
 # statement that leases: a suspension stops work at once.
 SUSPENDED_IN_PROJECT_RECHECK_SQL = (
@@ -177,14 +185,15 @@ def project_suspend(
         },
     )
     user_id = ExpertProfile.objects.filter(pk=expert_id).values_list("user_id", flat=True).first()
+    why = SUSPENSION_WHY.get(reason, SUSPENSION_WHY["staff"])
     notify_on_commit(
         user_group(user_id),
         {
             "type": "quality.suspended",
             "project": str(project.pk),
             "suspension": str(suspension.pk),
-            "message": f"You are suspended from {project.name}: your answers on check items fell below "
-            "its standard. You may appeal.",
+            "message": f"You are suspended from {project.name}: {why}. "
+            "My quality shows the evidence; you may appeal once.",
         },
     )
     _items_refresh_on_commit(item_ids, suspension_id=suspension.pk)

@@ -136,3 +136,14 @@ def test_the_gold_review_page_says_no_gold_yet_too(expert, project):
     _gold_label(project=project, expert=expert, passed=True, days_ago=1)
     html = _browser(expert.user).get("/label/gold-review/").content.decode()
     assert "No gold yet" not in html and "Shown once 10 of your gold items" in html
+
+
+def test_the_suspension_notice_names_its_reason(expert, project):
+    """A group suspension is not announced as failed check items."""
+    project_suspend(project=project, expert_id=expert.pk, reason="group", details={"members": 2})
+    other = ExpertProfileFactory()
+    project_suspend(project=project, expert_id=other.pk, reason="gold_accuracy", details={})
+    group_note = Notification.objects.get(user=expert.user, kind="quality.suspended").message
+    gold_note = Notification.objects.get(user=other.user, kind="quality.suspended").message
+    assert "acts as one with others" in group_note and "check items" not in group_note
+    assert "answers on check items fell below its standard" in gold_note
