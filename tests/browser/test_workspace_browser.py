@@ -153,7 +153,8 @@ def test_an_expert_judges_long_markdown_comparisons_by_keyboard_only(live_server
         assert label.criteria == {shown[letter]: ratings[letter] for letter in "AB"}
         assert label.rationale.startswith(f"Item {n}:")
 
-    expect(page.locator("#queue-empty-message")).to_have_text("Nothing to label right now.")
+    # the items' other slots wait for other experts: the queue says so, not "nothing to label"
+    expect(page.locator("#queue-empty")).to_have_attribute("data-reason", "needs_other_experts")
     assert _no_sideways_scroll(page)
     assert Label.objects.count() == 3
     assert refusals == [] and page.errors == []

@@ -209,21 +209,7 @@
   }
 
   function typeset(root) {
-    if (!window.katex) return;  // the TeX stays readable as text
-    root.querySelectorAll(".math").forEach(function (node) {
-      var tex = node.textContent;
-      try {
-        window.katex.render(tex, node, {
-          displayMode: node.classList.contains("block"), throwOnError: true, output: "htmlAndMathml"
-        });
-      } catch (e) {
-        // TeX KaTeX cannot read stays as it was written, marked (KaTeX's own error span would
-        // carry a style attribute, which the page's policy refuses).
-        node.textContent = tex;
-        node.classList.add("math-error");
-        node.title = String(e && e.message || e);
-      }
-    });
+    if (window.rlhfTypeset) window.rlhfTypeset(root);  // js/typeset.js; else the TeX stays as text
   }
 
   function renderPrompt(prompt, html) {
