@@ -18,6 +18,7 @@
 | ``/me/quality/``                                  | my-quality               | an expert   |
 | ``/inbox/``                                       | inbox                    | a person    |
 | ``/inbox/<id>/read/``, ``/inbox/read-all/`` (POST)| inbox-read, -read-all    | a person    |
+| ``/inbox/<id>/open/`` (POST: read, then its page) | inbox-open               | a person    |
 | ``/suspensions/``                                 | suspensions              | a person    |
 | ``/suspensions/<id>/appeal/`` (POST)              | suspension-appeal        | the expert  |
 | ``/staff/credentials/``                           | staff-queue              | reviewers   |
@@ -79,6 +80,7 @@ urlpatterns = [
     path("me/quality/", my_quality_views.my_quality, name="my-quality"),
     path("inbox/", inbox_views.inbox, name="inbox"),
     path("inbox/<int:notification_id>/read/", inbox_views.inbox_mark_read, name="inbox-read"),
+    path("inbox/<int:notification_id>/open/", inbox_views.inbox_open, name="inbox-open"),
     path("inbox/read-all/", inbox_views.inbox_mark_all_read, name="inbox-read-all"),
     path("suspensions/", appeal_views.my_suspensions, name="suspensions"),
     path(

@@ -1,6 +1,6 @@
 """The inbox page (``/inbox/``): a person's notifications, newest first, unread marked, each
-with its link; one or all can be marked read. Anyone's own only: another person's notification
-answers 404."""
+with its link (opening an unread one marks it read); one or all can be marked read. Anyone's own
+only: another person's notification answers 404."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from rlhf_platform.accounts.inbox import (
@@ -40,6 +41,20 @@ def inbox_mark_read(request, notification_id):
     except ApplicationError as exc:
         raise Http404(str(exc)) from exc
     return redirect(_back(request))
+
+
+@require_POST
+@action_required(A.ACCOUNT_SELF)
+def inbox_open(request, notification_id):
+    """Open an unread notification: marked read, then on to its page."""
+    try:
+        notification = notification_mark_read(user=request.user, notification_id=notification_id)
+    except ApplicationError as exc:
+        raise Http404(str(exc)) from exc
+    link = notification.link
+    if not link or not url_has_allowed_host_and_scheme(link, allowed_hosts={request.get_host()}):
+        return redirect(_back(request))
+    return redirect(link)
 
 
 @require_POST

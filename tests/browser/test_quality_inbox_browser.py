@@ -59,7 +59,7 @@ def test_a_suspended_expert_reads_the_evidence_and_finds_the_appeal(live_server,
     expect(page.locator("#inbox-unread")).to_have_count(0)  # back on the inbox, nothing unread
     expect(page.locator(".notification.is-read")).to_have_count(1)
 
-    page.locator(".notification").first.get_by_role("link", name="Open").click()
+    page.locator(".notification").first.get_by_role("link", name="Open").click()  # read: a plain link
     expect(page).to_have_url(re.compile(rf"/me/quality/#suspension-{suspension.pk}$"))
     card = page.locator(f"#suspension-{suspension.pk}")
     expect(card.locator(".evidence")).to_contain_text("crossed its bound after 14 graded labels")

@@ -90,19 +90,19 @@ def test_inbox_lists_counts_and_marks_read(pushed):
     client = _browser(user)
     html = client.get("/inbox/").content.decode()
     assert WARNING["message"] in html and "Staff upheld your suspension" in html
-    assert f'href="/me/quality/#project-{WARNING["project"]}"' in html
-    assert 'href="/suspensions/#suspension-s1"' in html
+    first, second = Notification.objects.filter(user=user).order_by("id")
+    assert f'action="/inbox/{first.pk}/open/"' in html and f'action="/inbox/{second.pk}/open/"' in html
     assert 'id="inbox-unread">2</span>' in html  # the menu's count, on every page
     assert 'id="inbox-unread">2</span>' in client.get("/profile/").content.decode()
 
-    first = Notification.objects.get(user=user, kind="quality.warning")
     response = client.post(f"/inbox/{first.pk}/read/")
     assert response.status_code == 302 and response.url == "/inbox/"
     first.refresh_from_db()
     assert first.read_at is not None
     html = client.get("/inbox/").content.decode()
     assert 'id="inbox-unread">1</span>' in html
-    assert f'id="notification-{first.pk}"' in html  # read ones stay listed
+    assert f'id="notification-{first.pk}"' in html  # read ones stay listed, with a plain link
+    assert f'href="/me/quality/#project-{WARNING["project"]}"' in html
 
     client.post("/inbox/read-all/")
     assert not Notification.objects.filter(user=user, read_at__isnull=True).exists()
@@ -141,3 +141,18 @@ def test_the_inbox_keeps_the_newest(pushed, monkeypatch):
 def test_visitors_are_sent_to_log_in():
     response = Client().get("/inbox/")
     assert response.status_code == 302 and "/login/" in response.url
+
+
+def test_opening_an_unread_notification_marks_it_read_and_goes_to_its_page(pushed):
+    user, other = UserFactory(), UserFactory()
+    notify_on_commit(user_group(user.pk), {"type": "quality.appeal_upheld", "suspension": "s1"})
+    notify_on_commit(user_group(other.pk), {"type": "quality.appeal_upheld", "suspension": "s2"})
+    mine, theirs = Notification.objects.get(user=user), Notification.objects.get(user=other)
+    client = _browser(user)
+    response = client.post(f"/inbox/{mine.pk}/open/")
+    assert response.status_code == 302 and response.url == "/suspensions/#suspension-s1"
+    mine.refresh_from_db()
+    assert mine.read_at is not None
+    assert client.post(f"/inbox/{theirs.pk}/open/").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.read_at is None
