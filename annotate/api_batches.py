@@ -246,18 +246,19 @@ class BatchCancelOutputSerializer(serializers.Serializer):
     batch = serializers.UUIDField(source="batch.pk")
     cancelled_at = serializers.DateTimeField()
     items_cancelled = serializers.IntegerField(
-        help_text="Items of the batch that left the queue (no label when it was cancelled)."
+        help_text="Items of the batch that left the queue (no label and no live lease when it was cancelled)."
     )
-    items_kept = serializers.IntegerField(help_text="Items that had a label: they go on to their consensus.")
+    items_kept = serializers.IntegerField(
+        help_text="Items that had a label or a live lease: they go on to their consensus."
+    )
     newly_cancelled = serializers.IntegerField(help_text="Cancelled by this request: 0 when repeated.")
 
 
 class BatchCancelApi(LabAPIView):
-    """Cancel a batch: its items without a label leave the queue (state ``cancelled``, never
-    offered again), items with a label are kept and go on to their consensus, its gold items
-    leave the gold pool. A lease held at that moment on a cancelled item may still be
-    submitted; the item is offered to nobody else. Idempotent: a repeat answers the same with
-    ``newly_cancelled`` 0. No body, no query parameters."""
+    """Cancel a batch: its items nobody has started (no label, no live lease) leave the queue
+    (state ``cancelled``, never offered again); items with a label or a live lease are kept and
+    go on to their consensus; its gold items leave the gold pool. Idempotent: a repeat answers
+    the same with ``newly_cancelled`` 0. No body, no query parameters."""
 
     serializer_class = BatchCancelOutputSerializer
 

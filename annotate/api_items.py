@@ -51,7 +51,7 @@ class ItemOutputSerializer(serializers.Serializer):
     state = serializers.ChoiceField(
         choices=Item.State.values,
         help_text="open (collecting labels), labelled (consensus pending), final, adjudication, "
-        "cancelled (its batch was cancelled before it had a label).",
+        "cancelled (its batch was cancelled before anyone started it).",
     )
     is_gold = serializers.BooleanField()
     prompt = serializers.JSONField(help_text="A string, or a list of {role, content} messages.")

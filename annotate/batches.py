@@ -2,14 +2,15 @@
 
 What a cancel does, in one transaction under the batch's row lock:
 
-- an ordinary item still ``open`` with no label in (no ``filled`` slot) becomes ``cancelled``,
-  and its ``waiting`` and ``open`` slots become ``closed``: the queue offers only ``open`` slots
-  (its ORM path and its one-statement SQL path alike), so it is never offered again;
-- a lease held on such an item at that moment is left to run: the expert may still submit (the
-  label is kept and counts like any other), but the item is not offered to anyone else and the
-  quality step takes no decision on a cancelled item (no slots added, never final);
-- an item with at least one label (``labelled``, ``final``, ``adjudication``, or ``open`` with a
-  filled slot) is kept as it is and goes on to its consensus;
+- an ordinary item still ``open`` that nobody has started (no ``filled`` or ``leased`` slot)
+  becomes ``cancelled``, and its ``waiting`` and ``open`` slots become ``closed``: the queue
+  offers only ``open`` slots (its ORM path and its one-statement SQL path alike), so it is never
+  offered again, and the quality step takes no decision on it (no slots added, never final);
+- an item with a label or a live lease (``labelled``, ``final``, ``adjudication``, or ``open``
+  with a filled or leased slot) is kept as it is and goes on to its consensus, so that the
+  expert holding a lease is paid for the label as usual (rewards go to final items). A claim
+  that leased a slot while the cancel ran is found after the slots are closed, and its item
+  is restored;
 - the batch's gold items leave the gold pool (retired); those never answered become
   ``cancelled``.
 
@@ -49,6 +50,22 @@ def _counts(batch: Batch) -> tuple[int, int]:
     return counts["cancelled"], counts["total"] - counts["cancelled"]
 
 
+def _restore_started(batch: Batch) -> int:
+    leased = Slot.objects.filter(item_id=OuterRef("pk"), state__in=[Slot.State.FILLED, Slot.State.LEASED])
+    raced = list(
+        Item.objects.filter(batch=batch, state=Item.State.CANCELLED, is_gold=False)
+        .filter(Exists(leased))
+        .values_list("pk", flat=True)
+    )
+    for item_id in raced:
+        Slot.objects.filter(item_id=item_id, state=Slot.State.CLOSED).update(state=Slot.State.WAITING)
+        first = Slot.objects.filter(item_id=item_id, state=Slot.State.WAITING).order_by("idx").first()
+        if first is not None:
+            Slot.objects.filter(pk=first.pk).update(state=Slot.State.OPEN)
+        Item.objects.filter(pk=item_id).update(state=Item.State.OPEN)
+    return len(raced)
+
+
 def batch_cancel(*, batch: Batch, actor: Any = None) -> BatchCancellation:
     """Cancel ``batch`` (see the module's docstring). ``actor``: the lab's ``ApiKey`` or the
     person who asked; the audit row names it."""
@@ -64,7 +81,8 @@ def batch_cancel(*, batch: Batch, actor: Any = None) -> BatchCancellation:
                 status_code=409,
             )
         now = timezone.now()
-        labelled = Slot.objects.filter(item_id=OuterRef("pk"), state=Slot.State.FILLED)
+        started = [Slot.State.FILLED, Slot.State.LEASED]
+        labelled = Slot.objects.filter(item_id=OuterRef("pk"), state__in=started)
         newly = (
             Item.objects.filter(batch=locked, state=Item.State.OPEN, is_gold=False)
             .exclude(Exists(labelled))
@@ -76,13 +94,15 @@ def batch_cancel(*, batch: Batch, actor: Any = None) -> BatchCancellation:
             .exclude(answered)
             .update(state=Item.State.CANCELLED)
         )
-        # Closed after the items: a claim that leased one of their slots in between holds a lease
-        # that runs out or is submitted as usual; the slot it opened next is closed here.
         closed = Slot.objects.filter(
             item__batch=locked,
             item__state=Item.State.CANCELLED,
             state__in=[Slot.State.WAITING, Slot.State.OPEN],
         ).update(state=Slot.State.CLOSED)
+        # A claim that committed while the two statements above ran leased a slot of an item
+        # just cancelled; the slots are locked or closed now, so no other claim can: restore
+        # those items as they were (kept, as started).
+        newly -= _restore_started(locked)
         retired = Item.objects.filter(batch=locked, gold__isnull=False, gold_retired_at__isnull=True).update(
             gold_retired_at=now
         )

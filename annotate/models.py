@@ -193,7 +193,7 @@ class Item(models.Model):
         LABELLED = "labelled", "labelled"  # k labels in, consensus pending
         FINAL = "final", "final"
         ADJUDICATION = "adjudication", "needs adjudication"
-        CANCELLED = "cancelled", "cancelled"  # its batch was cancelled before it had a label
+        CANCELLED = "cancelled", "cancelled"  # its batch was cancelled before anyone started it
 
     id = models.BigAutoField(primary_key=True)
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Public id.")

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from annotate.batches import batch_cancel
+from annotate.batches import _restore_started, batch_cancel
 from annotate.models import Assignment, Batch, Item, Slot
 from annotate.progress import batch_progress
 from annotate.quality.consensus_update import Action, overlap_decision
@@ -99,23 +99,46 @@ def test_cancelled_gold_items_are_not_served_as_gold(lab):
         assert isinstance(result, NoWork), result
 
 
-def test_a_lease_held_at_the_cancel_may_be_submitted_and_its_slot_is_never_reopened(project):
+def test_an_item_under_a_lease_is_kept_and_its_label_counts(project):
     batch = BatchFactory(project=project)
     item = ItemFactory(batch=batch)
+    untouched = ItemFactory(batch=batch)
     expert = _expert_for(project)
     lease = assignment_next(expert=expert, project=project)
-    expiring = AssignmentFactory(item=ItemFactory(batch=batch), expert=_expert_for(project))
+    assert lease.item_id == item.pk
 
-    batch_cancel(batch=batch, actor=None)
+    result = batch_cancel(batch=batch, actor=None)
     label, created = assignment_submit(
-        assignment=lease, expert=expert, payload={"choice": "tie"}, client_id="late"
+        assignment=lease, expert=expert, payload={"choice": "tie"}, client_id="x"
     )
+
+    assert (result.items_cancelled, result.items_kept) == (1, 1)
+    assert _state(untouched) == "cancelled"
+    assert created and _state(item) == "open"
+    assert _slots(item) == ["filled", "open", "waiting"]
+
+
+def test_an_item_a_claim_leased_during_the_cancel_is_restored(project):
+    batch = BatchFactory(project=project)
+    raced = ItemFactory(batch=batch)
+    Item.objects.filter(pk=raced.pk).update(state=Item.State.CANCELLED)
+    Slot.objects.filter(item=raced, idx=0).update(state=Slot.State.LEASED)
+    Slot.objects.filter(item=raced, idx__gt=0).update(state=Slot.State.CLOSED)
+
+    assert _restore_started(batch) == 1
+
+    assert _state(raced) == "open"
+    assert _slots(raced) == ["leased", "open", "waiting"]
+
+
+def test_a_lease_ending_on_a_cancelled_item_closes_its_slot(project):
+    batch = BatchFactory(project=project)
+    lease = AssignmentFactory(item=ItemFactory(batch=batch), expert=_expert_for(project))
+    Item.objects.filter(pk=lease.item_id).update(state=Item.State.CANCELLED)
+
     assignments_expire(project=project, now=timezone.now() + dt.timedelta(days=2))
 
-    assert created and label.item_id == item.pk
-    assert _state(item) == "cancelled"
-    assert _slots(item) == ["filled", "closed", "closed"]
-    assert _slots(expiring.item) == ["closed", "closed", "closed"]
+    assert _slots(lease.item)[0] == "closed"
     decision = overlap_decision(
         state="cancelled", counted=1, pending_slots=0, confidence=None, project=project
     )
