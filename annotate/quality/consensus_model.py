@@ -144,13 +144,33 @@ def weighted_majority_log_posteriors(
 
 @dataclass
 class OneCoinFit:
-    """Result of :func:`one_coin_fit_arrays`: one accuracy per worker, the class priors and each
-    item's log posterior."""
+    """Result of :func:`one_coin_fit_arrays`: one accuracy per worker, the accuracy its vote
+    weighs with (:func:`beyond_chance_accuracy`), the class priors and each item's log
+    posterior."""
 
     accuracies: np.ndarray
     priors: np.ndarray
     log_posteriors: np.ndarray
     n_iter: int
+    vote_accuracies: np.ndarray | None = None
+
+
+def beyond_chance_accuracy(accuracy: np.ndarray, chance: np.ndarray, n_classes: int) -> np.ndarray:
+    """The accuracy a worker's vote weighs with: their accuracy beyond their own chance level,
+    mapped onto the one-coin scale. ``chance`` is the agreement their answers would reach if they
+    ignored the item (their answer distribution times the class priors); the one-coin model takes
+    it to be 1/K, which holds for uniform guessing over balanced classes only. An annotator who
+    always answers "A" or "B" at random is right as often as A or B is true (about 0.45 with
+    rare ties), which a one-coin vote weighs like a real, if weak, annotator; here it maps to
+    1/K, a vote that adds nothing:
+
+        a' = 1/K + (1 - 1/K) (a - chance) / (1 - chance), at least 1/K.
+
+    With balanced classes every chance level is 1/K and a' = a (the plain one-coin model)."""
+    k = float(n_classes)
+    a = np.asarray(accuracy, dtype=np.float64)
+    c = np.clip(np.asarray(chance, dtype=np.float64), 0.0, 1.0 - 1e-6)
+    return np.clip(1.0 / k + (1.0 - 1.0 / k) * (a - c) / (1.0 - c), 1.0 / k, 1.0 - 1e-6)
 
 
 def one_coin_fit_arrays(
@@ -176,7 +196,12 @@ def one_coin_fit_arrays(
     ``prior_accuracy[w]`` (the level accuracy). One parameter per annotator instead of K x K: at
     three labels an item it estimates accuracies with less bias than the diagonal of Dawid-Skene's
     confusions (on the adversarial crowd the latter put experts at 0.80 against 0.88 true).
-    Starts from the gold alone when there is gold, else from the soft majority vote."""
+    Starts from the gold alone when there is gold, else from the soft majority vote.
+
+    A vote weighs with the worker's accuracy beyond their own chance level
+    (:func:`beyond_chance_accuracy`, their answer distribution with one pseudo-label spread over
+    the classes, times the class priors), so an answer that ignores the item adds nothing even
+    when it is not uniform."""
     item_idx = np.asarray(item_idx, dtype=np.int64)
     worker_idx = np.asarray(worker_idx, dtype=np.int64)
     class_idx = np.asarray(class_idx, dtype=np.int64)
@@ -192,7 +217,12 @@ def one_coin_fit_arrays(
         post[clamp, truth[clamp]] = 1.0
     post = post / np.maximum(post.sum(axis=1, keepdims=True), 1e-300)
     acc = a0.astype(np.float64)
+    answers = np.bincount(worker_idx * k + class_idx, weights=w_label, minlength=n_workers * k).reshape(
+        n_workers, k
+    )
+    answer_share = (answers + 1.0 / k) / (answers.sum(axis=1, keepdims=True) + 1.0)
     priors = np.full(k, 1.0 / k)
+    vote_acc = acc
     log_post = np.full((n_items, k), -np.log(k))
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
@@ -203,8 +233,9 @@ def one_coin_fit_arrays(
         )
         mass = post[labelled].sum(axis=0)
         priors = (mass + smoothing) / (mass.sum() + k * smoothing)
+        vote_acc = beyond_chance_accuracy(new_acc, answer_share @ priors, k)
         log_post = weighted_majority_log_posteriors(
-            item_idx, worker_idx, class_idx, n_items, k, accuracies=new_acc, priors=priors, weights=weights
+            item_idx, worker_idx, class_idx, n_items, k, accuracies=vote_acc, priors=priors, weights=weights
         )
         post = np.exp(log_post)
         post[~labelled] = 0.0
@@ -215,7 +246,9 @@ def one_coin_fit_arrays(
         acc = new_acc
         if done:
             break
-    return OneCoinFit(accuracies=acc, priors=priors, log_posteriors=log_post, n_iter=n_iter)
+    return OneCoinFit(
+        accuracies=acc, priors=priors, log_posteriors=log_post, n_iter=n_iter, vote_accuracies=vote_acc
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -164,9 +164,10 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
     fit, choice = result.fit, result.choice
     priors, confusion = fit.priors, list(fit.confusion)
     if result.one_coin is not None:
-        # the majority method: each annotator's one-coin matrix, whose diagonal is its accuracy
+        # the majority method: each annotator's one-coin matrix at the accuracy their vote weighs
+        # with (beyond their own chance level), whose diagonal is that accuracy
         priors = result.one_coin.priors
-        confusion = [one_coin_matrix(float(a), len(classes)) for a in result.one_coin.accuracies]
+        confusion = [one_coin_matrix(float(a), len(classes)) for a in result.one_coin.vote_accuracies]
     model = DawidSkeneModel(
         classes=classes,
         priors=priors,

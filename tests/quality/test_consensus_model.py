@@ -17,6 +17,7 @@ from annotate.quality.aggregation import (
     code_votes,
     dawid_skene_fit_arrays,
     item_consensus,
+    weighted_majority_posterior,
 )
 from annotate.quality.consensus_model import (
     LEVEL_ACCURACY,
@@ -344,3 +345,38 @@ def test_the_one_coin_fit_learns_accuracies_from_gold_and_agreement():
         PAIRWISE_CLASSES[fit.log_posteriors[j].argmax()] == truth[item] for j, item in enumerate(coded.items)
     ]
     assert np.mean(right) > 0.95
+
+
+def test_an_answer_that_ignores_the_item_weighs_nothing_even_when_it_is_not_uniform():
+    """An annotator who answers A or B at random, never "tie" or "both bad", is right about as
+    often as A or B is true (about 0.45 here), well above the 1/4 the one-coin model takes for
+    chance: weighed at that accuracy, their vote decides a 1:1 split. The vote weighs with the
+    accuracy beyond their own chance level, which for them is 1/K: nothing."""
+    rng = random.Random(3)
+    truth = [rng.choice(("A", "B")) if rng.random() < 0.9 else "tie" for _ in range(400)]
+    votes = []
+    for i, t in enumerate(truth):
+        for w in ("h1", "h2", "h3"):
+            votes.append(Vote(item=i, worker=w, choice=t if rng.random() < 0.7 else _wrong(rng, t)))
+        votes.append(Vote(item=i, worker="coin", choice=rng.choice(("A", "B"))))
+    coded = code_votes(votes)
+    gold = np.array([PAIRWISE_CLASSES.index(truth[item]) if item % 5 == 0 else -1 for item in coded.items])
+    arrays = (coded.item_idx, coded.worker_idx, coded.class_idx, len(coded.items), len(coded.workers), K)
+    fit = one_coin_fit_arrays(*arrays, gold=gold)
+    coin = coded.workers.index("coin")
+    assert fit.accuracies[coin] == pytest.approx(0.45, abs=0.06)
+    assert fit.vote_accuracies[coin] < 0.3
+    assert min(fit.vote_accuracies[coded.workers.index(w)] for w in ("h1", "h2", "h3")) > 0.55
+
+    def split_with_coin(accuracy_of_coin: float) -> float:
+        accuracies = {w: float(fit.vote_accuracies[coded.workers.index(w)]) for w in ("h1", "h2")}
+        model = _model({**accuracies, "coin": accuracy_of_coin}, method="majority")
+        split = [Vote(item=0, worker="h1", choice="A"), Vote(item=0, worker="h2", choice="B")]
+        without = weighted_majority_posterior(model, split)["A"]
+        return (
+            weighted_majority_posterior(model, [*split, Vote(item=0, worker="coin", choice="A")])["A"]
+            - without
+        )
+
+    assert split_with_coin(float(fit.vote_accuracies[coin])) < 0.05
+    assert split_with_coin(float(fit.accuracies[coin])) > 0.15  # the one-coin weight would tip it
