@@ -106,6 +106,21 @@ def add_arguments(parser) -> None:
         "the others take theirs right after, to land on the same items and carry their consensus",
     )
     group.add_argument(
+        "--no-adjudicate",
+        dest="adjudicate",
+        action="store_false",
+        help="leave the items in adjudication at the end undecided (by default a staff adjudicator, "
+        "right as often as an expert, decides them after the consensus figures are read, before the "
+        "reward figures)",
+    )
+    group.add_argument(
+        "--no-settle",
+        dest="settle",
+        action="store_false",
+        help="read the rewards as posted (by default the settling period then passes: the held "
+        "shares are released or forfeited and settlement top-ups posted, before the reward figures)",
+    )
+    group.add_argument(
         "--reward-kind",
         choices=("information", "agreement"),
         default="information",
@@ -290,11 +305,15 @@ def run(args) -> dict[str, Any]:
         return max(a.flagged_at_labels for a in members)
 
     leak = gold_key_leak(project, accounts)
+    adjudicated = crowd_adjudicate(project, truth=truth, hard=hard, rng=rng) if args.adjudicate else 0
+    settled = crowd_settle(project) if args.settle else {}
     rewards = reward_figures(project, accounts, truth, hard)
     return {
         "labels": labels,
         "items": len(items),
         "hard_items": len(hard_items),
+        "adjudicated_items": adjudicated,
+        "holdbacks_settled": settled,
         "consensus_accuracy": round(accuracy(consensus, items), 4),
         "majority_accuracy": round(accuracy(majority, items), 4),
         "ds_plain_accuracy": round(accuracy(ds_plain, items), 4),
@@ -377,3 +396,59 @@ def _silver_by(project, accounts: list[Account]) -> dict[str, str]:
         counts[population.get(expert_id, "?")][0] += int(passed)
         counts[population.get(expert_id, "?")][1] += 1
     return {name: f"{passed}/{total}" for name, (passed, total) in sorted(counts.items())}
+
+
+def crowd_adjudicate(project, *, truth: dict, hard: set, rng) -> int:
+    """Decide every item in adjudication as staff would (``item_adjudicate``): right with an
+    expert's probability (0.9, 0.85 on hard items), else a wrong answer. Returns the count."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from annotate.models import Item
+    from annotate.quality.adjudication import item_adjudicate
+
+    user_model = get_user_model()
+    staff, _ = user_model.objects.get_or_create(
+        email="crowd-adjudicator@example.org",
+        defaults={"is_staff": True, "staff_role": user_model.StaffRole.REVIEWER},
+    )
+    decided = 0
+    for item_id in Item.objects.filter(project=project, state=Item.State.ADJUDICATION).values_list(
+        "pk", flat=True
+    ):
+        choice_true, strength_true = truth[item_id]
+        right = rng.random() < (0.85 if item_id in hard else 0.9)
+        choice = choice_true if right else rng.choice([c for c in CHOICES if c != choice_true])
+        strength = (strength_true or 2) if choice in ("A", "B") else None
+        with transaction.atomic():
+            item_adjudicate(
+                item=Item(pk=item_id), actor=staff, decision={"choice": choice, "strength": strength}
+            )
+        decided += 1
+    return decided
+
+
+def crowd_settle(project) -> dict[str, int]:
+    """Let the settling period pass: post the adjustments of revised items, then settle every
+    held share as the periodic tasks would a settling period after the run."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from rewards.holdbacks import holdbacks_settle, reward_adjustments_post
+    from rewards.models import RewardPolicy
+
+    policy = RewardPolicy.objects.filter(project=project).order_by("-version").first()
+    if policy is None or policy.kind != RewardPolicy.Kind.INFORMATION:
+        return {}
+    reward_adjustments_post(limit=100_000)
+    later = timezone.now() + dt.timedelta(seconds=policy.settle_seconds + 3600)
+    totals = {"release": 0, "forfeit": 0, "wait": 0}
+    after = 0
+    while True:
+        counts = holdbacks_settle(now=later, limit=1000, after_id=after, project_id=project.pk)
+        for key in totals:
+            totals[key] += counts[key]
+        if counts["resume_after"] is None:
+            return totals
+        after = counts["resume_after"]

@@ -48,6 +48,8 @@ def crowd_policy(project, kind: str = "information", **settings: Any):
 
 def reward_figures(project, accounts: list, truth: dict, hard: set) -> dict[str, Any]:
     """The figures of the module's docstring, from the ledger."""
+    from django.db.models import F
+
     from annotate.models import Label
     from rewards.ledger import sums_by
     from rewards.models import LedgerAccount, LedgerEntry, LedgerTransaction, RewardPolicy
@@ -88,6 +90,7 @@ def reward_figures(project, accounts: list, truth: dict, hard: set) -> dict[str,
                 label_rate.get("expert", 0) / label_rate["nonexpert"], 3
             )
     figures["reward_unit"] = "base rate (policy base_rate per label)"
+    figures.update(term_figures(project, accounts, truth, base))
 
     # Experts right against a wrong plurality on hard items, and what each such label earned.
     population = {a.expert.pk: a.population for a in accounts}
@@ -119,6 +122,49 @@ def reward_figures(project, accounts: list, truth: dict, hard: set) -> dict[str,
         else:
             earned[label_id] += int((data or {}).get("adjustment") or 0)
     paid = sum(1 for label_id in minority if base and earned.get(label_id, 0) >= base)
+    sided_rows = Label.objects.filter(id__in=minority, item__consensus__choice=F("choice"))
+    sided = set(sided_rows.values_list("id", flat=True))
+    figures["expert_minority_consensus_sided_share"] = (
+        round(len(sided) / len(minority), 4) if minority else "none"
+    )
+    figures["expert_minority_item_states"] = dict(
+        Counter(Label.objects.filter(id__in=minority).values_list("item__state", flat=True))
+    )
+    figures["expert_minority_paid_share_when_sided"] = (
+        round(sum(1 for i in sided if base and earned.get(i, 0) >= base) / len(sided), 4) if sided else "none"
+    )
     figures["expert_minority_labels"] = len(minority)
     figures["expert_minority_paid_share"] = round(paid / len(minority), 4) if minority else "none"
     return figures
+
+
+def term_figures(project, accounts: list, truth: dict, base: int) -> dict[str, Any]:
+    """Where each population's pay comes from, per rewarded label: ``peer_per_label_<p>`` and
+    ``right_per_label_<p>`` (base rates, held shares included), ``graded_right_share_<p>`` (the
+    share of its rewards whose label was graded right) and ``truly_right_share_<p>`` (the share
+    right against the simulation's truth)."""
+    from rewards.models import LedgerTransaction
+
+    if not base:
+        return {}
+    population = {a.expert.pk: a.population for a in accounts}
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    rows = LedgerTransaction.objects.filter(
+        project=project, kind=LedgerTransaction.Kind.REWARD, data__kind="information"
+    ).values_list("expert_id", "label__item_id", "data")
+    for expert_id, item_id, data in rows:
+        row = sums[population.get(expert_id, "other")]
+        row["n"] += 1
+        row["peer"] += int(data.get("peer_amount") or 0)
+        row["right"] += int(data.get("right_amount") or 0)
+        row["graded"] += data.get("right") is True
+        answer = truth.get(item_id)
+        row["true"] += bool(answer) and data.get("label_choice") == answer[0]
+    out: dict[str, Any] = {}
+    for name, row in sorted(sums.items()):
+        n = max(1.0, row["n"])
+        out[f"peer_per_label_{name}"] = round(row["peer"] / n / base, 4)
+        out[f"right_per_label_{name}"] = round(row["right"] / n / base, 4)
+        out[f"graded_right_share_{name}"] = round(row["graded"] / n, 3)
+        out[f"truly_right_share_{name}"] = round(row["true"] / n, 3)
+    return out
