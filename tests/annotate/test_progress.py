@@ -120,7 +120,13 @@ def test_batch_progress_counts_only_that_batchs_items(situation):
     assert mine["items"]["total"] == 5
     assert mine["labels"]["total"] == 5
     assert mine["slots"] == {"filled": 4, "total": 12}
-    assert theirs["items"]["by_state"] == {"open": 1, "labelled": 0, "final": 0, "adjudication": 0, "cancelled": 0}
+    assert theirs["items"]["by_state"] == {
+        "open": 1,
+        "labelled": 0,
+        "final": 0,
+        "adjudication": 0,
+        "cancelled": 0,
+    }
     assert theirs["labels"] == {"total": 1, "ordinary": 1, "gold": 0}
     assert theirs["slots"] == {"filled": 1, "total": 3}
     assert theirs["eta_seconds"] == 2 * 3600
@@ -149,7 +155,13 @@ def test_progress_endpoint_shows_the_projects_progress(situation, lab_client):
     response = lab_client.get(f"/api/v1/projects/{project.pk}/progress")
     assert response.status_code == 200
     body = response.json()
-    assert body["items"]["by_state"] == {"open": 2, "labelled": 0, "final": 1, "adjudication": 1, "cancelled": 0}
+    assert body["items"]["by_state"] == {
+        "open": 2,
+        "labelled": 0,
+        "final": 1,
+        "adjudication": 1,
+        "cancelled": 0,
+    }
     assert body["items"]["gold"] == 1
     assert body["labels"] == {"total": 5, "ordinary": 4, "gold": 1}
     assert body["slots"] == {"filled": 4, "total": 12}
@@ -164,7 +176,13 @@ def test_batch_detail_shows_the_batchs_progress(situation, lab_client):
     response = lab_client.get(f"/api/v1/batches/{batch.pk}")
     assert response.status_code == 200
     progress = response.json()["progress"]
-    assert progress["items"]["by_state"] == {"open": 2, "labelled": 0, "final": 1, "adjudication": 1, "cancelled": 0}
+    assert progress["items"]["by_state"] == {
+        "open": 2,
+        "labelled": 0,
+        "final": 1,
+        "adjudication": 1,
+        "cancelled": 0,
+    }
     assert progress["slots"] == {"filled": 4, "total": 12}
     assert progress["eta_seconds"] == 9600
     assert progress["agreement"] is None
