@@ -191,14 +191,15 @@ def holdback_move(
         check=not_moved_otherwise,
     )
     if created and verdict == "release":
-        right_now, seen = _right_now(reward)
+        right_now, seen, per_right = _label_terms(reward)
+        now = now or timezone.now()
         reward_topup(
             reward=reward,
             right_now=right_now,
-            right_paid=_right_rate_paid(reward) if right_now else 0,
+            right_paid=per_right if right_now else 0,
             revisions_seen=seen,
-            now=now or timezone.now(),
-            stats=_stats(reward.project_id, now or timezone.now()),
+            now=now,
+            stats=_stats(reward.project_id, now),
         )
     if created and verdict == "forfeit" and held_amount:
         audit_record(
@@ -281,30 +282,21 @@ def holdbacks_pending(*, expert_id: Any) -> list[dict[str, Any]]:
 # --- Adjustments ----------------------------------------------------------------------------------
 
 
-def _right_now(reward: LedgerTransaction) -> tuple[bool | None, int]:
-    """The label's right-state after its latest adjustment (or its reward), and how many
-    revisions that took into account."""
-    last = (
-        LedgerTransaction.objects.filter(kind=TxnKind.REWARD_ADJUSTMENT, label_id=reward.label_id)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if last is not None:
-        return last.data.get("right"), int(last.data.get("revisions_seen") or 0)
-    return reward.data.get("right"), int(reward.data.get("revisions_seen") or 0)
-
-
-def _right_rate_paid(reward: LedgerTransaction) -> int:
-    """What the label's right term pays when right: the reward's rate, or the latest
-    adjustment's (a settlement top-up raises it)."""
+def _label_terms(reward: LedgerTransaction) -> tuple[bool | None, int, int]:
+    """The label's right-state after its latest adjustment (or its reward), how many revisions
+    that took into account, and what its right term pays when right (the reward's rate, or the
+    latest adjustment's: a settlement top-up raises it, and each adjustment carries it on)."""
     last = (
         LedgerTransaction.objects.filter(kind=TxnKind.REWARD_ADJUSTMENT, label_id=reward.label_id)
         .order_by("-created_at", "-id")
         .values_list("data", flat=True)
         .first()
     )
-    rate = (last or {}).get("right_amount_if_right")
-    return int(rate if rate is not None else reward.data.get("right_amount_if_right") or 0)
+    data = last if last is not None else reward.data
+    rate = data.get("right_amount_if_right")
+    if rate is None:
+        rate = reward.data.get("right_amount_if_right")
+    return data.get("right"), int(data.get("revisions_seen") or 0), int(rate or 0)
 
 
 @transaction.atomic
@@ -314,14 +306,13 @@ def reward_adjust(*, reward: LedgerTransaction) -> LedgerTransaction | None:
     if consensus is None:
         return None
     revisions = consensus.revisions or []
-    was_right, seen = _right_now(reward)
+    was_right, seen, per_right = _label_terms(reward)
     if len(revisions) <= seen or reward.data.get("reference") == "gold":
         return None
     label = Label.objects.get(pk=reward.label_id)
     if label.excluded_from_consensus:
         return None  # the clawback and the forfeit take care of it
     right = bool(label.choice) and label.choice == consensus.choice
-    per_right = _right_rate_paid(reward)
     delta = (per_right if right else 0) - (per_right if was_right else 0)
     revision = revisions[-1]
     reason = f"consensus revised ({revision.get('reason', 'revision')}): now {consensus.choice or 'none'}"

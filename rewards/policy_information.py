@@ -277,25 +277,32 @@ def peer_score(*, label: Label, stats: ProjectStats, until: Any) -> dict[str, An
     return {"score": str(score), "peers": len(peers), "draws": draws}
 
 
-def _window_peer_scores(*, label: Label, policy: RewardPolicy) -> list[Fraction]:
-    """The peer scores of the annotator's previous rewards in the project under this kind."""
-    rows = (
-        LedgerTransaction.objects.filter(
-            expert_id=label.expert_id,
-            project_id=label.project_id,
-            kind=LedgerTransaction.Kind.REWARD,
-            data__kind=RewardPolicy.Kind.INFORMATION,
-        )
-        .exclude(label_id=label.pk)
-        .order_by("-created_at", "-id")
-        .values_list("data", flat=True)[: max(policy.score_window - 1, 0)]
+def peer_scores(
+    *, expert_id: Any, project_id: Any, limit: int, exclude_label_id: Any = None
+) -> list[Fraction]:
+    """The peer scores of the annotator's last ``limit`` rewards of this kind in the project
+    (without the reward of ``exclude_label_id``), newest first."""
+    rows = LedgerTransaction.objects.filter(
+        expert_id=expert_id,
+        project_id=project_id,
+        kind=LedgerTransaction.Kind.REWARD,
+        data__kind=RewardPolicy.Kind.INFORMATION,
     )
+    if exclude_label_id is not None:
+        rows = rows.exclude(label_id=exclude_label_id)
     out = []
-    for data in rows:
+    for data in rows.order_by("-created_at", "-id").values_list("data", flat=True)[: max(limit, 0)]:
         score = ((data or {}).get("peer") or {}).get("score")
         if score is not None:
             out.append(Fraction(score))
     return out
+
+
+def peer_average(scores: list[Fraction], prior: int) -> Fraction:
+    """P: the window's scores with ``prior`` pseudo-scores of 0, clipped to [0, 1]."""
+    if not scores:
+        return Fraction(0)
+    return min(max(Fraction(0), sum(scores, Fraction(0)) / (len(scores) + prior)), Fraction(1))
 
 
 # --- The right term -----------------------------------------------------------------------------
@@ -373,15 +380,15 @@ def information_compute(
     base = int(policy.base_rate)
 
     peer = peer_score(label=label, stats=stats, until=until)
-    scores = _window_peer_scores(label=label, policy=policy)
+    scores = peer_scores(
+        expert_id=label.expert_id,
+        project_id=label.project_id,
+        limit=policy.score_window - 1,
+        exclude_label_id=label.pk,
+    )
     if peer["score"] is not None:
         scores = [Fraction(peer["score"]), *scores]
-    p = (
-        max(Fraction(0), sum(scores, Fraction(0)) / (len(scores) + policy.score_prior))
-        if scores
-        else Fraction(0)
-    )
-    p = min(p, Fraction(1))
+    p = peer_average(scores, policy.score_prior)
 
     right = label_right(label=label, consensus=consensus)
     window = _known_window(label=label, policy=policy, until=until)

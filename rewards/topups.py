@@ -32,7 +32,7 @@ from django.core.cache import cache
 from annotate.models import Label
 from rewards.ledger import expert_account, lab_budget_account, ledger_post
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
-from rewards.policy_information import BP, ProjectStats, _known_window, right_rate
+from rewards.policy_information import BP, ProjectStats, _known_window, peer_average, peer_scores, right_rate
 from rlhf_platform.core.exceptions import ApplicationError
 
 TxnKind = LedgerTransaction.Kind
@@ -40,26 +40,6 @@ TxnKind = LedgerTransaction.Kind
 
 def topup_reference(label_id: Any) -> str:
     return f"reward_settle:{label_id}"
-
-
-def _peer_scores_now(*, expert_id: Any, project_id: Any, window: int) -> list[Fraction]:
-    """The peer scores of the annotator's last ``window`` rewards of this kind in the project."""
-    rows = (
-        LedgerTransaction.objects.filter(
-            expert_id=expert_id,
-            project_id=project_id,
-            kind=TxnKind.REWARD,
-            data__kind=RewardPolicy.Kind.INFORMATION,
-        )
-        .order_by("-created_at", "-id")
-        .values_list("data", flat=True)[:window]
-    )
-    scores = []
-    for data in rows:
-        score = ((data or {}).get("peer") or {}).get("score")
-        if score is not None:
-            scores.append(Fraction(score))
-    return scores
 
 
 def topup_compute(
@@ -80,15 +60,8 @@ def topup_compute(
         return {"topup": 0, "reason": "no policy or label"}
     base, multiplier_bp = int(policy.base_rate), int(data.get("multiplier_bp") or 0)
 
-    scores = _peer_scores_now(
-        expert_id=reward.expert_id, project_id=reward.project_id, window=policy.score_window
-    )
-    p = (
-        max(Fraction(0), sum(scores, Fraction(0)) / (len(scores) + policy.score_prior))
-        if scores
-        else Fraction(0)
-    )
-    p = min(p, Fraction(1))
+    scores = peer_scores(expert_id=reward.expert_id, project_id=reward.project_id, limit=policy.score_window)
+    p = peer_average(scores, policy.score_prior)
     peer_now = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
 
     rate = right_rate(
