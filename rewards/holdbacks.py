@@ -333,6 +333,7 @@ def reward_adjust(*, reward: LedgerTransaction) -> LedgerTransaction | None:
             "right": right,
             "was_right": was_right,
             "revisions_seen": len(revisions),
+            "right_amount_if_right": per_right,  # carried on for the next revision
             "adjustment": str(delta),
             "reward": str(reward.uid),
         },

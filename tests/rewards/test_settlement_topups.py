@@ -106,3 +106,31 @@ def test_no_topup_beyond_what_the_budget_holds_beyond_its_commitments_and_the_re
     assert _topups(labels["honest"]) <= left
     assert ledger_balances(expert_id=labels["honest"][0].expert_id)["held"] == 0  # released all the same
     assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
+
+
+@pytest.mark.django_db
+def test_revisions_after_a_topup_move_the_settled_rate_each_time(project, django_capture_on_commit_callbacks):
+    from annotate.models import ItemConsensus
+    from rewards.holdbacks import reward_adjustments_post
+
+    policy_for(project, base_rate=10_000, kind="information", holdback_bp=2000, settle_seconds=3600)
+    credit(project.lab, 10**9)
+    _honest, _always_a, labels = _crowd(project, django_capture_on_commit_callbacks)
+    first = labels["honest"][0]
+    holdbacks_settle(now=timezone.now() + LATER)
+    settled_rate = LedgerTransaction.objects.get(reference=topup_reference(first.pk)).data[
+        "right_amount_if_right"
+    ]
+    assert settled_rate > int(_reward(first).data["right_amount_if_right"])
+
+    wrong = "B" if first.choice == "A" else "A"
+    revisions = []
+    for choice in (wrong, first.choice):  # revised against the label, then back
+        revisions.append({"was": {}, "now": {"choice": choice}, "reason": "adjudicated"})
+        ItemConsensus.objects.filter(item=first.item).update(choice=choice, revisions=list(revisions))
+        reward_adjustments_post()
+    moves = LedgerTransaction.objects.filter(
+        kind="reward_adjustment", label_id=first.pk, reference__startswith="reward_adjustment:"
+    ).order_by("created_at", "id")
+    assert [int(m.data["adjustment"]) for m in moves] == [-settled_rate, settled_rate]
+    assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
