@@ -26,12 +26,14 @@ def _small_limits(settings):
 
 
 class Clock:
-    """``time.time`` moved forward on demand (the counters and the cache's expiry read it)."""
+    """``time.time`` stopped, and moved forward on demand only (the counters and the cache's
+    expiry read it), so that a slow machine's real seconds cannot end a lock the test still
+    expects a second of."""
 
     def __init__(self, monkeypatch):
         self.offset = 0.0
-        real = time.time
-        monkeypatch.setattr(time, "time", lambda: real() + self.offset)
+        start = time.time()
+        monkeypatch.setattr(time, "time", lambda: start + self.offset)
 
     def tick(self, seconds: float) -> None:
         self.offset += seconds
