@@ -481,6 +481,42 @@ class ItemConsensus(models.Model):
         return f"consensus of item {self.item_id}"
 
 
+class LabelRevision(models.Model):
+    """A value an expert's label held before they corrected it (annotate/label_revisions.py):
+    one row per correction, numbered from 1, never changed or deleted. The label itself holds
+    the latest value; these rows are its history."""
+
+    id = models.BigAutoField(primary_key=True)
+    # No index of its own: the unique (label, number) leads with it.
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="revisions", db_index=False)
+    number = models.PositiveSmallIntegerField(help_text="1 for the first correction.")
+    choice = models.CharField(max_length=16, blank=True)
+    strength = models.PositiveSmallIntegerField(null=True, blank=True)
+    ranking = models.JSONField(null=True, blank=True)
+    criteria = models.JSONField(default=dict, blank=True)
+    rationale = models.TextField(blank=True)
+    schema_version = models.PositiveIntegerField()
+    gold_passed = models.BooleanField(null=True, blank=True, help_text="The grade the value had (gold).")
+    valued_at = models.DateTimeField(help_text="When this value was given.")
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it was replaced.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["label", "number"], name="label_revision_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"revision {self.number} of label {self.label_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("A label's history is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("A label's history is append-only.")
+
+
 # --- Quality (annotate/quality): reputation, suspensions, the project's fitted model -----------
 
 
