@@ -24,6 +24,7 @@
 | ``/staff/credentials/``                           | staff-queue              | reviewers   |
 | ``/staff/quality/``                               | quality-projects         | reviewers   |
 | ``/staff/quality/projects/<id>/``                 | quality-project          | reviewers   |
+| ``/staff/quality/projects/<id>/charts/``          | quality-project-charts   | reviewers   |
 | ``/staff/quality/items/<uid>/``                   | quality-item             | reviewers   |
 | ``/staff/adjudication/`` (``?project=<id>``)      | staff-adjudication       | reviewers   |
 | ``/staff/adjudication/<uid>/`` (GET, POST)        | staff-adjudication-item  | reviewers   |
@@ -57,6 +58,7 @@ from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.accounts import views_inbox as inbox_views
 from rlhf_platform.accounts import views_passwords as password_views
 from rlhf_platform.experts import views as experts_views
+from rlhf_platform.labconsole import urls as labconsole_urls
 
 urlpatterns = [
     path("", accounts_views.home, name="home"),
@@ -91,6 +93,11 @@ urlpatterns = [
     path("staff/credentials/", experts_views.staff_queue, name="staff-queue"),
     path("staff/quality/", quality_views.quality_projects, name="quality-projects"),
     path("staff/quality/projects/<uuid:project_id>/", quality_views.quality_project, name="quality-project"),
+    path(
+        "staff/quality/projects/<uuid:project_id>/charts/",
+        quality_views.quality_project_live,
+        name="quality-project-charts",
+    ),
     path("staff/quality/items/<uuid:item_id>/", quality_views.quality_item, name="quality-item"),
     path("staff/adjudication/", adjudication_views.adjudication_queue, name="staff-adjudication"),
     path(
@@ -130,6 +137,8 @@ urlpatterns = [
     ),
 ]
 
+# the lab console: /labs/, /labs/<slug>/... (see rlhf_platform/labconsole/urls.py).
+urlpatterns += labconsole_urls.web_urlpatterns
 # rewards: /earnings/, /staff/budgets/ (see rewards/urls.py).
 urlpatterns += rewards_urls.web_urlpatterns
 # payouts: /wallet/, /payouts/, /staff/payouts/ (see rewards/payouts/urls.py).

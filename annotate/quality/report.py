@@ -194,18 +194,14 @@ def consensus_distribution(*, project: Project) -> dict[str, Any]:
         .annotate(n=Count("pk"))
         .values_list("state", "n")
     )
-    histogram = [0] * CONFIDENCE_BINS
-    for confidence in consensus.values_list("confidence", flat=True).iterator(chunk_size=5000):
-        histogram[min(int(confidence * CONFIDENCE_BINS), CONFIDENCE_BINS - 1)] += 1
+    from annotate.quality.chart_data import confidence_histogram  # it reads this module
+
     return {
         "items_with_consensus": consensus.count(),
         "choice_counts": {c: choices.get(c, 0) for c in PAIRWISE_CHOICES} if choices else {},
         "choice_shares": {c: round(choices.get(c, 0) / total, 4) for c in PAIRWISE_CHOICES} if total else {},
         "states": {state: states.get(state, 0) for state in Item.State.values},
-        "confidence_histogram": [
-            {"low": i / CONFIDENCE_BINS, "high": (i + 1) / CONFIDENCE_BINS, "items": n}
-            for i, n in enumerate(histogram)
-        ],
+        "confidence_histogram": confidence_histogram(project=project, bins=CONFIDENCE_BINS),
     }
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from annotate.models import AnnotatorQuality, Label, Project, ProjectSuspension
 from annotate.quality.cusum import GOLD, SCALE, Design, State, design_of
+from annotate.quality.live import quality_changed_on_commit
 from annotate.quality.stats import beta_interval
 from rlhf_platform.accounts.notifications import notify_on_commit, user_group
 
@@ -135,6 +136,8 @@ def deltas_apply(*, project_id: Any, deltas: dict[Any, QualityDelta]) -> dict[An
     for expert_id, delta in deltas.items():
         if delta.evidence:
             gold_rules_apply(row=rows[expert_id], project=project)
+    if deltas:
+        quality_changed_on_commit(project_id=project_id)
     return rows
 
 

@@ -1,5 +1,6 @@
-"""Staff pages of quality: the projects, one project's report with its annotator table
-(filters: status, flag, minimum labels), and one item: its content (prompt and responses) and labels.
+"""Staff pages of quality: the projects, one project's report with its charts and annotator
+table (filters: status, flag, minimum labels), the charts alone (fetched again when the
+project's quality changes), and one item: its content (prompt and responses) and labels.
 
 Plain server-rendered pages over the same numbers as the API (``annotate.quality.report``).
 """
@@ -17,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from annotate.models import Item, Project
 from annotate.quality.api import annotator_filter
+from annotate.quality.chart_data import project_charts
 from annotate.quality.report import annotator_report, item_drilldown, project_report
 from annotate.rendering import prompt_html, render_markdown
 from rlhf_platform.accounts.roles import Action as A
@@ -68,12 +70,24 @@ def quality_project(request, project_id):
     context = {
         "project": project,
         "report": report,
+        "charts": project_charts(project=project),
         "annotators": annotators,
         "form": form,
         "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < low["count"] else None,
         "previous_offset": max(offset - PAGE_SIZE, 0) if offset else None,
     }
     return render(request, "quality/project.html", context)
+
+
+@action_required(A.STAFF_VIEW)
+def quality_project_live(request, project_id):
+    """The charts of a project's quality page alone: what the page's script fetches again
+    when the project's quality changes (``js/quality_live.js``)."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        raise Http404("Project not found.")
+    context = {"project": project, "charts": project_charts(project=project)}
+    return render(request, "quality/_charts.html", context)
 
 
 def _sanitised(html: str) -> SafeString:
