@@ -58,7 +58,6 @@ from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.accounts import views_inbox as inbox_views
 from rlhf_platform.accounts import views_passwords as password_views
 from rlhf_platform.experts import views as experts_views
-from rlhf_platform.labconsole import urls as labconsole_urls
 
 urlpatterns = [
     path("", accounts_views.home, name="home"),
@@ -137,8 +136,6 @@ urlpatterns = [
     ),
 ]
 
-# the lab console: /labs/, /labs/<slug>/... (see rlhf_platform/labconsole/urls.py).
-urlpatterns += labconsole_urls.web_urlpatterns
 # rewards: /earnings/, /staff/budgets/ (see rewards/urls.py).
 urlpatterns += rewards_urls.web_urlpatterns
 # payouts: /wallet/, /payouts/, /staff/payouts/ (see rewards/payouts/urls.py).
