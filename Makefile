@@ -11,10 +11,11 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 
 .PHONY: run test install lint migrate demo serve worker beat lock bench clean contracts contracts-check
 
-$(STAMP): requirements.lock
+$(STAMP): requirements.lock client/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e client/
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
