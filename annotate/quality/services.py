@@ -69,6 +69,13 @@ from annotate.quality.cusum import GOLD, SILVER, State, design_of
 from annotate.quality.gold import label_gold_grade
 from annotate.quality.gold_pool import silver_promote, silver_withdraw
 from annotate.quality.model_fit import project_model_fit
+from annotate.quality.recompute import (
+    CONSENSUS_COLUMNS,
+    agreement_counts,
+    consensus_bulk,
+    consensus_upsert,
+    label_counters,
+)
 from annotate.quality.reputation import (
     QualityDelta,
     deltas_apply,
@@ -333,39 +340,30 @@ def _grouped(rows: Iterator[tuple]) -> Iterator[tuple[int, list[tuple]]]:
         yield current, group
 
 
-def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> dict[int, ConsensusView]:
+def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> Any:
     """Every ordinary item's consensus from its counted labels, written in bulk. Returns the
     rows by item id (adjudicated ones as they are)."""
     adjudicated = {
         row.item_id: row for row in ItemConsensus.objects.filter(item__project=project, method=ADJUDICATED)
     }
+    kept = {item_id: _view(row) for item_id, row in adjudicated.items()}
+    if project.label_schema.get("kind") == "pairwise":
+
+        def single(item_id: int) -> ConsensusView | None:
+            row = item_consensus_refresh(item=Item.objects.get(pk=item_id), model=model)
+            return None if row is None else _view(row)
+
+        table = consensus_bulk(project=project, model=model, kept=kept, single=single)
+        _consensus_orphans_delete(project)
+        return table
     responses_of: dict[int, list] = {}
     ranking = project.label_schema.get("kind") == "ranking"
-    results: dict[int, ConsensusView] = {item_id: _view(row) for item_id, row in adjudicated.items()}
+    results: dict[int, ConsensusView] = dict(kept)
     batch: list[ItemConsensus] = []
 
     def flush() -> None:
-        if batch and connection.vendor == "postgresql":
-            _consensus_upsert_postgresql(batch)
-            batch.clear()
-        elif batch:
-            ItemConsensus.objects.bulk_create(
-                batch,
-                update_conflicts=True,
-                unique_fields=["item"],
-                update_fields=[
-                    "method",
-                    "choice",
-                    "strength",
-                    "ranking",
-                    "confidence",
-                    "agreement",
-                    "label_count",
-                    "posterior",
-                    "computed_at",
-                ],
-            )
-            batch.clear()
+        consensus_upsert(tuple(getattr(row, column) for column in CONSENSUS_COLUMNS) for row in batch)
+        batch.clear()
 
     group_iter = _grouped(_ordinary_rows(project.pk))
     for item_id, rows in group_iter:
@@ -388,66 +386,21 @@ def _consensus_recompute(*, project: Project, model: DawidSkeneModel | None) -> 
         if len(batch) >= 20_000:
             flush()
     flush()
-    # Items whose labels were all excluded have no consensus.
+    _consensus_orphans_delete(project)
+    return results
+
+
+def _consensus_orphans_delete(project: Project) -> None:
+    """Items whose labels were all excluded have no consensus."""
     # NOT EXISTS (an anti-join), not NOT IN: over a million labels PostgreSQL cannot hash the
     # NOT IN list in work_mem and would rescan it for every row.
     counted = Label.objects.filter(item_id=OuterRef("item_id"), excluded_from_consensus=False)
     ItemConsensus.objects.filter(item__project=project).exclude(method=ADJUDICATED).exclude(
         Exists(counted)
     ).delete()
-    return results
 
 
-_CONSENSUS_COLUMNS = (
-    "item_id",
-    "method",
-    "choice",
-    "strength",
-    "ranking",
-    "confidence",
-    "agreement",
-    "label_count",
-    "posterior",
-    "computed_at",
-)
-
-
-def _consensus_upsert_postgresql(rows: list[ItemConsensus]) -> None:
-    """Many consensus rows at once: COPY into a temporary table, then one upsert (the ORM's
-    bulk_create spends most of its time building the SQL of a large batch)."""
-    columns = ", ".join(_CONSENSUS_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _CONSENSUS_COLUMNS[1:])
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS quality_consensus_load "
-            "(LIKE annotate_itemconsensus INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY quality_consensus_load ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    (
-                        row.item_id,
-                        row.method,
-                        row.choice,
-                        row.strength,
-                        None if row.ranking is None else json.dumps(row.ranking),
-                        row.confidence,
-                        row.agreement,
-                        row.label_count,
-                        None if row.posterior is None else json.dumps(row.posterior),
-                        row.computed_at,
-                    )
-                )
-        upsert = (
-            f"INSERT INTO annotate_itemconsensus ({columns}) SELECT {columns} FROM quality_consensus_load "  # noqa: S608
-            f"ON CONFLICT (item_id) DO UPDATE SET {updates}"
-        )
-        cursor.execute(upsert)  # the column names are the constants above
-
-
-def _actions_recompute(
-    *, project: Project, consensus: dict[int, ConsensusView], model: DawidSkeneModel | None
-) -> dict[str, int]:
+def _actions_recompute(*, project: Project, consensus: Any, model: DawidSkeneModel | None) -> dict[str, int]:
     """The adaptive-overlap decision for every item not final or in adjudication."""
     counts: dict[str, int] = defaultdict(int)
     open_items = (
@@ -464,9 +417,33 @@ def _actions_recompute(
     return dict(counts)
 
 
-def _annotators_recompute(*, project: Project, consensus: dict[int, ConsensusView]) -> int:
+def _annotators_recompute(*, project: Project, consensus: Any) -> int:
     """Every annotator row rebuilt from the labels the after-submit step has taken into account
     (``quality_at`` set); reinstatement baselines and suspensions are kept."""
+    if project.label_schema.get("kind") == "pairwise":
+        deltas = _deltas_aggregated(project)
+    else:
+        deltas = _deltas_replayed(project, consensus)
+    return _annotator_rows_write(project=project, deltas=deltas)
+
+
+def _deltas_aggregated(project: Project) -> dict[Any, QualityDelta]:
+    """The annotators' counters of a pairwise project as SQL aggregates (the sums
+    :func:`label_delta` adds up label by label)."""
+    deltas: dict[Any, QualityDelta] = defaultdict(QualityDelta)
+    for expert_id, counters in label_counters(project=project).items():
+        delta = deltas[expert_id]
+        for name, value in counters.items():
+            setattr(delta, name, value)
+        delta.active_seconds_sum = float(delta.active_seconds_sum or 0.0)
+    for expert_id, (hits, total) in agreement_counts(project=project).items():
+        deltas[expert_id].agreement_hits = hits
+        deltas[expert_id].agreement_total = total
+    return deltas
+
+
+def _deltas_replayed(project: Project, consensus: Any) -> dict[Any, QualityDelta]:
+    """The annotators' counters label by label (ranking projects: agreement is a ranking distance)."""
     deltas: dict[Any, QualityDelta] = defaultdict(QualityDelta)
     rows = (
         Label.objects.filter(project_id=project.pk, quality_at__isnull=False)
@@ -499,6 +476,10 @@ def _annotators_recompute(*, project: Project, consensus: dict[int, ConsensusVie
             continue
         deltas[expert_id].agreement_hits += int(label_agrees((choice, ranking), row))
         deltas[expert_id].agreement_total += 1
+    return deltas
+
+
+def _annotator_rows_write(*, project: Project, deltas: dict[Any, QualityDelta]) -> int:
     tests = _tests_replay(project=project)
     existing = {row.expert_id: row for row in AnnotatorQuality.objects.filter(project=project)}
     suspended = set(
@@ -536,27 +517,29 @@ def _annotators_recompute(*, project: Project, consensus: dict[int, ConsensusVie
     return len(deltas)
 
 
-def _tests_replay(*, project: Project) -> dict[Any, State]:
+def _tests_replay(*, project: Project, expert_id: Any = None) -> dict[Any, State]:
     """Every annotator's suspension test replayed from the stored evidence since their last
     reinstatement, in the order the after-submit step took it: a gold when its step ran
     (``quality_at``), silver grades when their item became final (``finalized_at``). Like the
     step, the replay stops at the first crossing, so it suspends whom the step suspended, with
     the same change point (steps of one annotator that ran concurrently may be ordered
-    differently by a few milliseconds)."""
+    differently by a few milliseconds). With ``expert_id``, that annotator's test only (a
+    corrected gold label, annotate/label_revisions.py)."""
     design = design_of(p0=project.gold_threshold)
+    who = {} if expert_id is None else {"expert_id": expert_id}
     reinstated: dict[Any, Any] = {}
     for expert_id, decided_at in ProjectSuspension.objects.filter(
-        project=project, appeal=ProjectSuspension.Appeal.REINSTATED, decided_at__isnull=False
+        project=project, appeal=ProjectSuspension.Appeal.REINSTATED, decided_at__isnull=False, **who
     ).values_list("expert_id", "decided_at"):
         reinstated[expert_id] = max(decided_at, reinstated.get(expert_id, decided_at))
     events: dict[Any, list[tuple]] = defaultdict(list)
     golds = Label.objects.filter(
-        project=project, is_gold=True, gold_passed__isnull=False, quality_at__isnull=False
+        project=project, is_gold=True, gold_passed__isnull=False, quality_at__isnull=False, **who
     ).values_list("expert_id", "quality_at", "created_at", "id", "gold_passed")
     for expert_id, at, created_at, label_id, passed in golds.iterator(chunk_size=CHUNK):
         events[expert_id].append((at, 0, created_at, str(label_id), GOLD, passed))
     silver = Label.objects.filter(
-        project=project, silver_passed__isnull=False, item__finalized_at__isnull=False
+        project=project, silver_passed__isnull=False, item__finalized_at__isnull=False, **who
     ).values_list("expert_id", "item__finalized_at", "item_id", "created_at", "id", "silver_passed")
     for expert_id, at, item_id, created_at, label_id, passed in silver.iterator(chunk_size=CHUNK):
         events[expert_id].append((at, item_id, created_at, str(label_id), SILVER, passed))
@@ -612,6 +595,12 @@ def project_quality_recompute(*, project_id: Any, refit: bool = True) -> dict[st
     report["annotators"] = _annotators_recompute(project=project, consensus=consensus)
     report["seconds"] = round(time.perf_counter() - started, 3)
     return report
+
+
+def expert_test_replay(*, project: Project, expert_id: Any) -> State:
+    """One annotator's suspension test replayed from the stored evidence (see
+    :func:`_tests_replay`)."""
+    return _tests_replay(project=project, expert_id=expert_id).get(expert_id) or State()
 
 
 __all__ = [
