@@ -80,6 +80,11 @@ def information_posting(
         f"held until the item settles ({policy.settle_seconds // 3600} h after it is final) and the "
         "annotator is in good standing"
     )
+    if breakdown.get("held_in_full"):
+        held_reason = (
+            f"held in full: your first {policy.score_window} labels in a project settle at the rate "
+            f"your record supports {policy.settle_seconds // 3600} h after the item is final"
+        )
     return reward_posting_build(
         label=label,
         legs=[(budget, -breakdown["amount"]), (payable, breakdown["paid"]), (held, breakdown["held"])],

@@ -398,7 +398,10 @@ def information_compute(
     peer_amount = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
     right_amount = int(base * multiplier_bp * policy.right_weight_bp * r // (BP * BP))
     amount = peer_amount + right_amount
-    held = amount * policy.holdback_bp // BP
+    # A record shorter than the window is an immature estimate of the annotator's rate: the
+    # whole reward is held and settles at the rate their record supports then (rewards.topups).
+    young = max(len(scores), len(window)) < policy.score_window
+    held = amount if young else amount * policy.holdback_bp // BP
     right_per_label = int(
         base
         * multiplier_bp
@@ -427,7 +430,8 @@ def information_compute(
         if label.gold_passed is not None
         else ("consensus" if right is not None else None),
         "delta_sign": stats.sign,
-        "holdback_bp": policy.holdback_bp,
+        "holdback_bp": BP if young else policy.holdback_bp,
+        "held_in_full": young,
         "settle_seconds": policy.settle_seconds,
         "label_choice": label.choice,
         "consensus": None

@@ -1,18 +1,25 @@
-"""The settlement top-up of a reward of kind ``information``.
+"""The settlement of a reward of kind ``information``: rated again, up or down.
 
 A reward is computed when its item is final, with the annotator's windows as they stand then:
 the peer term's average over their last ``score_window`` scores and the right term's
 chance-corrected accuracy, each shrunk by ``score_prior`` pseudo-scores of 0. On an account's
-first labels the windows are short, so an honest annotator is paid a fraction of their rate
-(the shrinkage that keeps an item-ignoring account's clipped noise small).
+first labels the windows are short, so that rate is an immature estimate: an honest annotator
+is paid a fraction of their rate (the shrinkage that keeps an item-ignoring account's clipped
+noise small), and an account that works carefully until it has a record and then stops looking
+at the items is paid for the care it no longer takes. While the record is shorter than the
+window, the whole reward is held (``rewards.policy_information``).
 
 When the held share is released (the settling period has passed, the item is final, the
-annotator is in good standing), the reward is rated again with the windows as they stand at
-settlement, and what that pays above what the label was paid is posted as a top-up (lab budget
--> payable, reference ``reward_settle:<label>``, a reward adjustment whose data gives both
-rates). Only upward: money already paid is never taken back on a later window (a suspension or
-a group decision forfeits instead). An item-ignoring account's windows at settlement average
-to about 0, so it gains nothing; an honest one's early labels are brought to its settled rate.
+annotator is in good standing), each term is rated again with the windows as they stand at
+settlement, and the label settles at that rate (lab budget <-> payable, reference
+``reward_settle:<label>``, a reward adjustment whose data gives both rates):
+
+- a term that rates higher is topped up;
+- a term that rates lower is cut, out of the held share only, never out of what was paid
+  (the right term first, so that a later revision of the consensus moves the settled rate).
+
+An item-ignoring account's windows at settlement average to about 0, so it gains nothing and
+its held shares are cut; an honest one's early labels are brought to its settled rate.
 
 The top-up is paid only from what the lab's budget holds beyond its commitments (work handed
 out and not yet paid, :func:`~rewards.selectors.lab_commitments`), checked under the budget's
@@ -49,10 +56,12 @@ def topup_compute(
     right_paid: int,
     now: dt.datetime,
     stats: ProjectStats,
+    held: int = 0,
 ) -> dict[str, Any]:
-    """The reward rated with the windows at ``now``, and the top-up over what was paid:
+    """The reward rated with the windows at ``now``, and the settlement over what was paid:
     ``right_now`` is whether the label is right after any adjustments, ``right_paid`` the right
-    term paid so far (the reward's and adjustments')."""
+    term paid so far (the reward's and adjustments'), ``held`` the held share being released
+    (what a cut may take). ``topup`` is the net amount, negative for a cut."""
     data = reward.data or {}
     policy = RewardPolicy.objects.filter(pk=data.get("policy_id")).first()
     label = Label.objects.filter(pk=reward.label_id).first()
@@ -73,22 +82,36 @@ def topup_compute(
     right_if_right_now = int(base * multiplier_bp * policy.right_weight_bp * per_right // (BP * BP))
     right_due = right_if_right_now if right_now else 0
 
-    peer_top = max(0, peer_now - int(data.get("peer_amount") or 0))
+    peer_paid = int(data.get("peer_amount") or 0)
+    peer_top = max(0, peer_now - peer_paid)
     right_top = max(0, right_due - right_paid)
+    room = max(0, held)
+    right_cut = min(room, max(0, right_paid - right_due))
+    peer_cut = min(room - right_cut, max(0, peer_paid - peer_now))
+    # What the right term pays when right from now on (a later revision moves it): the settled
+    # rate, unless the held share could not cover the whole cut of a right label.
+    if right_now and right_cut < right_paid - right_due:
+        carried = right_paid - right_cut
+    elif right_now or right_cut:
+        carried = right_if_right_now
+    else:
+        carried = max(right_if_right_now, int(data.get("right_amount_if_right") or 0))
     return {
-        "topup": peer_top + right_top,
+        "topup": peer_top + right_top - peer_cut - right_cut,
         "peer": {
             "p": str(p),
             "window": len(scores),
             "amount_now": peer_now,
-            "paid": int(data.get("peer_amount") or 0),
+            "paid": peer_paid,
         },
         "right": right_now,
         "right_window": {k: rate[k] for k in ("n", "hits", "chance", "g", "per_right")},
-        "right_amount_if_right": max(right_if_right_now, int(data.get("right_amount_if_right") or 0)),
+        "right_amount_if_right": carried,
         "right_paid": right_paid,
         "peer_topup": peer_top,
         "right_topup": right_top,
+        "peer_cut": peer_cut,
+        "right_cut": right_cut,
     }
 
 
@@ -101,15 +124,23 @@ def reward_topup(
     now: dt.datetime,
     stats: ProjectStats,
 ) -> LedgerTransaction | None:
-    """Post the settlement top-up of one reward (see the module), once; None when there is
-    nothing to pay or the lab's budget beyond its commitments does not cover it. Called in the
-    release's transaction."""
+    """Post the settlement of one reward (see the module), once: a top-up, or a cut out of the
+    held share just released; None when there is nothing to move or the lab's budget beyond its
+    commitments does not cover a top-up. Called in the release's transaction, after the held
+    share reached the payable account."""
     from rewards.policy import policy_max_reward
     from rewards.selectors import _commitments_cache_key, lab_commitments
 
-    rated = topup_compute(reward=reward, right_now=right_now, right_paid=right_paid, now=now, stats=stats)
+    rated = topup_compute(
+        reward=reward,
+        right_now=right_now,
+        right_paid=right_paid,
+        now=now,
+        stats=stats,
+        held=int((reward.data or {}).get("held") or 0),
+    )
     amount = int(rated["topup"])
-    if amount <= 0:
+    if amount == 0:
         return None
     budget = lab_budget_account(lab_id=reward.lab_id)
     policy = RewardPolicy.objects.filter(pk=(reward.data or {}).get("policy_id")).first()
@@ -117,6 +148,8 @@ def reward_topup(
     payable = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=reward.expert_id)
 
     def covered(locked: dict[int, LedgerAccount]) -> None:
+        if amount < 0:
+            return  # a cut returns money to the budget
         balance = locked[budget.pk].balance
         key = _commitments_cache_key(reward.lab_id)
         committed = cache.get(key)
@@ -130,6 +163,8 @@ def reward_topup(
             )
 
     reason = "settled: rated again with the annotator's windows at settlement"
+    if amount < 0:
+        reason = "settled lower: rated again with the windows at settlement, cut from the held share"
     try:
         txn, _created = ledger_post(
             kind=TxnKind.REWARD_ADJUSTMENT,

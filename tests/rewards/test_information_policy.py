@@ -133,7 +133,7 @@ def _crowd_item(project, answers, *, consensus="A", experts=None, capture=None):
 def test_an_information_reward_posts_paid_and_held_shares_with_every_term(
     project, django_capture_on_commit_callbacks
 ):
-    policy = _info_policy(project, holdback_bp=2500, score_prior=0)
+    policy = _info_policy(project, holdback_bp=2500, score_prior=0, score_window=5)
     credit(project.lab, 10**9)
     experts = [expert_at(project.domain, 3) for _ in range(3)]
     for n in range(4):  # earlier work of the same three, so that peers have other labels
@@ -234,7 +234,8 @@ def test_an_expert_right_against_a_wrong_majority_is_paid_when_the_consensus_is_
 
 
 def _rewarded(project, capture, *, experts=None):
-    _info_policy(project, score_prior=0, holdback_bp=5000, settle_seconds=3600)
+    # a window of 2: the second label has a full record, so only holdback_bp of it is held
+    _info_policy(project, score_prior=0, holdback_bp=5000, settle_seconds=3600, score_window=2)
     credit(project.lab, 10**9)
     experts = experts or [expert_at(project.domain, 3) for _ in range(2)]
     _crowd_item(project, ["B", "B"], experts=experts, consensus="B", capture=capture)

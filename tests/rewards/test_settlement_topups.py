@@ -134,3 +134,55 @@ def test_revisions_after_a_topup_move_the_settled_rate_each_time(project, django
     ).order_by("created_at", "id")
     assert [int(m.data["adjustment"]) for m in moves] == [-settled_rate, settled_rate]
     assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
+
+
+@pytest.mark.django_db
+def test_a_young_record_is_held_in_full_and_a_careful_then_item_ignoring_account_is_cut_at_settlement(
+    project, django_capture_on_commit_callbacks
+):
+    """Bait and switch: an account right on its first 8 items, then always "A". Its first
+    labels (a record shorter than the window) are held in full; at settlement its windows are
+    the item-ignoring answers, so those labels settle lower, the cut coming out of the held
+    share only and back to the lab's budget. An honest account's labels settle at its rate."""
+    policy_for(
+        project, base_rate=10_000, kind="information", holdback_bp=2000, settle_seconds=3600, score_window=8
+    )
+    credit(project.lab, 10**9)
+    honest = [expert_at(project.domain, 3) for _ in range(2)]
+    switch = expert_at(project.domain, 3)
+    careful, honest_labels = [], []
+    for n in range(24):
+        truth = "AB"[n % 2]
+        item = ItemFactory(batch__project=project, slots=3)
+        honest_labels += [LabelFactory(item=item, expert=e, choice=truth) for e in honest]
+        label = LabelFactory(item=item, expert=switch, choice=truth if n < 8 else "A")
+        if n < 8:
+            careful.append(label)
+        finalise(item, django_capture_on_commit_callbacks, choice=truth)
+    first = _reward(careful[3])
+    assert first.data["held_in_full"] is True and first.data["paid"] == 0
+    assert first.data["held"] == first.data["amount"] > 0
+    assert "held in full" in first.data["held_reason"]
+    assert _reward(honest_labels[-1]).data["held_in_full"] is False  # the record is full by then
+    budget_before = ledger_balances(expert_id=switch.pk)
+
+    holdbacks_settle(now=timezone.now() + LATER)
+
+    cuts = LedgerTransaction.objects.filter(reference__in=[topup_reference(label.pk) for label in careful])
+    assert cuts.count() == sum(1 for label in careful if int(_reward(label).amount) > 0) >= 6
+    for cut in cuts:
+        reward = LedgerTransaction.objects.get(reference=reward_reference(cut.label_id))
+        assert int(cut.data["adjustment"]) < 0  # settled lower
+        assert -int(cut.data["adjustment"]) <= int(reward.data["held"])  # out of the held share only
+        assert cut.data["peer_cut"] + cut.data["right_cut"] == -int(cut.data["adjustment"])
+    kept = sum(int(_reward(label).data["amount"]) for label in careful) + sum(
+        int(cut.data["adjustment"]) for cut in cuts
+    )
+    assert kept <= 0.25 * sum(int(_reward(label).data["amount"]) for label in careful)
+    after = ledger_balances(expert_id=switch.pk)
+    assert after["held"] == 0 and after["payable"] >= budget_before["payable"]
+    # the honest annotators' labels are not cut
+    assert not LedgerTransaction.objects.filter(
+        reference__in=[topup_reference(label.pk) for label in honest_labels], amount__lt=0
+    ).exists()
+    assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
