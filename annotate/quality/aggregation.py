@@ -219,32 +219,6 @@ def majority_vote(
     return out
 
 
-def _majority_one(
-    votes: Sequence[Vote], classes: Sequence[str] = PAIRWISE_CLASSES, accuracy: float = MAJORITY_ACCURACY
-) -> ItemResult:
-    """:func:`majority_vote` of one item's choice votes, in plain Python (the per-item path: numpy's
-    per-call overhead is larger than the work for five votes). Same result as ``majority_vote``."""
-    counts = dict.fromkeys(classes, 0)
-    for v in votes:
-        if v.choice not in counts:
-            raise ValueError(f"choice {v.choice!r} is not one of {tuple(classes)}")
-        counts[v.choice] += 1  # type: ignore[index]
-    choice = max(classes, key=lambda c: (counts[c], -classes.index(c)))
-    step = math.log(accuracy * (len(classes) - 1) / (1.0 - accuracy))
-    posterior = dict(zip(classes, _softmax([counts[c] * step for c in classes]), strict=True))
-    total = sum(counts.values())
-    return ItemResult(
-        method="majority",
-        choice=choice,
-        strength=strength_consensus(votes, choice),
-        ranking=None,
-        confidence=posterior[choice],
-        agreement=counts[choice] / total,
-        label_count=total,
-        posterior=posterior,
-    )
-
-
 def _group_by_item(votes: Iterable[Vote]) -> dict[Hashable, list[Vote]]:
     by_item: dict[Hashable, list[Vote]] = {}
     for v in votes:
@@ -599,18 +573,10 @@ def dawid_skene_posterior(model: DawidSkeneModel, votes_of_one_item: Iterable[Vo
 
     A worker the model has not seen uses ``model.default_confusion`` (the pooled annotator), so a
     new annotator's vote counts like an average one until the next periodic fit. Votes without a
-    choice are ignored; with no votes the posterior is the class prior.
+    choice are ignored; with no votes the posterior is the class prior. (One row of
+    :func:`choice_log_posteriors_arrays`.)
     """
-    class_of = {c: k for k, c in enumerate(model.classes)}
-    votes = [v for v in votes_of_one_item if v.choice is not None]
-    log_p = list(model.log_priors())
-    for v, weight in zip(votes, model.vote_weights([v.worker for v in votes]), strict=True):
-        k = class_of.get(v.choice)  # type: ignore[arg-type]
-        if k is None:
-            raise ValueError(f"choice {v.choice!r} is not one of {model.classes}")
-        column = model.log_columns(v.worker)[k]
-        log_p = [a + weight * b for a, b in zip(log_p, column, strict=True)]
-    return dict(zip(model.classes, _softmax(log_p), strict=True))
+    return _one_item_posterior(model, votes_of_one_item, "dawid_skene")
 
 
 def weighted_majority_posterior(
@@ -623,28 +589,225 @@ def weighted_majority_posterior(
     the plain majority, and an annotator no better than chance adds nothing. A suspected group's
     votes on the item share one vote's weight, as in :func:`dawid_skene_posterior`.
     """
-    class_of = {c: k for k, c in enumerate(model.classes)}
-    votes = [v for v in votes_of_one_item if v.choice is not None]
-    kk = len(model.classes)
-    log_p = list(model.log_priors())
-    for v, weight in zip(votes, model.vote_weights([v.worker for v in votes]), strict=True):
+    return _one_item_posterior(model, votes_of_one_item, "majority")
+
+
+def _one_item_posterior(model: DawidSkeneModel, votes: Iterable[Vote], method: str) -> dict[str, float]:
+    coded = _code_one_item([v for v in votes if v.choice is not None], model.classes)
+    logits = choice_log_posteriors_arrays(
+        coded.item_idx, coded.worker_idx, coded.workers, coded.class_idx, 1, model=model, method=method
+    )
+    return dict(zip(model.classes, softmax_rows(logits)[0].tolist(), strict=True))
+
+
+def _code_one_item(votes: Sequence[Vote], classes: Sequence[str]) -> CodedVotes:
+    """One item's choice votes coded in their order (the item is index 0)."""
+    class_of = {c: k for k, c in enumerate(classes)}
+    worker_of: dict[Hashable, int] = {}
+    cc = []
+    for v in votes:
         k = class_of.get(v.choice)  # type: ignore[arg-type]
         if k is None:
-            raise ValueError(f"choice {v.choice!r} is not one of {model.classes}")
-        a = min(max(model.worker_accuracy(v.worker), 1e-6), 1.0 - 1e-6)
-        step = weight * math.log(a * (kk - 1) / (1.0 - a))
-        log_p[k] += step
-    return dict(zip(model.classes, _softmax(log_p), strict=True))
+            raise ValueError(f"choice {v.choice!r} is not one of {tuple(classes)}")
+        cc.append(k)
+    ww = [worker_of.setdefault(v.worker, len(worker_of)) for v in votes]
+    return CodedVotes(
+        item_idx=np.zeros(len(votes), dtype=np.int64),
+        worker_idx=np.asarray(ww, dtype=np.int64),
+        class_idx=np.asarray(cc, dtype=np.int64),
+        items=[0],
+        workers=list(worker_of),
+        classes=tuple(classes),
+    )
 
 
-def _softmax(logits: Sequence[float]) -> list[float]:
-    # Plain Python: for 4 classes it is several times faster than a numpy call.
-    top = max(logits)
-    if top == -math.inf:
-        return [1.0 / len(logits)] * len(logits)
-    ex = [math.exp(x - top) for x in logits]
-    total = sum(ex)
-    return [e / total for e in ex]
+def vote_positions(item_idx: np.ndarray) -> np.ndarray:
+    """Each vote's position among its item's votes, in the order the votes are given."""
+    item_idx = np.asarray(item_idx, dtype=np.int64)
+    order = np.argsort(item_idx, kind="stable")
+    ordered = item_idx[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else order
+    sizes = np.diff(np.r_[starts, len(order)])
+    positions = np.empty(len(order), dtype=np.int64)
+    positions[order] = np.arange(len(order)) - np.repeat(starts, sizes)
+    return positions
+
+
+def group_vote_weights(
+    item_idx: np.ndarray, worker_idx: np.ndarray, workers: Sequence[Hashable], model: DawidSkeneModel
+) -> np.ndarray:
+    """Per vote: 1, or 1/m for each of the m members of one suspected group who voted on the item
+    (:meth:`DawidSkeneModel.vote_weights` for many items at once)."""
+    group_of = np.array([-1 if (g := model.group_of(w)) is None else g for w in workers], dtype=np.int64)
+    group = group_of[worker_idx] if len(worker_idx) else np.zeros(0, dtype=np.int64)
+    weights = np.ones(len(group))
+    grouped = np.flatnonzero(group >= 0)
+    if len(grouped):
+        key = item_idx[grouped] * (int(group_of.max()) + 1) + group[grouped]
+        _, inverse, sizes = np.unique(key, return_inverse=True, return_counts=True)
+        weights[grouped] = 1.0 / sizes[inverse]
+    return weights
+
+
+def choice_log_posteriors_arrays(
+    item_idx: np.ndarray,
+    worker_idx: np.ndarray,
+    workers: Sequence[Hashable],
+    class_idx: np.ndarray,
+    n_items: int,
+    *,
+    model: DawidSkeneModel | None,
+    method: str | None = None,
+    classes: Sequence[str] = PAIRWISE_CLASSES,
+) -> np.ndarray:
+    """``n_items x K`` unnormalised log posteriors of the items' choices (votes in the order
+    given; each item's terms are added in that order, so one item alone and the same item among
+    a million get the same bits).
+
+    With a ``model``, under ``method`` (default ``model.method``): ``"dawid_skene"`` adds each
+    vote's log confusion column, ``"majority"`` adds ``log(a_w (K - 1) / (1 - a_w))`` to the
+    voted class (``a_w`` the worker's modelled accuracy); both start from the log class priors
+    and weigh a suspected group's votes on an item 1/m each. Without a model: the one-coin
+    majority with every annotator an unknown account (:data:`UNKNOWN_ACCURACY`), uniform prior.
+    """
+    item_idx = np.asarray(item_idx, dtype=np.int64)
+    worker_idx = np.asarray(worker_idx, dtype=np.int64)
+    class_idx = np.asarray(class_idx, dtype=np.int64)
+    if model is None:
+        kk = len(classes)
+        step = math.log(UNKNOWN_ACCURACY * (kk - 1) / (1.0 - UNKNOWN_ACCURACY))
+        return class_counts(item_idx, class_idx, n_items, kk) * step
+    kk = len(model.classes)
+    logits = np.tile(np.asarray(model.log_priors(), dtype=np.float64), (n_items, 1))
+    if not len(item_idx):
+        return logits
+    weights = group_vote_weights(item_idx, worker_idx, workers, model)
+    positions = vote_positions(item_idx)
+    if (method or model.method) == "majority":
+        steps = []
+        for w in workers:
+            a = min(max(model.worker_accuracy(w), 1e-6), 1.0 - 1e-6)
+            steps.append(math.log(a * (kk - 1) / (1.0 - a)))
+        terms = weights * np.asarray(steps, dtype=np.float64)[worker_idx]
+        for position in range(int(positions.max()) + 1):
+            at = positions == position
+            logits[item_idx[at], class_idx[at]] += terms[at]
+        return logits
+    columns = np.asarray([model.log_columns(w) for w in workers], dtype=np.float64)
+    terms = weights[:, None] * columns[worker_idx, class_idx]
+    for position in range(int(positions.max()) + 1):
+        at = positions == position
+        logits[item_idx[at]] += terms[at]
+    return logits
+
+
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax; a row of -inf only is uniform. The row's terms are summed left to right."""
+    logits = np.asarray(logits, dtype=np.float64)
+    kk = logits.shape[1]
+    top = logits.max(axis=1) if len(logits) else np.zeros(0)
+    finite = top > -math.inf
+    ex = np.exp(logits - np.where(finite, top, 0.0)[:, None])
+    total = ex[:, 0].copy()
+    for k in range(1, kk):
+        total += ex[:, k]
+    out = ex / total[:, None]
+    out[~finite] = 1.0 / kk
+    return out
+
+
+@dataclass
+class ChoiceConsensus:
+    """The choice consensus of many items, one row per item (see :func:`choice_consensus_arrays`)."""
+
+    method: str
+    classes: tuple[str, ...]
+    choice: np.ndarray  # class index
+    posterior: np.ndarray  # n_items x K
+    confidence: np.ndarray
+    agreement: np.ndarray
+    label_count: np.ndarray
+    strength: np.ndarray  # NaN: none
+
+
+def choice_consensus_arrays(
+    item_idx: np.ndarray,
+    worker_idx: np.ndarray,
+    workers: Sequence[Hashable],
+    class_idx: np.ndarray,
+    strength: np.ndarray,
+    n_items: int,
+    *,
+    model: DawidSkeneModel | None,
+) -> ChoiceConsensus:
+    """The consensus of items with choice votes (every item in ``range(n_items)`` must have one;
+    votes in :data:`~annotate.quality.consensus_update.VOTE_ORDER` within each item), as
+    :func:`item_consensus` gives it for one item: the posterior
+    (:func:`choice_log_posteriors_arrays`), the choice with the highest posterior (ties to the
+    first class), its posterior as confidence, the share of votes for it as agreement, and the
+    strength (``strength`` per vote, -1 for none): the median of the agreeing votes' strengths,
+    weighted by each worker's modelled accuracy (1 without a model)."""
+    item_idx = np.asarray(item_idx, dtype=np.int64)
+    worker_idx = np.asarray(worker_idx, dtype=np.int64)
+    class_idx = np.asarray(class_idx, dtype=np.int64)
+    strength = np.asarray(strength, dtype=np.int64)
+    classes = model.classes if model is not None else PAIRWISE_CLASSES
+    posterior = softmax_rows(
+        choice_log_posteriors_arrays(item_idx, worker_idx, workers, class_idx, n_items, model=model)
+    )
+    choice = posterior.argmax(axis=1)
+    rows = np.arange(n_items)
+    label_count = np.bincount(item_idx, minlength=n_items)
+    agrees = class_idx == choice[item_idx]
+    agree = np.bincount(item_idx, weights=agrees, minlength=n_items)
+    if model is None:
+        worker_weight = np.ones(len(workers))
+    else:
+        worker_weight = np.asarray([model.worker_accuracy(w) for w in workers], dtype=np.float64)
+    return ChoiceConsensus(
+        method=model.method if model is not None else "majority",
+        classes=tuple(classes),
+        choice=choice,
+        posterior=posterior,
+        confidence=posterior[rows, choice],
+        agreement=agree / np.maximum(label_count, 1),
+        label_count=label_count,
+        strength=_strengths(item_idx, strength, agrees, worker_weight[worker_idx], n_items),
+    )
+
+
+def _strengths(
+    item_idx: np.ndarray, strength: np.ndarray, agrees: np.ndarray, weight: np.ndarray, n_items: int
+) -> np.ndarray:
+    """Per item :func:`strength_consensus`: where the agreeing votes' strengths are all one value
+    (with positive weights) that value, otherwise :func:`weighted_median` of them."""
+    out = np.full(n_items, np.nan)
+    use = agrees & (strength >= 0)
+    items, values, weights = item_idx[use], strength[use].astype(np.float64), weight[use]
+    if not len(items):
+        return out
+    top = np.full(n_items, -np.inf)
+    low = np.full(n_items, np.inf)
+    np.maximum.at(top, items, values)
+    np.minimum.at(low, items, values)
+    light = np.zeros(n_items, dtype=bool)
+    light[items[weights <= 0]] = True
+    simple = (top == low) & ~light
+    out[simple] = top[simple]
+    hard = np.flatnonzero(np.isfinite(top) & ~simple)
+    if len(hard):
+        picked = np.isin(items, hard)
+        order = np.argsort(items[picked], kind="stable")
+        h_items = items[picked][order].tolist()
+        h_values = values[picked][order].tolist()
+        h_weights = weights[picked][order].tolist()
+        start = 0
+        for end in range(1, len(h_items) + 1):
+            if end == len(h_items) or h_items[end] != h_items[start]:
+                median = weighted_median(h_values[start:end], h_weights[start:end])
+                out[h_items[start]] = np.nan if median is None else median
+                start = end
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -946,25 +1109,22 @@ def item_consensus(
     votes = list(votes_of_one_item)
     choice_votes = [v for v in votes if v.choice is not None]
     if choice_votes:
-        if model is not None:
-            if model.method == "majority":
-                posterior = weighted_majority_posterior(model, choice_votes)
-            else:
-                posterior = dawid_skene_posterior(model, choice_votes)
-            choice = max(model.classes, key=lambda c: (posterior[c], -model.classes.index(c)))
-            weights = {v.worker: model.worker_accuracy(v.worker) for v in choice_votes}
-            agree = sum(v.choice == choice for v in choice_votes)
-            return ItemResult(
-                method=model.method,
-                choice=choice,
-                strength=strength_consensus(choice_votes, choice, weights),
-                ranking=None,
-                confidence=posterior[choice],
-                agreement=agree / len(choice_votes),
-                label_count=len(choice_votes),
-                posterior=posterior,
-            )
-        return _majority_one(choice_votes, accuracy=UNKNOWN_ACCURACY)
+        classes = model.classes if model is not None else PAIRWISE_CLASSES
+        coded = _code_one_item(choice_votes, classes)
+        strength = np.asarray([-1 if v.strength is None else int(v.strength) for v in choice_votes])
+        found = choice_consensus_arrays(
+            coded.item_idx, coded.worker_idx, coded.workers, coded.class_idx, strength, 1, model=model
+        )
+        return ItemResult(
+            method=found.method,
+            choice=classes[int(found.choice[0])],
+            strength=None if np.isnan(found.strength[0]) else float(found.strength[0]),
+            ranking=None,
+            confidence=float(found.confidence[0]),
+            agreement=float(found.agreement[0]),
+            label_count=len(choice_votes),
+            posterior=dict(zip(classes, found.posterior[0].tolist(), strict=True)),
+        )
     ranking_votes = [v for v in votes if v.ranking]
     if not ranking_votes:
         return ItemResult(

@@ -31,13 +31,14 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from annotate.models import Item, Label, Project, ProjectQualityModel
+from annotate.models import Item, Project, ProjectQualityModel
 from annotate.quality.aggregation import (
     PAIRWISE_CLASSES,
     UNKNOWN_ACCURACY,
     DawidSkeneModel,
     Vote,
 )
+from annotate.quality.bulk import first_appearance_codes, fit_votes
 from annotate.quality.consensus_model import (
     collusion_groups,
     consensus_model_fit,
@@ -49,18 +50,6 @@ from annotate.quality.integrity import collusion_pairs
 from rlhf_platform.experts.selectors import expertise_levels_in_domain
 
 CHUNK = 20_000
-
-
-def _choice_rows(project_id: Any):
-    """(item_id, expert_id, choice, is_gold) of the counted labels with a choice, oldest first,
-    streamed (a server-side cursor on PostgreSQL: a million rows never sit in memory as tuples)."""
-    query = (
-        Label.objects.filter(project_id=project_id, excluded_from_consensus=False)
-        .exclude(choice="")
-        .order_by("pk")
-        .values_list("item_id", "expert_id", "choice", "is_gold")
-    )
-    return query.iterator(chunk_size=CHUNK)
 
 
 def _suspected_groups(
@@ -85,31 +74,18 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
     started = time.perf_counter()
     classes = tuple(c for c in PAIRWISE_CLASSES if c in project.label_schema.get("choices", PAIRWISE_CLASSES))
     class_of = {c: k for k, c in enumerate(classes)}
-    item_of: dict[Any, int] = {}
-    worker_of: dict[Any, int] = {}
-    gold_item_ids: set[Any] = set()
-    parts: list[np.ndarray] = []
-    buffer: list[tuple[int, int, int]] = []
-    for item_id, expert_id, choice, is_gold in _choice_rows(project_id):
-        k = class_of.get(choice)
-        if k is None:
-            continue
-        if is_gold:
-            gold_item_ids.add(item_id)
-        buffer.append(
-            (item_of.setdefault(item_id, len(item_of)), worker_of.setdefault(expert_id, len(worker_of)), k)
-        )
-        if len(buffer) == CHUNK:
-            parts.append(np.asarray(buffer, dtype=np.int64))
-            buffer = []
-    if buffer:
-        parts.append(np.asarray(buffer, dtype=np.int64))
-    if not parts:
+    votes = fit_votes(project_id=project_id, classes=classes)
+    if not len(votes["item"]):
         project_groups_detect(project=project)
         return None
-    coded = np.concatenate(parts)
-    del parts
-    workers = list(worker_of)
+    # Items and annotators numbered in order of first appearance (by label id).
+    item_code, item_ids = first_appearance_codes(votes["item"])
+    worker_code, worker_values = first_appearance_codes(votes["expert"])
+    coded = np.stack([item_code, worker_code, votes["code"]], axis=1)
+    workers = votes["expert_key"](worker_values)
+    item_of = {item_id: n for n, item_id in enumerate(item_ids.tolist())}
+    gold_item_ids = set(np.unique(votes["item"][votes["is_gold"]]).tolist())
+    del votes, item_code, worker_code
 
     gold = np.full(len(item_of), -1, dtype=np.int64)
     # Lab gold and silver gold (whose gold labels anchor the fit like the lab's).

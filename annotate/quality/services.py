@@ -90,6 +90,7 @@ from annotate.quality.silver import silver_evidence_add, silver_grades
 from rlhf_platform.core.slices import slice_over
 
 CHUNK = 20_000
+ACTIONS_PER_TRANSACTION = 200
 logger = logging.getLogger(__name__)
 
 
@@ -408,12 +409,18 @@ def _actions_recompute(*, project: Project, consensus: Any, model: DawidSkeneMod
         .exclude(state__in=[Item.State.FINAL, Item.State.ADJUDICATION])
         .values_list("pk", flat=True)
     )
-    for item_id in open_items.iterator(chunk_size=CHUNK):
+    item_ids = list(open_items.order_by("pk"))
+    # A few hundred items per transaction, locked in id order like every step that locks several
+    # (one commit per item cost more than the decisions).
+    for start in range(0, len(item_ids), ACTIONS_PER_TRANSACTION):
         with transaction.atomic():
-            item = Item.objects.select_for_update().get(pk=item_id)
-            row = consensus.get(item_id)
-            decision, agreement = item_act(item=item, project=project, consensus=row, model=model)
-            counts[decision.action.value] += 1
+            chunk = item_ids[start : start + ACTIONS_PER_TRANSACTION]
+            for item in Item.objects.select_for_update().filter(pk__in=chunk).order_by("pk"):
+                if item.is_gold or item.state in (Item.State.FINAL, Item.State.ADJUDICATION):
+                    continue  # changed since it was listed
+                row = consensus.get(item.pk)
+                decision, _agreement = item_act(item=item, project=project, consensus=row, model=model)
+                counts[decision.action.value] += 1
     return dict(counts)
 
 
@@ -486,35 +493,46 @@ def _annotator_rows_write(*, project: Project, deltas: dict[Any, QualityDelta]) 
         ProjectSuspension.objects.filter(project=project, active=True).values_list("expert_id", flat=True)
     )
     now = timezone.now()
-    for expert_id in sorted(set(deltas) | set(existing), key=str):
-        delta = deltas.get(expert_id) or QualityDelta()
-        row = existing.get(expert_id) or AnnotatorQuality(project=project, expert_id=expert_id)
-        row.labels = delta.labels
-        row.gold_passed = delta.gold_passed
-        row.gold_failed = delta.gold_failed
-        row.last_gold_passed_at = delta.last_gold_passed_at
-        row.agreement_hits = delta.agreement_hits
-        row.agreement_total = delta.agreement_total
-        row.active_seconds_sum = delta.active_seconds_sum
-        row.active_seconds_count = delta.active_seconds_count
-        row.pairwise_labels = delta.pairwise_labels
-        row.first_shown_choices = delta.first_shown_choices
-        row.flags = quality_flags(row)
-        state = tests.get(expert_id) or State()
-        row.suspend_statistic, row.suspend_since, row.suspend_events = state.value, state.since, state.events
-        standing = rule_standing(row)
-        if expert_id in suspended:
-            row.status = AnnotatorQuality.Status.SUSPENDED
-        elif standing.seen and standing.mean < project.gold_threshold:
-            row.status = AnnotatorQuality.Status.WARNED
-        else:
-            row.status = AnnotatorQuality.Status.OK
-        row.updated_at = now
-        row.save()
-        if expert_id not in suspended and should_suspend(row, project):
-            with transaction.atomic():
-                gold_rules_apply(row=row, project=project)
+    with transaction.atomic():  # one commit for the rows, not one per annotator
+        for expert_id in sorted(set(deltas) | set(existing), key=str):
+            _annotator_row_write(
+                project=project,
+                row=existing.get(expert_id) or AnnotatorQuality(project=project, expert_id=expert_id),
+                delta=deltas.get(expert_id) or QualityDelta(),
+                test=tests.get(expert_id) or State(),
+                suspended=expert_id in suspended,
+                now=now,
+            )
     return len(deltas)
+
+
+def _annotator_row_write(
+    *, project: Project, row: AnnotatorQuality, delta: QualityDelta, test: State, suspended: bool, now: Any
+) -> None:
+    row.labels = delta.labels
+    row.gold_passed = delta.gold_passed
+    row.gold_failed = delta.gold_failed
+    row.last_gold_passed_at = delta.last_gold_passed_at
+    row.agreement_hits = delta.agreement_hits
+    row.agreement_total = delta.agreement_total
+    row.active_seconds_sum = delta.active_seconds_sum
+    row.active_seconds_count = delta.active_seconds_count
+    row.pairwise_labels = delta.pairwise_labels
+    row.first_shown_choices = delta.first_shown_choices
+    row.flags = quality_flags(row)
+    row.suspend_statistic, row.suspend_since, row.suspend_events = test.value, test.since, test.events
+    standing = rule_standing(row)
+    if suspended:
+        row.status = AnnotatorQuality.Status.SUSPENDED
+    elif standing.seen and standing.mean < project.gold_threshold:
+        row.status = AnnotatorQuality.Status.WARNED
+    else:
+        row.status = AnnotatorQuality.Status.OK
+    row.updated_at = now
+    row.save()
+    if not suspended and should_suspend(row, project):
+        with transaction.atomic():
+            gold_rules_apply(row=row, project=project)
 
 
 def _tests_replay(*, project: Project, expert_id: Any = None) -> dict[Any, State]:
