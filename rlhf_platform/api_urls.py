@@ -7,7 +7,7 @@ and fails on an endpoint that is not in it, so no endpoint escapes the isolation
 from django.urls import path
 
 from annotate import api as annotate_api
-from annotate import api_batches, api_exports, api_items, api_progress, api_queue
+from annotate import api_batches, api_exports, api_items, api_my_labels, api_progress, api_queue
 from annotate.qualification import api as exams_api
 from annotate.quality import api as quality_api
 from annotate.quality import api_actions as quality_actions_api
@@ -129,6 +129,12 @@ urlpatterns = [
         api_queue.AssignmentReportApi.as_view(),
         name="api-assignment-report",
     ),
+    path(
+        "assignments/<uuid:assignment_id>/revise",
+        api_my_labels.AssignmentReviseApi.as_view(),
+        name="api-assignment-revise",
+    ),
+    path("me/labels", api_my_labels.MyLabelsApi.as_view(), name="api-my-labels"),
     # domains
     path("domains", experts_api.DomainListApi.as_view(), name="api-domains"),
     path("domains/<uuid:domain_id>", experts_api.DomainDetailApi.as_view(), name="api-domain"),
@@ -300,6 +306,8 @@ ENDPOINT_AUDIENCE = {
     "api-assignment-extend": "person",
     "api-assignment-skip": "person",
     "api-assignment-report": "person",
+    "api-assignment-revise": "person",
+    "api-my-labels": "person",
     "api-domains": "person",
     "api-domain": "staff",
     "api-profile": "person",

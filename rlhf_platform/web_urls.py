@@ -16,6 +16,8 @@
 | ``/exams/<id>/start/`` (POST)                     | exam-start               | an expert   |
 | ``/exams/attempts/<id>/``                         | exam-take                | an expert   |
 | ``/me/quality/``                                  | my-quality               | an expert   |
+| ``/me/labels/`` (``?project=<id>&page=``)         | my-labels                | an expert   |
+| ``/me/labels/<assignment id>/`` (GET, POST)       | my-label                 | the expert  |
 | ``/inbox/``                                       | inbox                    | a person    |
 | ``/inbox/<id>/read/``, ``/inbox/read-all/`` (POST)| inbox-read, -read-all    | a person    |
 | ``/inbox/<id>/open/`` (POST: read, then its page) | inbox-open               | a person    |
@@ -46,6 +48,7 @@ The evidence links on these pages point at the REST endpoint
 from django.urls import path
 
 from annotate import views as annotate_views
+from annotate import views_my_labels as my_labels_views
 from annotate.qualification import views as exam_views
 from annotate.quality import views as quality_views
 from annotate.quality import views_adjudication as adjudication_views
@@ -79,6 +82,8 @@ urlpatterns = [
     path("exams/<uuid:exam_id>/start/", exam_views.exam_start, name="exam-start"),
     path("exams/attempts/<uuid:attempt_id>/", exam_views.exam_take, name="exam-take"),
     path("me/quality/", my_quality_views.my_quality, name="my-quality"),
+    path("me/labels/", my_labels_views.my_labels, name="my-labels"),
+    path("me/labels/<uuid:assignment_id>/", my_labels_views.my_label, name="my-label"),
     path("inbox/", inbox_views.inbox, name="inbox"),
     path("inbox/<int:notification_id>/read/", inbox_views.inbox_mark_read, name="inbox-read"),
     path("inbox/<int:notification_id>/open/", inbox_views.inbox_open, name="inbox-open"),
