@@ -177,6 +177,14 @@ def _balances_move(locked: dict[int, LedgerAccount], legs: Iterable[tuple[Ledger
         LedgerAccount.objects.filter(pk=account_id).update(balance=row.balance)
 
 
+def _experts_tell(legs: Iterable[tuple[LedgerAccount, int]]) -> None:
+    """The experts whose accounts new legs moved see their new earnings after commit
+    (``rewards.live``)."""
+    from rewards.live import earnings_changed_on_commit  # it reads the sums of this module
+
+    earnings_changed_on_commit(account.expert_id for account, _ in legs)
+
+
 @transaction.atomic
 def ledger_post(
     *,
@@ -229,6 +237,7 @@ def ledger_post(
         LedgerEntry(transaction=txn, account_id=account.pk, amount=amount) for account, amount in legs
     )
     _balances_move(locked, legs)
+    _experts_tell(legs)
     return txn, True
 
 
@@ -274,6 +283,7 @@ def ledger_post_many(postings: list[dict[str, Any]]) -> list[tuple[LedgerTransac
         for account, amount in posting["legs"]
     )
     _balances_move(locked, (leg for posting in new for leg in posting["legs"]))
+    _experts_tell(leg for posting in new for leg in posting["legs"])
     fresh = {txn.reference: txn for txn in created}
     return [
         (fresh[p["reference"]], True) if p["reference"] in fresh else (posted[p["reference"]], False)

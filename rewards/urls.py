@@ -15,7 +15,8 @@ and ``rlhf_platform/web_urls.py``.
 | ``GET/POST staff/projects/<id>/reward-policies``    | api-staff-reward-policies  | staff (POST: admins) |
 | ``POST staff/labels/<id>/clawback``                 | api-staff-label-clawback   | staff admins |
 
-Pages: ``/earnings/`` (earnings), ``/staff/budgets/`` (staff-budgets),
+Pages: ``/earnings/`` (earnings), ``/earnings/today/`` (earnings-progress: the labelling
+page's counts and earnings of today, a fragment), ``/staff/budgets/`` (staff-budgets),
 ``/staff/budgets/<lab id>/credit/`` (POST, staff-budget-credit),
 ``/staff/budget-credits/<id>/approve/`` and ``.../reject/`` (POST, admins).
 """
@@ -78,6 +79,7 @@ API_AUDIENCE = {
 
 web_urlpatterns = [
     path("earnings/", views.earnings, name="earnings"),
+    path("earnings/today/", views.earnings_progress, name="earnings-progress"),
     path("staff/budgets/", views.staff_budgets, name="staff-budgets"),
     path("staff/budgets/<uuid:lab_id>/credit/", views.staff_budget_credit, name="staff-budget-credit"),
     path(

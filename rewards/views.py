@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from rewards.credits import budget_credit, budget_credit_approve, budget_credit_reject
 from rewards.holdbacks import holdbacks_pending
 from rewards.ledger import ledger_balances
+from rewards.live import expert_progress
 from rewards.models import BudgetCredit, RewardPolicy
 from rewards.selectors import (
     access_budget_credit,
@@ -124,6 +125,14 @@ def earnings(request):
             "item_links": principal_may(request.user, A.STAFF_VIEW),
         },
     )
+
+
+@action_required(A.EXPERT_WORK)
+def earnings_progress(request):
+    """The expert's counts and earnings of today alone (``rewards/_live_progress.html``): what
+    the labelling page fetches again after each label (``js/earnings_live.js``)."""
+    profile = expert_profile_ensure(user=request.user)
+    return render(request, "rewards/_live_progress.html", {"progress": expert_progress(expert_id=profile.pk)})
 
 
 def _staff_budgets_render(request, *, form: forms.Form, status: int = 200, **extra):

@@ -763,6 +763,8 @@
         state.submitted += 1;
         els.sessionCount.textContent = state.submitted + " labelled in this session";
         show(els.sessionCount, true);
+        // The counts of today (js/earnings_live.js) are read again.
+        document.dispatchEvent(new CustomEvent("rlhf:labelled"));
         return loadNext("Saved.", "success");
       }
       var errors = errorsOf(result);

@@ -1,0 +1,80 @@
+"""Live without a reload: a staff decision finalises an item; the labelling page of the expert
+whose label it rewards shows the new earnings, and the staff quality page redraws its charts.
+
+The real ASGI application (HTTP and websockets) under uvicorn (``asgi_server``); the staff
+decision goes through that server, so the pushes leave from its own event loop as in
+production. Drives Debian's Chromium through Playwright.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from annotate.models import Item
+from rlhf_platform.accounts.models import User
+from tests.browser.conftest import logged_in
+from tests.browser.test_credential_flow_browser import asgi_server  # noqa: F401 - a fixture
+from tests.factories import PASSWORD, BatchFactory, ItemFactory, LabelFactory, ProjectFactory, StaffFactory
+from tests.quality.pipeline import expert_for
+from tests.rewards.conftest import TOKEN, credit, policy_for
+
+pytestmark = pytest.mark.browser
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
+expect = playwright_api.expect
+
+
+class _Server:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+# WhiteNoise serves static files as synchronous streams; under ASGI Django says so.
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+def test_a_decision_ticks_the_experts_earnings_and_redraws_the_staff_charts(asgi_server, browser):  # noqa: F811
+    server = _Server(asgi_server)
+    staff = StaffFactory(staff_role=User.StaffRole.REVIEWER, email="live-adjudicator@example.org")
+    project = ProjectFactory(name="Live answers", overlap=2, max_overlap=2)
+    policy_for(project)
+    credit(project.lab, 100 * TOKEN)
+    item = ItemFactory(
+        batch=BatchFactory(project=project), external_id="case-live", state=Item.State.ADJUDICATION
+    )
+    earner = expert_for(project, level=3)  # 1 token x 1.5 when the decision agrees
+    LabelFactory(item=item, expert=earner, choice="A", strength=1)
+    LabelFactory(item=item, expert=expert_for(project, level=3), choice="B", strength=3)
+
+    expert_context, expert_page = logged_in(browser, server, earner.user.email, PASSWORD)
+    expert_page.goto(f"{asgi_server}/label/")
+    panel = expert_page.locator("#live-progress")
+    expect(panel).to_have_attribute("data-live", "connected")
+    expect(expert_page.locator("#progress-earned")).to_have_text("0.00")
+    expect(expert_page.locator("#progress-labels-today")).to_have_text("1")
+
+    staff_context, charts_page = logged_in(browser, server, staff.email, PASSWORD)
+    charts_page.goto(f"{asgi_server}/staff/quality/projects/{project.pk}/")
+    expect(charts_page.locator("body")).to_have_attribute("data-live", "connected")
+    expect(charts_page.locator("#chart-confidence")).to_contain_text("No item has a consensus yet.")
+
+    decide_page = staff_context.new_page()
+    decide_page.goto(f"{asgi_server}/staff/adjudication/{item.uid}/")
+    form = decide_page.locator("#adjudication-decision form")
+    form.get_by_label("A is better", exact=True).check()
+    form.get_by_label("slightly better", exact=True).check()
+    form.get_by_role("button", name="Decide").click()
+    decide_page.wait_for_load_state()
+    expect(decide_page.locator(".messages")).to_contain_text("Decided item case-live")
+
+    # No reload on either page: the expert's total ticks, the staff charts are drawn again.
+    expect(expert_page.locator("#progress-earned")).to_have_text("1.50")
+    expect(expert_page.locator("#progress-earned-today")).to_have_text("1.50")
+    expect(expert_page.locator("#progress-tick")).to_have_text(re.compile("Reward posted: 1.50 tokens"))
+    expect(charts_page.locator("#chart-confidence svg")).to_have_count(1)
+    expect(charts_page.locator("#charts-status")).to_contain_text("Charts updated")
+    expect(charts_page.locator("#chart-gold, #chart-speed")).to_have_count(2)
+
+    assert expert_page.errors == [] and charts_page.errors == []
+    expert_context.close()
+    staff_context.close()
