@@ -14,6 +14,7 @@ from django.conf import settings
 
 from annotate.models import Item
 from rlhf_platform.accounts.models import User
+from rlhf_platform.experts.selectors import expert_of_user
 from tests.browser.conftest import logged_in
 from tests.factories import (
     PASSWORD,
@@ -50,6 +51,8 @@ PAGES = [
     "/earnings/",
     "/profile/",
     "/suspensions/",
+    "/me/labels/",
+    "/me/labels/{mine}/",
     # staff
     "/staff/quality/",
     "/staff/quality/projects/{project}/",
@@ -97,6 +100,12 @@ def test_main_pages_have_no_serious_or_critical_axe_violation(live_server, brows
         LabelFactory(item=shown, expert=expert_for(project), choice=choice, rationale="Cites the guideline.")
     ItemConsensusFactory(item=waiting, choice="A", confidence=0.5, posterior={"A": 0.5, "B": 0.5})
     credential = CredentialFactory(domain=domain)
+    own = LabelFactory(
+        item=ItemFactory(batch=BatchFactory(project=project)),
+        expert=expert_of_user(person),
+        choice="B",
+        rationale="Mine.",
+    )
 
     context, page = logged_in(browser, live_server, person.email, PASSWORD, bypass_csp=True)
     found: dict[str, list[dict]] = {}
@@ -107,6 +116,7 @@ def test_main_pages_have_no_serious_or_critical_axe_violation(live_server, brows
             waiting=waiting.uid,
             credential=credential.pk,
             lab=membership.lab.slug,
+            mine=own.assignment_id,
         )
         response = page.goto(live_server.url + path)
         assert response is not None and response.ok, (path, response and response.status)

@@ -763,6 +763,7 @@
         state.submitted += 1;
         els.sessionCount.textContent = state.submitted + " labelled in this session";
         show(els.sessionCount, true);
+        undoOffer(assignment.id);
         // The counts of today (js/earnings_live.js) are read again.
         document.dispatchEvent(new CustomEvent("rlhf:labelled"));
         return loadNext("Saved.", "success");
@@ -936,6 +937,7 @@
     rows.push([keys("g"), "Open or close the guidelines"]);
     rows.push([keys("s"), "Scroll the responses together, or not"]);
     rows.push([keys("?"), "Show or hide this list"]);
+    rows.push([keys("u"), "Undo the last label: reopen it, filled in, to correct it"]);
     if (app.dataset.skipUrl) rows.push([keys("Esc"), "Close the skip or report form"]);
     els.shortcutList.textContent = "";
     rows.forEach(function (row) {
@@ -1106,6 +1108,25 @@
       event.preventDefault();
       actions[key]();
     }
+  });
+
+  // --- Undo: the last label reopened for correction (/me/labels/<assignment>/, key u) --------
+
+  var undoLink = $("undo-last");
+
+  function undoOffer(assignmentId) {
+    if (!undoLink || !app.dataset.correctUrl) return;
+    var back = window.location.pathname + window.location.search;
+    undoLink.href = urlFor("correct", assignmentId) + "?next=" + encodeURIComponent(back);
+    show(undoLink, true);
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (!undoLink || undoLink.hidden || event.isComposing || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key !== "u" && event.key !== "U") return;
+    if (typing(event.target) || !els.skipForm.hidden || !els.reportForm.hidden) return;
+    event.preventDefault();
+    window.location.assign(undoLink.href);
   });
 
   loadNext();
