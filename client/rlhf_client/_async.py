@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 import httpx
 
@@ -20,7 +20,7 @@ from rlhf_client._sync import DEFAULT_TIMEOUT, as_batch
 from rlhf_client.models import BatchState, CancelResult, DryRunReport, Item, Lab, Project, UploadProgress
 
 if TYPE_CHECKING:
-    import datasets
+    import datasets  # type: ignore[import-not-found, unused-ignore]
 
 T = TypeVar("T")
 
@@ -105,11 +105,11 @@ class AsyncClient:
                 else:
                     step = op.send(self._core.reply(await self._send(step)))
         except StopIteration as done:
-            return done.value
+            return cast(T, done.value)
 
     async def _list(
-        self, endpoint: str, path: Mapping[str, str], query: Mapping[str, Any], parse: Any
-    ) -> AsyncIterator:
+        self, endpoint: str, path: Mapping[str, str], query: Mapping[str, Any], parse: Callable[[Any], T]
+    ) -> AsyncIterator[T]:
         cursor: str | None = None
         while True:
             page = await self._run(_ops.page(endpoint, path, query, cursor, parse))
@@ -244,7 +244,7 @@ class AsyncClient:
 
     async def export(
         self, project_id: str, format: str = "dpo", **filters: Unpack[ExportFilters]
-    ) -> AsyncIterator[dict]:
+    ) -> AsyncIterator[dict[str, Any]]:
         call = _ops.export_call(str(project_id), format, "jsonl", filters)
         async with self._stream(call) as response:
             async for line in response.aiter_lines():

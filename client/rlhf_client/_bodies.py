@@ -111,7 +111,7 @@ def _records_body(records: Iterable[Mapping[str, Any]]) -> UploadBody:
     except BaseException:
         spool.close()
         raise
-    return UploadBody(spool, size, digest.hexdigest(), NDJSON, owned=True)  # type: ignore[arg-type]
+    return UploadBody(spool, size, digest.hexdigest(), NDJSON, owned=True)
 
 
 def upload_body(source: ItemSource) -> UploadBody:
@@ -131,4 +131,4 @@ def upload_body(source: ItemSource) -> UploadBody:
 def _records_body_raw(data: bytes) -> UploadBody:
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by the body)
     spool.write(data)
-    return UploadBody(spool, len(data), hashlib.sha256(data).hexdigest(), NDJSON, owned=True)  # type: ignore[arg-type]
+    return UploadBody(spool, len(data), hashlib.sha256(data).hexdigest(), NDJSON, owned=True)

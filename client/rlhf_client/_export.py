@@ -3,7 +3,6 @@ rlhf-client[datasets]``)."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
-    import datasets
+    import datasets  # type: ignore[import-not-found, unused-ignore]
 
 FILE_FORMATS = ("jsonl", "parquet")
 
@@ -44,9 +43,8 @@ def scratch_file(file_format: str) -> Iterator[Path]:
 def load_dataset(path: Path, file_format: str, **kwargs: Any) -> datasets.Dataset:
     """The file as a ``datasets.Dataset`` held in memory (its cache under the file's folder,
     so nothing is left behind)."""
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # a local file: never the Hub
     try:
-        import datasets
+        import datasets  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ImportError(
             "to_datasets needs Hugging Face datasets: pip install 'rlhf-client[datasets]'"
@@ -54,5 +52,7 @@ def load_dataset(path: Path, file_format: str, **kwargs: Any) -> datasets.Datase
     kwargs.setdefault("cache_dir", str(path.parent / "cache"))
     kwargs.setdefault("keep_in_memory", True)
     if file_format == "parquet":
-        return datasets.Dataset.from_parquet(str(path), **kwargs)  # type: ignore[return-value]
-    return datasets.Dataset.from_json(str(path), **kwargs)  # type: ignore[return-value]
+        loaded = datasets.Dataset.from_parquet(str(path), **kwargs)
+    else:
+        loaded = datasets.Dataset.from_json(str(path), **kwargs)
+    return loaded  # type: ignore[no-any-return, return-value, unused-ignore]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 import httpx
 
@@ -19,7 +19,7 @@ from rlhf_client._export import ExportFilters, export_suffix, load_dataset, scra
 from rlhf_client.models import BatchState, CancelResult, DryRunReport, Item, Lab, Project, UploadProgress
 
 if TYPE_CHECKING:
-    import datasets
+    import datasets  # type: ignore[import-not-found, unused-ignore]
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
@@ -55,7 +55,10 @@ class Batch(BatchState):
         return self._client().cancel_batch(self.id)
 
 
-def as_batch(state: BatchState, cls: type[T], client: Any) -> T:
+B = TypeVar("B", bound=BatchState)
+
+
+def as_batch(state: BatchState, cls: Callable[..., B], client: Any) -> B:
     return cls(**{f.name: getattr(state, f.name) for f in fields(BatchState)}, client=client)
 
 
@@ -110,9 +113,11 @@ class Client:
                 else:
                     step = op.send(self._core.reply(self._send(step)))
         except StopIteration as done:
-            return done.value
+            return cast(T, done.value)
 
-    def _list(self, endpoint: str, path: Mapping[str, str], query: Mapping[str, Any], parse: Any) -> Iterator:
+    def _list(
+        self, endpoint: str, path: Mapping[str, str], query: Mapping[str, Any], parse: Callable[[Any], T]
+    ) -> Iterator[T]:
         cursor: str | None = None
         while True:
             page = self._run(_ops.page(endpoint, path, query, cursor, parse))
@@ -247,7 +252,7 @@ class Client:
 
     def export(
         self, project_id: str, format: str = "dpo", **filters: Unpack[ExportFilters]
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """The export's rows as dicts, streamed from its JSON Lines."""
         call = _ops.export_call(str(project_id), format, "jsonl", filters)
         with self._stream(call) as response:
