@@ -54,9 +54,11 @@ def project_create(
     domain: Domain,
     label_schema: dict[str, Any],
     api_key: ApiKey | None = None,
+    actor: Any = None,
     **fields: Any,
 ) -> Project:
-    """Create a project (draft unless ``status`` says active)."""
+    """Create a project (draft unless ``status`` says active). ``api_key`` or ``actor`` (a lab
+    member in the console) is who the audit row names."""
     status = fields.pop("status", Project.Status.DRAFT)
     if status not in (Project.Status.DRAFT, Project.Status.ACTIVE):
         raise ApplicationError("A new project is draft or active.", code="invalid_choice", field="status")
@@ -73,13 +75,19 @@ def project_create(
     project.full_clean()
     project.save()
     audit_record(
-        action="project.create", target=project, api_key=api_key, data={"name": name, "lab": str(lab.pk)}
+        action="project.create",
+        target=project,
+        api_key=api_key,
+        actor=actor,
+        data={"name": name, "lab": str(lab.pk)},
     )
     return project
 
 
 @transaction.atomic
-def project_update(*, project: Project, api_key: ApiKey | None = None, **changes: Any) -> Project:
+def project_update(
+    *, project: Project, api_key: ApiKey | None = None, actor: Any = None, **changes: Any
+) -> Project:
     """Change a project's settings, status or label schema.
 
     - status moves only as ``PROJECT_TRANSITIONS`` allows;
@@ -162,5 +170,5 @@ def project_update(*, project: Project, api_key: ApiKey | None = None, **changes
         _overlap_checked(project)
         project.full_clean()
         project.save()
-        audit_record(action="project.update", target=project, api_key=api_key, data=changed)
+        audit_record(action="project.update", target=project, api_key=api_key, actor=actor, data=changed)
     return project

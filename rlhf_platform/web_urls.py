@@ -40,6 +40,7 @@
 | ``/staff/credentials/<id>/revoke/`` (POST)        | staff-credential-revoke  | reviewers   |
 | ``/labs/<slug>/keys/``                            | lab-keys                 | lab members |
 | ``/labs/<slug>/keys/<id>/revoke/`` (POST)         | lab-key-revoke           | lab owners  |
+| ``/labs/``, ``/labs/<slug>/...``                  | the lab console (``rlhf_platform/labconsole/urls.py``) | lab members |
 
 The evidence links on these pages point at the REST endpoint
 ``/api/v1/credentials/<id>/evidence``, which serves the file to its owner and to staff only.
@@ -61,6 +62,7 @@ from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.accounts import views_inbox as inbox_views
 from rlhf_platform.accounts import views_passwords as password_views
 from rlhf_platform.experts import views as experts_views
+from rlhf_platform.labconsole import urls as labconsole_urls
 
 urlpatterns = [
     path("", accounts_views.home, name="home"),
@@ -141,6 +143,8 @@ urlpatterns = [
     ),
 ]
 
+# the lab console: /labs/, /labs/<slug>/... (see rlhf_platform/labconsole/urls.py).
+urlpatterns += labconsole_urls.web_urlpatterns
 # rewards: /earnings/, /staff/budgets/ (see rewards/urls.py).
 urlpatterns += rewards_urls.web_urlpatterns
 # payouts: /wallet/, /payouts/, /staff/payouts/ (see rewards/payouts/urls.py).

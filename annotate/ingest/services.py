@@ -76,6 +76,7 @@ def batch_receive(
     priority: int = 0,
     api_key: ApiKey | None = None,
     bytes_expected: int | None = None,
+    actor: Any = None,
 ) -> Received:
     """Store an upload as a queued batch (its body in chunks, in the database, so any worker
     can ingest it). A repeated ``Idempotency-Key`` with the same body returns the first batch;
@@ -132,6 +133,7 @@ def batch_receive(
                 action="batch.receive",
                 target=batch,
                 api_key=api_key,
+                actor=actor,
                 data={"project": str(project.pk), "bytes": size, "sha256": batch.request_sha256},
             )
     except IntegrityError:

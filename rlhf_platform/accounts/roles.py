@@ -51,6 +51,9 @@ class Action(StrEnum):
     LAB_KEYS_MANAGE = "lab.keys.manage"
     LAB_MEMBERS_VIEW = "lab.members.view"
     LAB_MEMBERS_MANAGE = "lab.members.manage"  # add, change the role of, remove members
+    LAB_CONSOLE_VIEW = "lab.console.view"  # the lab console: projects, progress, quality, exports
+    LAB_PROJECTS_MANAGE = "lab.projects.manage"  # in the console: create and edit projects, upload
+    LAB_SETTINGS_MANAGE = "lab.settings.manage"  # in the console: webhooks, reward policies
     # platform staff
     STAFF_VIEW = "staff.view"  # review queues, quality dashboards, budgets, payout runs
     DOMAIN_MANAGE = "domain.manage"
@@ -75,7 +78,7 @@ class Action(StrEnum):
 A = Action
 _PUBLIC = frozenset({A.ACCOUNT_SIGNUP, A.ACCOUNT_LOGIN})
 _EXPERT = _PUBLIC | {A.ACCOUNT_SELF, A.EXPERT_PROFILE, A.EXPERT_WORK, A.EXPERT_GOLD_REVIEW, A.ITEM_ADJUDICATE}
-_LAB_MEMBER = _EXPERT | {A.LAB_KEYS_VIEW, A.LAB_MEMBERS_VIEW}
+_LAB_MEMBER = _EXPERT | {A.LAB_KEYS_VIEW, A.LAB_MEMBERS_VIEW, A.LAB_CONSOLE_VIEW, A.LAB_PROJECTS_MANAGE}
 _REVIEWER = _EXPERT | {
     A.STAFF_VIEW,
     A.DOMAIN_MANAGE,
@@ -102,7 +105,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.ANONYMOUS: _PUBLIC,
     Role.EXPERT: _EXPERT,
     Role.LAB_MEMBER: _LAB_MEMBER,
-    Role.LAB_OWNER: _LAB_MEMBER | {A.LAB_KEYS_MANAGE, A.LAB_MEMBERS_MANAGE},
+    Role.LAB_OWNER: _LAB_MEMBER | {A.LAB_KEYS_MANAGE, A.LAB_MEMBERS_MANAGE, A.LAB_SETTINGS_MANAGE},
     Role.LAB_KEY_READ: _PUBLIC | {A.LAB_API_READ},
     Role.LAB_KEY_WRITE: _PUBLIC | {A.LAB_API_WRITE},
     Role.REVIEWER: _REVIEWER,

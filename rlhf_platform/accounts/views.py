@@ -34,10 +34,9 @@ def home(request):
         return render(request, "accounts/landing.html")
     if user.is_reviewer:
         return redirect("staff-queue")
-    labs = list(labs_for_user(user=user))
-    if labs and not hasattr(user, "expert_profile"):
-        # A lab member without an expert profile has nothing to do on the profile page.
-        return render(request, "accounts/lab_home.html", {"labs": labs})
+    if not hasattr(user, "expert_profile") and labs_for_user(user=user).exists():
+        # A lab member without an expert profile works in the lab console.
+        return redirect("lab-console-index")
     return redirect("profile")
 
 

@@ -13,7 +13,7 @@ front of everything (the queue's fast path included) and:
   ``REQUEST_BODY_MIN_RATE`` bytes per second, and refuses a client that dribbles (408);
 - puts back the recursion limit if an import raised it (see :mod:`rlhf_platform.core.runtime`).
 
-Limits are by path: the batch upload takes ``BATCH_MAX_BYTES``, credential evidence
+Limits are by path: the batch upload (the API's and the lab console's) takes ``BATCH_MAX_BYTES``, credential evidence
 ``EVIDENCE_MAX_BYTES`` (plus the form around the file), everything else
 ``REQUEST_MAX_BYTES``. When a body is refused part way, the application behind is told that
 the client went away (``http.disconnect``: Django then answers nothing) and the refusal is
@@ -43,7 +43,7 @@ class _Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-BATCH_UPLOAD = re.compile(r"^/api/v1/projects/[^/]+/batches/?$")
+BATCH_UPLOAD = re.compile(r"^(/api/v1/projects/[^/]+/batches|/labs/[^/]+/projects/[^/]+/upload)/?$")
 EVIDENCE_UPLOAD = re.compile(r"^(/api/v1/me/credentials|/credentials/new)/?$")
 FORM_SLACK = 1 << 20  # the multipart form's other fields and boundaries, around an evidence file
 

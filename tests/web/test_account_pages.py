@@ -96,11 +96,11 @@ def test_home_sends_experts_to_their_profile(client, expert):
     assert client.get("/")["Location"] == reverse("profile")
 
 
-def test_home_of_a_lab_member_without_expert_profile_links_to_the_lab_keys(client):
+def test_home_of_a_lab_member_without_expert_profile_is_the_lab_console_with_the_lab_keys(client):
     membership = LabMembershipFactory(role=LabMembership.Role.MEMBER)
     client.force_login(membership.user)
-    response = client.get("/")
-    assert response.status_code == 200
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == reverse("lab-console", kwargs={"slug": membership.lab.slug})
     assert reverse("lab-keys", kwargs={"slug": membership.lab.slug}).encode() in response.content
 
 

@@ -1,0 +1,84 @@
+"""The console's forms: a project's settings with its label schema, a batch upload, a member."""
+
+from __future__ import annotations
+
+from django import forms
+
+from annotate.exports import FORMS
+from annotate.models import Batch, Project
+from rlhf_platform.experts.models import Domain
+from rlhf_platform.labconsole.preview import schema_parse
+
+
+class ProjectForm(forms.Form):
+    """The settings a lab sets most; the API's ``PATCH projects/{id}`` takes the rest. Ranges
+    are the API's (``annotate.api._ProjectFields``)."""
+
+    name = forms.CharField(max_length=200)
+    domain = forms.ChoiceField(help_text="Experts credentialed in this domain label the project.")
+    status = forms.ChoiceField(choices=Project.Status.choices, initial=Project.Status.DRAFT)
+    min_level = forms.IntegerField(min_value=1, max_value=4, initial=1, label="Minimum expertise level")
+    overlap = forms.IntegerField(min_value=1, max_value=20, initial=3, help_text="Labels per item (k).")
+    max_overlap = forms.IntegerField(
+        min_value=1,
+        max_value=20,
+        required=False,
+        help_text="Labels on hard items at most (default k + 2, at least 5).",
+    )
+    gold_rate = forms.FloatField(
+        min_value=0.0, max_value=0.5, initial=0.1, help_text="Share of gold assignments."
+    )
+    export_form = forms.ChoiceField(
+        choices=[(f, f) for f in FORMS], initial="standard", help_text="TRL's form of the training exports."
+    )
+    guidelines = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}), required=False, max_length=100_000, help_text="Markdown."
+    )
+    label_schema = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "code"}),
+        help_text="JSON: kind, choices, strength, ranking, criteria, rationale (see the API guide).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["domain"].choices = list(
+            Domain.objects.filter(is_active=True).order_by("path").values_list("path", "name")
+        )
+
+    def clean_label_schema(self):
+        schema, errors = schema_parse(self.cleaned_data["label_schema"])
+        if errors:
+            raise forms.ValidationError([f"{e.field}: {e.message}" for e in errors])
+        return schema
+
+    def service_values(self) -> dict:
+        values = dict(self.cleaned_data)
+        if values.get("max_overlap") is None:
+            values.pop("max_overlap", None)
+        return values
+
+
+class UploadOptionsForm(forms.Form):
+    on_duplicate = forms.ChoiceField(
+        choices=[(v, v) for v in Batch.OnDuplicate.values],
+        initial=Batch.OnDuplicate.ERROR,
+        help_text="An external_id the project already holds: refuse the file (error) or skip the item.",
+    )
+    priority = forms.IntegerField(
+        min_value=-1000, max_value=1000, initial=0, help_text="Higher is served first."
+    )
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(
+        label="Items file",
+        help_text="JSON Lines (.jsonl, one item per line) or JSON (.json, an array of items).",
+        widget=forms.ClearableFileInput(attrs={"accept": ".jsonl,.ndjson,.json,application/json"}),
+    )
+    on_duplicate = UploadOptionsForm.base_fields["on_duplicate"]
+    priority = UploadOptionsForm.base_fields["priority"]
+
+
+class MemberForm(forms.Form):
+    email = forms.EmailField(label="E-mail", help_text="Of an existing account.")
+    role = forms.ChoiceField(choices=[("member", "member"), ("owner", "owner")], initial="member")
