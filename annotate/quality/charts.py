@@ -351,6 +351,7 @@ def scatter_chart(
     shape_of = {group: SHAPES[i % len(SHAPES)] for i, group in enumerate(groups)}
     for point in points:
         px, py = x(point["x"]), y(point["y"])
+        right_side = px > LEFT + 0.75 * (WIDTH - RIGHT - LEFT)
         chart.shapes.append(
             {
                 "name": point["name"],
@@ -358,8 +359,10 @@ def scatter_chart(
                 "cx": num(px),
                 "cy": num(py),
                 "marker": marker_path(shape_of[point["group"]], px, py),
-                "label_x": num(px + 7),
+                # Names near the right edge go left of their mark, clear of the legend.
+                "label_x": num(px - 7 if right_side else px + 7),
                 "label_y": num(py - 6),
+                "anchor": "end" if right_side else "start",
             }
         )
     present = {p["group"] for p in points}
