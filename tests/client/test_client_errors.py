@@ -7,6 +7,7 @@ import pytest
 from rlhf_client import (
     AuthenticationError,
     BadRequest,
+    BatchFailed,
     Client,
     Conflict,
     IdempotencyKeyReused,
@@ -95,3 +96,16 @@ def test_429_is_waited_out_as_retry_after_says_or_raised_once_retries_are_spent(
                 hasty.project(project.id)
     assert caught.value.status == 429 and caught.value.retry_after and caught.value.retry_after > 0
     assert caught.value.headers["ratelimit-remaining"] == "0"
+
+
+def test_a_batch_the_worker_fails_raises_batch_failed_naming_line_and_field(client, project, settings):
+    settings.BATCH_INLINE_MAX_BYTES = 100  # every upload goes to the worker (202)
+    client.upload(project.id, records(3)).wait()
+    overlapping = client.upload(project.id, records(3, start=2))  # item-00002 is held already
+    assert overlapping.status == "queued"
+    with pytest.raises(BatchFailed) as caught:
+        overlapping.wait(timeout=60)
+    error = caught.value.errors[0]
+    assert (error.line, error.field) == (1, "external_id")
+    assert caught.value.batch.status == "failed"
+    assert Item.objects.filter(project_id=project.id).count() == 3
