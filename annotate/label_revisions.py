@@ -41,7 +41,8 @@ deadlock; a label that step holds answers 409 ``label_busy``, try again):
 4. on commit, the item's consensus and adaptive-overlap decision are recomputed from its
    labels (``items_quality_refresh_task``, the path a suspension's exclusions take), so
    consensus, agreement and finalisation use the latest value. The task is queued for every
-   correction, gold or not, so the two take the same steps;
+   correction, gold or not (a gold label's with no item: it counts in no consensus), so the
+   two take the same steps;
 5. an audit row ``annotate.label_revised``.
 
 Rewards are posted when an item becomes final (``rewards.receivers.on_item_finalized``), from
@@ -210,15 +211,17 @@ def label_revise(*, label: Label, expert: ExpertProfile, payload: dict[str, Any]
             "now": {k: new[k] for k in ("choice", "strength", "ranking")},
         },
     )
-    item_id = item.pk
-    transaction.on_commit(lambda: _refresh(item_id), robust=True)
+    # A gold label counts in no consensus: its task gets no item (an item promoted to silver gold
+    # is final, and is not recomputed for it), but it is queued all the same.
+    item_ids = [] if label.is_gold else [item.pk]
+    transaction.on_commit(lambda: _refresh(item_ids), robust=True)
     return label
 
 
-def _refresh(item_id: int) -> None:
+def _refresh(item_ids: list[int]) -> None:
     from annotate.quality.tasks import items_quality_refresh_task
 
-    items_quality_refresh_task.delay([item_id])
+    items_quality_refresh_task.delay(item_ids)
 
 
 def _quality_follow(*, label: Label, old_choice: str, old_passed: bool | None) -> None:

@@ -160,3 +160,29 @@ def test_someone_elses_label_page_is_a_404():
     browser.force_login(ExpertProfileFactory().user)
     assert browser.get(f"/me/labels/{label.assignment_id}/").status_code == 404
     assert browser.post(f"/me/labels/{label.assignment_id}/", {"choice": "tie"}).status_code == 404
+
+
+def test_a_ranking_with_criteria_is_corrected_through_the_form():
+    project = ProjectFactory(ranking=True)
+    item = ItemFactory(project=project, batch__project=project)
+    ids = [r["id"] for r in item.responses]  # r0..r3, shown in canonical order: A..D
+    label = LabelFactory(
+        item=item,
+        ranking=[[i] for i in ids],
+        criteria={i: {"accuracy": 3} for i in ids},
+        assignment__shown_order=[0, 1, 2, 3],
+    )
+    browser = Client()
+    browser.force_login(label.expert.user)
+    form = browser.get(f"/me/labels/{label.assignment_id}/").content.decode()
+    assert 'name="place-C" min="1" max="4" value="3"' in form
+    assert 'name="criteria-A-accuracy" value="3" checked' in form
+    post = {"place-A": "2", "place-B": "2", "place-C": "1", "place-D": "3"}
+    post |= {f"criteria-{x}-accuracy": "3" for x in "ABCD"} | {"criteria-D-accuracy": "1"}
+    response = browser.post(f"/me/labels/{label.assignment_id}/", post)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    label.refresh_from_db()
+    assert label.ranking == [["r2"], ["r0", "r1"], ["r3"]]
+    assert label.criteria["r3"] == {"accuracy": 1}
+    missing = browser.post(f"/me/labels/{label.assignment_id}/", {"place-A": "1"})
+    assert missing.status_code == 400 and "criteria" in missing.content.decode()
