@@ -27,9 +27,11 @@ def copy_arrays(sql: str, params: Sequence[Any], fields: Sequence[tuple[str, str
     none NULL) through ``COPY (sql) TO STDOUT (FORMAT BINARY)`` and return one array per column.
     PostgreSQL only."""
     parts = []
+    # psycopg's own cursor: Django's debug wrapper (DEBUG, or a test's query capture) takes no
+    # parameters in copy().
     with (
         connection.cursor() as cursor,
-        cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy,
+        cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy,
     ):
         for chunk in copy:
             parts.append(bytes(chunk))
