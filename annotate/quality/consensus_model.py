@@ -226,7 +226,7 @@ def one_coin_fit_arrays(
     log_post = np.full((n_items, k), -np.log(k))
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        counted = w_label * (post[item_idx].sum(axis=1) > 0)
+        counted = w_label * (post.sum(axis=1) > 0)[item_idx]  # per item, then per label
         right = post[item_idx, class_idx] * w_label
         new_acc = (np.bincount(worker_idx, weights=right, minlength=n_workers) + prior_strength * a0) / (
             np.bincount(worker_idx, weights=counted, minlength=n_workers) + prior_strength

@@ -583,10 +583,20 @@ def project_quality_recompute(*, project_id: Any, refit: bool = True) -> dict[st
     started = time.perf_counter()
     project = Project.objects.get(pk=project_id)
     report: dict[str, Any] = {"project": str(project.pk)}
+    phases: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = round(now - mark, 3)
+        mark = now
+
     if refit:
         fitted = project_model_fit(project_id=project.pk)
         report["model_labels"] = fitted.label_count if fitted else 0
     model = project_model(project.pk)
+    phase("fit")
 
     graded = 0
     gold_rows = Label.objects.filter(project=project, is_gold=True).values_list(
@@ -606,12 +616,17 @@ def project_quality_recompute(*, project_id: Any, refit: bool = True) -> dict[st
         for start in range(0, len(pks), 5000):
             Label.objects.filter(pk__in=pks[start : start + 5000]).update(gold_passed=grade)
     report["gold_graded"] = graded
+    phase("gold")
 
     consensus = _consensus_recompute(project=project, model=model)
     report["items"] = len(consensus)
+    phase("consensus")
     report["actions"] = _actions_recompute(project=project, consensus=consensus, model=model)
+    phase("actions")
     report["annotators"] = _annotators_recompute(project=project, consensus=consensus)
+    phase("annotators")
     report["seconds"] = round(time.perf_counter() - started, 3)
+    report["phase_seconds"] = phases
     return report
 
 
