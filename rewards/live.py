@@ -50,14 +50,20 @@ def expert_progress(*, expert_id: Any, now: dt.datetime | None = None) -> dict[s
     today = Label.objects.filter(expert_id=expert_id, created_at__gte=start).aggregate(
         n=Count("pk"), seconds=Avg("active_seconds")
     )
-    entries = LedgerEntry.objects.filter(
-        account__expert_id=expert_id, account__kind__in=LedgerAccount.EXPERT_KINDS
+    # The accounts keep their balance up to date (ledger._balances_move): all earned is the sum
+    # of the expert's four; today's part reads only today's transactions about them.
+    accounts = LedgerAccount.objects.filter(expert_id=expert_id, kind__in=LedgerAccount.EXPERT_KINDS)
+    today_entries = LedgerEntry.objects.filter(
+        transaction__expert_id=expert_id,
+        transaction__created_at__gte=start,
+        account__expert_id=expert_id,
+        account__kind__in=LedgerAccount.EXPERT_KINDS,
     )
     return {
         "labels_today": today["n"],
         "seconds_per_label": round(today["seconds"], 1) if today["seconds"] is not None else None,
-        "earned": sum_amounts(entries),
-        "earned_today": sum_amounts(entries.filter(transaction__created_at__gte=start)),
+        "earned": sum_amounts(accounts, "balance"),
+        "earned_today": sum_amounts(today_entries),
     }
 
 
