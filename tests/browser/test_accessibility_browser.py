@@ -28,6 +28,8 @@ from tests.factories import (
     LabMembershipFactory,
     ProjectFactory,
     StaffFactory,
+    WebhookDeliveryFactory,
+    WebhookEndpointFactory,
 )
 from tests.quality.pipeline import expert_for
 
@@ -66,6 +68,15 @@ PAGES = [
     "/staff/payouts/",
     # a lab
     "/labs/{lab}/keys/",
+    "/labs/{lab}/",
+    "/labs/{lab}/projects/new/",
+    "/labs/{lab}/projects/{project}/",
+    "/labs/{lab}/projects/{project}/edit/",
+    "/labs/{lab}/projects/{project}/upload/",
+    "/labs/{lab}/projects/{project}/quality/",
+    "/labs/{lab}/projects/{project}/batches/{batch}/",
+    "/labs/{lab}/members/",
+    "/labs/{lab}/webhooks/",
 ]
 
 RUN = """async () => {
@@ -107,6 +118,7 @@ def test_main_pages_have_no_serious_or_critical_axe_violation(live_server, brows
         rationale="Mine.",
     )
 
+    WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(lab=membership.lab), status="failed", attempts=8)
     context, page = logged_in(browser, live_server, person.email, PASSWORD, bypass_csp=True)
     found: dict[str, list[dict]] = {}
     for template in PAGES:
@@ -117,6 +129,7 @@ def test_main_pages_have_no_serious_or_critical_axe_violation(live_server, brows
             credential=credential.pk,
             lab=membership.lab.slug,
             mine=own.assignment_id,
+            batch=item.batch_id,
         )
         response = page.goto(live_server.url + path)
         assert response is not None and response.ok, (path, response and response.status)
