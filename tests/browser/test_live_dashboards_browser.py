@@ -1,5 +1,6 @@
-"""Live without a reload: a staff decision finalises an item; the labelling page of the expert
-whose label it rewards shows the new earnings, and the staff quality page redraws its charts.
+"""Live without a reload: a staff decision finalises an item; the labelling and earnings pages
+of the expert whose label it rewards show the new earnings, and the staff quality page redraws
+its charts.
 
 The real ASGI application (HTTP and websockets) under uvicorn (``asgi_server``); the staff
 decision goes through that server, so the pushes leave from its own event loop as in
@@ -52,6 +53,12 @@ def test_a_decision_ticks_the_experts_earnings_and_redraws_the_staff_charts(asgi
     expect(panel).to_have_attribute("data-live", "connected")
     expect(expert_page.locator("#progress-earned")).to_have_text("0.00")
     expect(expert_page.locator("#progress-labels-today")).to_have_text("1")
+    statement_page = expert_context.new_page()
+    statement_page.errors = []
+    statement_page.on("pageerror", lambda exc: statement_page.errors.append(str(exc)))
+    statement_page.goto(f"{asgi_server}/earnings/")
+    expect(statement_page.locator("#balances")).to_have_attribute("data-live", "connected")
+    expect(statement_page.locator("#statement")).to_have_count(0)
 
     staff_context, charts_page = logged_in(browser, server, staff.email, PASSWORD)
     charts_page.goto(f"{asgi_server}/staff/quality/projects/{project.pk}/")
@@ -71,10 +78,12 @@ def test_a_decision_ticks_the_experts_earnings_and_redraws_the_staff_charts(asgi
     expect(expert_page.locator("#progress-earned")).to_have_text("1.50")
     expect(expert_page.locator("#progress-earned-today")).to_have_text("1.50")
     expect(expert_page.locator("#progress-tick")).to_have_text(re.compile("Reward posted: 1.50 tokens"))
+    expect(statement_page.locator("#balances")).to_contain_text("1.50")
+    expect(statement_page.locator("#statement")).to_contain_text("case-live")
     expect(charts_page.locator("#chart-confidence svg")).to_have_count(1)
     expect(charts_page.locator("#charts-status")).to_contain_text("Charts updated")
     expect(charts_page.locator("#chart-gold, #chart-speed")).to_have_count(2)
 
-    assert expert_page.errors == [] and charts_page.errors == []
+    assert expert_page.errors == [] and statement_page.errors == [] and charts_page.errors == []
     expert_context.close()
     staff_context.close()

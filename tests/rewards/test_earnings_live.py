@@ -183,5 +183,8 @@ def test_the_labelling_page_and_its_fragment_show_todays_counts_and_earnings(
     assert '<strong id="progress-earned-today">1.50</strong>' in fragment
     assert '<span id="progress-earned">1.50</span> tokens in all' in fragment
     assert "1500000000000000000" not in fragment  # base units stay in the API
+    statement = client.get("/earnings/").content.decode()
+    assert 'id="balances"' in statement and 'id="statement-section"' in statement
+    assert "js/earnings_live.js" in statement
     staff_only = Client()
     assert staff_only.get("/earnings/today/").status_code in (302, 403)

@@ -1,14 +1,31 @@
-/* Today's counts and earnings on the labelling page, live (rewards/_live_progress.html).
+/* Today's counts and earnings, live: the labelling page's panel (rewards/_live_progress.html)
+   and the earnings page's balances and statement (rewards/earnings.html).
    - "earnings.updated", pushed to this expert alone when money reaches them (after commit):
-     the totals are set from the event (already in tokens) and the gain is announced.
+     the panel's totals are set from the event (already in tokens) and the gain is announced;
+     the earnings page fetches itself again and swaps its balances and statement in.
    - "rlhf:labelled", sent by js/label.js after each saved label: the panel is fetched again
      (labels today, seconds per label).
-   Best effort only: without the socket the panel is right at the next page load. */
+   Best effort only: without the socket the page is right at the next load. */
 (function () {
   var panel = document.getElementById("live-progress");
-  if (!panel || !window.fetch || !window.DOMParser) return;
-  var url = panel.dataset.url;
+  var balances = document.getElementById("balances");
+  if ((!panel && !balances) || !window.fetch || !window.DOMParser) return;
+  var url = panel ? panel.dataset.url : null;
   var attempts = 0;
+
+  function refreshPage() {
+    fetch(window.location.pathname + window.location.search, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        ["balances", "statement-section"].forEach(function (id) {
+          var fresh = doc.getElementById(id), old = document.getElementById(id);
+          if (fresh && old) old.replaceWith(document.adoptNode(fresh));
+        });
+        document.body.dataset.earningsUpdated = "1";
+      })
+      .catch(function () {});
+  }
 
   function set(id, text) {
     var el = document.getElementById(id);
@@ -16,6 +33,7 @@
   }
 
   function refresh() {
+    if (!url) return;
     fetch(url, {credentials: "same-origin", headers: {"Accept": "text/html"}})
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (html) {
@@ -30,6 +48,7 @@
   }
 
   function earned(event) {
+    if (!panel) { refreshPage(); return; }
     var before = document.getElementById("progress-earned");
     var was = before ? before.textContent : "";
     set("progress-earned", event.earned);
@@ -48,14 +67,14 @@
     try {
       socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/notifications/");
     } catch (e) { return; }
-    socket.onopen = function () { attempts = 0; panel.dataset.live = "connected"; };
+    socket.onopen = function () { attempts = 0; (panel || balances).dataset.live = "connected"; };
     socket.onmessage = function (message) {
       var event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
       if (event.type === "earnings.updated") earned(event);
     };
     socket.onclose = function () {
-      delete panel.dataset.live;
+      delete (panel || balances).dataset.live;
       if (++attempts <= 5) setTimeout(connect, 2000 * attempts);
     };
   }
