@@ -112,7 +112,7 @@ def test_expert_labels_a_pairwise_item_by_clicking_and_the_label_is_stored_canon
             {"id": "r-wrong", "model": "model-y", "text": "Antibiotics."},
         ],
     )
-    page.get_by_role("link", name="Label").click()
+    page.get_by_role("link", name="Label", exact=True).click()  # not "My labels"
     page.wait_for_url(re.compile(r"/label/$"))
     expect(page.locator("#response-A")).to_be_visible()
     assignment = _active_assignment(expert)
