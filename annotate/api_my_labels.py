@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.core.paginator import Paginator
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -43,7 +43,13 @@ class MyLabelsApi(APIView):
 
     permission_classes = [Allows(A.EXPERT_WORK)]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", str, description="Only this project's labels (its id)."),
+            OpenApiParameter("page", int, description="From 1."),
+        ],
+        responses={200: dict},
+    )
     def get(self, request):
         expert = request_expert(request)
         project_id = request.query_params.get("project") or None

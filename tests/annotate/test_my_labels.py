@@ -186,3 +186,15 @@ def test_a_ranking_with_criteria_is_corrected_through_the_form():
     assert label.criteria["r3"] == {"accuracy": 1}
     missing = browser.post(f"/me/labels/{label.assignment_id}/", {"place-A": "1"})
     assert missing.status_code == 400 and "criteria" in missing.content.decode()
+
+
+def test_a_refused_correction_says_why_on_the_page():
+    label = _label()
+    browser = Client()
+    browser.force_login(label.expert.user)
+    Item.objects.filter(pk=label.item_id).update(state=Item.State.FINAL)
+    page = browser.get(f"/me/labels/{label.assignment_id}/").content.decode()
+    assert 'id="correct"' not in page and "can no longer be changed" in page
+    refused = browser.post(f"/me/labels/{label.assignment_id}/", {"choice": "tie"})
+    assert refused.status_code == 409
+    assert 'id="correct-errors"' in refused.content.decode()
