@@ -6,6 +6,8 @@ from django import forms
 
 from annotate.exports import FORMS
 from annotate.models import Batch, Project
+from rewards.models import RewardPolicy
+from rewards.tokens import TokensField
 from rlhf_platform.experts.models import Domain
 from rlhf_platform.labconsole.preview import schema_parse
 
@@ -59,14 +61,24 @@ class ProjectForm(forms.Form):
 
 
 class UploadOptionsForm(forms.Form):
+    """The upload's options, as the API's query parameters (each optional, with its default)."""
+
     on_duplicate = forms.ChoiceField(
         choices=[(v, v) for v in Batch.OnDuplicate.values],
         initial=Batch.OnDuplicate.ERROR,
+        required=False,
         help_text="An external_id the project already holds: refuse the file (error) or skip the item.",
     )
     priority = forms.IntegerField(
-        min_value=-1000, max_value=1000, initial=0, help_text="Higher is served first."
+        min_value=-1000, max_value=1000, initial=0, required=False, help_text="Higher is served first."
     )
+
+    def clean_on_duplicate(self):
+        return self.cleaned_data.get("on_duplicate") or Batch.OnDuplicate.ERROR
+
+    def clean_priority(self):
+        priority = self.cleaned_data.get("priority")
+        return 0 if priority is None else priority
 
 
 class UploadForm(forms.Form):
@@ -77,8 +89,32 @@ class UploadForm(forms.Form):
     )
     on_duplicate = UploadOptionsForm.base_fields["on_duplicate"]
     priority = UploadOptionsForm.base_fields["priority"]
+    clean_on_duplicate = UploadOptionsForm.clean_on_duplicate
+    clean_priority = UploadOptionsForm.clean_priority
 
 
 class MemberForm(forms.Form):
     email = forms.EmailField(label="E-mail", help_text="Of an existing account.")
     role = forms.ChoiceField(choices=[("member", "member"), ("owner", "owner")], initial="member")
+
+
+class RewardPolicyForm(forms.Form):
+    """A new reward policy version with the terms a lab sets most; the API's
+    ``POST projects/{id}/reward-policies`` takes every term."""
+
+    base_rate = TokensField(
+        label="Base rate", help_text="Tokens a label, before the level and agreement factors."
+    )
+    kind = forms.ChoiceField(choices=RewardPolicy.Kind.choices, initial=RewardPolicy.Kind.AGREEMENT)
+    level_1 = forms.IntegerField(min_value=0, initial=10_000, label="Level 1 factor (bp)")
+    level_2 = forms.IntegerField(min_value=0, initial=12_500, label="Level 2 factor (bp)")
+    level_3 = forms.IntegerField(min_value=0, initial=15_000, label="Level 3 factor (bp)")
+    level_4 = forms.IntegerField(min_value=0, initial=20_000, label="Level 4 factor (bp)")
+
+    def service_values(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "base_rate": data["base_rate"],
+            "kind": data["kind"],
+            "level_multipliers_bp": {str(level): data[f"level_{level}"] for level in (1, 2, 3, 4)},
+        }

@@ -10,6 +10,7 @@
 | ``/labs/<slug>/projects/<id>/edit/``                      | lab-project-edit      | members (POST) |
 | ``/labs/<slug>/projects/<id>/quality/``                   | lab-project-quality   | lab members    |
 | ``/labs/<slug>/projects/<id>/export/?format=``            | lab-project-export    | lab members    |
+| ``/labs/<slug>/projects/<id>/reward-policies/`` (POST)    | lab-reward-policy-new | lab owners     |
 | ``/labs/<slug>/projects/<id>/upload/``                    | lab-batch-upload      | members (POST) |
 | ``/labs/<slug>/projects/<id>/batches/<id>/``              | lab-batch             | lab members    |
 | ``/labs/<slug>/projects/<id>/batches/<id>/status/``       | lab-batch-status      | lab members    |
@@ -35,6 +36,7 @@ web_urlpatterns = [
     path(P + "edit/", views.project_edit, name="lab-project-edit"),
     path(P + "quality/", views_project.project_quality, name="lab-project-quality"),
     path(P + "export/", views_project.project_export, name="lab-project-export"),
+    path(P + "reward-policies/", views_project.reward_policy_new, name="lab-reward-policy-new"),
     path(P + "upload/", views_batches.batch_upload, name="lab-batch-upload"),
     path(P + "batches/<uuid:batch_id>/", views_batches.batch_detail, name="lab-batch"),
     path(P + "batches/<uuid:batch_id>/status/", views_batches.batch_status, name="lab-batch-status"),

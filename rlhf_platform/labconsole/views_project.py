@@ -3,14 +3,17 @@ policies, exams), its quality report and its export downloads."""
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import Count, Q
 from django.http import HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from annotate.api_exports import ProjectExportApi, _async_blocks
 from annotate.exports import (
@@ -32,12 +35,14 @@ from annotate.quality.report import project_report
 from rewards.policy import policy_in_force, policy_max_reward
 from rewards.policy_information import policy_expected_cost
 from rewards.selectors import lab_spend, reward_policies_of_project
+from rewards.services import reward_policy_create
 from rewards.tokens import format_tokens
 from rewards.views import policy_terms
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
-from rlhf_platform.core.web import action_required
-from rlhf_platform.labconsole.access import console_project, lab_context
+from rlhf_platform.core.web import action_required, form_add_service_error
+from rlhf_platform.labconsole.access import console_lab, console_project, lab_context
+from rlhf_platform.labconsole.forms import RewardPolicyForm
 from rlhf_platform.labconsole.views import progress_summary
 
 QUALITY_BOOTSTRAP = 300  # as the staff page: fewer samples keep the page quick
@@ -101,6 +106,10 @@ def _policies(project) -> list[dict]:
 
 @action_required(A.LAB_CONSOLE_VIEW)
 def project_detail(request, slug: str, project_id):
+    return _project_page(request, slug, project_id)
+
+
+def _project_page(request, slug: str, project_id, *, policy_form=None, status: int = 200):
     lab, project = console_project(request.user, slug, project_id)
     spend = lab_spend(lab=lab)
     mine = next((row for row in spend["projects"] if row["project"] == str(project.pk)), None)
@@ -122,9 +131,10 @@ def project_detail(request, slug: str, project_id):
             "rewarded_labels": mine["rewarded_labels"] if mine else 0,
         },
         "policies": _policies(project),
+        "policy_form": policy_form or RewardPolicyForm(),
         "exams": exams,
     }
-    return render(request, "lab/project.html", context)
+    return render(request, "lab/project.html", context, status=status)
 
 
 @action_required(A.LAB_CONSOLE_VIEW)
@@ -188,3 +198,24 @@ def project_export(request, slug: str, project_id):
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@require_POST
+@action_required(A.LAB_SETTINGS_MANAGE)
+def reward_policy_new(request, slug: str, project_id):
+    """An owner adds a reward policy version (``reward_policy_create``, as the API does); a
+    refusal is shown on the project's page next to the field it names."""
+    console_lab(request.user, slug, owner_only=True)
+    lab, project = console_project(request.user, slug, project_id)
+    form = RewardPolicyForm(request.POST)
+    if form.is_valid():
+        try:
+            policy = reward_policy_create(project=project, actor=request.user, **form.service_values())
+        except (ApplicationError, ValidationError) as exc:
+            form_add_service_error(form, exc)
+        else:
+            messages.success(request, f"Reward policy version {policy.version} added.")
+            return redirect(
+                reverse("lab-project", kwargs={"slug": lab.slug, "project_id": project.pk}) + "#budget"
+            )
+    return _project_page(request, slug, project_id, policy_form=form, status=400)

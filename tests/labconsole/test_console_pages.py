@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from annotate.models import Batch, Item, Project
+from rewards.models import RewardPolicy
 from rlhf_platform.accounts.models import LabMembership
 from rlhf_platform.audit.models import AuditEvent
 from rlhf_platform.webhooks.models import WebhookDelivery
@@ -242,6 +243,28 @@ def test_the_scripts_upload_sends_the_file_as_the_body_and_gets_the_batch_page(c
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "priority"
 
 
+def test_a_large_file_goes_to_a_worker_and_its_page_follows_it_to_the_end(
+    client, lab, settings, django_capture_on_commit_callbacks
+):
+    settings.BATCH_INLINE_MAX_BYTES = 10  # every body is "large"
+    project = ProjectFactory(lab=lab)
+    body = ndjson_body([item_payload(f"q{i}") for i in range(4)])
+    with django_capture_on_commit_callbacks() as queued:
+        answer = client.post(
+            f"/labs/acme/projects/{project.pk}/upload/",
+            body,
+            content_type="application/x-ndjson",
+            HTTP_X_CONSOLE_UPLOAD="1",
+        ).json()
+    assert answer["status"] == "queued" and len(queued) == 1
+    status_url = answer["location"] + "status/"
+    waiting = client.get(status_url).content.decode()
+    assert 'data-finished="0"' in waiting and "0 of 4" in waiting and "0 items created" in waiting
+    queued[0]()  # the worker's task (eager here)
+    done = client.get(status_url).content.decode()
+    assert 'data-finished="1"' in done and "4 of 4" in done and "4 items created" in done
+
+
 def test_the_status_fragment_reports_bytes_and_items(client, lab):
     project = ProjectFactory(lab=lab)
     batch = BatchFactory(
@@ -308,3 +331,29 @@ def test_an_owner_resends_a_failed_delivery(client, lab):
     assert AuditEvent.objects.filter(action="webhook.resend", target_id=str(delivery.pk)).exists()
     again = client.post(f"/labs/acme/webhooks/deliveries/{delivery.pk}/resend/", follow=True)
     assert "still pending" in again.content.decode()
+
+
+# --- reward policies ---------------------------------------------------------------------------
+
+
+def test_an_owner_adds_a_reward_policy_and_sees_its_expected_cost_per_label(client, lab):
+    project = ProjectFactory(lab=lab, ranking=True)
+    url = f"/labs/acme/projects/{project.pk}/reward-policies/"
+    form = {
+        "base_rate": "2",
+        "kind": "agreement",
+        "level_1": 10000,
+        "level_2": 10000,
+        "level_3": 15000,
+        "level_4": 20000,
+    }
+    response = client.post(url, form)
+    assert response.status_code == 302 and response["Location"].endswith("#budget")
+    policy = RewardPolicy.objects.get(project=project)
+    assert (policy.version, policy.base_rate, policy.level_multipliers_bp["4"]) == (1, 2 * 10**18, 20000)
+    html = client.get(f"/labs/acme/projects/{project.pk}/").content.decode()
+    assert "Version 1 (in force)" in html
+    assert re.search(r"Expected cost per label: <strong>[0-9.,]+</strong> tokens", html)
+    refused = client.post(url, {**form, "kind": "information"})  # information scores pairwise only
+    assert refused.status_code == 400 and "this project ranks responses" in refused.content.decode()
+    assert RewardPolicy.objects.filter(project=project).count() == 1

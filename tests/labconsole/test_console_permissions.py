@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from rewards.models import RewardPolicy
 from rlhf_platform.accounts.models import ApiKey, LabMembership
 from rlhf_platform.labconsole.urls import web_urlpatterns
 from rlhf_platform.webhooks.models import WebhookDelivery
@@ -25,7 +26,13 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-POST_ONLY = {"lab-schema-preview", "lab-batch-cancel", "lab-member-change", "lab-webhook-resend"}
+POST_ONLY = {
+    "lab-schema-preview",
+    "lab-batch-cancel",
+    "lab-member-change",
+    "lab-webhook-resend",
+    "lab-reward-policy-new",
+}
 
 
 @pytest.fixture
@@ -97,6 +104,7 @@ def test_a_member_works_on_projects_but_cannot_manage_keys_members_or_webhooks(l
     delivery = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(lab=lab), status="failed")
     newcomer = UserFactory()
     make_api_key(lab)
+    project = ProjectFactory(lab=lab)
 
     assert client.get(f"/labs/{lab.slug}/").status_code == 200
     assert client.get(f"/labs/{lab.slug}/projects/new/").status_code == 200
@@ -110,13 +118,21 @@ def test_a_member_works_on_projects_but_cannot_manage_keys_members_or_webhooks(l
         client.post(f"/labs/{lab.slug}/members/{owner.pk}/", {"role": "member"}),
         client.post(f"/labs/{lab.slug}/members/{owner.pk}/", {"remove": "1"}),
         client.post(f"/labs/{lab.slug}/webhooks/deliveries/{delivery.pk}/resend/"),
+        client.post(
+            f"/labs/{lab.slug}/projects/{project.pk}/reward-policies/",
+            {"base_rate": "1", "kind": "agreement", "level_1": 1, "level_2": 1, "level_3": 1, "level_4": 1},
+        ),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
     assert ApiKey.objects.filter(lab=lab).count() == 1 and ApiKey.objects.get().revoked_at is None
     assert LabMembership.objects.get(lab=lab, user=owner).role == LabMembership.Role.OWNER
     assert not LabMembership.objects.filter(user=newcomer).exists()
     delivery.refresh_from_db()
-    assert delivery.status == "failed"
+    assert delivery.status == "failed" and not RewardPolicy.objects.exists()
+    assert (
+        "Add a reward policy version"
+        not in client.get(f"/labs/{lab.slug}/projects/{project.pk}/").content.decode()
+    )
     page = client.get(f"/labs/{lab.slug}/members/").content.decode()
     assert "Add a member" not in page and "Only the lab's owners" in page
 
