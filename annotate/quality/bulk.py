@@ -1,7 +1,7 @@
 """Labels in bulk, as numpy arrays, for the project-wide steps (the model fit, the recompute).
 
-On PostgreSQL a query is read with one binary ``COPY ... TO STDOUT``: every column is fixed
-width and never NULL (the query coalesces), so the whole result is one ``np.frombuffer`` with a
+On PostgreSQL a query is read with one binary ``COPY ... TO STDOUT`` of its rows packed as
+fixed-width records (:func:`copy_arrays`): the whole result is one ``np.frombuffer`` with a
 big-endian record type, with no Python object per row. On SQLite the same arrays are built from
 ``values_list`` (the development database; its projects are small).
 """
@@ -17,43 +17,42 @@ from django.db import connection
 
 from annotate.models import Label
 
-#: Binary COPY field types this reader takes: PostgreSQL type -> numpy type of its value.
-FIELD_TYPES = {"int8": ">i8", "float8": ">f8", "uuid": "V16"}
+#: Column types this reader takes: name -> (PostgreSQL send function, numpy type of its bytes).
+FIELD_TYPES = {"int8": ("int8send", ">i8"), "float8": ("float8send", ">f8"), "uuid": ("uuid_send", "V16")}
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 
-def copy_arrays(sql: str, params: Sequence[Any], fields: Sequence[tuple[str, str]]) -> dict[str, np.ndarray]:
-    """Run ``sql`` (a SELECT whose columns are ``fields``: (name, one of :data:`FIELD_TYPES`),
-    none NULL) through ``COPY (sql) TO STDOUT (FORMAT BINARY)`` and return one array per column.
-    PostgreSQL only."""
+def copy_arrays(
+    *, columns: Sequence[tuple[str, str, str]], source: str, order_by: str, params: Sequence[Any]
+) -> dict[str, np.ndarray]:
+    """Read ``SELECT <columns> FROM <source> ORDER BY <order_by>`` as one array per column.
+    ``columns``: (name, SQL expression, one of :data:`FIELD_TYPES`), never NULL. PostgreSQL only.
+
+    The rows are packed by the server into one ``bytea`` of fixed-width big-endian records (each
+    value's binary send form) and read with one binary ``COPY ... TO STDOUT``: a COPY of the rows
+    themselves would be a message per row, and reading a million messages costs seconds in
+    Python; the record bytes are one ``np.frombuffer``."""
+    record = " || ".join(f"{FIELD_TYPES[kind][0]}({expression})" for _, expression, kind in columns)
+    sql = f"SELECT string_agg({record}, ''::bytea ORDER BY {order_by}) FROM {source}"  # noqa: S608 - callers pass constant SQL
     parts = []
-    # psycopg's own cursor: Django's debug wrapper (DEBUG, or a test's query capture) takes no
-    # parameters in copy().
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy,
+        cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy,
     ):
         for chunk in copy:
             parts.append(bytes(chunk))
     data = b"".join(parts)
     if not data.startswith(_SIGNATURE):
         raise ValueError("not a binary COPY stream")
-    extension = int.from_bytes(data[15:19], "big")
-    body = memoryview(data)[19 + extension : len(data) - 2]  # the trailer: int16 -1
-    record = np.dtype(
-        [("count", ">i2")]
-        + [x for name, kind in fields for x in ((f"{name}_len", ">i4"), (name, FIELD_TYPES[kind]))]
-    )
-    rows = np.frombuffer(body, dtype=record)
-    if len(rows) and (rows["count"] != len(fields)).any():
-        raise ValueError("unexpected field count in the COPY stream")
-    out: dict[str, np.ndarray] = {}
-    for name, kind in fields:
-        if len(rows) and (rows[f"{name}_len"] < 0).any():
-            raise ValueError(f"column {name} holds NULL")
-        column = rows[name]
-        out[name] = column.copy() if kind == "uuid" else column.astype(FIELD_TYPES[kind][1:])
-    return out
+    at = 19 + int.from_bytes(data[15:19], "big")  # past the header and its extension
+    length = int.from_bytes(data[at + 2 : at + 6], "big", signed=True)  # one row of one field
+    body = b"" if length < 0 else memoryview(data)[at + 6 : at + 6 + length]
+    dtype = np.dtype([(name, FIELD_TYPES[kind][1]) for name, _, kind in columns])
+    rows = np.frombuffer(body, dtype=dtype)
+    return {
+        name: rows[name].copy() if kind == "uuid" else rows[name].astype(FIELD_TYPES[kind][1][1:])
+        for name, _, kind in columns
+    }
 
 
 def first_appearance_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,17 +92,16 @@ def counted_votes(*, project_id: Any, classes: Sequence[str]) -> dict[str, Any]:
     into ``workers``, the expert ids as text), ``code`` (:func:`class_code_sql`) and ``strength``
     (-1 for none)."""
     if connection.vendor == "postgresql":
-        sql = (
-            "SELECT item_id::int8, expert_id, "  # noqa: S608 - constant SQL, values bound
-            + class_code_sql("choice")
-            + ", COALESCE(strength, -1)::int8 FROM annotate_label "
-            "WHERE project_id = %s AND NOT is_gold AND NOT excluded_from_consensus "
-            "ORDER BY item_id, created_at, id"
-        )
         got = copy_arrays(
-            sql,
-            [list(classes), project_id],
-            [("item", "int8"), ("expert", "uuid"), ("code", "int8"), ("strength", "int8")],
+            columns=[
+                ("item", "item_id::int8", "int8"),
+                ("expert", "expert_id", "uuid"),
+                ("code", class_code_sql("choice"), "int8"),
+                ("strength", "COALESCE(strength, -1)::int8", "int8"),
+            ],
+            source="annotate_label WHERE project_id = %s AND NOT is_gold AND NOT excluded_from_consensus",
+            order_by="item_id, created_at, id",
+            params=[list(classes), project_id],
         )
         worker, distinct = first_appearance_codes(got["expert"])
         return {
@@ -132,16 +130,16 @@ def fit_votes(*, project_id: Any, classes: Sequence[str]) -> dict[str, Any]:
     """The counted labels with a choice among ``classes`` (gold ones included), ordered by id,
     for the model fit: ``item`` and ``expert`` (ids), ``code``, ``is_gold``."""
     if connection.vendor == "postgresql":
-        sql = (
-            "SELECT item_id::int8, expert_id, "  # noqa: S608 - constant SQL, values bound
-            + class_code_sql("choice")
-            + ", is_gold::int::int8 FROM annotate_label "
-            "WHERE project_id = %s AND NOT excluded_from_consensus AND choice <> '' ORDER BY id"
-        )
         got = copy_arrays(
-            sql,
-            [list(classes), project_id],
-            [("item", "int8"), ("expert", "uuid"), ("code", "int8"), ("is_gold", "int8")],
+            columns=[
+                ("item", "item_id::int8", "int8"),
+                ("expert", "expert_id", "uuid"),
+                ("code", class_code_sql("choice"), "int8"),
+                ("is_gold", "is_gold::int::int8", "int8"),
+            ],
+            source="annotate_label WHERE project_id = %s AND NOT excluded_from_consensus AND choice <> ''",
+            order_by="id",
+            params=[list(classes), project_id],
         )
         keep = got["code"] >= 0
         return {

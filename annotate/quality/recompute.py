@@ -95,10 +95,13 @@ def consensus_bulk(
         model=model,
     )
     del votes, code, use
-    choice = [found.classes[k] for k in found.choice.tolist()]
-    confidence = np.clip(found.confidence, 0.0, 1.0).tolist()
-    ids = item_ids.tolist()
-    _consensus_write(item_ids=ids, found=found, choice=choice, confidence=confidence)
+    clipped = np.clip(found.confidence, 0.0, 1.0)
+    _consensus_write(item_ids=item_ids, found=found, confidence=clipped)
+    ids, choice, confidence = (
+        item_ids.tolist(),
+        [found.classes[k] for k in found.choice.tolist()],
+        clipped.tolist(),
+    )
 
     def make(at: int) -> ConsensusView:
         return ConsensusView(choice=choice[at], ranking=None, confidence=confidence[at])
@@ -106,44 +109,77 @@ def consensus_bulk(
     return ConsensusTable(item_ids=ids, rows=rows, make=make)
 
 
-def _consensus_write(*, item_ids: list[int], found: Any, choice: list, confidence: list) -> None:
+def _consensus_write(*, item_ids: np.ndarray, found: Any, confidence: np.ndarray) -> None:
     now = timezone.now()
-    strength = [None if s != s else s for s in found.strength.tolist()]  # NaN: none
-    agreement = found.agreement.tolist()
-    counts = found.label_count.tolist()
-    posterior = found.posterior.tolist()
-    classes = found.classes
-    if connection.vendor != "postgresql":
-        consensus_upsert(
-            (
-                item_ids[n],
-                found.method,
-                choice[n],
-                strength[n],
-                None,
-                confidence[n],
-                agreement[n],
-                counts[n],
-                dict(zip(classes, posterior[n], strict=True)),
-                now,
-            )
-            for n in range(len(item_ids))
-        )
+    if connection.vendor == "postgresql":
+        _consensus_write_postgresql(item_ids=item_ids, found=found, confidence=confidence, now=now)
         return
-    # COPY's text format written directly: floats by repr (as json.dumps writes them), so the
-    # values come back bit for bit; the method and class names need no escaping.
-    head = _copy_text(found.method)
-    tail = _copy_text(now)
-    keys = [json.dumps(c) for c in classes]
-    for start in range(0, len(item_ids), _BATCH * 5):
-        lines = []
-        for n in range(start, min(len(item_ids), start + _BATCH * 5)):
-            post = ", ".join(f"{key}: {p!r}" for key, p in zip(keys, posterior[n], strict=True))
-            lines.append(
-                f"{item_ids[n]}\t{head}\t{choice[n]}\t{_copy_text(strength[n])}\t\\N\t{confidence[n]!r}\t"
-                f"{agreement[n]!r}\t{counts[n]}\t{{{post}}}\t{tail}\n"
-            )
-        _consensus_copy_upsert("".join(lines))
+    classes = found.classes
+    strength = [None if s != s else s for s in found.strength.tolist()]  # NaN: none
+    choice, agreement, posterior = found.choice.tolist(), found.agreement.tolist(), found.posterior.tolist()
+    counts, conf = found.label_count.tolist(), confidence.tolist()
+    consensus_upsert(
+        (
+            item_id,
+            found.method,
+            classes[choice[n]],
+            strength[n],
+            None,
+            conf[n],
+            agreement[n],
+            counts[n],
+            dict(zip(classes, posterior[n], strict=True)),
+            now,
+        )
+        for n, item_id in enumerate(item_ids.tolist())
+    )
+
+
+def _consensus_write_postgresql(
+    *, item_ids: np.ndarray, found: Any, confidence: np.ndarray, now: Any
+) -> None:
+    """The rows as binary COPY records (every value a big-endian int8 or float8: the floats go
+    in bit for bit) into a temporary table, then one upsert that names the choice and builds the
+    posterior's JSON (float8 to JSON at the shortest decimal that reads back as the same
+    double)."""
+    kk = len(found.classes)
+    values = [
+        ("item_id", ">i8", item_ids),
+        ("choice", ">i8", found.choice),
+        ("strength", ">f8", found.strength),  # NaN: none
+        ("confidence", ">f8", confidence),
+        ("agreement", ">f8", found.agreement),
+        ("label_count", ">i8", found.label_count),
+        *((f"p{k}", ">f8", found.posterior[:, k]) for k in range(kk)),
+    ]
+    record = np.dtype(
+        [("count", ">i2")] + [x for name, kind, _ in values for x in ((f"{name}_len", ">i4"), (name, kind))]
+    )
+    rows = np.zeros(len(item_ids), dtype=record)
+    rows["count"] = len(values)
+    for name, _, column in values:
+        rows[f"{name}_len"] = 8
+        rows[name] = column
+    load = ", ".join(f"{name} {'int8' if kind == '>i8' else 'float8'}" for name, kind, _ in values)
+    posterior = ", ".join(f"%s::text, p{k}" for k in range(kk))
+    columns = ", ".join(CONSENSUS_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in CONSENSUS_COLUMNS[1:])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL extra_float_digits = 1")  # float8 text: shortest exact
+        cursor.execute(f"DROP TABLE IF EXISTS quality_consensus_arrays{kk}")
+        cursor.execute(f"CREATE TEMPORARY TABLE quality_consensus_arrays{kk} ({load}) ON COMMIT DROP")
+        with cursor.copy(f"COPY quality_consensus_arrays{kk} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, no extension
+            for start in range(0, len(rows), _BATCH * 5):
+                copy.write(rows[start : start + _BATCH * 5].tobytes())
+            copy.write(b"\xff\xff")
+        cursor.execute(
+            f"INSERT INTO annotate_itemconsensus ({columns}) "  # noqa: S608 - constants and bound values
+            f"SELECT item_id, %s, (%s::text[])[choice + 1], NULLIF(strength, 'NaN'::float8), NULL, "
+            f"confidence, agreement, label_count, jsonb_build_object({posterior}), %s "
+            f"FROM quality_consensus_arrays{kk} ON CONFLICT (item_id) DO UPDATE SET {updates}",
+            [found.method, list(found.classes), *found.classes, now],
+        )
 
 
 def consensus_upsert(rows: Any) -> None:
