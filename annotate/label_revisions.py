@@ -11,7 +11,7 @@ An expert may change a label they gave while it is still open:
   that the refusal tells nothing about the item): its item is not final, in adjudication or
   cancelled; the day (UTC) it was given has not ended; it is not excluded from consensus and
   no suspension came after it; no reward was posted for it; and, for a gold label, its item was
-  not retired from the gold pool.
+  not retired from the gold pool while the project shows gold answers.
 
 Why the day: an expert's gold accuracy counts the golds answered *before today*, and the gold
 review shows a retired item's answer. A label changed after its day could move an accuracy
@@ -92,7 +92,8 @@ def label_is_open(*, label: Label, item: Item, revisions: int, now=None) -> bool
     if revisions >= MAX_REVISIONS or now >= day_end(label.created_at) or label.excluded_from_consensus:
         return False
     if label.is_gold:
-        return item.gold_retired_at is None
+        # Retired, its answer is in the gold review (when the project shows gold answers).
+        return item.gold_retired_at is None or not label.project.gold_feedback
     return item.state not in _CLOSED_STATES
 
 
@@ -240,14 +241,17 @@ def _quality_follow(*, label: Label, old_choice: str, old_passed: bool | None) -
     after = first_shown_choice(choice=label.choice, shown_order=shown)
     row.pairwise_labels += int(after is not None) - int(before is not None)
     row.first_shown_choices += int(bool(after)) - int(bool(before))
+    # Read for every correction, gold or not, regraded or not: a correction runs the same
+    # statements whatever the item, so its time tells nothing (as a submit's does not).
+    last_pass = Label.objects.filter(
+        project_id=label.project_id, expert_id=label.expert_id, is_gold=True, gold_passed=True
+    ).aggregate(at=Max("created_at"))["at"]
+    state = expert_test_replay(project=label.project, expert_id=label.expert_id)
     if old_passed is not None and label.gold_passed != old_passed:
         step = 1 if label.gold_passed else -1
         row.gold_passed += step
         row.gold_failed -= step
-        row.last_gold_passed_at = Label.objects.filter(
-            project_id=label.project_id, expert_id=label.expert_id, is_gold=True, gold_passed=True
-        ).aggregate(at=Max("created_at"))["at"]
-        state = expert_test_replay(project=label.project, expert_id=label.expert_id)
+        row.last_gold_passed_at = last_pass
         row.suspend_statistic, row.suspend_since, row.suspend_events = state.value, state.since, state.events
     row.flags = quality_flags(row)
     row.updated_at = timezone.now()

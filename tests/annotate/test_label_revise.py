@@ -11,7 +11,15 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.label_revisions import MAX_REVISIONS, label_revise
-from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label, LabelRevision, ProjectSuspension
+from annotate.models import (
+    AnnotatorQuality,
+    Item,
+    ItemConsensus,
+    Label,
+    LabelRevision,
+    Project,
+    ProjectSuspension,
+)
 from annotate.quality.services import label_quality_process
 from rlhf_platform.audit.models import AuditEvent
 from rlhf_platform.core.exceptions import ApplicationError
@@ -180,10 +188,13 @@ def test_a_gold_label_is_regraded_on_its_latest_value_without_running_the_rules(
     assert LabelRevision.objects.get(label=label).gold_passed is False
 
 
-def test_a_gold_label_of_a_retired_item_is_closed():
+def test_a_gold_label_of_a_retired_item_is_closed_when_the_review_shows_its_answer():
     label = _gold_label(choice="B")
     Item.objects.filter(pk=label.item_id).update(gold_retired_at=timezone.now())
     _refused(label, "label_closed", choice="A")
+    # without gold answers shown, nothing tells the answer: it stays open like any label
+    Project.objects.filter(pk=label.project_id).update(gold_feedback=False)
+    _revise(Label.objects.get(pk=label.pk), "A")
 
 
 def test_a_gold_label_on_a_final_silver_item_stays_open_like_any_open_label():
