@@ -937,7 +937,7 @@
     rows.push([keys("g"), "Open or close the guidelines"]);
     rows.push([keys("s"), "Scroll the responses together, or not"]);
     rows.push([keys("?"), "Show or hide this list"]);
-    rows.push([keys("u"), "Undo the last label: reopen it, filled in, to correct it"]);
+    if ($("undo-last")) rows.push([keys("u"), "Undo the last label: reopen it, filled in, to correct it"]);
     if (app.dataset.skipUrl) rows.push([keys("Esc"), "Close the skip or report form"]);
     els.shortcutList.textContent = "";
     rows.forEach(function (row) {
