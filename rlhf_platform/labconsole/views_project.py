@@ -42,6 +42,7 @@ from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.web import action_required, form_add_service_error
 from rlhf_platform.labconsole.access import console_lab, console_project, lab_context
+from rlhf_platform.labconsole.charts import progress_charts, quality_charts
 from rlhf_platform.labconsole.forms import RewardPolicyForm
 from rlhf_platform.labconsole.views import progress_summary
 
@@ -111,6 +112,7 @@ def project_detail(request, slug: str, project_id):
 
 def _project_page(request, slug: str, project_id, *, policy_form=None, status: int = 200):
     lab, project = console_project(request.user, slug, project_id)
+    progress = progress_summary(project_progress(project=project))
     spend = lab_spend(lab=lab)
     mine = next((row for row in spend["projects"] if row["project"] == str(project.pk)), None)
     exams = Exam.objects.filter(project=project).annotate(
@@ -120,7 +122,8 @@ def _project_page(request, slug: str, project_id, *, policy_form=None, status: i
     context = {
         **lab_context(request.user, lab),
         "project": project,
-        "progress": progress_summary(project_progress(project=project)),
+        "progress": progress,
+        "charts": progress_charts(project=project, progress=progress),
         "batches": Batch.objects.filter(project=project).order_by("-created_at")[:10],
         "exports": export_links(slug=lab.slug, project=project),
         "budget": {
@@ -151,6 +154,7 @@ def project_quality(request, slug: str, project_id):
         **lab_context(request.user, lab),
         "project": project,
         "report": report,
+        "charts": quality_charts(project=project),
         "next_offset": offset + QUALITY_PAGE if offset + QUALITY_PAGE < low["count"] else None,
         "previous_offset": max(offset - QUALITY_PAGE, 0) if offset else None,
     }

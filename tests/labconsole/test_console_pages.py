@@ -106,6 +106,18 @@ def test_the_project_list_shows_progress(client, lab):
     assert 'value="50"' in html and "1 of 2" in html
 
 
+def test_the_project_page_charts_its_items_by_state(client, lab):
+    project = ProjectFactory(lab=lab, name="Triage")
+    batch = BatchFactory(project=project)
+    for state in (Item.State.FINAL, Item.State.OPEN, Item.State.OPEN):
+        ItemFactory(batch=batch, state=state)
+    html = client.get(f"/labs/acme/projects/{project.pk}/").content.decode()
+    chart = re.search(r'<figure class="chart" id="chart-states".*?</figure>', html, re.S).group(0)
+    assert "<svg" in chart
+    rows = dict(re.findall(r'<tr><th scope="row">(\w+)</th><td>(\d+)</td></tr>', chart))
+    assert (rows["open"], rows["final"], rows["adjudication"]) == ("2", "1", "0")
+
+
 # --- projects and the schema editor -----------------------------------------------------------
 
 
@@ -315,6 +327,7 @@ def test_the_quality_page_reads_the_labs_report(client, lab):
     project = ProjectFactory(lab=lab, name="Triage")
     html = client.get(f"/labs/acme/projects/{project.pk}/quality/").content.decode()
     assert "Quality of “Triage”" in html and "Krippendorff" in html and "Gold pool" in html
+    assert 'id="chart-alpha"' in html and 'id="chart-confidence"' in html
 
 
 # --- webhooks ---------------------------------------------------------------------------------
