@@ -42,6 +42,7 @@ from rewards.chain import REVERT_ERRORS, Chain, chain_get
 from rewards.ledger import ledger_payout_reserve, ledger_payout_return, ledger_payout_settle
 from rewards.payouts.chain_identity import ChainIdentityMismatch, chain_identity_verify
 from rewards.payouts.models import PayoutLine, PayoutRun, PayoutTransaction
+from rewards.payouts.notices import CONFIRMED, FAILED, SENT, payout_notify
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
 
@@ -196,7 +197,8 @@ def _close(tx: PayoutTransaction, *, status: str, receipt: dict | None, error: s
         tx = PayoutTransaction.objects.select_for_update().get(pk=tx.pk)
         if tx.status in PayoutTransaction.TERMINAL:
             return
-        for line in tx.lines.filter(status=Line.RESERVED):
+        closed = list(tx.lines.filter(status=Line.RESERVED).select_related("expert"))
+        for line in closed:
             if status == Tx.CONFIRMED:
                 ledger_payout_settle(reference=line.reference)
                 line.status = Line.PAID
@@ -209,6 +211,7 @@ def _close(tx: PayoutTransaction, *, status: str, receipt: dict | None, error: s
         if receipt is not None:
             tx.gas_used, tx.block_number = int(receipt["gasUsed"]), int(receipt["blockNumber"])
         tx.save(update_fields=["status", "finished_at", "error", "gas_used", "block_number"])
+        payout_notify(tx=tx, state=CONFIRMED if status == Tx.CONFIRMED else FAILED, lines=closed)
         audit_record(
             action=f"payout.transaction_{status}",
             target=tx,
@@ -237,9 +240,12 @@ def tx_broadcast(chain: Chain, tx: PayoutTransaction) -> None:
             )
             raise
     step("sent", tx)
-    PayoutTransaction.objects.filter(pk=tx.pk, status=Tx.SIGNED).update(
-        status=Tx.BROADCAST, broadcast_at=timezone.now(), broadcast_attempts=tx.broadcast_attempts + 1
-    )
+    with transaction.atomic():
+        moved = PayoutTransaction.objects.filter(pk=tx.pk, status=Tx.SIGNED).update(
+            status=Tx.BROADCAST, broadcast_at=timezone.now(), broadcast_attempts=tx.broadcast_attempts + 1
+        )
+        if moved:  # only the call that moved it tells the experts (a resume finds it moved)
+            payout_notify(tx=tx, state=SENT)
     tx.refresh_from_db()
     step("broadcast", tx)
 
