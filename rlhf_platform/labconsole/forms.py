@@ -10,6 +10,7 @@ from rewards.models import RewardPolicy
 from rewards.tokens import TokensField
 from rlhf_platform.experts.models import Domain
 from rlhf_platform.labconsole.preview import schema_parse
+from rlhf_platform.webhooks.models import EVENTS
 
 
 class ProjectForm(forms.Form):
@@ -118,3 +119,12 @@ class RewardPolicyForm(forms.Form):
             "kind": data["kind"],
             "level_multipliers_bp": {str(level): data[f"level_{level}"] for level in (1, 2, 3, 4)},
         }
+
+
+class WebhookForm(forms.Form):
+    url = forms.CharField(
+        label="URL", max_length=500, help_text="https:// on a public host; signed POSTs go there."
+    )
+    events = forms.MultipleChoiceField(
+        choices=[(event, event) for event in EVENTS], widget=forms.CheckboxSelectMultiple, required=False
+    )

@@ -17,7 +17,8 @@
 | ``/labs/<slug>/projects/<id>/batches/<id>/cancel/`` (POST)| lab-batch-cancel      | lab members    |
 | ``/labs/<slug>/members/``                                 | lab-members           | owners (POST)  |
 | ``/labs/<slug>/members/<user id>/`` (POST)                | lab-member-change     | lab owners     |
-| ``/labs/<slug>/webhooks/``                                | lab-webhooks          | lab members    |
+| ``/labs/<slug>/webhooks/``                                | lab-webhooks          | owners (POST)  |
+| ``/labs/<slug>/webhooks/<id>/`` (POST: pause, test...)    | lab-webhook-change    | lab owners     |
 | ``/labs/<slug>/webhooks/deliveries/<id>/resend/`` (POST)  | lab-webhook-resend    | lab owners     |
 """
 
@@ -44,6 +45,7 @@ web_urlpatterns = [
     path("labs/<slug:slug>/members/", views_lab.members, name="lab-members"),
     path("labs/<slug:slug>/members/<uuid:user_id>/", views_lab.member_change, name="lab-member-change"),
     path("labs/<slug:slug>/webhooks/", views_lab.webhooks, name="lab-webhooks"),
+    path("labs/<slug:slug>/webhooks/<uuid:webhook_id>/", views_lab.webhook_change, name="lab-webhook-change"),
     path(
         "labs/<slug:slug>/webhooks/deliveries/<uuid:delivery_id>/resend/",
         views_lab.webhook_resend,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from rlhf_platform.accounts.members import (
@@ -19,9 +20,15 @@ from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.web import action_required, form_add_service_error, raise_as_http
 from rlhf_platform.labconsole.access import console_lab, lab_context
-from rlhf_platform.labconsole.forms import MemberForm
+from rlhf_platform.labconsole.forms import MemberForm, WebhookForm
 from rlhf_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from rlhf_platform.webhooks.resend import webhook_delivery_resend
+from rlhf_platform.webhooks.services import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_test,
+    webhook_endpoint_update,
+)
 
 DELIVERY_LOG = 50
 
@@ -72,9 +79,26 @@ def member_change(request, slug: str, user_id):
     return redirect("lab-members", slug=lab.slug)
 
 
-@action_required(A.LAB_CONSOLE_VIEW)
+@never_cache
+@action_required(A.LAB_CONSOLE_VIEW, post=A.LAB_SETTINGS_MANAGE)
 def webhooks(request, slug: str):
+    """The lab's endpoints and delivery log; owners register an endpoint here (its signing
+    secret is in this one response only)."""
     lab = console_lab(request.user, slug)
+    form = WebhookForm()
+    created = None
+    status = 200
+    if request.method == "POST":
+        lab = console_lab(request.user, slug, owner_only=True)
+        form = WebhookForm(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                endpoint, secret = webhook_endpoint_create(lab=lab, actor=request.user, **form.cleaned_data)
+            except (ApplicationError, ValidationError) as exc:
+                form_add_service_error(form, exc)
+            else:
+                created, form, status = {"endpoint": endpoint, "secret": secret}, WebhookForm(), 201
     endpoints = WebhookEndpoint.objects.filter(lab=lab).order_by("created_at")
     deliveries = (
         WebhookDelivery.objects.filter(endpoint__lab=lab)
@@ -82,8 +106,41 @@ def webhooks(request, slug: str):
         .prefetch_related("attempt_log")
         .order_by("-created_at")[:DELIVERY_LOG]
     )
-    context = {**lab_context(request.user, lab), "endpoints": endpoints, "deliveries": deliveries}
-    return render(request, "lab/webhooks.html", context)
+    context = {
+        **lab_context(request.user, lab),
+        "endpoints": endpoints,
+        "deliveries": deliveries,
+        "form": form,
+        "created": created,
+    }
+    return render(request, "lab/webhooks.html", context, status=status)
+
+
+WEBHOOK_OPERATIONS = ("pause", "resume", "test", "delete")
+
+
+@require_POST
+@action_required(A.LAB_SETTINGS_MANAGE)
+def webhook_change(request, slug: str, webhook_id):
+    """An owner pauses, resumes, tests (``op=test``: a signed ``webhook.test`` event) or
+    deletes one of the lab's endpoints."""
+    lab = console_lab(request.user, slug, owner_only=True)
+    endpoint = WebhookEndpoint.objects.filter(lab=lab, pk=webhook_id).first()
+    if endpoint is None:
+        raise_as_http(ApplicationError("Webhook not found.", code="not_found", status_code=404))
+    op = request.POST.get("op", "")
+    if op not in WEBHOOK_OPERATIONS:
+        messages.error(request, f"op is one of {list(WEBHOOK_OPERATIONS)}.")
+    elif op == "test":
+        webhook_endpoint_test(endpoint=endpoint, actor=request.user)
+        messages.success(request, "A webhook.test event is on its way; its delivery is in the log.")
+    elif op == "delete":
+        webhook_endpoint_delete(endpoint=endpoint, actor=request.user)
+        messages.success(request, f"Webhook {endpoint.url} deleted.")
+    else:
+        webhook_endpoint_update(endpoint=endpoint, is_active=op == "resume", actor=request.user)
+        messages.success(request, f"Webhook {endpoint.url} {'resumed' if op == 'resume' else 'paused'}.")
+    return redirect("lab-webhooks", slug=lab.slug)
 
 
 @require_POST

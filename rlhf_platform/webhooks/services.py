@@ -77,6 +77,7 @@ def webhook_endpoint_update(
     events: list[str] | None = None,
     is_active: bool | None = None,
     api_key: ApiKey | None = None,
+    actor: Any = None,
 ) -> WebhookEndpoint:
     if url is not None:
         endpoint.url = _validate_url(url)
@@ -89,6 +90,7 @@ def webhook_endpoint_update(
     audit_record(
         action="webhook.update",
         target=endpoint,
+        actor=actor,
         api_key=api_key,
         data={"url": endpoint.url, "events": endpoint.events, "is_active": endpoint.is_active},
     )
@@ -96,8 +98,12 @@ def webhook_endpoint_update(
 
 
 @transaction.atomic
-def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, api_key: ApiKey | None = None) -> None:
-    audit_record(action="webhook.delete", target=endpoint, api_key=api_key, data={"url": endpoint.url})
+def webhook_endpoint_delete(
+    *, endpoint: WebhookEndpoint, api_key: ApiKey | None = None, actor: Any = None
+) -> None:
+    audit_record(
+        action="webhook.delete", target=endpoint, actor=actor, api_key=api_key, data={"url": endpoint.url}
+    )
     endpoint.delete()
 
 
@@ -130,7 +136,9 @@ def webhook_emit(*, lab_id: Any, event: str, data: dict[str, Any]) -> list[Webho
 
 
 @transaction.atomic
-def webhook_endpoint_test(*, endpoint: WebhookEndpoint, api_key: ApiKey | None = None) -> WebhookDelivery:
+def webhook_endpoint_test(
+    *, endpoint: WebhookEndpoint, api_key: ApiKey | None = None, actor: Any = None
+) -> WebhookDelivery:
     """Send a ``webhook.test`` event to this endpoint only (whatever it subscribes to, and even
     when paused: the lab asked for it), signed and logged like any delivery."""
     from rlhf_platform.webhooks.tasks import webhook_deliver_task
@@ -151,7 +159,13 @@ def webhook_endpoint_test(*, endpoint: WebhookEndpoint, api_key: ApiKey | None =
         next_attempt_at=now,
         queued_at=now,
     )
-    audit_record(action="webhook.test", target=endpoint, api_key=api_key, data={"delivery": str(delivery.pk)})
+    audit_record(
+        action="webhook.test",
+        target=endpoint,
+        actor=actor,
+        api_key=api_key,
+        data={"delivery": str(delivery.pk)},
+    )
     delivery_id = str(delivery.pk)
     transaction.on_commit(lambda: webhook_deliver_task.delay(delivery_id))
     return delivery

@@ -15,7 +15,7 @@ from annotate.models import Batch, Item, Project
 from rewards.models import RewardPolicy
 from rlhf_platform.accounts.models import LabMembership
 from rlhf_platform.audit.models import AuditEvent
-from rlhf_platform.webhooks.models import WebhookDelivery
+from rlhf_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import (
     BatchFactory,
     DomainFactory,
@@ -370,3 +370,25 @@ def test_an_owner_adds_a_reward_policy_and_sees_its_expected_cost_per_label(clie
     refused = client.post(url, {**form, "kind": "information"})  # information scores pairwise only
     assert refused.status_code == 400 and "this project ranks responses" in refused.content.decode()
     assert RewardPolicy.objects.filter(project=project).count() == 1
+
+
+def test_an_owner_registers_pauses_tests_and_deletes_a_webhook(client, owner, lab, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    none = client.post("/labs/acme/webhooks/", {"url": "http://127.0.0.1:9/hook"})
+    assert none.status_code == 400 and "Choose at least one event" in none.content.decode()
+    response = client.post(
+        "/labs/acme/webhooks/", {"url": "http://127.0.0.1:9/hook", "events": ["item.finalized"]}
+    )
+    endpoint = WebhookEndpoint.objects.get(lab=lab)
+    assert response.status_code == 201 and endpoint.secret in response.content.decode()  # shown once
+    assert endpoint.secret not in client.get("/labs/acme/webhooks/").content.decode()
+    change = f"/labs/acme/webhooks/{endpoint.pk}/"
+    client.post(change, {"op": "pause"})
+    endpoint.refresh_from_db()
+    assert endpoint.is_active is False
+    client.post(change, {"op": "test"})
+    assert WebhookDelivery.objects.get(endpoint=endpoint).event == "webhook.test"
+    client.post(change, {"op": "delete"})
+    assert not WebhookEndpoint.objects.exists()
+    actions = set(AuditEvent.objects.filter(actor_id=owner.user_id).values_list("action", flat=True))
+    assert {"webhook.create", "webhook.update", "webhook.test", "webhook.delete"} <= actions

@@ -12,7 +12,7 @@ from django.urls import reverse
 from rewards.models import RewardPolicy
 from rlhf_platform.accounts.models import ApiKey, LabMembership
 from rlhf_platform.labconsole.urls import web_urlpatterns
-from rlhf_platform.webhooks.models import WebhookDelivery
+from rlhf_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import (
     BatchFactory,
     ExpertProfileFactory,
@@ -32,6 +32,7 @@ POST_ONLY = {
     "lab-member-change",
     "lab-webhook-resend",
     "lab-reward-policy-new",
+    "lab-webhook-change",
 }
 
 
@@ -53,6 +54,7 @@ def _console_urls(lab) -> list[tuple[str, str]]:
     delivery = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(lab=lab), status="failed")
     owner = LabMembership.objects.filter(lab=lab).first()
     values = {
+        "webhook_id": delivery.endpoint_id,
         "slug": lab.slug,
         "project_id": project.pk,
         "batch_id": batch.pk,
@@ -87,6 +89,7 @@ def test_a_member_of_another_lab_gets_404_on_every_console_url(lab, role):
                 expected = {403, 404}
             assert response.status_code in expected, (method, url, response.status_code)
     assert WebhookDelivery.objects.get().status == "failed"  # the resend did nothing
+    assert WebhookEndpoint.objects.get().is_active  # nor the pause or the delete
     assert lab.slug.encode() not in client.get("/labs/").content
 
 
@@ -119,6 +122,10 @@ def test_a_member_works_on_projects_but_cannot_manage_keys_members_or_webhooks(l
         client.post(f"/labs/{lab.slug}/members/{owner.pk}/", {"remove": "1"}),
         client.post(f"/labs/{lab.slug}/webhooks/deliveries/{delivery.pk}/resend/"),
         client.post(
+            f"/labs/{lab.slug}/webhooks/", {"url": "https://example.org/", "events": ["item.finalized"]}
+        ),
+        client.post(f"/labs/{lab.slug}/webhooks/{delivery.endpoint_id}/", {"op": "delete"}),
+        client.post(
             f"/labs/{lab.slug}/projects/{project.pk}/reward-policies/",
             {"base_rate": "1", "kind": "agreement", "level_1": 1, "level_2": 1, "level_3": 1, "level_4": 1},
         ),
@@ -129,6 +136,7 @@ def test_a_member_works_on_projects_but_cannot_manage_keys_members_or_webhooks(l
     assert not LabMembership.objects.filter(user=newcomer).exists()
     delivery.refresh_from_db()
     assert delivery.status == "failed" and not RewardPolicy.objects.exists()
+    assert WebhookEndpoint.objects.filter(lab=lab).count() == 1
     assert (
         "Add a reward policy version"
         not in client.get(f"/labs/{lab.slug}/projects/{project.pk}/").content.decode()
