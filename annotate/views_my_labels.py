@@ -143,7 +143,7 @@ def my_label(request, assignment_id):
         "history": label_history(label),
         "schema": schema,
         "letters": letters,
-        "messages": item_content(item)["messages"],
+        "prompt_messages": item_content(item)["messages"],
         "responses": [
             {"letter": LETTERS[position], "html": mark_safe(render_markdown(item.responses[index]["text"]))}  # noqa: S308 (nh3-sanitised)
             for position, index in enumerate(label.assignment.shown_order)

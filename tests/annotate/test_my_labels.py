@@ -134,6 +134,8 @@ def test_the_page_lists_labels_and_the_correction_form_works_without_javascript(
 
     form = browser.get(f"/me/labels/{label.assignment_id}/?next=/label/")
     html = form.content.decode()
+    assert 'class="messages"' not in html  # the prompt's messages are not the page's
+    assert "Which answer is better?" in html
     assert 'name="choice" value="B" checked' in html
     assert 'name="strength" value="2" checked' in html
     assert "first thoughts" in html
