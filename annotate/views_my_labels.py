@@ -82,7 +82,11 @@ def form_payload(post, *, schema: dict[str, Any], letters: list[str]) -> dict[st
         places: dict[int, list[str]] = {}
         for letter in letters:
             place = _int(post.get(f"place-{letter}", ""))
-            places.setdefault(place if isinstance(place, int) else 10_000, []).append(letter)
+            if not isinstance(place, int) or not 1 <= place <= len(letters):
+                raise ValidationError(
+                    {"ranking": [f"Give response {letter} a place from 1 to {len(letters)}."]}
+                )
+            places.setdefault(place, []).append(letter)
         payload["ranking"] = [sorted(group) for _, group in sorted(places.items())]
     criteria = schema.get("criteria") or []
     if criteria:
@@ -125,8 +129,8 @@ def my_label(request, assignment_id):
     schema = label.project.label_schema
     letters = list(LETTERS[: len(label.assignment.shown_order)])
     if request.method == "POST":
-        posted = form_payload(request.POST, schema=schema, letters=letters)
         try:
+            posted = form_payload(request.POST, schema=schema, letters=letters)
             label_revise(label=label, expert=expert, payload=posted, actor=request.user)
         except (ApplicationError, ValidationError) as exc:
             errors = _errors(exc)

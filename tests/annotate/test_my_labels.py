@@ -187,7 +187,10 @@ def test_a_ranking_with_criteria_is_corrected_through_the_form():
     assert label.ranking == [["r2"], ["r0", "r1"], ["r3"]]
     assert label.criteria["r3"] == {"accuracy": 1}
     missing = browser.post(f"/me/labels/{label.assignment_id}/", {"place-A": "1"})
-    assert missing.status_code == 400 and "criteria" in missing.content.decode()
+    assert missing.status_code == 400 and "Give response B a place from 1 to 4." in missing.content.decode()
+    no_ratings = browser.post(f"/me/labels/{label.assignment_id}/", {f"place-{x}": "1" for x in "ABCD"})
+    assert no_ratings.status_code == 400 and "criteria" in no_ratings.content.decode()
+    assert Label.objects.get(pk=label.pk).ranking == [["r2"], ["r0", "r1"], ["r3"]]
 
 
 def test_a_refused_correction_says_why_on_the_page():
