@@ -34,6 +34,7 @@ from rlhf_platform.core.web import action_required
 from rlhf_platform.experts.selectors import expert_of_user
 
 CHOICE_WORDS = {"tie": "Tie", "both_bad": "Both bad"}
+CHOICE_KEYS = {"A": "a", "B": "b", "tie": "t", "both_bad": "x"}  # as on the labelling page
 
 
 def _uuid(value: str) -> str:
@@ -176,7 +177,12 @@ def _fields(*, schema: dict[str, Any], letters: list[str], value: dict[str, Any]
     fields: dict[str, Any] = {"kind": schema["kind"]}
     if schema["kind"] == "pairwise":
         fields["choices"] = [
-            {"value": c, "text": CHOICE_WORDS.get(c, f"{c} is better"), "checked": value.get("choice") == c}
+            {
+                "value": c,
+                "text": CHOICE_WORDS.get(c, f"{c} is better"),
+                "key": CHOICE_KEYS.get(c, ""),
+                "checked": value.get("choice") == c,
+            }
             for c in schema.get("choices", [])
         ]
         levels = (schema.get("strength") or {}).get("levels") or []

@@ -59,15 +59,13 @@ def test_an_expert_undoes_a_label_by_keyboard_and_sees_the_correction(live_serve
     expect(page.locator('input[name="choice"][value="A"]')).to_be_checked()
     expect(page.locator('input[name="strength"][value="2"]')).to_be_checked()
 
-    # Corrected by keyboard: B, much better.
-    page.locator('input[name="choice"][value="A"]').focus()
-    page.keyboard.press("ArrowRight")
+    # Corrected by keyboard, with the labelling page's keys: B, much better (3), Ctrl+Enter.
+    expect(page.locator("#correct")).to_contain_text("Keys as when labelling")
+    page.locator("body").press("b")
     expect(page.locator('input[name="choice"][value="B"]')).to_be_checked()
-    page.locator('input[name="strength"][value="2"]').focus()
-    page.keyboard.press("ArrowRight")
+    page.keyboard.press("3")
     expect(page.locator('input[name="strength"][value="3"]')).to_be_checked()
-    page.locator("#correct-submit").focus()
-    page.keyboard.press("Enter")
+    page.keyboard.press("Control+Enter")
 
     # Back at the queue, on the item it had already leased.
     page.wait_for_url(re.compile(rf"/label/\?project={project.pk}$"))
