@@ -75,6 +75,17 @@ def test_a_lab_owner_creates_a_project_uploads_watches_downloads_and_reads_quali
     assert "25 items created" in page.locator("#batch-items").inner_text()
     assert page.locator("#batch-bytes").get_attribute("value") == "100"
 
+    # A file with bad lines: refused whole, each line's error in the page.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(ndjson_body([item_payload("q100"), item_payload("q101", responses=1), b"{oops"]))
+    page.get_by_role("link", name="Upload another file").click()
+    page.get_by_label("Items file").set_input_files(str(bad))
+    page.get_by_role("button", name="Upload").click()
+    page.locator("#line-errors").wait_for()
+    assert page.locator("#batch-state").inner_text() == "failed"
+    assert page.locator("#line-errors tbody th").all_inner_texts() == ["2", "3"]
+    assert Item.objects.filter(project=project).count() == 25
+
     # Experts label; some items are final.
     final = list(Item.objects.filter(project=project).order_by("id")[:3])
     for item in final:
@@ -103,7 +114,7 @@ def test_a_lab_owner_creates_a_project_uploads_watches_downloads_and_reads_quali
 
     # At a phone's width nothing scrolls sideways.
     page.set_viewport_size({"width": 390, "height": 844})
-    batch = project.batches.get()
+    batch = project.batches.get(status="ingested")
     base = f"/labs/acme/projects/{project.pk}/"
     for path in (
         "/labs/acme/",

@@ -24,6 +24,12 @@
     errors.hidden = false;
   }
 
+  // One key per file chosen: a retry of the same file is answered with its first batch, another
+  // file is a new upload.
+  if (input) input.addEventListener("change", function () {
+    if (window.crypto && window.crypto.randomUUID) form.elements.idempotency_key.value = window.crypto.randomUUID();
+  });
+
   function kb(n) { return n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KB" : (n / 1048576).toFixed(1) + " MB"; }
 
   form.addEventListener("submit", function (event) {
