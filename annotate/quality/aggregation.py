@@ -327,6 +327,9 @@ def dawid_skene_fit_arrays(
     flat = item_idx * k + class_idx
     counts = np.bincount(flat, weights=label_w, minlength=n_items * k).reshape(n_items, k)
     labelled = np.bincount(item_idx, minlength=n_items) > 0
+    # Every item labelled (the usual case): the masks below would copy (K, n_items) arrays per
+    # iteration to the same values.
+    every = bool(labelled.all())
     posteriors = _normalise_rows(counts)
     posteriors[~labelled] = 1.0 / k
     clamp = None
@@ -355,7 +358,7 @@ def dawid_skene_fit_arrays(
     pooled = np.zeros((k, k))
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         # M-step
-        mass = post_t[:, labelled].sum(axis=1)
+        mass = (post_t if every else post_t[:, labelled]).sum(axis=1)
         priors = (mass + smoothing) / (mass.sum() + k * smoothing)
         raw = np.empty((n_workers, k, k))
         for true_k in range(k):
@@ -376,13 +379,14 @@ def dawid_skene_fit_arrays(
         top = log_t.max(axis=0)
         log_z = top + np.log(np.exp(log_t - top).sum(axis=0))
         post_t = np.exp(log_t - log_z)
-        post_t[:, ~labelled] = priors[:, None]
+        if not every:
+            post_t[:, ~labelled] = priors[:, None]
         if clamp is not None and len(clamp):
             # a gold item's truth is known: its likelihood is the joint at that class
             log_z[clamp] = log_t[gold[clamp], clamp]
             post_t[:, clamp] = 0.0
             post_t[gold[clamp], clamp] = 1.0
-        log_likelihood = float(log_z[labelled].sum())
+        log_likelihood = float((log_z if every else log_z[labelled]).sum())
         if np.isfinite(prev_ll) and abs(log_likelihood - prev_ll) <= tol * max(1.0, abs(log_likelihood)):
             converged = True
             break

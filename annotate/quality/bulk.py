@@ -35,9 +35,11 @@ def copy_arrays(
     record = " || ".join(f"{FIELD_TYPES[kind][0]}({expression})" for _, expression, kind in columns)
     sql = f"SELECT string_agg({record}, ''::bytea ORDER BY {order_by}) FROM {source}"  # noqa: S608 - callers pass constant SQL
     parts = []
+    # psycopg's own cursor: Django's debug wrapper (DEBUG, or a test's query capture) takes no
+    # parameters in copy().
     with (
         connection.cursor() as cursor,
-        cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy,
+        cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy,
     ):
         for chunk in copy:
             parts.append(bytes(chunk))

@@ -209,6 +209,7 @@ def one_coin_fit_arrays(
     w_label = np.ones(len(item_idx)) if weights is None else np.asarray(weights, dtype=np.float64)
     a0 = np.full(n_workers, UNKNOWN_ACCURACY) if prior_accuracy is None else np.asarray(prior_accuracy)
     labelled = np.bincount(item_idx, minlength=n_items) > 0
+    every = bool(labelled.all())  # then the masks below copy to the same values
     truth = np.full(n_items, -1, dtype=np.int64) if gold is None else np.asarray(gold, dtype=np.int64)
     clamp = np.flatnonzero(truth >= 0)
     post = np.bincount(item_idx * k + class_idx, weights=w_label, minlength=n_items * k).reshape(n_items, k)
@@ -231,14 +232,15 @@ def one_coin_fit_arrays(
         new_acc = (np.bincount(worker_idx, weights=right, minlength=n_workers) + prior_strength * a0) / (
             np.bincount(worker_idx, weights=counted, minlength=n_workers) + prior_strength
         )
-        mass = post[labelled].sum(axis=0)
+        mass = (post if every else post[labelled]).sum(axis=0)
         priors = (mass + smoothing) / (mass.sum() + k * smoothing)
         vote_acc = beyond_chance_accuracy(new_acc, answer_share @ priors, k)
         log_post = weighted_majority_log_posteriors(
             item_idx, worker_idx, class_idx, n_items, k, accuracies=vote_acc, priors=priors, weights=weights
         )
         post = np.exp(log_post)
-        post[~labelled] = 0.0
+        if not every:
+            post[~labelled] = 0.0
         if len(clamp):
             post[clamp] = 0.0
             post[clamp, truth[clamp]] = 1.0

@@ -16,9 +16,10 @@ def test_copy_arrays_reads_with_parameters_under_the_debug_cursor():
     connection.force_debug_cursor = True
     try:
         got = copy_arrays(
-            "SELECT g::int8 AS n, (g * 0.5)::float8 AS x FROM generate_series(1, %s) AS g",
-            [3],
-            [("n", "int8"), ("x", "float8")],
+            columns=[("n", "g::int8", "int8"), ("x", "(g * 0.5)::float8", "float8")],
+            source="generate_series(1, %s) AS g",
+            order_by="g",
+            params=[3],
         )
     finally:
         connection.force_debug_cursor = False
