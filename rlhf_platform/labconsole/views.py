@@ -9,7 +9,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.models import Project
-from annotate.progress import project_progress
 from annotate.schema import DEFAULT_SCHEMA
 from annotate.selectors import projects_for_lab
 from annotate.services import project_create, project_update
@@ -21,6 +20,7 @@ from rlhf_platform.experts.selectors import access_domain_by_path
 from rlhf_platform.labconsole.access import console_lab, console_project, lab_context
 from rlhf_platform.labconsole.forms import ProjectForm
 from rlhf_platform.labconsole.preview import preview_context, schema_text
+from rlhf_platform.labconsole.selectors import projects_progress
 
 PROJECT_LIMIT = 200  # projects listed on the console's home; the API pages through every one
 
@@ -56,7 +56,8 @@ def console_index(request):
 def lab_console(request, slug: str):
     lab = console_lab(request.user, slug)
     projects = list(projects_for_lab(lab=lab).order_by("-created_at")[:PROJECT_LIMIT])
-    rows = [{"project": p, "progress": progress_summary(project_progress(project=p))} for p in projects]
+    progress = projects_progress(projects=projects)
+    rows = [{"project": p, "progress": progress[p.pk]} for p in projects]
     return render(request, "lab/home.html", {**lab_context(request.user, lab), "rows": rows})
 
 

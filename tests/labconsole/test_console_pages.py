@@ -12,9 +12,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from annotate.models import Batch, Item, Project
+from annotate.progress import project_progress
 from rewards.models import RewardPolicy
 from rlhf_platform.accounts.models import LabMembership
 from rlhf_platform.audit.models import AuditEvent
+from rlhf_platform.labconsole.selectors import projects_progress
+from rlhf_platform.labconsole.views import progress_summary
 from rlhf_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import (
     BatchFactory,
@@ -104,6 +107,24 @@ def test_the_project_list_shows_progress(client, lab):
     ItemFactory(batch=batch)
     html = client.get("/labs/acme/").content.decode()
     assert 'value="50"' in html and "1 of 2" in html
+
+
+def test_the_home_pages_progress_is_project_progress_in_a_constant_number_of_queries(
+    client, lab, django_assert_max_num_queries
+):
+    projects = [ProjectFactory(lab=lab) for _ in range(3)]
+    for index, project in enumerate(projects):
+        batch = BatchFactory(project=project)
+        for state in [Item.State.FINAL] * index + [Item.State.OPEN, Item.State.ADJUDICATION]:
+            ItemFactory(batch=batch, state=state)
+        ItemFactory(batch=batch, is_gold=True, gold={"choice": "A"})
+    found = projects_progress(projects=projects)
+    for project in projects:
+        expected = progress_summary(project_progress(project=project))
+        assert found[project.pk] == {key: expected[key] for key in found[project.pk]}, project
+    client.get("/labs/acme/")  # sessions and menus warmed
+    with django_assert_max_num_queries(12):
+        assert client.get("/labs/acme/").status_code == 200
 
 
 def test_the_project_page_charts_its_items_by_state(client, lab):
