@@ -143,3 +143,11 @@ def test_one_item_alone_and_among_many_get_the_same_bits():
             assert alone.confidence == found.confidence[i]
             assert alone.agreement == found.agreement[i]
             assert alone.strength == (None if np.isnan(found.strength[i]) else found.strength[i])
+
+
+def test_a_project_without_labels_recomputes_to_nothing():
+    project = ProjectFactory()
+    ItemFactory.create_batch(3, batch=BatchFactory(project=project))
+    report = project_quality_recompute(project_id=project.pk, refit=True)
+    assert report["items"] == 0 and report["annotators"] == 0
+    assert not ItemConsensus.objects.filter(item__project=project).exists()
