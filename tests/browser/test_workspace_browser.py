@@ -1,18 +1,32 @@
-"""An expert's evening in the labelling workspace, keyboard only: long Markdown answers with code,
-a table and math, rendered and typeset under the production Content-Security-Policy; the two
-answers side by side and scrolled together; the judgement bar in view; the guidelines drawer;
-three comparisons judged with letters and digits; nothing wider than a 390 px phone."""
+"""An expert's evening in the labelling workspace, keyboard only: thirty comparisons of long
+Markdown answers with code, a table and math, rendered and typeset under the production
+Content-Security-Policy; the two answers side by side and scrolled together; the judgement bar in
+view; the guidelines drawer; every comparison judged with letters and digits; one label undone
+and corrected; the earnings ticking live as each item becomes final; nothing wider than a 390 px
+phone.
+
+The real ASGI application (HTTP and websockets, ``asgi_server``) serves the page, so the earnings
+push reaches it. A second expert has already labelled 29 of the items the same way, so each of
+the evening's labels completes an item (overlap 2), which becomes final and pays; the item the
+other expert left stays open, and that is the label the expert corrects.
+"""
 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
-from annotate.models import Assignment, Label
+from annotate.models import Assignment, Item, Label, LabelRevision
+from annotate.queue import assignment_next, assignment_submit
 from annotate.schema import schema_normalize
+from rewards.live import expert_progress
+from rewards.tokens import format_tokens
 from tests.browser.conftest import logged_in
+from tests.browser.test_credential_flow_browser import asgi_server  # noqa: F401 - a fixture
 from tests.factories import PASSWORD, CredentialFactory, DomainFactory, ItemFactory, ProjectFactory
+from tests.rewards.conftest import TOKEN, credit, expert_at, policy_for
 
 pytestmark = pytest.mark.browser
 
@@ -47,8 +61,17 @@ def _answer(n: int, drug: str) -> str:
     )
 
 
+EVENING = 30
+RATINGS = {"A": {"accuracy": 5, "clarity": 4}, "B": {"accuracy": 2, "clarity": 3}}
+
+
+class _Server:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
 @pytest.fixture
-def project(db):
+def project(transactional_db):
     domain = DomainFactory(slug="cardiology", name="Cardiology")
     project = ProjectFactory(
         domain=domain,
@@ -56,8 +79,13 @@ def project(db):
         label_schema=schema_normalize(SCHEMA),
         guidelines="## Judging\n\nPrefer the answer a **cardiologist** would sign.",
         gold_rate=0.0,
+        overlap=2,
+        max_overlap=3,
+        confidence_threshold=0.5,
     )
-    for n in range(3):
+    policy_for(project)
+    credit(project.lab, 1000 * TOKEN)
+    for n in range(EVENING):
         ItemFactory(
             batch__project=project,
             prompt=[{"role": "user", "content": f"How do I dose apixaban for patient {n}? Show `code`."}],
@@ -70,17 +98,54 @@ def project(db):
     return project
 
 
+def _eventually(read, done, what: str):
+    """Read until ``done(value)``: the consensus and the reward follow the submit's commit."""
+    for _ in range(100):
+        value = read()
+        if done(value):
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: still {value}")
+
+
+def _peer_labels(project, count: int) -> None:
+    """Another expert judges ``count`` items as the evening's expert will (the good answer)."""
+    peer = expert_at(project.domain, 3)
+    for n in range(count):
+        assignment = assignment_next(expert=peer, project=project)
+        good = "AB"[assignment.shown_order.index(0)]
+        poor = "B" if good == "A" else "A"
+        payload = {
+            "choice": good,
+            "strength": 3,
+            "criteria": {good: RATINGS["A"], poor: RATINGS["B"]},
+            "rationale": "The better answer adjusts the dose for renal function.",
+        }
+        assignment_submit(assignment=assignment, expert=peer, payload=payload, client_id=f"peer-{n}")
+
+
 def _no_sideways_scroll(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
-def test_an_expert_judges_long_markdown_comparisons_by_keyboard_only(live_server, browser, project):
-    context, page = logged_in(browser, live_server, "evening@example.org", PASSWORD)
+# WhiteNoise serves static files as synchronous streams; under ASGI Django says so.
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+def test_an_experts_evening_thirty_comparisons_by_keyboard_with_one_undo_and_live_earnings(
+    asgi_server,  # noqa: F811
+    browser,
+    project,
+):
+    _peer_labels(project, EVENING - 1)
+    left_open = Item.objects.get(project=project, labels__isnull=True)
+    expert = CredentialFactory._meta.model.objects.get(expert__user__email="evening@example.org").expert
+    context, page = logged_in(browser, _Server(asgi_server), "evening@example.org", PASSWORD)
     refusals: list[str] = []
     page.on("console", lambda m: refusals.append(m.text) if "Content Security Policy" in m.text else None)
     page.set_viewport_size({"width": 1440, "height": 900})
-    page.goto(f"{live_server.url}/label/?project={project.pk}")
+    page.goto(f"{asgi_server}/label/?project={project.pk}")
     expect(page.locator("#response-A")).to_be_visible()
+    expect(page.locator("#live-progress")).to_have_attribute("data-live", "connected")
+    expect(page.locator("#progress-earned")).to_have_text("0.00")
 
     # Rendered on the server, typeset in the page: a table, highlighted code, KaTeX output.
     response_a = page.locator("#response-A .response-text")
@@ -122,9 +187,11 @@ def test_an_expert_judges_long_markdown_comparisons_by_keyboard_only(live_server
     page.keyboard.press("g")
     expect(drawer).to_be_hidden()
 
-    for n in range(3):
+    earned_before, undone = 0, 0
+    in_session = 0  # the page's session counter starts again after the undo's page load
+    for n in range(EVENING):
         expect(page.locator("#response-A")).to_be_visible()
-        assignment = Assignment.objects.get(status=Assignment.Status.ACTIVE)
+        assignment = Assignment.objects.get(expert=expert, status=Assignment.Status.ACTIVE)
         good = "AB"[assignment.shown_order.index(0)]
         if n == 2:
             # A phone: one column, nothing wider than the window.
@@ -133,6 +200,8 @@ def test_an_expert_judges_long_markdown_comparisons_by_keyboard_only(live_server
             assert boxes[1]["y"] > boxes[0]["y"]
             assert _no_sideways_scroll(page)
             page.screenshot(path="/tmp/workspace-390.png", full_page=True)
+        elif n == 3:
+            page.set_viewport_size({"width": 1440, "height": 900})
         page.keyboard.press(good.lower())
         expect(page.locator(f"#choice-{good}")).to_be_checked()
         # Digits: the strength, then each criterion of A, then of B (the mark moves on).
@@ -143,19 +212,51 @@ def test_an_expert_judges_long_markdown_comparisons_by_keyboard_only(live_server
         expect(page.locator("#rationale")).to_be_focused()
         page.keyboard.type(f"Item {n}: the better answer adjusts for renal function.")
         page.keyboard.press("Control+Enter")
-        expect(page.locator("#session-count")).to_have_text(f"{n + 1} labelled in this session")
+        in_session += 1
+        expect(page.locator("#session-count")).to_have_text(f"{in_session} labelled in this session")
         label = Label.objects.get(assignment=assignment)
-        ratings = {"A": {"accuracy": 5, "clarity": 4}, "B": {"accuracy": 2, "clarity": 3}}
         shown = {
             "AB"[i]: assignment.item.responses[index]["id"] for i, index in enumerate(assignment.shown_order)
         }
         assert label.choice == "A" and label.strength == 3
-        assert label.criteria == {shown[letter]: ratings[letter] for letter in "AB"}
+        assert label.criteria == {shown[letter]: RATINGS[letter] for letter in "AB"}
         assert label.rationale.startswith(f"Item {n}:")
 
-    # the items' other slots wait for other experts: the queue says so, not "nothing to label"
+        if assignment.item_id == left_open.pk:
+            # The one label still open to change: u reopens it, the strength goes down a step.
+            page.keyboard.press("u")
+            page.wait_for_url(re.compile(rf"/me/labels/{assignment.pk}/\?next="))
+            expect(page.locator('input[name="strength"][value="3"]')).to_be_checked()
+            page.locator('input[name="strength"][value="3"]').focus()
+            page.keyboard.press("ArrowLeft")
+            expect(page.locator('input[name="strength"][value="2"]')).to_be_checked()
+            page.locator("#correct-submit").focus()
+            page.keyboard.press("Enter")
+            page.wait_for_url(re.compile(rf"/label/\?project={project.pk}$"))
+            expect(page.locator(".messages")).to_contain_text("Your label is corrected.")
+            expect(page.locator("#live-progress")).to_have_attribute("data-live", "connected")
+            in_session, undone = 0, undone + 1
+            label.refresh_from_db()
+            assert label.strength == 2
+            assert list(LabelRevision.objects.filter(label=label).values_list("strength", flat=True)) == [3]
+        else:
+            # Its item is final and paid: the earnings on the page tick without a reload.
+            state = Item.objects.filter(pk=assignment.item_id).values_list("state", flat=True)
+            _eventually(state.get, lambda value: value == Item.State.FINAL, "the item's state")
+            earned = _eventually(
+                lambda: expert_progress(expert_id=expert.pk)["earned"],
+                lambda value: value > earned_before,
+                "the expert's earnings",
+            )
+            earned_before = earned
+            earned = format_tokens(earned)
+            expect(page.locator("#progress-earned")).to_have_text(earned)
+            expect(page.locator("#progress-tick")).to_have_text(f"Reward posted: {earned} tokens in all.")
+
+    # the item left open waits for another expert: the queue says so, not "nothing to label"
     expect(page.locator("#queue-empty")).to_have_attribute("data-reason", "needs_other_experts")
     assert _no_sideways_scroll(page)
-    assert Label.objects.count() == 3
+    assert Label.objects.filter(expert=expert).count() == EVENING and undone == 1
+    assert expert_progress(expert_id=expert.pk)["earned"] > 0
     assert refusals == [] and page.errors == []
     context.close()
