@@ -174,51 +174,79 @@ def test_expert_labels_a_pairwise_item_by_clicking_and_the_label_is_stored_canon
     assert page.errors == []
 
 
-def test_expert_ranks_four_responses_with_a_tie_by_moving_them_with_keys(live_server, page, expert, domain):
+def test_a_ranking_project_by_keyboard_three_items_ranked_rated_and_reviewed(
+    live_server, page, expert, domain
+):
+    """A ranking project, keyboard only: each item's responses are moved into place with the
+    ranking keys, a rationale typed after r, Escape leads on to the ratings, Ctrl+Enter submits;
+    the queue then runs dry and the expert finds the three rankings on My labels."""
     project = ProjectFactory(domain=domain, ranking=True, name="Rank the answers")
-    item = _item(project, prompt="Explain atrial fibrillation to a patient.")
+    for n in range(3):
+        _item(project, prompt=f"Explain atrial fibrillation to patient {n}.")
     page.goto(f"{live_server.url}/label/?project={project.pk}")
     expect(page.locator("#response-D")).to_be_visible()
     expect(page.locator("#project-select")).to_have_value(str(project.pk))
     expect(page.locator("#responses")).to_have_class(re.compile("responses-list"))
-    expect(page.locator("#prompt")).to_have_text("Explain atrial fibrillation to a patient.")
+    expect(page.locator("#prompt")).to_contain_text("Explain atrial fibrillation to patient")
     expect(page.locator("#choice-field")).to_be_hidden()
-    assignment = _active_assignment(expert)
-    assert assignment.item == item
 
     # No A/B keys on a ranking project; the moving keys instead.
     page.keyboard.press("?")
     keys = page.locator("#shortcut-list")
     expect(keys).to_contain_text("Move the picked response up / down")
     expect(keys).not_to_contain_text("A is better")
-    # B best, A and C tied second, D last: o goes to the list, j/k pick, a digit moves the
-    # picked response to that place, = ties it with the one above.
-    for key in ("o", "j", "1", "j", "j", "="):
-        page.keyboard.press(key)
-    expect(page.locator("#ranking-summary")).to_have_text("Best first: B  >  A = C  >  D")
-    expect(page.locator("#rank-badge-C")).to_have_text("Place 2")
-    page.keyboard.press("Alt+ArrowUp")  # C above A, untied
-    expect(page.locator("#ranking-summary")).to_have_text("Best first: B  >  C  >  A  >  D")
-    page.keyboard.press("Alt+ArrowDown")
-    page.keyboard.press("=")
-    expect(page.locator("#ranking-summary")).to_have_text("Best first: B  >  A = C  >  D")
-    # Digits elsewhere rate the marked criterion, then the mark moves to the next one.
-    page.locator("#response-A .response-text").focus()
-    for rating in ("3", "5", "3", "1"):
-        page.keyboard.press(rating)
-    page.keyboard.press("Control+Enter")
-    expect(page.locator("#label-status")).to_have_text("Saved.")
+    page.keyboard.press("?")
 
-    label = Label.objects.get(expert=expert)
-    rid = {letter: _response_id(assignment, letter) for letter in "ABCD"}
-    assert label.ranking == [[rid["B"]], [rid["A"], rid["C"]], [rid["D"]]]
-    assert label.criteria == {
-        rid["A"]: {"accuracy": 3},
-        rid["B"]: {"accuracy": 5},
-        rid["C"]: {"accuracy": 3},
-        rid["D"]: {"accuracy": 1},
-    }
-    assert label.choice == "" and label.strength is None
+    # Per item: the keys, the summary they give, the ranking stored (letters as shown).
+    journeys = [
+        # o goes to the list, j/k pick, a digit moves the picked response to that place, = ties
+        # it with the one above; Alt+arrows move it one place (and untie it).
+        (
+            ("o", "j", "1", "j", "j", "=", "Alt+ArrowUp", "Alt+ArrowDown", "="),
+            "Best first: B  >  A = C  >  D",
+            [["B"], ["A", "C"], ["D"]],
+        ),
+        (("o", "4"), "Best first: B  >  C  >  D  >  A", [["B"], ["C"], ["D"], ["A"]]),
+        (("o", "End", "1", "j", "="), "Best first: D = A  >  B  >  C", [["D", "A"], ["B"], ["C"]]),
+    ]
+    assignments = []
+    for n, (keys_pressed, summary, expected) in enumerate(journeys):
+        expect(page.locator("#response-D")).to_be_visible()
+        assignment = _active_assignment(expert)
+        assignments.append(assignment)
+        for key in keys_pressed:
+            page.keyboard.press(key)
+        expect(page.locator("#ranking-summary")).to_have_text(summary)
+        if n == 0:
+            expect(page.locator("#rank-badge-C")).to_have_text("Place 2")
+        # r: the rationale; Escape: on to the first rating still open; digits rate A to D.
+        page.keyboard.press("r")
+        expect(page.locator("#rationale")).to_be_focused()
+        page.keyboard.type(f"Ranking {n}: the clearest explanation first.")
+        page.keyboard.press("Escape")
+        for rating in ("3", "5", "3", "1"):
+            page.keyboard.press(rating)
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#session-count")).to_have_text(f"{n + 1} labelled in this session")
+
+        label = Label.objects.get(assignment=assignment)
+        rid = {letter: _response_id(assignment, letter) for letter in "ABCD"}
+        assert label.ranking == [[rid[letter] for letter in group] for group in expected]
+        assert label.criteria == {
+            rid["A"]: {"accuracy": 3},
+            rid["B"]: {"accuracy": 5},
+            rid["C"]: {"accuracy": 3},
+            rid["D"]: {"accuracy": 1},
+        }
+        assert label.choice == "" and label.strength is None
+        assert label.rationale == f"Ranking {n}: the clearest explanation first."
+
+    expect(page.locator("#queue-empty")).to_be_visible()
+    # My labels lists the three rankings in the letters the expert saw.
+    page.goto(f"{live_server.url}/me/labels/")
+    for assignment, (_, _, expected) in zip(assignments, journeys, strict=True):
+        row = page.locator(f'#my-labels tr[data-assignment="{assignment.pk}"]')
+        expect(row.locator(".answer")).to_have_text(" > ".join(" = ".join(sorted(g)) for g in expected))
     assert page.errors == []
 
 
