@@ -1,4 +1,4 @@
-"""Staff adjudicate in the browser: from the staff menu to the queue, then three items in a
+"""Staff adjudicate in the browser: from the staff menu to the queue, then five items in a
 row, each with its rendered content and labels, each decision leading to the next item; an
 item the reviewer labelled is left for someone else. Drives Debian's Chromium through
 Playwright against the live server."""
@@ -28,14 +28,20 @@ pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
 expect = playwright_api.expect
 
-DECISIONS = [("B is better", "much better"), ("A is better", "slightly better"), ("Tie", None)]
+DECISIONS = [
+    ("B is better", "much better"),
+    ("A is better", "slightly better"),
+    ("Tie", None),
+    ("Both bad", None),
+    ("A is better", "clearly better"),
+]
 
 
-def test_staff_adjudicate_three_items_in_a_row(live_server, browser):
+def test_staff_adjudicate_five_items_in_a_row(live_server, browser):
     staff = StaffFactory(staff_role=User.StaffRole.REVIEWER, email="adjudicator@example.org")
     project = ProjectFactory(name="Cardiology answers", overlap=2, max_overlap=2)
     items = []
-    for n in range(4):
+    for n in range(len(DECISIONS) + 1):
         item = ItemFactory(
             batch=BatchFactory(project=project),
             external_id=f"case-{n}",
@@ -54,13 +60,13 @@ def test_staff_adjudicate_three_items_in_a_row(live_server, browser):
         LabelFactory(item=item, expert=expert_for(project, level=4), choice="B", strength=3)
         items.append(item)
     # The newest one the reviewer labelled: four eyes leaves it to someone else.
-    LabelFactory(item=items[3], expert=ExpertProfileFactory(user=staff), choice="A")
+    LabelFactory(item=items[-1], expert=ExpertProfileFactory(user=staff), choice="A")
 
     context, page = logged_in(browser, live_server, staff.email, PASSWORD)
     page.goto(f"{live_server.url}/profile/")
     page.get_by_role("navigation", name="Staff").get_by_role("link", name="Adjudication").click()
     page.wait_for_url(re.compile(r"/staff/adjudication/$"))
-    expect(page.locator("#adjudication-queue tbody tr")).to_have_count(4)
+    expect(page.locator("#adjudication-queue tbody tr")).to_have_count(len(items))
     page.get_by_role("link", name="Start with the oldest item").click()
 
     for n, (choice, strength) in enumerate(DECISIONS):
@@ -94,5 +100,7 @@ def test_staff_adjudicate_three_items_in_a_row(live_server, browser):
         "case-0": ("adjudicated", "B", 3),
         "case-1": ("adjudicated", "A", 1),
         "case-2": ("adjudicated", "tie", None),
+        "case-3": ("adjudicated", "both_bad", None),
+        "case-4": ("adjudicated", "A", 2),
     }
-    assert Item.objects.get(pk=items[3].pk).state == Item.State.ADJUDICATION
+    assert Item.objects.get(pk=items[-1].pk).state == Item.State.ADJUDICATION
