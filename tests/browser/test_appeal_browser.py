@@ -1,6 +1,8 @@
-"""A suspended expert appeals in the browser (a too-short appeal first, refused at its field
-with the text kept), then a staff reviewer reinstates them on the appeals page, and the expert
-sees the decision. Drives Debian's Chromium through Playwright against the live server."""
+"""A suspended expert's journey in the browser: the inbox tells them of the suspension, the
+quality page says which check they failed with its evidence and leads to the appeal; they
+appeal (a too-short appeal first, refused at its field with the text kept); a staff reviewer
+reinstates them on the appeals page; the expert's inbox has the decision, and the suspension
+shows it. Drives Debian's Chromium through Playwright against the live server."""
 
 from __future__ import annotations
 
@@ -42,6 +44,20 @@ def suspension(expert):
 def test_expert_appeals_on_the_page_and_staff_reinstate_on_theirs(suspension, expert, live_server, browser):
     # The suspension first: its notification is sent before Playwright's event loop runs here.
     context, page = logged_in(browser, live_server, expert.user.email, PASSWORD)
+    # The inbox: the suspension, unread; opening it leads to the reason on the quality page.
+    page.get_by_role("link", name="Inbox, 1 unread").click()
+    page.wait_for_url(re.compile(r"/inbox/$"))
+    note = page.locator(".notification").first
+    expect(note).to_contain_text("You are suspended from Oncology answers")
+    note.get_by_role("button", name="Open").click()
+    page.wait_for_url(re.compile(rf"/me/quality/#suspension-{suspension.pk}$"))
+    expect(page.locator("#inbox-unread")).to_have_count(0)
+    reason = page.locator(f"#suspension-{suspension.pk}")
+    expect(reason.get_by_role("heading")).to_contain_text("active")
+    expect(reason.locator(".evidence")).to_contain_text("1 of 7 answered as expected")
+    reason.get_by_role("link", name="Appeal this suspension").click()
+    page.wait_for_url(re.compile(rf"/suspensions/#suspension-{suspension.pk}$"))
+
     # The labelling page says why there is no work, and where to appeal.
     page.goto(f"{live_server.url}/label/?project={suspension.project_id}")
     expect(page.locator("#queue-empty")).to_have_attribute("data-reason", "suspended_in_project")
@@ -99,9 +115,18 @@ def test_expert_appeals_on_the_page_and_staff_reinstate_on_theirs(suspension, ex
     assert actions == ["quality.suspend", "quality.appeal", "quality.reinstate"]
 
     context, page = logged_in(browser, live_server, expert.user.email, PASSWORD)
-    page.goto(f"{live_server.url}/suspensions/")
+    # The decision reaches the inbox; it leads to the suspension, ended, with the note.
+    page.get_by_role("link", name="Inbox, 1 unread").click()
+    page.wait_for_url(re.compile(r"/inbox/$"))
+    note = page.locator(".notification.is-unread")
+    expect(note).to_contain_text("Your appeal was accepted")
+    note.get_by_role("button", name="Open").click()
+    page.wait_for_url(re.compile(rf"/suspensions/#suspension-{suspension.pk}$"))
     card = page.locator(f"#suspension-{suspension.pk}")
     expect(card.get_by_role("heading")).to_contain_text("ended")
     expect(card.locator(".decision")).to_contain_text("Reinstated on")
     expect(card.locator(".decision-note")).to_have_text("The two dosage golds were wrong; removed.")
+    page.goto(f"{live_server.url}/me/quality/")
+    expect(page.locator(f"#suspension-{suspension.pk}").get_by_role("heading")).to_contain_text("ended")
+    assert page.errors == []
     context.close()
