@@ -30,7 +30,12 @@ from django.utils import timezone
 from annotate.models import Item, ItemConsensus, Label, ProjectSuspension
 from rewards.ledger import expert_account, lab_budget_account, ledger_post
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
-from rewards.policy_information import ProjectStats, information_compute, suspected_group_members
+from rewards.policy_information import (
+    ProjectStats,
+    information_compute,
+    suspected_group_members,
+    young_labels,
+)
 from rewards.topups import reward_topup
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
@@ -82,7 +87,7 @@ def information_posting(
     )
     if breakdown.get("held_in_full"):
         held_reason = (
-            f"held in full: your first {policy.score_window} labels in a project settle at the rate "
+            f"held in full: your first {young_labels(policy)} labels in a project settle at the rate "
             f"your record supports {policy.settle_seconds // 3600} h after the item is final"
         )
     return reward_posting_build(
@@ -143,12 +148,20 @@ def _verdict(txn: LedgerTransaction, now: dt.datetime) -> tuple[str, str]:
         return "wait", "item re-opened"
     if txn.created_at + settle > now:
         return "wait", "settling period"
-    if (
+    standing = (
         ProjectSuspension.objects.filter(project_id=label.project_id, expert_id=label.expert_id, active=True)
         .exclude(appeal=ProjectSuspension.Appeal.REINSTATED)
-        .exists()
-    ):
-        return "wait", "annotator suspended in the project"
+        .order_by("-created_at")
+        .first()
+    )
+    if standing is not None:
+        if standing.appeal == ProjectSuspension.Appeal.PENDING or (
+            standing.appeal != ProjectSuspension.Appeal.UPHELD and standing.created_at + settle > now
+        ):
+            return "wait", "annotator suspended in the project: waiting for the appeal or the settling period"
+        # The suspension stands; a label it did not exclude is settled like any other, at the
+        # rate the annotator's record supports now (rewards.topups).
+        return "release", "settled after a suspension that stands: at the rate the record supports"
     return "release", "settled"
 
 

@@ -353,6 +353,29 @@ def label_right(*, label: Label, consensus: ItemConsensus | None) -> bool | None
     return label.choice == consensus.choice
 
 
+def young_labels(policy: RewardPolicy) -> int:
+    """How many of an annotator's first labels in a project are held in full."""
+    return max(1, int(getattr(settings, "REWARDS_HOLD_IN_FULL_WINDOWS", 2))) * policy.score_window
+
+
+def record_is_young(*, label: Label, policy: RewardPolicy) -> bool:
+    """Whether the label is among the annotator's first :func:`young_labels` in the project.
+    Their rate then rests on an immature record: on short windows, or on windows that still
+    hold another kind of work than the annotator does now (a rate lags a change of behaviour by
+    up to a window). The whole reward is held and settles at the rate the record supports then
+    (rewards.topups), so an account careful until it has a record and then item-ignoring is
+    paid its careful start at its later rate."""
+    limit = young_labels(policy)
+    earlier = (
+        Label.objects.filter(
+            project_id=label.project_id, expert_id=label.expert_id, created_at__lt=label.created_at
+        )
+        .values("pk")[: limit - 1]
+        .count()
+    )
+    return earlier + 1 < limit
+
+
 def right_rate(
     *, window: list[tuple[str, bool]], reference: dict[str, Fraction], prior: int
 ) -> dict[str, Any]:
@@ -398,9 +421,7 @@ def information_compute(
     peer_amount = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
     right_amount = int(base * multiplier_bp * policy.right_weight_bp * r // (BP * BP))
     amount = peer_amount + right_amount
-    # A record shorter than the window is an immature estimate of the annotator's rate: the
-    # whole reward is held and settles at the rate their record supports then (rewards.topups).
-    young = max(len(scores), len(window)) < policy.score_window
+    young = record_is_young(label=label, policy=policy)
     held = amount if young else amount * policy.holdback_bp // BP
     right_per_label = int(
         base

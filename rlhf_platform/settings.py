@@ -434,6 +434,9 @@ REWARDS_GATE_EXACT_MARGIN_LABELS = int(os.environ.get("REWARDS_GATE_EXACT_MARGIN
 # Delta matrix (joint minus product of marginals of two annotators' answers on one item) is
 # estimated for the peer-prediction term.
 REWARDS_PEER_DELTA_LABELS = int(os.environ.get("REWARDS_PEER_DELTA_LABELS", 20000))
+# Policies of kind information: an annotator's labels in a project are held in full until they
+# have this many score windows of labels there (rewards/policy_information.py).
+REWARDS_HOLD_IN_FULL_WINDOWS = int(os.environ.get("REWARDS_HOLD_IN_FULL_WINDOWS", 2))
 
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"

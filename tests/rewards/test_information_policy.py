@@ -8,6 +8,7 @@ import random
 from fractions import Fraction
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from annotate.models import ItemConsensus, Label, ProjectSuspension
@@ -131,8 +132,9 @@ def _crowd_item(project, answers, *, consensus="A", experts=None, capture=None):
 
 @pytest.mark.django_db
 def test_an_information_reward_posts_paid_and_held_shares_with_every_term(
-    project, django_capture_on_commit_callbacks
+    project, django_capture_on_commit_callbacks, settings
 ):
+    settings.REWARDS_HOLD_IN_FULL_WINDOWS = 1  # the fifth label has a full record
     policy = _info_policy(project, holdback_bp=2500, score_prior=0, score_window=5)
     credit(project.lab, 10**9)
     experts = [expert_at(project.domain, 3) for _ in range(3)]
@@ -234,12 +236,14 @@ def test_an_expert_right_against_a_wrong_majority_is_paid_when_the_consensus_is_
 
 
 def _rewarded(project, capture, *, experts=None):
-    # a window of 2: the second label has a full record, so only holdback_bp of it is held
+    # a window of 2, held in full for one window: the second label has a full record, so only
+    # holdback_bp of it is held
     _info_policy(project, score_prior=0, holdback_bp=5000, settle_seconds=3600, score_window=2)
     credit(project.lab, 10**9)
     experts = experts or [expert_at(project.domain, 3) for _ in range(2)]
-    _crowd_item(project, ["B", "B"], experts=experts, consensus="B", capture=capture)
-    _item, labels = _crowd_item(project, ["A", "A"], experts=experts, consensus="A", capture=capture)
+    with override_settings(REWARDS_HOLD_IN_FULL_WINDOWS=1):
+        _crowd_item(project, ["B", "B"], experts=experts, consensus="B", capture=capture)
+        _item, labels = _crowd_item(project, ["A", "A"], experts=experts, consensus="A", capture=capture)
     return labels[0]
 
 
@@ -281,6 +285,36 @@ def test_a_suspended_annotators_share_waits_then_is_forfeited_when_the_suspensio
     with pytest.raises(ApplicationError) as closed:
         holdback_move(reward=reward, verdict="release", reason="try")
     assert closed.value.code == "holdback_closed"
+    assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
+
+
+@pytest.mark.django_db
+def test_a_label_a_standing_suspension_did_not_exclude_settles_instead_of_waiting_for_ever(
+    project, django_capture_on_commit_callbacks
+):
+    """The labels before a suspension's change point stay in consensus; their held shares wait
+    while an appeal is pending or the settling period runs, then settle (rated again) once the
+    suspension stands, instead of waiting as long as the suspension lasts."""
+    label = _rewarded(project, django_capture_on_commit_callbacks)
+    suspension = ProjectSuspension.objects.create(
+        project=project,
+        expert=label.expert,
+        reason="staff",
+        created_at=timezone.now() + dt.timedelta(minutes=30),
+    )
+    # the reward's settling period (1 h) is over, the suspension's (1 h from its start) is not
+    soon = timezone.now() + dt.timedelta(minutes=80)
+    counts = holdbacks_settle(now=soon, project_id=project.pk)
+    assert counts["wait"] >= 1, counts
+    assert not LedgerTransaction.objects.filter(reference=release_reference(label.pk)).exists()
+    ProjectSuspension.objects.filter(pk=suspension.pk).update(appeal=ProjectSuspension.Appeal.PENDING)
+    later = timezone.now() + dt.timedelta(hours=3)  # past the suspension's settling period too
+    holdbacks_settle(now=later, project_id=project.pk)
+    assert not LedgerTransaction.objects.filter(reference=release_reference(label.pk)).exists()
+    ProjectSuspension.objects.filter(pk=suspension.pk).update(appeal=ProjectSuspension.Appeal.UPHELD)
+    holdbacks_settle(now=later, project_id=project.pk)
+    release = LedgerTransaction.objects.get(reference=release_reference(label.pk))
+    assert "suspension that stands" in release.data["reason"]
     assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
 
 
