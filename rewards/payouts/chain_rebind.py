@@ -39,7 +39,7 @@ from rewards.payouts.chain_identity import (
     identity_as_dict,
 )
 from rewards.payouts.models import ChainIdentity, PayoutLine, PayoutRun, PayoutTransaction
-from rewards.payouts.notices import FAILED, payout_notify
+from rewards.payouts.notices import LOST, payout_notify
 from rlhf_platform.accounts.roles import Action, action_require
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
@@ -107,7 +107,7 @@ def _mark_lost(tx: PayoutTransaction, reason: str, report: RebindReport) -> None
     tx.status, tx.finished_at = Tx.FAILED, timezone.now()
     tx.error = f"{reason} (it was {was}{': ' + tx.error if tx.error else ''})"[:2000]
     tx.save(update_fields=["status", "finished_at", "error"])
-    payout_notify(tx=tx, state=FAILED, lines=lost_lines)
+    payout_notify(tx=tx, state=LOST, lines=lost_lines)
     audit_record(action="payout.transaction_lost", target=tx, data={"tx_hash": tx.tx_hash, "was": was})
 
 

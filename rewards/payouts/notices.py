@@ -19,7 +19,7 @@ from rewards.payouts.models import PayoutLine, PayoutTransaction
 from rewards.tokens import format_tokens
 from rlhf_platform.accounts.notifications import notify_on_commit, user_group
 
-SENT, CONFIRMED, FAILED = "sent", "confirmed", "failed"
+SENT, CONFIRMED, FAILED, LOST = "sent", "confirmed", "failed", "lost"
 
 _TEXT = {
     SENT: "Your payout of {amount} tokens was sent to your wallet {address}; it is paid once the "
@@ -27,19 +27,22 @@ _TEXT = {
     CONFIRMED: "Your payout of {amount} tokens to your wallet {address} is confirmed on the chain.",
     FAILED: "Your payout of {amount} tokens did not go through; the amount is back in your payable "
     "balance and a later run pays it.",
+    # Sent as payout.failed: the chain that held it was reset (a development node restarted).
+    LOST: "Your payout of {amount} tokens was lost with a chain that was reset; the amount is back in "
+    "your payable balance and a later run pays it.",
 }
 
 
 def payout_notify(*, tx: PayoutTransaction, state: str, lines: list[PayoutLine] | None = None) -> int:
     """Notify the expert of every line (the transaction's reserved lines unless ``lines`` is given)
-    that their payout is now ``state`` (``sent``, ``confirmed`` or ``failed``). Returns how many
-    experts were told."""
+    that their payout is now ``state`` (``sent``, ``confirmed``, ``failed``; ``lost`` is told as
+    failed, in its own words). Returns how many experts were told."""
     if lines is None:
         lines = list(tx.lines.filter(status=PayoutLine.Status.RESERVED).select_related("expert"))
     link_base = reverse("my-payouts")
     for line in lines:
         event = {
-            "type": f"payout.{state}",
+            "type": f"payout.{FAILED if state == LOST else state}",
             "payout": str(line.pk),
             "amount": str(line.amount),
             "tx_hash": tx.tx_hash or "",

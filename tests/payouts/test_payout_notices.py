@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from rewards.payouts import execution
@@ -17,6 +18,7 @@ from rlhf_platform.accounts.notifications import user_group
 from tests.factories import ExpertProfileFactory, WalletFactory
 from tests.payouts.conftest import TOKEN, key_of
 from tests.payouts.test_payout_runs import Crash, _drain_payer_through_an_allowance
+from tests.security.test_chain_reset import admin, reset_node  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +135,35 @@ def test_a_batch_never_signed_tells_nobody(chain, earn):
 
     assert run.transactions.get().status == PayoutTransaction.Status.FAILED
     assert _kinds(expert) == []
+
+
+def test_payouts_lost_with_a_reset_chain_are_told_as_failed_then_paid_again(
+    chain,
+    earn,
+    reset_node,  # noqa: F811
+    admin,  # noqa: F811
+    settings,
+):
+    settings.CHAIN_CONFIRMATIONS = 3
+    (paid,) = _experts(earn, [2 * TOKEN])
+    done = payout_run_create(trigger="staff")
+    payout_run_execute(run_id=done.pk)
+    chain.tester.mine_blocks(2)
+    payout_run_execute(run_id=done.pk)
+    flying = ExpertProfileFactory()
+    WalletFactory(expert=flying, address=key_of(1).address)
+    earn(flying, 5 * TOKEN)
+    payout_run_execute(run_id=payout_run_create(trigger="staff").pk)  # broadcast, not confirmed
+    assert _kinds(paid) == ["payout.sent", "payout.confirmed"] and _kinds(flying) == ["payout.sent"]
+
+    reset_node()
+    settings.CHAIN_CONFIRMATIONS = 1
+    call_command("payouts_chain_rebind", genesis=chain.genesis_hash(), actor=admin.email)
+
+    assert _kinds(paid) == ["payout.sent", "payout.confirmed", "payout.failed"]
+    assert _kinds(flying) == ["payout.sent", "payout.failed"]
+    lost = Notification.objects.get(user_id=flying.user_id, kind="payout.failed")
+    assert "5.00 tokens was lost with a chain that was reset" in lost.message
+    run = payout_run_execute(run_id=payout_run_create(trigger="staff").pk)
+    assert run.status == PayoutRun.Status.COMPLETED
+    assert _kinds(flying) == ["payout.sent", "payout.failed", "payout.sent", "payout.confirmed"]
