@@ -30,9 +30,7 @@ def gold_key_leak(project, accounts) -> dict[str, Any]:
     from annotate.models import Assignment, Item, Label
 
     project.refresh_from_db(fields=["gold_feedback"])
-    pool = dict(
-        Item.objects.filter(project=project, gold__isnull=False).values_list("pk", "gold_retired_at")
-    )
+    pool = dict(Item.objects.filter(project=project, gold__isnull=False).values_list("pk", "gold_retired_at"))
     silver = Item.objects.filter(project=project, gold_source="silver").count()
     retired = sum(at is not None for at in pool.values())
     by_group: dict[str, dict[str, Any]] = {}

@@ -40,7 +40,7 @@
 | ``/staff/credentials/<id>/revoke/`` (POST)        | staff-credential-revoke  | reviewers   |
 | ``/labs/<slug>/keys/``                            | lab-keys                 | lab members |
 | ``/labs/<slug>/keys/<id>/revoke/`` (POST)         | lab-key-revoke           | lab owners  |
-| ``/labs/``, ``/labs/<slug>/...``                  | the lab console (``rlhf_platform/labconsole/urls.py``) | lab members |
+| ``/labs/``, ``/labs/<slug>/...``                  | the lab console (labconsole) | lab members |
 
 The evidence links on these pages point at the REST endpoint
 ``/api/v1/credentials/<id>/evidence``, which serves the file to its owner and to staff only.

@@ -13,8 +13,9 @@ front of everything (the queue's fast path included) and:
   ``REQUEST_BODY_MIN_RATE`` bytes per second, and refuses a client that dribbles (408);
 - puts back the recursion limit if an import raised it (see :mod:`rlhf_platform.core.runtime`).
 
-Limits are by path: the batch upload (the API's and the lab console's) takes ``BATCH_MAX_BYTES``, credential evidence
-``EVIDENCE_MAX_BYTES`` (plus the form around the file), everything else
+Limits are by path: the batch upload (the API's and the lab console's) takes
+``BATCH_MAX_BYTES``, credential evidence ``EVIDENCE_MAX_BYTES`` (plus the form around the file),
+everything else
 ``REQUEST_MAX_BYTES``. When a body is refused part way, the application behind is told that
 the client went away (``http.disconnect``: Django then answers nothing) and the refusal is
 sent from here. Slow headers are the server's to time out (:mod:`rlhf_platform.serve`).

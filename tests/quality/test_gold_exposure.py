@@ -37,8 +37,10 @@ def always_gold(monkeypatch):
 def _gold_project(*, golds: int, ordinary: int = 0, **fields):
     project = ProjectFactory(gold_rate=0.5, **fields)
     batch = BatchFactory(project=project)
-    gold = [ItemFactory(batch=batch, gold_answer=True, gold={"choice": "B", "explanation": "B is right."})
-            for _ in range(golds)]
+    gold = [
+        ItemFactory(batch=batch, gold_answer=True, gold={"choice": "B", "explanation": "B is right."})
+        for _ in range(golds)
+    ]
     ItemFactory.create_batch(ordinary, batch=batch)
     return project, gold
 
