@@ -22,8 +22,8 @@ from annotate.exports import (
     FILE_FORMATS,
     FORMS,
     TRAINING_FORMATS,
-    ExportFilters,
     export_filename,
+    export_filters,
     export_lines,
     export_parquet,
     export_parquet_blocks,
@@ -198,15 +198,7 @@ class ProjectExportApi(LabAPIView):
                 batch = None
             if batch is None or batch.project_id != project.pk:
                 raise ApplicationError("Batch not found.", code="not_found", field="batch", status_code=404)
-        filters = ExportFilters(
-            batch=batch,
-            since=values.get("since"),
-            min_confidence=values.get("min_confidence"),
-            include_gold=values["include_gold"],
-            include_unfinished=values["include_unfinished"],
-            include_metadata="metadata" in values.get("include", ()),
-            form=values.get("form") or project.export_form,
-        )
+        filters = export_filters(values, project=project, batch=batch)
         export_format, file_format = values["format"], values["file_format"]
         if file_format == "parquet":
             handle = export_parquet(project=project, export_format=export_format, filters=filters)

@@ -55,6 +55,7 @@ from annotate.exports.common import (
     ExportFilters,
     blocks,
     export_filename,
+    export_filters,
 )
 from annotate.exports.parquet import RECORD_SCHEMAS, file_blocks, parquet_file, training_schema
 from annotate.exports.records import consensus_rows, raw_rows
@@ -82,6 +83,7 @@ PRODUCERS = {
 }
 
 __all__ = [
+    "export_filters",
     "BLOCK_BYTES",
     "CHUNK_SIZE",
     "CONTENT_TYPES",

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
@@ -28,6 +29,20 @@ class ExportFilters:
     include_unfinished: bool = False
     include_metadata: bool = False
     form: str = "standard"
+
+
+def export_filters(values: dict[str, Any], *, project: Project, batch: Batch | None) -> ExportFilters:
+    """The filters of an export from its validated query parameters (the API's and the lab
+    console's, ``ProjectExportApi.FilterSerializer``)."""
+    return ExportFilters(
+        batch=batch,
+        since=values.get("since"),
+        min_confidence=values.get("min_confidence"),
+        include_gold=values["include_gold"],
+        include_unfinished=values["include_unfinished"],
+        include_metadata="metadata" in values.get("include", ()),
+        form=values.get("form") or project.export_form,
+    )
 
 
 def export_filename(

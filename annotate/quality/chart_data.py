@@ -186,6 +186,48 @@ def _seconds(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
+def alpha_chart(timeline: dict[str, Any]) -> Chart:
+    """Alpha over time, one line per criterion (from :func:`alpha_timeline`)."""
+    return line_chart(
+        id="chart-alpha",
+        title="Agreement over time (Krippendorff's alpha, per criterion)",
+        desc="Alpha of the labels counted up to the end of each day, one line per criterion; "
+        "1 is perfect agreement, 0 is chance.",
+        x_labels=timeline["days"],
+        series=timeline["series"],
+        x_title="Day (UTC, labels up to its end)",
+        y_title="Alpha",
+        y_range=(0.0, 1.0),
+        empty="No agreement yet: alpha needs at least two items labelled by two annotators.",
+    )
+
+
+def daily_chart(daily: list[dict[str, Any]], *, chart_id: str = "chart-throughput-day") -> Chart:
+    """Labels per day (from :func:`throughput` by day)."""
+    return bar_chart(
+        id=chart_id,
+        title=f"Labels per day, last {DAYS} days",
+        desc="Labels submitted each day (UTC), gold included.",
+        bars=[(p["start"].strftime("%m-%d"), p["labels"]) for p in daily],
+        x_title="Day (UTC)",
+        y_title="Labels",
+        empty=f"No label in the last {DAYS} days.",
+    )
+
+
+def confidence_chart(histogram: list[dict[str, Any]]) -> Chart:
+    """Items by the confidence of their consensus (from :func:`confidence_histogram`)."""
+    return bar_chart(
+        id="chart-confidence",
+        title="Confidence of the consensus",
+        desc="Items with a consensus, by the confidence of that consensus in bins of 0.1.",
+        bars=[(f"{b['low']:.1f}–{b['high']:.1f}", b["items"]) for b in histogram],
+        x_title="Confidence",
+        y_title="Items",
+        empty="No item has a consensus yet.",
+    )
+
+
 def project_charts(*, project: Project, now: dt.datetime | None = None) -> list[Chart]:
     """The charts of a project's quality page, in the order shown."""
     timeline = alpha_timeline(project=project)
@@ -198,27 +240,8 @@ def project_charts(*, project: Project, now: dt.datetime | None = None) -> list[
     )
     annotators = gold["annotators"]
     return [
-        line_chart(
-            id="chart-alpha",
-            title="Agreement over time (Krippendorff's alpha, per criterion)",
-            desc="Alpha of the labels counted up to the end of each day, one line per criterion; "
-            "1 is perfect agreement, 0 is chance.",
-            x_labels=timeline["days"],
-            series=timeline["series"],
-            x_title="Day (UTC, labels up to its end)",
-            y_title="Alpha",
-            y_range=(0.0, 1.0),
-            empty="No agreement yet: alpha needs at least two items labelled by two annotators.",
-        ),
-        bar_chart(
-            id="chart-throughput-day",
-            title=f"Labels per day, last {DAYS} days",
-            desc="Labels submitted each day (UTC), gold included.",
-            bars=[(p["start"].strftime("%m-%d"), p["labels"]) for p in daily],
-            x_title="Day (UTC)",
-            y_title="Labels",
-            empty=f"No label in the last {DAYS} days.",
-        ),
+        alpha_chart(timeline),
+        daily_chart(daily),
         bar_chart(
             id="chart-throughput-hour",
             title=f"Labels per hour, last {HOURS} hours",
@@ -228,15 +251,7 @@ def project_charts(*, project: Project, now: dt.datetime | None = None) -> list[
             y_title="Labels",
             empty=f"No label in the last {HOURS} hours.",
         ),
-        bar_chart(
-            id="chart-confidence",
-            title="Confidence of the consensus",
-            desc="Items with a consensus, by the confidence of that consensus in bins of 0.1.",
-            bars=[(f"{b['low']:.1f}–{b['high']:.1f}", b["items"]) for b in histogram],
-            x_title="Confidence",
-            y_title="Items",
-            empty="No item has a consensus yet.",
-        ),
+        confidence_chart(histogram),
         interval_chart(
             id="chart-gold",
             title="Gold accuracy per annotator, with 95% intervals",

@@ -22,8 +22,8 @@ from annotate.exports import (
     FILE_FORMATS,
     FORMS,
     TRAINING_FORMATS,
-    ExportFilters,
     export_filename,
+    export_filters,
     export_lines,
     export_parquet,
     export_parquet_blocks,
@@ -177,15 +177,7 @@ def project_export(request, slug: str, project_id):
         batch = Batch.objects.filter(project=project, pk=values["batch"]).first()
         if batch is None:
             return HttpResponse("batch: not a batch of this project.", status=404, content_type="text/plain")
-    filters = ExportFilters(
-        batch=batch,
-        since=values.get("since"),
-        min_confidence=values.get("min_confidence"),
-        include_gold=values["include_gold"],
-        include_unfinished=values["include_unfinished"],
-        include_metadata="metadata" in values.get("include", ()),
-        form=values.get("form") or project.export_form,
-    )
+    filters = export_filters(values, project=project, batch=batch)
     export_format, file_format = values["format"], values["file_format"]
     if file_format == "parquet":
         try:
