@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "rlhf_platform.core.sessions.SessionTimeoutMiddleware",  # idle timeout, absolute maximum
+    "rlhf_platform.core.query_params.UnknownQueryParameterMiddleware",  # /api/: 400 naming it
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

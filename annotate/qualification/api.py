@@ -8,7 +8,7 @@ attempts. Staff: list and revoke qualifications. Labs see experts only by pseudo
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -363,7 +363,13 @@ class StaffExamListApi(APIView):
         domain = serializers.CharField(required=False)
         label_schema = serializers.JSONField(required=False)
 
-    @extend_schema(responses={200: ExamOutputSerializer(many=True)})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", str, description="Only this project's exams (its id)."),
+            OpenApiParameter("domain", str, description="Only this domain's exams (its path)."),
+        ],
+        responses={200: ExamOutputSerializer(many=True)},
+    )
     def get(self, request):
         exams = Exam.objects.select_related("project__domain", "domain").order_by("-created_at")
         if request.query_params.get("project"):
@@ -422,7 +428,14 @@ class StaffQualificationListApi(APIView):
 
     permission_classes = [Allows(A.STAFF_VIEW)]
 
-    @extend_schema(responses={200: QualificationOutputSerializer(many=True)})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", str, description="Only qualifications for this project (its id)."),
+            OpenApiParameter("expert", str, description="Only this expert's (their pseudonym)."),
+            OpenApiParameter("valid", str, enum=["true"], description="`true`: only those not revoked."),
+        ],
+        responses={200: QualificationOutputSerializer(many=True)},
+    )
     def get(self, request):
         rows = Qualification.objects.select_related("expert__user", "domain").order_by("-granted_at")
         params = request.query_params

@@ -27,3 +27,17 @@ class PlatformAutoSchema(AutoSchema):
             view_name = type(self.view).__name__.removesuffix("Api")
             return view_name + name.lstrip("_")
         return name
+
+    def _get_pagination_parameters(self):
+        """A handler that pages with ``self.paginate_queryset`` documents its paginator's query
+        parameters (``cursor``, ``page_size``) even when its response serializer does not say
+        ``many=True``: the schema lists what the server accepts (``core/query_params.py``)."""
+        parameters = super()._get_pagination_parameters()
+        if parameters or self.method != "GET":
+            return parameters
+        handler = getattr(type(self.view), "get", None)
+        code = getattr(handler, "__code__", None)
+        if code is None or "paginate_queryset" not in code.co_names:
+            return parameters
+        paginator = self._get_paginator()
+        return paginator.get_schema_operation_parameters(self.view) if paginator else parameters
