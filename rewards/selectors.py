@@ -310,3 +310,44 @@ def ledger_check() -> dict[str, int]:
         if int(balance) != sums.get(account_id, 0)
     )
     return {"entries_total": total, "accounts_out_of_step": drift}
+
+
+def items_missing_rewards(*, now: Any = None, limit: int = 500) -> list[Any]:
+    """Final items whose rewards should exist and do not: an ordinary, counted label of an
+    annotator in no suspected or confirmed group, on a non-gold item of a project with a policy
+    in force when the item became final, without its ``reward:<label>`` transaction. Finalised
+    between ``REWARDS_MISSING_HORIZON_SECONDS`` and ``REWARDS_MISSING_GRACE_SECONDS`` ago: the
+    item's own reward task has had its time, and the sweep stays bounded. Posting is idempotent
+    (one reference per label), so queueing an item twice costs two reads."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from annotate.models_groups import AnnotatorGroup, AnnotatorGroupMember
+
+    now = now or timezone.now()
+    grace = dt.timedelta(seconds=getattr(settings, "REWARDS_MISSING_GRACE_SECONDS", 120))
+    horizon = dt.timedelta(seconds=getattr(settings, "REWARDS_MISSING_HORIZON_SECONDS", 7 * 86400))
+    rewarded = LedgerTransaction.objects.filter(kind=LedgerTransaction.Kind.REWARD, label_id=OuterRef("pk"))
+    grouped = AnnotatorGroupMember.objects.filter(
+        project_id=OuterRef("project_id"),
+        expert_id=OuterRef("expert_id"),
+        group__status__in=[AnnotatorGroup.Status.SUSPECTED, AnnotatorGroup.Status.CONFIRMED],
+    )
+    paying = RewardPolicy.objects.filter(
+        project_id=OuterRef("project_id"), effective_from__lte=OuterRef("item__finalized_at")
+    )
+    missing = (
+        Label.objects.filter(
+            item__state=Item.State.FINAL,
+            item__is_gold=False,
+            is_gold=False,
+            excluded_from_consensus=False,
+            item__finalized_at__lt=now - grace,
+            item__finalized_at__gte=now - horizon,
+        )
+        .filter(Exists(paying))
+        .exclude(Exists(rewarded))
+        .exclude(Exists(grouped))
+    )
+    return list(missing.order_by().values_list("item_id", flat=True).distinct()[:limit])

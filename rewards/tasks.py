@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import DatabaseError
 
+from rewards.selectors import items_missing_rewards
 from rewards.services import clawbacks_reconcile, item_rewards
 from rlhf_platform.core.slices import slice_end, slice_over
 
@@ -59,3 +60,14 @@ def reward_adjustments_task(after_id: int = 0) -> int:
     if resume_after is not None:
         reward_adjustments_task.delay(resume_after)
     return count
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def rewards_missing_sweep_task() -> int:
+    """Queue the reward task of every final item whose rewards are missing (its own task was
+    lost with the broker, or failed past its retries): beat, every 10 minutes. Returns how many
+    items were queued."""
+    items = items_missing_rewards()
+    for item_id in items:
+        item_rewards_task.delay(item_id)
+    return len(items)

@@ -297,6 +297,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rewards.tasks.holdbacks_settle_task",
         "schedule": 600.0,
     },
+    "rewards-missing-every-10-minutes": {
+        "task": "rewards.tasks.rewards_missing_sweep_task",
+        "schedule": 600.0,
+    },
     "rewards-adjustments-every-10-minutes": {
         "task": "rewards.tasks.reward_adjustments_task",
         "schedule": 600.0,
@@ -438,6 +442,10 @@ REWARDS_PEER_DELTA_LABELS = int(os.environ.get("REWARDS_PEER_DELTA_LABELS", 2000
 # Policies of kind information: an annotator's labels in a project are held in full until they
 # have this many score windows of labels there (rewards/policy_information.py).
 REWARDS_HOLD_IN_FULL_WINDOWS = int(os.environ.get("REWARDS_HOLD_IN_FULL_WINDOWS", 2))
+# The sweep of final items whose rewards are missing (rewards.tasks.rewards_missing_sweep_task)
+# looks at items finalised between these many seconds ago.
+REWARDS_MISSING_GRACE_SECONDS = int(os.environ.get("REWARDS_MISSING_GRACE_SECONDS", 120))
+REWARDS_MISSING_HORIZON_SECONDS = int(os.environ.get("REWARDS_MISSING_HORIZON_SECONDS", 7 * 86400))
 
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"
