@@ -11,7 +11,6 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from annotate.models import Item
@@ -19,10 +18,11 @@ from annotate.selectors import access_project_for_lab, items_for_project, projec
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
 from rlhf_platform.core.openapi_errors import error_responses
+from rlhf_platform.core.pagination import CreatedCursorPagination
 from rlhf_platform.core.serializers import InputSerializer
 
 
-class ItemCursorPagination(CursorPagination):
+class ItemCursorPagination(CreatedCursorPagination):
     """Items in upload order: the items of one batch share their creation time, so the cursor
     follows the item's row order, which is unique."""
 

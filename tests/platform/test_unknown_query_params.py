@@ -137,3 +137,10 @@ def test_a_post_with_an_unknown_query_parameter_is_refused(lab_client):
 def test_pages_outside_the_api_are_not_checked(client):
     response = client.get("/accounts/login/", {"bogus_param": "1"})
     assert response.status_code != 400
+
+
+@pytest.mark.parametrize("path", ["/api/v1/projects", "/api/v1/webhooks"])
+def test_a_cursor_that_does_not_decode_is_a_400_naming_it(lab_client, path):
+    response = lab_client.get(path, {"cursor": "not-a-cursor"})
+    assert response.status_code == 400, response.content
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("cursor", "invalid")]

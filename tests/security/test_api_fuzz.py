@@ -4,13 +4,15 @@ schemathesis reads ``/api/schema/`` (drf-spectacular) from the WSGI application 
 for each operation, requests generated from the schema, valid and invalid (wrong types,
 missing fields, odd strings), once with a lab's API key and once with a staff session. The
 run is bounded (a few examples per operation) and deterministic (derandomised), so it runs in
-CI on every change; the only check is that the server never fails. (Batch bodies in JSON Lines
+CI on every change; the check is that the server never fails, and, for the lab endpoints,
+that every status code it answers is documented for the operation. (Batch bodies in JSON Lines
 are not generated: schemathesis has no serializer for application/x-ndjson.)
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import schemathesis
@@ -20,8 +22,9 @@ from django.db import close_old_connections
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from hypothesis import HealthCheck, Phase, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, status_code_conformance
 
+from rlhf_platform import api_urls
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -82,3 +85,30 @@ def test_no_server_error_with_a_staff_session(case, staff_user):
         cookies={"sessionid": client.cookies["sessionid"].value, "csrftoken": csrf},
     )
     case.validate_response(response, checks=[not_a_server_error])
+
+
+def _lab_paths() -> list[str]:
+    """The schema paths of the lab endpoints (``ENDPOINT_AUDIENCE`` says "lab")."""
+    return sorted(
+        "/api/v1/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
+        for pattern in api_urls.urlpatterns
+        if api_urls.ENDPOINT_AUDIENCE.get(pattern.name) == "lab"
+    )
+
+
+LAB_PATHS = _lab_paths()
+
+
+def test_the_conformance_run_covers_the_lab_endpoints():
+    documented = set(schema.raw_schema["paths"])
+    assert len(LAB_PATHS) > 20
+    assert set(LAB_PATHS) <= documented, set(LAB_PATHS) - documented
+
+
+@schema.include(path=LAB_PATHS).parametrize()
+@FUZZ_SETTINGS
+def test_lab_endpoints_answer_only_documented_status_codes(case, lab_key):
+    """Every status a lab endpoint answers with a lab's key is in its operation's responses
+    (the error ones come from ``core/openapi_errors.document_error_responses``)."""
+    response = case.call(headers={"Authorization": f"Bearer {lab_key[2]}"})
+    case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
