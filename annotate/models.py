@@ -408,6 +408,14 @@ class Label(models.Model):
         help_text="Silver evidence for the suspension test: when the item became final, whether this label "
         "matched the item's very sure consensus without it. None: not silver evidence.",
     )
+    loo_choice = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        help_text="The item's consensus choice without this label, when the item became final (pairwise, "
+        "with the project's model): a label that agrees with the consensus was pivotal when this differs. "
+        "Empty: not computed.",
+    )
     quality_at = models.DateTimeField(
         null=True,
         blank=True,

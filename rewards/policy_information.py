@@ -45,7 +45,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db.models import Q
 
-from annotate.models import Item, ItemConsensus, Label
+from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label
 from rewards.models import LedgerTransaction, RewardPolicy
 from rlhf_platform.experts.selectors import expertise_level
 
@@ -335,22 +335,63 @@ def _known_window(*, label: Label, policy: RewardPolicy, until: Any) -> list[tup
         .exclude(item__consensus__choice="")
         .exclude(item__consensus__isnull=True)
         .order_by("-created_at")
-        .values_list("created_at", "choice", "item__consensus__choice")[: policy.score_window]
+        .values_list("created_at", "choice", "item__consensus__choice", "loo_choice")[: policy.score_window]
     )
+    trusted = gold_record_good(label=label)
     rows = [(at, choice, bool(passed)) for at, choice, passed in graded]
-    rows += [(at, choice, choice == reference) for at, choice, reference in ordinary]
+    rows += [
+        (at, choice, agrees_on_its_own(choice=choice, reference=reference, loo=loo, trusted=trusted))
+        for at, choice, reference, loo in ordinary
+    ]
     rows.sort(key=lambda row: row[0], reverse=True)
     return [(choice, right) for _at, choice, right in rows[: policy.score_window]]
 
 
+def gold_record_good(*, label: Label) -> bool:
+    """Whether the annotator's gold record in the label's project is good: at least
+    ``gold_min_seen`` graded golds with a posterior mean (Beta(1, 1)) of at least
+    ``gold_threshold``, the record that lets an annotator vouch for a consensus
+    (annotate/quality/silver.py)."""
+    project = label.project
+    row = (
+        AnnotatorQuality.objects.filter(project_id=label.project_id, expert_id=label.expert_id)
+        .values_list("gold_passed", "gold_failed")
+        .first()
+    )
+    if row is None:
+        return False
+    passed, failed = row
+    seen = passed + failed
+    return seen >= project.gold_min_seen and (passed + 1) / (seen + 2) >= project.gold_threshold
+
+
+def agrees_on_its_own(*, choice: str, reference: str, loo: str, trusted: bool) -> bool:
+    """Whether a label agrees with its item's consensus without having carried it: an annotator
+    without a good gold record is not graded right on a consensus that the item's other labels
+    alone would not have reached (``loo``, the consensus without the label; empty when not
+    computed). Otherwise a weak or item-ignoring account whose vote breaks a split of two is
+    graded right on the answer it chose itself (chance is 25%; such accounts were graded right
+    about 34% of the time). An annotator with a good record, an expert right against a wrong
+    majority among them, is graded against the consensus its vote weighs in."""
+    if choice != reference:
+        return False
+    return trusted or not loo or loo == reference
+
+
 def label_right(*, label: Label, consensus: ItemConsensus | None) -> bool | None:
     """Whether the label is right where the answer is known (its gold grade, else the item's
-    consensus), None when it is not known."""
+    consensus, not counting an agreement the label carried itself for an annotator without a
+    good gold record: :func:`agrees_on_its_own`), None when it is not known."""
     if label.gold_passed is not None:
         return bool(label.gold_passed)
     if consensus is None or not consensus.choice or not label.choice:
         return None
-    return label.choice == consensus.choice
+    return agrees_on_its_own(
+        choice=label.choice,
+        reference=consensus.choice,
+        loo=label.loo_choice,
+        trusted=gold_record_good(label=label),
+    )
 
 
 def young_labels(policy: RewardPolicy) -> int:

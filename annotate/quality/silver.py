@@ -13,7 +13,11 @@ against the honest annotators who disagree with it. The grade
 is stored on the label (``Label.silver_passed``), so that a recompute replays the evidence as it
 stood when the item became final. Pairwise items only: a ranking item gives no silver evidence.
 
-Cost: at most one small aggregation per label of the item, once, when the item becomes final.
+It also stores, on every label of the item, the item's consensus computed without that label
+from all the others (``Label.loo_choice``): the rewards' right term does not count an agreement
+the label itself carried for an annotator without a good gold record (rewards.policy_information).
+
+Cost: at most two small aggregations per label of the item, once, when the item becomes final.
 """
 
 from __future__ import annotations
@@ -74,12 +78,22 @@ def silver_grades(
     sure = settings.QUALITY_SUSPEND_SILVER_CONFIDENCE
     graded: list[tuple[Any, bool, datetime]] = []
     by_grade: dict[bool, list[Any]] = {True: [], False: []}
+    loo: dict[str, list[Any]] = {}
     for n, (label_id, created_at, _idx, *_rest) in enumerate(rows):
         vote = votes[n]
-        others = [votes[m] for m in independent_of(rows, n, overlap=project.overlap)]
+        everyone_else = [votes[m] for m in range(len(rows)) if m != n]
+        without = independent_of(rows, n, overlap=project.overlap)
+        if vote.choice is not None and any(other.choice for other in everyone_else):
+            pivot = item_result(item=item, votes=everyone_else, model=model)
+            if pivot.choice:
+                loo.setdefault(pivot.choice, []).append(label_id)
+            if len(without) == len(everyone_else):
+                result = pivot
+        others = [votes[m] for m in without]
         if vote.choice is None or not any(other.choice for other in others):
             continue
-        result = item_result(item=item, votes=others, model=model)
+        if len(without) != len(everyone_else):
+            result = item_result(item=item, votes=others, model=model)
         if result.choice is None or result.confidence < sure:
             continue
         if not any(other.choice == result.choice and other.worker in vouching for other in others):
@@ -90,6 +104,8 @@ def silver_grades(
     for passed, label_ids in by_grade.items():
         if label_ids:
             Label.objects.filter(pk__in=label_ids).update(silver_passed=passed)
+    for choice, label_ids in loo.items():
+        Label.objects.filter(pk__in=label_ids).update(loo_choice=choice)
     return graded
 
 

@@ -97,6 +97,8 @@ def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_wit
     # Without ``first`` (or ``second``) the consensus is a 1:1 split, not sure: no evidence;
     # without ``odd`` it is a sure A, and ``odd`` said B.
     assert grades == [None, None, False]
+    # every label also keeps the consensus without it (the rewards' right term reads it)
+    assert Label.objects.get(pk=labels[2].pk).loo_choice == "A"
     odd_row = AnnotatorQuality.objects.get(project=project, expert=odd)
     assert (odd_row.suspend_events, odd_row.suspend_statistic) == (1, design_of(p0=0.55).silver.failed)
     assert odd_row.suspend_since == Label.objects.get(pk=labels[2].pk).created_at
