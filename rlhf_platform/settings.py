@@ -558,10 +558,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Every operation documents its 4xx answers in the one error shape (core/openapi_errors.py).
+    # Every operation documents its 4xx answers in the one error shape (core/openapi_errors.py)
+    # and has an example of its successful answer (core/openapi_examples.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "rlhf_platform.core.openapi_errors.document_error_responses",
+        "rlhf_platform.core.openapi_examples.add_response_examples",
     ],
 }
 
