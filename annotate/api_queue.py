@@ -27,6 +27,7 @@ from annotate.rendering import prompt_html, render_markdown
 from rlhf_platform.accounts.permissions import Allows
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.openapi import results_of
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.models import ExpertProfile
 from rlhf_platform.experts.selectors import expert_of_user
@@ -267,7 +268,7 @@ class QueueProjectListApi(APIView):
 
     permission_classes = [Allows(A.EXPERT_WORK)]
 
-    @extend_schema(responses={200: QueueProjectOutputSerializer(many=True)})
+    @extend_schema(responses={200: results_of(QueueProjectOutputSerializer)})
     def get(self, request):
         projects = projects_open_to(expert=request_expert(request))
         return Response({"results": QueueProjectOutputSerializer(projects, many=True).data})

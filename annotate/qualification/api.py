@@ -39,6 +39,7 @@ from rlhf_platform.accounts.permissions import Allows
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
+from rlhf_platform.core.openapi import results_of
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.selectors import access_domain_by_path
 
@@ -194,7 +195,7 @@ class ExamListApi(APIView):
 
     permission_classes = [Allows(A.EXPERT_WORK)]
 
-    @extend_schema(responses={200: ExamForExpertSerializer(many=True)})
+    @extend_schema(responses={200: results_of(ExamForExpertSerializer)})
     def get(self, request):
         expert = request_expert(request)
         rows = [exam_standing(exam=exam, expert=expert) for exam in exams_open_to(expert=expert)]
@@ -317,6 +318,7 @@ class LabProjectExamListApi(LabAPIView):
     class InputSerializer(_ExamFields):
         pass
 
+    @extend_schema(responses={200: results_of(ExamOutputSerializer)})
     def get(self, request, project_id):
         project = access_project_for_lab(lab=self.lab, project_id=project_id)
         exams = (
@@ -344,7 +346,7 @@ class LabExamAttemptListApi(LabAPIView):
     def safely_get_queryset(self, lab):
         return ExamAttempt.objects.filter(exam__project__lab=lab)
 
-    @extend_schema(responses={200: AttemptRowSerializer(many=True)})
+    @extend_schema(responses={200: results_of(AttemptRowSerializer)})
     def get(self, request, exam_id):
         attempts = self.get_queryset().filter(exam_id=exam_id).select_related("exam", "expert")
         if not Exam.objects.filter(pk=exam_id, project__lab=self.lab).exists():
@@ -368,7 +370,7 @@ class StaffExamListApi(APIView):
             OpenApiParameter("project", str, description="Only this project's exams (its id)."),
             OpenApiParameter("domain", str, description="Only this domain's exams (its path)."),
         ],
-        responses={200: ExamOutputSerializer(many=True)},
+        responses={200: results_of(ExamOutputSerializer)},
     )
     def get(self, request):
         exams = Exam.objects.select_related("project__domain", "domain").order_by("-created_at")
@@ -399,7 +401,7 @@ class StaffExamListApi(APIView):
 class StaffExamAttemptListApi(APIView):
     permission_classes = [Allows(A.STAFF_VIEW)]
 
-    @extend_schema(responses={200: StaffAttemptRowSerializer(many=True)})
+    @extend_schema(responses={200: results_of(StaffAttemptRowSerializer)})
     def get(self, request, exam_id):
         attempts = ExamAttempt.objects.filter(exam_id=exam_id).select_related("exam", "expert__user")
         rows = []
@@ -434,7 +436,7 @@ class StaffQualificationListApi(APIView):
             OpenApiParameter("expert", str, description="Only this expert's (their pseudonym)."),
             OpenApiParameter("valid", str, enum=["true"], description="`true`: only those not revoked."),
         ],
-        responses={200: QualificationOutputSerializer(many=True)},
+        responses={200: results_of(QualificationOutputSerializer)},
     )
     def get(self, request):
         rows = Qualification.objects.select_related("expert__user", "domain").order_by("-granted_at")

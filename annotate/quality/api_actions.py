@@ -25,6 +25,7 @@ from annotate.quality.suspension import DECISIONS, suspension_appeal, suspension
 from rlhf_platform.accounts.permissions import Allows
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.openapi import results_of
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.models import ExpertProfile
 from rlhf_platform.experts.selectors import expert_of_user
@@ -61,7 +62,7 @@ class StaffSuspensionOutputSerializer(SuspensionOutputSerializer):
 class MySuspensionListApi(APIView):
     permission_classes = [Allows(A.EXPERT_WORK)]
 
-    @extend_schema(responses={200: SuspensionOutputSerializer(many=True)})
+    @extend_schema(responses={200: results_of(SuspensionOutputSerializer)})
     def get(self, request):
         rows = suspensions_for_expert(expert_id=_expert(request).pk)[:200]
         return Response({"results": SuspensionOutputSerializer(rows, many=True).data})
@@ -90,7 +91,7 @@ class StaffSuspensionListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("appeal", str, description="pending, upheld, reinstated")],
-        responses={200: StaffSuspensionOutputSerializer(many=True)},
+        responses={200: results_of(StaffSuspensionOutputSerializer)},
     )
     def get(self, request):
         rows = ProjectSuspension.objects.select_related("project", "expert").order_by("-created_at")
@@ -156,7 +157,7 @@ class StaffAdjudicationListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("project", str, description="Only this project's items.")],
-        responses={200: AdjudicationItemOutputSerializer(many=True)},
+        responses={200: results_of(AdjudicationItemOutputSerializer)},
     )
     def get(self, request):
         items = adjudication_items(project_id=request.query_params.get("project") or None)[:100]

@@ -16,6 +16,7 @@ from annotate.quality.groups import DECISIONS, group_decide, group_summary, staf
 from rlhf_platform.accounts.permissions import Allows
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.openapi import results_of
 from rlhf_platform.core.serializers import InputSerializer
 
 
@@ -55,7 +56,7 @@ class StaffGroupListApi(APIView):
             OpenApiParameter("status", str, description="suspected (default), confirmed, cleared"),
             OpenApiParameter("project", str, description="Only this project's groups."),
         ],
-        responses={200: GroupOutputSerializer(many=True)},
+        responses={200: results_of(GroupOutputSerializer)},
     )
     def get(self, request):
         status = request.query_params.get("status") or "suspected"

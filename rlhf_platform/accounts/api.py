@@ -16,6 +16,7 @@ from rlhf_platform.accounts.permissions import Allows, HasKeyScope, IsLabKey
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.selectors import access_api_key_for_lab, api_keys_for_lab, labs_for_user
 from rlhf_platform.accounts.services import api_key_revoke, user_signup
+from rlhf_platform.core.openapi import results_of
 from rlhf_platform.core.serializers import InputSerializer
 
 
@@ -146,7 +147,7 @@ class LabApiKeyListApi(APIView):
 
     permission_classes = LAB_KEY_PERMISSIONS
 
-    @extend_schema(responses={200: ApiKeyOutputSerializer(many=True)})
+    @extend_schema(responses={200: results_of(ApiKeyOutputSerializer)})
     def get(self, request):
         keys = api_keys_for_lab(lab=request.user.lab)
         return Response({"results": ApiKeyOutputSerializer(keys, many=True).data})

@@ -29,6 +29,7 @@ from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.selectors import access_api_key_for_lab, api_keys_for_lab
 from rlhf_platform.accounts.services import api_key_create, api_key_revoke
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.openapi import results_of
 from rlhf_platform.core.openapi_errors import error_responses
 from rlhf_platform.core.serializers import InputSerializer
 
@@ -72,7 +73,7 @@ class LabSessionKeyListApi(APIView):
 
     permission_classes = [Allows(A.LAB_KEYS_VIEW, post=A.LAB_KEYS_MANAGE)]
 
-    @extend_schema(responses={200: ApiKeyOutputSerializer(many=True), **error_responses(_READ_ERRORS)})
+    @extend_schema(responses={200: results_of(ApiKeyOutputSerializer), **error_responses(_READ_ERRORS)})
     def get(self, request, lab_id):
         _no_query(request)
         lab = access_lab_for_member(user=request.user, lab_id=lab_id)
@@ -168,7 +169,7 @@ class LabMemberListApi(APIView):
     permission_classes = [Allows(A.LAB_MEMBERS_VIEW, post=A.LAB_MEMBERS_MANAGE)]
 
     @extend_schema(
-        responses={200: MemberOutputSerializer(many=True), **error_responses(_READ_ERRORS)},
+        responses={200: results_of(MemberOutputSerializer), **error_responses(_READ_ERRORS)},
         examples=[OpenApiExample("members", value=MEMBER_EXAMPLE, response_only=True, status_codes=["200"])],
     )
     def get(self, request, lab_id):

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import functools
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -41,3 +44,17 @@ class PlatformAutoSchema(AutoSchema):
             return parameters
         paginator = self._get_paginator()
         return paginator.get_schema_operation_parameters(self.view) if paginator else parameters
+
+
+@functools.cache
+def _results_serializer(child: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    name = child.__name__.removesuffix("Serializer") + "ResultsSerializer"
+    return type(
+        name, (serializers.Serializer,), {"results": child(many=True), "__module__": child.__module__}
+    )
+
+
+def results_of(child: type[serializers.Serializer]) -> serializers.Serializer:
+    """The documented body of a list answered whole, without pages: ``{"results": [child, ...]}``
+    (``Response({"results": ...})``), one component per child (``<Child>Results``)."""
+    return _results_serializer(child)()

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from rlhf_platform.accounts.permissions import Allows
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
+from rlhf_platform.core.openapi import results_of
 from rlhf_platform.core.parsers import FormParser, JSONParser, MultiPartParser
 from rlhf_platform.core.serializers import InputSerializer
 from rlhf_platform.experts.models import Credential, Domain, ExpertProfile, Level
@@ -65,7 +66,7 @@ class DomainListApi(APIView):
         parent = serializers.CharField(required=False, allow_null=True, help_text="Parent path.")
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(responses={200: DomainOutputSerializer(many=True)})
+    @extend_schema(responses={200: results_of(DomainOutputSerializer)})
     def get(self, request):
         domains = Domain.objects.order_by("path") if request.user.is_reviewer else domains_active()
         return Response({"results": DomainOutputSerializer(domains, many=True).data})

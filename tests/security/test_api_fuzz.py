@@ -5,8 +5,9 @@ for each operation, requests generated from the schema, valid and invalid (wrong
 missing fields, odd strings), once with a lab's API key and once with a staff session. The
 run is bounded (a few examples per operation) and deterministic (derandomised), so it runs in
 CI on every change; the check is that the server never fails, and, for the lab endpoints,
-that every status code it answers is documented for the operation. (Batch bodies in JSON Lines
-are not generated: schemathesis has no serializer for application/x-ndjson.)
+that every status code it answers is documented for the operation and every body matches
+the schema of its status. (Batch bodies in JSON Lines are not generated: schemathesis has no
+serializer for application/x-ndjson.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from django.db import close_old_connections
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from hypothesis import HealthCheck, Phase, settings
-from schemathesis.checks import not_a_server_error, status_code_conformance
+from schemathesis.checks import (
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from rlhf_platform import api_urls
 from tests.factories import ProjectFactory
@@ -107,8 +112,11 @@ def test_the_conformance_run_covers_the_lab_endpoints():
 
 @schema.include(path=LAB_PATHS).parametrize()
 @FUZZ_SETTINGS
-def test_lab_endpoints_answer_only_documented_status_codes(case, lab_key):
+def test_lab_endpoints_conform_to_the_schema(case, lab_key):
     """Every status a lab endpoint answers with a lab's key is in its operation's responses
-    (the error ones come from ``core/openapi_errors.document_error_responses``)."""
+    (the error ones come from ``core/openapi_errors.document_error_responses``), and every body
+    matches the schema documented for its status."""
     response = case.call(headers={"Authorization": f"Bearer {lab_key[2]}"})
-    case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
+    case.validate_response(
+        response, checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+    )
