@@ -203,6 +203,7 @@ def setup(*, labels: int, annotators: int, open_items: int, seed: int) -> str:
                     None,
                     now,  # processed by the after-submit step, as in a running project
                     now,
+                    "",  # loo_choice: not computed
                 )
 
         _copy(
@@ -210,7 +211,7 @@ def setup(*, labels: int, annotators: int, open_items: int, seed: int) -> str:
             "annotate_label",
             "id assignment_id project_id item_id expert_id client_id is_gold choice strength ranking "
             "criteria rationale active_seconds lease_seconds schema_version excluded_from_consensus "
-            "gold_passed quality_at created_at".split(),
+            "gold_passed quality_at created_at loo_choice".split(),
             label_rows(),
         )
         cursor.execute("ANALYZE annotate_item, annotate_slot, annotate_assignment, annotate_label")
