@@ -31,19 +31,19 @@ class PlatformAutoSchema(AutoSchema):
             return view_name + name.lstrip("_")
         return name
 
-    def _get_pagination_parameters(self):
-        """A handler that pages with ``self.paginate_queryset`` documents its paginator's query
-        parameters (``cursor``, ``page_size``) even when its response serializer does not say
-        ``many=True``: the schema lists what the server accepts (``core/query_params.py``)."""
-        parameters = super()._get_pagination_parameters()
-        if parameters or self.method != "GET":
-            return parameters
-        handler = getattr(type(self.view), "get", None)
-        code = getattr(handler, "__code__", None)
-        if code is None or "paginate_queryset" not in code.co_names:
-            return parameters
-        paginator = self._get_paginator()
-        return paginator.get_schema_operation_parameters(self.view) if paginator else parameters
+    def _is_list_view(self, serializer=None) -> bool:
+        """A GET handler that pages with ``self.paginate_queryset`` answers a page of a list
+        (``{next, previous, results}``, its paginator's ``cursor`` and ``page_size`` documented)
+        even when its serializer is not declared ``many=True``: the schema says what the server
+        answers and accepts (``core/query_params.py``)."""
+        if self.method == "GET" and _pages(type(self.view)):
+            return True
+        return super()._is_list_view(serializer)
+
+
+def _pages(view_class: type) -> bool:
+    code = getattr(getattr(view_class, "get", None), "__code__", None)
+    return code is not None and "paginate_queryset" in code.co_names
 
 
 @functools.cache

@@ -103,8 +103,8 @@ def _statuses(path: str, method: str, operation: dict) -> list[int]:
     statuses = [400, 403]  # any request: a bad parameter; a refused role, scope or CSRF token
     if not anonymous:
         statuses.append(401)
-    if "{" in path:
-        statuses.append(404)
+    if "{" in path or "requestBody" in operation:
+        statuses.append(404)  # the object in the path, or one the body names
     if method in _WRITES:
         statuses.append(409)
     if "requestBody" in operation:
@@ -116,9 +116,9 @@ def _statuses(path: str, method: str, operation: dict) -> list[int]:
 
 def document_error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: every operation documents the errors it can answer
-    (400 always; 401 unless anonymous; 403; 404 with a path parameter; 409 for a write; 415
-    with a body; 429 for lab keys and sign-in), each with the ``ApiErrors`` body and an
-    example. An operation's own description of a status (``error_responses``) is kept."""
+    (400 always; 401 unless anonymous; 403; 404 with a path parameter or a body; 409 for a
+    write; 415 with a body; 429 for lab keys and sign-in), each with the ``ApiErrors`` body and
+    an example. An operation's own description of a status (``error_responses``) is kept."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in _error_schemas().items():
         schemas.setdefault(name, schema)
