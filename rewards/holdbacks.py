@@ -33,6 +33,7 @@ from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
 from rewards.policy_information import (
     ProjectStats,
     information_compute,
+    label_right,
     suspected_group_members,
     young_labels,
 )
@@ -209,12 +210,12 @@ def holdback_move(
         check=not_moved_otherwise,
     )
     if created and verdict == "release":
-        right_now, seen, per_right = _label_terms(reward)
+        was_right, seen, per_right = _label_terms(reward)
         now = now or timezone.now()
         reward_topup(
             reward=reward,
-            right_now=right_now,
-            right_paid=per_right if right_now else 0,
+            right_now=_regraded(reward, was_right),
+            right_paid=per_right if was_right else 0,
             revisions_seen=seen,
             now=now,
             stats=_stats(reward.project_id, now),
@@ -298,6 +299,21 @@ def holdbacks_pending(*, expert_id: Any) -> list[dict[str, Any]]:
 
 
 # --- Adjustments ----------------------------------------------------------------------------------
+
+
+def _regraded(reward: LedgerTransaction, was_right: bool | None) -> bool | None:
+    """Whether a label graded against its item's consensus is right at settlement: against the
+    consensus as it is now, and with the annotator's gold record as it is now (an agreement the
+    label carried itself counts only with a good record, :func:`agrees_on_its_own`). An expert
+    whose record was still short when their vote overturned a wrong majority is paid at
+    settlement; an account whose record went bad since is not. A gold label keeps its grade."""
+    if (reward.data or {}).get("reference") != "consensus":
+        return was_right
+    label = Label.objects.select_related("project").filter(pk=reward.label_id).first()
+    consensus = ItemConsensus.objects.filter(item_id=label.item_id).first() if label else None
+    if label is None or consensus is None:
+        return was_right
+    return label_right(label=label, consensus=consensus)
 
 
 def _label_terms(reward: LedgerTransaction) -> tuple[bool | None, int, int]:

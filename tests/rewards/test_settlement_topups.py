@@ -38,8 +38,11 @@ def _crowd(project, capture, *, items: int = 16):
 
 
 def _topups(labels) -> int:
+    """What the settlements paid on top (a cut is not a top-up)."""
     refs = [topup_reference(label.pk) for label in labels]
-    return sum(int(t.amount) for t in LedgerTransaction.objects.filter(reference__in=refs))
+    return sum(
+        max(0, int(t.data["adjustment"])) for t in LedgerTransaction.objects.filter(reference__in=refs)
+    )
 
 
 def _reward(label) -> LedgerTransaction:
@@ -63,7 +66,9 @@ def test_an_honest_annotators_early_labels_are_topped_up_at_settlement_and_an_it
     top = LedgerTransaction.objects.get(reference=topup_reference(first.pk))
     assert top.kind == LedgerTransaction.Kind.REWARD_ADJUSTMENT
     assert int(top.amount) > 0
-    assert top.data["peer_topup"] + top.data["right_topup"] == int(top.amount)
+    assert top.data["peer_topup"] + top.data["right_topup"] - top.data["peer_cut"] - top.data[
+        "right_cut"
+    ] == int(top.data["adjustment"])
     # brought to the settled rate: what the last label was paid, within rounding of the window
     settled = int(_reward(first).amount) + int(top.amount)
     assert abs(settled - int(_reward(last).amount)) <= 0.25 * int(_reward(last).amount)
@@ -173,8 +178,11 @@ def test_a_young_record_is_held_in_full_and_a_careful_then_item_ignoring_account
     assert len(cuts) == sum(1 for label in careful if int(_reward(label).amount) > 0) >= 6
     for cut in cuts:
         reward = LedgerTransaction.objects.get(reference=reward_reference(cut.label_id))
-        assert -int(cut.data["adjustment"]) <= int(reward.data["held"])  # out of the held share only
-        assert cut.data["peer_cut"] + cut.data["right_cut"] == -int(cut.data["adjustment"])
+        assert cut.data["peer_cut"] + cut.data["right_cut"] <= int(reward.data["held"])  # the held share only
+        terms = (
+            cut.data["peer_topup"] + cut.data["right_topup"] - cut.data["peer_cut"] - cut.data["right_cut"]
+        )
+        assert terms == int(cut.data["adjustment"])  # each term settles at its rate
     kept = sum(int(_reward(label).data["amount"]) for label in careful) + sum(
         int(t.data["adjustment"]) for t in settled
     )
