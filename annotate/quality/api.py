@@ -88,7 +88,7 @@ class StaffProjectAnnotatorsApi(APIView):
         flag = serializers.CharField(required=False, max_length=40)
         min_labels = serializers.IntegerField(min_value=0, required=False)
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[QuerySerializer], responses={200: dict})
     def get(self, request, project_id):
         query = self.QuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
