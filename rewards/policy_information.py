@@ -46,6 +46,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label
+from annotate.quality.silver import gold_record_is_good
 from rewards.models import LedgerTransaction, RewardPolicy
 from rlhf_platform.experts.selectors import expertise_level
 
@@ -308,7 +309,9 @@ def peer_average(scores: list[Fraction], prior: int) -> Fraction:
 # --- The right term -----------------------------------------------------------------------------
 
 
-def _known_window(*, label: Label, policy: RewardPolicy, until: Any) -> list[tuple[str, bool]]:
+def _known_window(
+    *, label: Label, policy: RewardPolicy, until: Any, trusted: bool | None = None
+) -> list[tuple[str, bool]]:
     """(choice, right) of the annotator's last ``score_window`` labels whose answer is known."""
     graded = (
         Label.objects.filter(
@@ -337,7 +340,8 @@ def _known_window(*, label: Label, policy: RewardPolicy, until: Any) -> list[tup
         .order_by("-created_at")
         .values_list("created_at", "choice", "item__consensus__choice", "loo_choice")[: policy.score_window]
     )
-    trusted = gold_record_good(label=label)
+    if trusted is None:
+        trusted = gold_record_good(label=label)
     rows = [(at, choice, bool(passed)) for at, choice, passed in graded]
     rows += [
         (at, choice, agrees_on_its_own(choice=choice, reference=reference, loo=loo, trusted=trusted))
@@ -352,17 +356,12 @@ def gold_record_good(*, label: Label) -> bool:
     ``gold_min_seen`` graded golds with a posterior mean (Beta(1, 1)) of at least
     ``gold_threshold``, the record that lets an annotator vouch for a consensus
     (annotate/quality/silver.py)."""
-    project = label.project
     row = (
         AnnotatorQuality.objects.filter(project_id=label.project_id, expert_id=label.expert_id)
         .values_list("gold_passed", "gold_failed")
         .first()
     )
-    if row is None:
-        return False
-    passed, failed = row
-    seen = passed + failed
-    return seen >= project.gold_min_seen and (passed + 1) / (seen + 2) >= project.gold_threshold
+    return row is not None and gold_record_is_good(passed=row[0], failed=row[1], project=label.project)
 
 
 def agrees_on_its_own(*, choice: str, reference: str, loo: str, trusted: bool) -> bool:
@@ -378,7 +377,7 @@ def agrees_on_its_own(*, choice: str, reference: str, loo: str, trusted: bool) -
     return trusted or not loo or loo == reference
 
 
-def label_right(*, label: Label, consensus: ItemConsensus | None) -> bool | None:
+def label_right(*, label: Label, consensus: ItemConsensus | None, trusted: bool | None = None) -> bool | None:
     """Whether the label is right where the answer is known (its gold grade, else the item's
     consensus, not counting an agreement the label carried itself for an annotator without a
     good gold record: :func:`agrees_on_its_own`), None when it is not known."""
@@ -390,7 +389,7 @@ def label_right(*, label: Label, consensus: ItemConsensus | None) -> bool | None
         choice=label.choice,
         reference=consensus.choice,
         loo=label.loo_choice,
-        trusted=gold_record_good(label=label),
+        trusted=gold_record_good(label=label) if trusted is None else trusted,
     )
 
 
@@ -454,8 +453,9 @@ def information_compute(
         scores = [Fraction(peer["score"]), *scores]
     p = peer_average(scores, policy.score_prior)
 
-    right = label_right(label=label, consensus=consensus)
-    window = _known_window(label=label, policy=policy, until=until)
+    trusted = gold_record_good(label=label)  # read once for the label and its window
+    right = label_right(label=label, consensus=consensus, trusted=trusted)
+    window = _known_window(label=label, policy=policy, until=until, trusted=trusted)
     rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior)
     r = min(Fraction(rate["per_right"]), Fraction(1)) if right else Fraction(0)
 

@@ -33,6 +33,13 @@ from annotate.quality.consensus_update import VOTE_COLUMNS, counted_labels, item
 from annotate.quality.cusum import SILVER
 
 
+def gold_record_is_good(*, passed: int, failed: int, project: Project) -> bool:
+    """A good gold record in the project: at least ``gold_min_seen`` graded golds with a
+    posterior mean (Beta(1, 1)) of at least ``gold_threshold``."""
+    seen = passed + failed
+    return seen >= project.gold_min_seen and (passed + 1) / (seen + 2) >= project.gold_threshold
+
+
 def _vouching(*, project: Project, expert_ids: list[Any], model: DawidSkeneModel) -> set[str]:
     """The experts (as vote keys) whose agreement can vouch for a consensus (see the module)."""
     vouching = set()
@@ -40,8 +47,7 @@ def _vouching(*, project: Project, expert_ids: list[Any], model: DawidSkeneModel
         "expert_id", "gold_passed", "gold_failed"
     )
     for expert_id, passed, failed in rows:
-        seen = passed + failed
-        good = seen >= project.gold_min_seen and (passed + 1) / (seen + 2) >= project.gold_threshold
+        good = gold_record_is_good(passed=passed, failed=failed, project=project)
         if good and model.group_of(str(expert_id)) is None:
             vouching.add(str(expert_id))
     return vouching
