@@ -138,6 +138,17 @@ def _locked(account_ids: Iterable[int]) -> dict[int, LedgerAccount]:
     return {a.pk: a for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
 
 
+def ledger_lock(accounts: Iterable[LedgerAccount]) -> None:
+    """Lock the accounts' rows until the current transaction ends, in ascending id order. A
+    caller that posts several times in one transaction (the rewards of many items,
+    ``rewards.posting``) locks every account it may move first, once: its postings' own locks
+    then wait for nothing, and the transaction as a whole still takes its locks in one
+    ascending order (no deadlock with any other posting)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("ledger_lock holds its locks for a transaction: call it inside one.")
+    _locked(account.pk for account in accounts)
+
+
 def _transaction_row(
     *,
     kind: str,

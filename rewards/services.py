@@ -1,6 +1,7 @@
 """Every change of state in rewards: policy versions, rewards for final items, clawbacks
 (budget credits are in ``rewards.credits``). Each posting goes through ``rewards.ledger``
-(``ledger_post``, or ``ledger_post_many`` for rewards), idempotent by reference.
+(``ledger_post``; rewards through ``rewards.posting``, by ``ledger_post_many``), idempotent by
+reference.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotate.models import Item, ItemConsensus, Label, Project, ProjectSuspension
-from annotate.quality.groups import group_held_expert_ids
-from rewards.ledger import expert_account, lab_budget_account, ledger_post, ledger_post_many
+from annotate.models import Label, Project, ProjectSuspension
+from rewards.ledger import expert_account, lab_budget_account, ledger_post
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
-from rewards.policy import LEVELS, reward_compute
-from rewards.policy import policy_in_force as _policy_in_force
+from rewards.policy import LEVELS
+from rewards.posting import reward_posting_build as reward_posting_build  # for rewards.holdbacks
+from rewards.posting import reward_reference, rewards_post
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.slices import slice_over
@@ -31,23 +32,12 @@ MAX_BP = 1_000_000  # 100x: a multiplier or weight above this is a typo, not a p
 EFFECTIVE_FROM_LEEWAY = dt.timedelta(seconds=60)
 
 
-def reward_reference(label_id: Any) -> str:
-    return f"reward:{label_id}"
-
-
 def clawback_reference(label_id: Any) -> str:
     return f"clawback:{label_id}"
 
 
 def clawback_reversal_reference(label_id: Any) -> str:
     return f"clawback_reversal:{label_id}"
-
-
-def _excluded_unfairly(label: Label) -> bool:
-    """Excluded by a suspension that staff then reinstated on appeal: out of the consensus
-    already delivered, but the expert is paid for the work."""
-    suspension = label.excluded_by
-    return suspension is not None and suspension.appeal == ProjectSuspension.Appeal.REINSTATED
 
 
 # --- Policies --------------------------------------------------------------------------------
@@ -204,50 +194,6 @@ def reward_policy_create(
 # --- Rewards ---------------------------------------------------------------------------------
 
 
-def _reward_labels():
-    return Label.objects.select_related("item", "project__domain", "expert", "excluded_by")
-
-
-def _rewardable(label: Label) -> bool:
-    return not label.is_gold and not (label.excluded_from_consensus and not _excluded_unfairly(label))
-
-
-def _reward_posting(
-    *, label: Label, policy: Any, consensus: ItemConsensus | None, budget: LedgerAccount
-) -> dict[str, Any]:
-    """The ledger posting of a label's reward (the arguments of ``ledger_post``, one of
-    ``ledger_post_many``'s postings)."""
-    if policy.kind == RewardPolicy.Kind.INFORMATION:
-        from rewards.holdbacks import information_posting
-
-        return information_posting(label=label, policy=policy, consensus=consensus, budget=budget)
-    breakdown = reward_compute(label=label, policy=policy, consensus=consensus)
-    amount = breakdown["amount"]
-    payable = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=label.expert_id)
-    return reward_posting_build(label=label, legs=[(budget, -amount), (payable, amount)], data=breakdown)
-
-
-def reward_posting_build(*, label: Label, legs: list, data: dict[str, Any]) -> dict[str, Any]:
-    """The ledger posting of a label's reward (for ``ledger_post_many``): its reference, legs
-    and the statement's ``data`` with the item and when it became final."""
-    item = label.item
-    return {
-        "kind": LedgerTransaction.Kind.REWARD,
-        "reference": reward_reference(label.pk),
-        "legs": legs,
-        "memo": f"label on {item.external_id}",
-        "lab_id": label.project.lab_id,
-        "project_id": label.project_id,
-        "expert_id": label.expert_id,
-        "label_id": label.pk,
-        "data": {
-            **data,
-            "item": str(item.uid),
-            "finalized_at": item.finalized_at.isoformat() if item.finalized_at else None,
-        },
-    }
-
-
 def label_reward(*, label_id: Any) -> LedgerTransaction | None:
     """Post the reward of one label of a final item (once: the reference is the label's id).
 
@@ -278,42 +224,9 @@ def item_rewards(*, item_id: Any) -> list[LedgerTransaction]:
 
 def _rewards_post(*, item_id: Any, label_id: Any = None) -> list[LedgerTransaction]:
     """The rewards of the item's labels (of the one label ``label_id`` when given), posted by
-    :func:`ledger_post_many`; each label's reward, new or already posted, in label order."""
-    item = Item.objects.filter(pk=item_id).values("state", "is_gold", "finalized_at", "project_id").first()
-    if item is None or item["state"] != Item.State.FINAL or item["is_gold"]:
-        return []
-    policy = _policy_in_force(project_id=item["project_id"], at=item["finalized_at"] or timezone.now())
-    if policy is None:
-        return []
-    candidates = _reward_labels().filter(item_id=item_id)
-    if label_id is not None:
-        candidates = candidates.filter(pk=label_id)
-    # Members of a suspected group earn nothing yet (annotate/quality/groups.py): their rewards
-    # are posted when staff clear the group, never when they confirm it.
-    held = group_held_expert_ids(project_id=item["project_id"])
-    labels = [
-        label
-        for label in candidates.order_by("created_at")
-        if _rewardable(label) and label.expert_id not in held
-    ]
-    if not labels:
-        return []
-    posted = {
-        txn.reference: txn
-        for txn in LedgerTransaction.objects.filter(
-            reference__in=[reward_reference(label.pk) for label in labels]
-        )
-    }
-    todo = [label for label in labels if reward_reference(label.pk) not in posted]
-    if todo:
-        consensus = ItemConsensus.objects.filter(item_id=item_id).first()
-        budget = lab_budget_account(lab_id=todo[0].project.lab_id)
-        postings = [
-            _reward_posting(label=label, policy=policy, consensus=consensus, budget=budget) for label in todo
-        ]
-        for txn, _created in ledger_post_many(postings):
-            posted[txn.reference] = txn
-    return [posted[reward_reference(label.pk)] for label in labels]
+    :func:`rewards.posting.rewards_post`; each label's reward, new or already posted, in label
+    order."""
+    return list(rewards_post(item_ids=[item_id], label_id=label_id).values())
 
 
 # --- Clawbacks -------------------------------------------------------------------------------
