@@ -25,7 +25,9 @@
 | ``/suspensions/<id>/appeal/`` (POST)              | suspension-appeal        | the expert  |
 | ``/staff/credentials/``                           | staff-queue              | reviewers   |
 | ``/staff/quality/``                               | quality-projects         | reviewers   |
+| ``/staff/quality/live/`` (its table, ``?page=``)  | quality-projects-live    | reviewers   |
 | ``/staff/quality/projects/<id>/``                 | quality-project          | reviewers   |
+| ``/staff/quality/projects/<id>/live/`` (its parts)| quality-project-live     | reviewers   |
 | ``/staff/quality/projects/<id>/charts/``          | quality-project-charts   | reviewers   |
 | ``/staff/quality/items/<uid>/``                   | quality-item             | reviewers   |
 | ``/staff/adjudication/`` (``?project=<id>``)      | staff-adjudication       | reviewers   |
@@ -98,10 +100,16 @@ urlpatterns = [
     ),
     path("staff/credentials/", experts_views.staff_queue, name="staff-queue"),
     path("staff/quality/", quality_views.quality_projects, name="quality-projects"),
+    path("staff/quality/live/", quality_views.quality_projects_live, name="quality-projects-live"),
     path("staff/quality/projects/<uuid:project_id>/", quality_views.quality_project, name="quality-project"),
     path(
-        "staff/quality/projects/<uuid:project_id>/charts/",
+        "staff/quality/projects/<uuid:project_id>/live/",
         quality_views.quality_project_live,
+        name="quality-project-live",
+    ),
+    path(
+        "staff/quality/projects/<uuid:project_id>/charts/",
+        quality_views.quality_project_charts,
         name="quality-project-charts",
     ),
     path("staff/quality/items/<uuid:item_id>/", quality_views.quality_item, name="quality-item"),

@@ -1,6 +1,10 @@
 """Staff pages of quality: the projects, one project's report with its charts and annotator
-table (filters: status, flag, minimum labels), the charts alone (fetched again when the
-project's quality changes), and one item: its content (prompt and responses) and labels.
+table (filters: status, flag, minimum labels), and one item: its content (prompt and responses)
+and labels. The projects list and a project's page follow quality as it changes: their script
+(``js/quality_live.js``) fetches the live parts again (``quality_projects_live``,
+``quality_project_live``: server-rendered fragments with the page's own query) when the staff
+channel says a project's quality changed (``annotate.quality.live``). The charts alone are a
+fragment too (``quality_project_charts``).
 
 Plain server-rendered pages over the same numbers as the API (``annotate.quality.report``).
 """
@@ -40,22 +44,35 @@ class AnnotatorFilterForm(forms.Form):
     offset = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
 
-@action_required(A.STAFF_VIEW)
-def quality_projects(request):
+def _projects_context(request) -> dict[str, Any]:
     projects = (
         Project.objects.select_related("lab", "domain")
         .annotate(label_total=Count("labels"))
         .order_by("-created_at")
     )
-    page = Paginator(projects, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "quality/projects.html", {"page": page})
+    return {"page": Paginator(projects, PAGE_SIZE).get_page(request.GET.get("page"))}
 
 
 @action_required(A.STAFF_VIEW)
-def quality_project(request, project_id):
+def quality_projects(request):
+    return render(request, "quality/projects.html", _projects_context(request))
+
+
+@action_required(A.STAFF_VIEW)
+def quality_projects_live(request):
+    """The projects list's table alone (same ``page``): fetched again when a project's quality
+    changes."""
+    return render(request, "quality/_projects_table.html", _projects_context(request))
+
+
+def _project_of(project_id) -> Project:
     project = Project.objects.select_related("lab", "domain").filter(pk=project_id).first()
     if project is None:
         raise Http404("Project not found.")
+    return project
+
+
+def _project_context(request, project: Project) -> dict[str, Any]:
     form = AnnotatorFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     offset = filters.get("offset") or 0
@@ -67,7 +84,7 @@ def quality_project(request, project_id):
         min_labels=filters.get("min_labels"),
     )
     low = report["low_agreement_items"]
-    context = {
+    return {
         "project": project,
         "report": report,
         "charts": project_charts(project=project),
@@ -76,16 +93,26 @@ def quality_project(request, project_id):
         "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < low["count"] else None,
         "previous_offset": max(offset - PAGE_SIZE, 0) if offset else None,
     }
-    return render(request, "quality/project.html", context)
+
+
+@action_required(A.STAFF_VIEW)
+def quality_project(request, project_id):
+    project = _project_of(project_id)
+    return render(request, "quality/project.html", _project_context(request, project))
 
 
 @action_required(A.STAFF_VIEW)
 def quality_project_live(request, project_id):
-    """The charts of a project's quality page alone: what the page's script fetches again
-    when the project's quality changes (``js/quality_live.js``)."""
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:
-        raise Http404("Project not found.")
+    """The live parts of a project's quality page (summary, charts, tables, annotators) for
+    the same filters and offset: what the page's script swaps in when the quality changes."""
+    project = _project_of(project_id)
+    return render(request, "quality/_project_live.html", _project_context(request, project))
+
+
+@action_required(A.STAFF_VIEW)
+def quality_project_charts(request, project_id):
+    """The charts of a project's quality page alone."""
+    project = _project_of(project_id)
     context = {"project": project, "charts": project_charts(project=project)}
     return render(request, "quality/_charts.html", context)
 
