@@ -1,4 +1,6 @@
-"""Seed an idempotent demo: domains, staff, a lab with an API key, experts.
+"""Seed an idempotent demo: domains, staff, a lab with an API key, experts, two projects with
+labelled items. "Cardiology answers" pays: a reward policy, a lab budget, and an exam copied from
+its gold items (offered on /exams/, not required), so a newcomer sees earnings and exams.
 
 Run it any number of times: what exists is left as it is. The lab's API key is printed once,
 when it is created (it is stored only hashed); ``--new-key`` makes another.
@@ -86,6 +88,9 @@ LABELLERS = [
 ]
 # Items of each demo project labelled by every labeller.
 LABELLED_ITEMS = 3
+# The paying project's lab budget, in tokens, and the credit's idempotency key.
+DEMO_BUDGET_TOKENS = 500
+DEMO_BUDGET_KEY = "demo-budget"
 
 
 DEMO_MARKDOWN_ANSWER = """**First:** a focused history, a resting ECG and troponin if pain is ongoing. Then:
@@ -174,7 +179,12 @@ class Command(BaseCommand):
         out.write(f"  experts:        {', '.join(e[0] for e in EXPERTS)} / {DEMO_PASSWORD}")
         out.write(
             f"  labellers:      {', '.join(e[0] for e in LABELLERS)} / {DEMO_PASSWORD} "
-            f"(labelled {LABELLED_ITEMS} items of each project: every export format has rows)"
+            f"(labelled {LABELLED_ITEMS} items of each project: every export format has rows; "
+            "their earnings are on /earnings/)"
+        )
+        out.write(
+            f"  paying project: Cardiology answers (reward policy, {DEMO_BUDGET_TOKENS} tokens of lab "
+            "budget, the exam 'Cardiology basics' on /exams/)"
         )
         if new_key or not active_keys.exists():
             _, raw = api_key_create(lab=lab, name="demo key", scopes=["read", "write"], actor=owner)
@@ -322,11 +332,51 @@ class Command(BaseCommand):
             )
             batch_ingest(batch_id=received.batch.pk)
 
+        # Before the labels: their items' rewards post as the quality step decides them.
+        self._demo_pay_and_exam(Project.objects.get(lab=lab, name="Cardiology answers"))
+
         labellers = [expert_profile_ensure(user=User.objects.get(email=e[0])) for e in LABELLERS]
         for project in Project.objects.filter(
             lab=lab, name__in=["Cardiology answers", "Proof quality ranking"]
         ):
             self._demo_labels(project, labellers)
+
+    def _demo_pay_and_exam(self, project) -> None:
+        """A reward policy (1 token a label at level 1, more at higher levels), a lab budget of
+        DEMO_BUDGET_TOKENS (under the second-admin threshold) and an exam of the project's gold
+        items; each only once."""
+        from annotate.qualification.models import Exam
+        from annotate.qualification.services import exam_create
+        from rewards.credits import budget_credit
+        from rewards.models import BudgetCredit, RewardPolicy
+        from rewards.services import reward_policy_create
+        from rewards.tokens import UNIT
+
+        admin = User.objects.get(email="admin@demo.local")
+        if not RewardPolicy.objects.filter(project=project).exists():
+            reward_policy_create(
+                project=project,
+                base_rate=UNIT,
+                level_multipliers_bp={"1": 10_000, "2": 12_500, "3": 15_000, "4": 20_000},
+                actor=admin,
+            )
+        if not BudgetCredit.objects.filter(lab=project.lab, idempotency_key=DEMO_BUDGET_KEY).exists():
+            budget_credit(
+                lab=project.lab,
+                amount=DEMO_BUDGET_TOKENS * UNIT,
+                actor=admin,
+                memo="demo budget",
+                idempotency_key=DEMO_BUDGET_KEY,
+            )
+        if not Exam.objects.filter(project=project).exists():
+            exam_create(
+                project=project,
+                name="Cardiology basics",
+                instructions="Three cases with a known answer. Judge them as you would any item.",
+                pass_mark=2 / 3,
+                retry_delay_seconds=60,
+                actor=admin,
+            )
 
     def _demo_labels(self, project, labellers) -> None:
         """Each labeller labels ``LABELLED_ITEMS`` items through the queue's services (the same
