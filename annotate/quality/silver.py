@@ -73,14 +73,20 @@ def silver_grades(
 ) -> list[tuple[Any, bool, datetime]]:
     """Grade the counted labels of an item that just became final, store the grades, and return
     ``(expert_id, passed, created_at)`` for each label that is silver evidence, in vote order."""
-    if consensus is None or consensus.ranking is not None or model is None:
+    if consensus is None or consensus.ranking is not None:
         return []
     columns = ("id", "created_at", "assignment__slot__idx", *VOTE_COLUMNS)
     rows = list(counted_labels(item.pk).values_list(*columns))
     if len(rows) < 2 or any(row[-1] for row in rows):
         return []
     votes = [label_vote(row[3:], None) for row in rows]
-    vouching = _vouching(project=project, expert_ids=[row[4] for row in rows], model=model)
+    # Before the project has a fitted model the labels still keep their leave-one-out consensus
+    # (the rewards read it); silver grades need the model's groups for the vouching.
+    vouching = (
+        set()
+        if model is None
+        else _vouching(project=project, expert_ids=[row[4] for row in rows], model=model)
+    )
     sure = settings.QUALITY_SUSPEND_SILVER_CONFIDENCE
     graded: list[tuple[Any, bool, datetime]] = []
     by_grade: dict[bool, list[Any]] = {True: [], False: []}
@@ -96,7 +102,7 @@ def silver_grades(
             if len(without) == len(everyone_else):
                 result = pivot
         others = [votes[m] for m in without]
-        if vote.choice is None or not any(other.choice for other in others):
+        if model is None or vote.choice is None or not any(other.choice for other in others):
             continue
         if len(without) != len(everyone_else):
             result = item_result(item=item, votes=others, model=model)

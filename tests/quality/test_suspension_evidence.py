@@ -247,3 +247,23 @@ def test_recompute_replays_gold_and_silver_evidence_to_the_same_test_states_and_
     )
     project_quality_recompute(project_id=project.pk, refit=False)
     assert states() == incremental
+
+
+def test_labels_keep_their_leave_one_out_consensus_before_the_project_has_a_fitted_model():
+    """The rewards' right term reads ``loo_choice`` (the consensus without the label) to tell an
+    agreement the label carried itself. Items that become final before the first fit must keep
+    it too, or a pivotal vote there counts as right for anyone."""
+    project = ProjectFactory(gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.5)
+    experts = [expert_for(project) for _ in range(3)]
+    item = ItemFactory(batch=BatchFactory(project=project))
+    labels = [
+        label_next(expert, project, choice=choice, strength=2)
+        for expert, choice in zip(experts, ("A", "A", "B"), strict=True)
+    ]
+    assert Item.objects.get(pk=item.pk).state == Item.State.FINAL
+    stored = [Label.objects.get(pk=label.pk) for label in labels]
+    # without the B label the others say A; without either A label, a 1:1 split decided by the
+    # aggregation's tie rule: stored either way, never left empty
+    assert stored[2].loo_choice == "A"
+    assert all(label.loo_choice for label in stored)
+    assert all(label.silver_passed is None for label in stored)  # no silver grade without a model
