@@ -1,4 +1,4 @@
-"""axe-core on the main pages: no serious or critical violation.
+"""axe-core on every page, logged in and before: no serious or critical violation.
 
 The vendored axe-core (``static/vendor/axe-core-*/axe.min.js``) is injected into each page (the
 context bypasses the Content-Security-Policy for that script only; the pages themselves load
@@ -13,6 +13,8 @@ import pytest
 from django.conf import settings
 
 from annotate.models import Item
+from annotate.qualification.services import exam_attempt_start, exam_create
+from rewards.payouts.services import payout_run_create
 from rlhf_platform.accounts.models import User
 from rlhf_platform.experts.selectors import expert_of_user
 from tests.browser.conftest import logged_in
@@ -49,9 +51,17 @@ ALLOWED: dict[str, set[str]] = {}
 PAGES = [
     # the expert
     "/label/?project={project}",
+    "/label/gold-review/",
     "/exams/",
+    "/exams/attempts/{attempt}/",
     "/earnings/",
+    "/wallet/",
+    "/payouts/",
     "/profile/",
+    "/credentials/new/",
+    "/password/change/",
+    "/inbox/",
+    "/me/quality/",
     "/suspensions/",
     "/me/labels/",
     "/me/labels/{mine}/",
@@ -64,8 +74,10 @@ PAGES = [
     "/staff/credentials/",
     "/staff/credentials/{credential}/",
     "/staff/appeals/",
+    "/staff/groups/",
     "/staff/budgets/",
     "/staff/payouts/",
+    "/staff/payouts/{run}/",
     # a lab
     "/labs/{lab}/keys/",
     "/labs/{lab}/",
@@ -78,6 +90,9 @@ PAGES = [
     "/labs/{lab}/members/",
     "/labs/{lab}/webhooks/",
 ]
+
+# Before logging in.
+ANONYMOUS_PAGES = ["/", "/login/", "/signup/", "/password/reset/"]
 
 RUN = """async () => {
   const result = await axe.run(document, {resultTypes: ['violations']});
@@ -118,9 +133,34 @@ def test_main_pages_have_no_serious_or_critical_axe_violation(live_server, brows
         rationale="Mine.",
     )
 
+    exam = exam_create(
+        name="Basics",
+        domain=domain,
+        items=[
+            {
+                "external_id": "q1",
+                "prompt": "Which is safer?",
+                "responses": [{"id": "r0", "text": "Aspirin."}, {"id": "r1", "text": "Nothing."}],
+                "gold": {"choice": "A"},
+            }
+        ],
+    )
+    attempt, _ = exam_attempt_start(exam=exam, expert=expert_of_user(person))
+    run = payout_run_create(trigger="staff", actor=person)
+
     WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(lab=membership.lab), status="failed", attempts=8)
-    context, page = logged_in(browser, live_server, person.email, PASSWORD, bypass_csp=True)
     found: dict[str, list[dict]] = {}
+    anonymous = browser.new_context(bypass_csp=True)
+    visitor = anonymous.new_page()
+    for path in ANONYMOUS_PAGES:
+        response = visitor.goto(live_server.url + path)
+        assert response is not None and response.ok, (path, response and response.status)
+        visitor.add_script_tag(path=str(AXE))
+        blocking = [v for v in visitor.evaluate(RUN) if v["impact"] in BLOCKING]
+        if blocking:
+            found[path] = blocking
+    anonymous.close()
+    context, page = logged_in(browser, live_server, person.email, PASSWORD, bypass_csp=True)
     for template in PAGES:
         path = template.format(
             project=project.pk,
@@ -130,10 +170,12 @@ def test_main_pages_have_no_serious_or_critical_axe_violation(live_server, brows
             lab=membership.lab.slug,
             mine=own.assignment_id,
             batch=item.batch_id,
+            attempt=attempt.pk,
+            run=run.pk,
         )
         response = page.goto(live_server.url + path)
         assert response is not None and response.ok, (path, response and response.status)
-        if template.startswith("/label/"):
+        if template.startswith(("/label/?", "/exams/attempts/")):
             page.locator("#response-A").wait_for()
         page.add_script_tag(path=str(AXE))
         allowed = ALLOWED.get(template, set())
