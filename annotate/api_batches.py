@@ -5,7 +5,6 @@ from __future__ import annotations
 import django_filters
 from django.conf import settings
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -16,6 +15,7 @@ from annotate.ingest.limits import limits_text
 from annotate.ingest.progress import batch_bytes_processed, batch_lines_processed, batch_receipt_progress
 from annotate.ingest.services import batch_ingest, batch_inline_limit, batch_receive
 from annotate.models import Batch
+from annotate.openapi import UPLOAD_REQUEST
 from annotate.progress import batch_progress
 from annotate.selectors import access_batch_for_lab, access_project_for_lab
 from annotate.tasks import batch_ingest_task
@@ -160,7 +160,7 @@ class ProjectBatchListApi(LabAPIView):
         "values against the project's items, without writing anything (no batch, no item): it "
         "answers 200 with the count of items the upload would create and its line errors. The "
         "`Idempotency-Key` is not consulted by a dry run.",
-        request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
+        request=UPLOAD_REQUEST,
         parameters=[
             OpenApiParameter("on_duplicate", str, enum=["error", "skip"], description="default error"),
             OpenApiParameter("priority", int, description="-1000 to 1000, higher is served first; default 0"),

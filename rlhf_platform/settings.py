@@ -559,11 +559,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Every operation documents its 4xx answers in the one error shape (core/openapi_errors.py)
-    # and has an example of its successful answer (core/openapi_examples.py).
+    # and has an example of its successful answer (core/openapi_examples.py) and of its request
+    # body (core/openapi_request_examples.py); the upload's records are components built from
+    # the ingest's own definition (annotate/openapi.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "rlhf_platform.core.openapi_errors.document_error_responses",
         "rlhf_platform.core.openapi_examples.add_response_examples",
+        "rlhf_platform.core.openapi_request_examples.add_request_examples",
+        "annotate.openapi.add_batch_record_components",
     ],
 }
 

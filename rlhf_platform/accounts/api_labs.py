@@ -170,7 +170,11 @@ class LabMemberListApi(APIView):
 
     @extend_schema(
         responses={200: results_of(MemberOutputSerializer), **error_responses(_READ_ERRORS)},
-        examples=[OpenApiExample("members", value=MEMBER_EXAMPLE, response_only=True, status_codes=["200"])],
+        examples=[
+            OpenApiExample(
+                "members", value={"results": [MEMBER_EXAMPLE]}, response_only=True, status_codes=["200"]
+            )
+        ],
     )
     def get(self, request, lab_id):
         _no_query(request)

@@ -3,8 +3,8 @@
 An operation that gives its own example (``OpenApiExample``) keeps it; every other 2xx JSON
 response gets one built from its schema by :func:`example_of`: each property with a value of
 its type and format (an enum's first value, a schema's own ``example`` or ``default`` when it
-has one), one element per array. Request bodies get none: schemathesis sends a request
-example as a test case, and the bodies are generated there from the schemas themselves.
+has one), one element per array, a component nested in itself given once. Request bodies'
+examples are written by hand (``core/openapi_request_examples.py``).
 """
 
 from __future__ import annotations
@@ -20,16 +20,18 @@ _FORMATS = {
     "decimal": "12.50",
     "binary": None,
 }
-_MAX_DEPTH = 6
+_MAX_DEPTH = 24  # a backstop: a component already being built is not built again inside itself
 
 
-def example_of(schema: dict, components: dict, depth: int = 0) -> Any:
+def example_of(schema: dict, components: dict, depth: int = 0, building: frozenset = frozenset()) -> Any:
     """A value that fits ``schema`` (``$ref`` resolved against ``components``)."""
     if depth > _MAX_DEPTH or not isinstance(schema, dict):
         return None
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
-        return example_of(components.get(name, {}), components, depth + 1)
+        if name in building:
+            return None
+        return example_of(components.get(name, {}), components, depth + 1, building | {name})
     for key in ("example", "default"):
         if key in schema:
             return schema[key]
@@ -40,20 +42,20 @@ def example_of(schema: dict, components: dict, depth: int = 0) -> Any:
             if combined == "allOf":
                 merged: dict = {}
                 for part in schema["allOf"]:
-                    value = example_of(part, components, depth + 1)
+                    value = example_of(part, components, depth + 1, building)
                     if isinstance(value, dict):
                         merged.update(value)
                 return merged
-            return example_of(schema[combined][0], components, depth + 1)
+            return example_of(schema[combined][0], components, depth + 1, building)
     kind = schema.get("type")
     if kind == "object" or "properties" in schema:
         return {
-            name: example_of(child, components, depth + 1)
+            name: example_of(child, components, depth + 1, building)
             for name, child in schema.get("properties", {}).items()
             if not child.get("writeOnly")
         }
     if kind == "array":
-        return [example_of(schema.get("items", {}), components, depth + 1)]
+        return [example_of(schema.get("items", {}), components, depth + 1, building)]
     if kind == "integer":
         return max(schema.get("minimum", 1), 0)
     if kind == "number":

@@ -6,8 +6,10 @@ for each operation, requests generated from the schema, valid and invalid (wrong
 missing fields, odd strings), once with a lab's API key and once with a staff session. The
 run is bounded (a few examples per operation) and deterministic (derandomised), so it runs in
 CI on every change. The checks: the server never fails, every status code it answers is
-documented for the operation, and every body matches the schema of its status. (Batch bodies
-in JSON Lines are not generated: schemathesis has no serializer for application/x-ndjson.)
+documented for the operation, and every body matches the schema of its status. Every
+operation's request example is sent too. A batch body in JSON Lines is sent as text (the
+upload's example, then generated strings); ``tests/annotate/test_ingest_fuzz.py`` fuzzes it
+line by line.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ CONFORMANCE = [not_a_server_error, status_code_conformance, response_schema_conf
 # Operations that would end the identity the run uses (every later request would be anonymous).
 SESSION_ENDING = {"/api/v1/auth/logout"}
 
+
+# A JSON Lines body is text: the upload's example (a few records) and generated strings.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
 
 # Read from the application when the module is collected (the schema needs no database).
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())

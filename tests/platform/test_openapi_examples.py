@@ -1,0 +1,135 @@
+"""Every operation of the OpenAPI schema has an example of its request body (when it takes one)
+and of its successful answer, and every example is valid against the schema it illustrates."""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from annotate.ingest.validate import ItemValidator
+from annotate.schema import schema_normalize, schema_validate
+from rlhf_platform.core.openapi_request_examples import (
+    BATCH_RECORDS,
+    LABEL_SCHEMA,
+    NDJSON_EXAMPLES,
+    REQUEST_EXAMPLES,
+)
+
+SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
+COMPONENTS = SCHEMA["components"]["schemas"]
+OPERATIONS = [
+    (f"{method.upper()} {path}", operation)
+    for path, operations in SCHEMA["paths"].items()
+    for method, operation in operations.items()
+]
+WITH_BODY = [(name, operation) for name, operation in OPERATIONS if "requestBody" in operation]
+IDS = [name for name, _ in OPERATIONS]
+
+
+def _json_schema(schema):
+    """OpenAPI 3.0's schema dialect as JSON Schema: ``nullable`` as a null alternative,
+    component references into ``$defs``."""
+    if isinstance(schema, list):
+        return [_json_schema(value) for value in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _json_schema(value) for key, value in schema.items() if key not in ("nullable", "example")}
+    if "$ref" in out:
+        out["$ref"] = out["$ref"].replace("#/components/schemas/", "#/$defs/")
+    if schema.get("nullable"):
+        if "enum" in out and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+        out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+DEFS = {name: _json_schema(schema) for name, schema in COMPONENTS.items()}
+
+
+def _errors(value, schema) -> list[str]:
+    full = {**_json_schema(copy.deepcopy(schema)), "$defs": DEFS}
+    validator = jsonschema.Draft202012Validator(full, format_checker=jsonschema.FormatChecker())
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(value)]
+
+
+def _examples(content: dict) -> list:
+    values = [example["value"] for example in (content.get("examples") or {}).values()]
+    if "example" in content:
+        values.append(content["example"])
+    return values
+
+
+def test_the_schema_has_operations_with_bodies():
+    assert len(OPERATIONS) > 80
+    assert len(WITH_BODY) > 40
+
+
+@pytest.mark.parametrize(("name", "operation"), WITH_BODY, ids=[name for name, _ in WITH_BODY])
+def test_each_request_body_has_a_valid_example(name, operation):
+    content = operation["requestBody"]["content"]
+    assert "application/json" in content, name
+    for media_type in ("application/json", "application/x-ndjson"):
+        if media_type not in content:
+            continue
+        examples = _examples(content[media_type])
+        assert examples, (name, media_type)
+        for value in examples:
+            assert _errors(value, content[media_type]["schema"]) == [], (name, media_type)
+
+
+@pytest.mark.parametrize(("name", "operation"), OPERATIONS, ids=IDS)
+def test_each_successful_answer_has_a_valid_example(name, operation):
+    for status, response in operation["responses"].items():
+        if not status.startswith("2"):
+            continue
+        for media_type, content in response.get("content", {}).items():
+            if "json" not in media_type or "schema" not in content:
+                continue
+            examples = _examples(content)
+            assert examples, (name, status, media_type)
+            for value in examples:
+                assert _errors(value, content["schema"]) == [], (name, status, value)
+
+
+@pytest.mark.parametrize(("name", "operation"), OPERATIONS, ids=IDS)
+def test_each_error_example_is_valid(name, operation):
+    for status, response in operation["responses"].items():
+        if status.startswith("4"):
+            content = response["content"]["application/json"]
+            for value in _examples(content):
+                assert _errors(value, content["schema"]) == [], (name, status)
+
+
+def test_every_example_names_an_operation_of_the_schema():
+    """A renamed path would leave its example behind silently."""
+    assert set(REQUEST_EXAMPLES) <= {name for name, _ in WITH_BODY}
+    assert set(NDJSON_EXAMPLES) <= {name for name, _ in WITH_BODY}
+
+
+def test_the_upload_body_is_an_array_of_batch_records():
+    content = SCHEMA["paths"]["/api/v1/projects/{project_id}/batches"]["post"]["requestBody"]["content"]
+    assert content["application/json"]["schema"]["type"] == "array"
+    assert content["application/json"]["schema"]["items"] == {"$ref": "#/components/schemas/BatchItemRecord"}
+    record = COMPONENTS["BatchItemRecord"]
+    assert set(record["required"]) == {"external_id", "prompt", "responses"}
+    assert record["additionalProperties"] is False
+    assert record["properties"]["gold"]["nullable"] is True
+
+
+def test_the_batch_record_example_is_accepted_by_the_ingest_validator():
+    """The example is valid for the validator itself, not only for the documented schema; and
+    the validator's refusal of a record the schema refuses is what the schema says."""
+    assert schema_validate(LABEL_SCHEMA) == []
+    validator = ItemValidator(schema=schema_normalize(LABEL_SCHEMA))
+    for number, record in enumerate(BATCH_RECORDS, start=1):
+        assert validator.check_object(number, record)[1] == []
+    for number, line in enumerate(
+        NDJSON_EXAMPLES["POST /api/v1/projects/{project_id}/batches"].splitlines(), 1
+    ):
+        assert validator.check_bytes(number, line.encode())[1] == []
+    bad = {**BATCH_RECORDS[0], "colour": "red"}
+    assert _errors([bad], {"type": "array", "items": {"$ref": "#/components/schemas/BatchItemRecord"}})
+    assert [e.code for e in validator.check_object(1, bad)[1]] == ["unknown_field"]
