@@ -28,12 +28,29 @@ class RecordParseError(Exception):
         self.code = code
 
 
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, which some editors and exports write first
+
+
+def _without_bom(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks with a UTF-8 byte order mark at the very start of the body dropped (JSON
+    forbids one, but a file saved with it is still the lab's records)."""
+    head = b""
+    chunks = iter(chunks)
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= len(BOM) or not BOM.startswith(head):
+            break
+    yield head.removeprefix(BOM)
+    yield from chunks
+
+
 def ndjson_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, line bytes) for every non-blank line. A line growing past
-    ``MAX_ITEM_BYTES`` without its end is refused before it is held whole."""
+    """(1-based line number, line bytes) for every non-blank line (a line may end with CRLF; a
+    byte order mark before the first is dropped). A line growing past ``MAX_ITEM_BYTES``
+    without its end is refused before it is held whole."""
     pending = b""
     number = 0
-    for chunk in chunks:
+    for chunk in _without_bom(chunks):
         pending += chunk
         lines = pending.split(b"\n")
         pending = lines.pop()
@@ -134,7 +151,7 @@ def _scanned(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 def json_array_items(chunks: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
     """(1-based position in the array, decoded element) for a top-level JSON array, streamed."""
-    chunks = iter(chunks)
+    chunks = _without_bom(chunks)
     first = b""
     for first in chunks:
         if first.strip():

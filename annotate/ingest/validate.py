@@ -28,6 +28,7 @@ from annotate.ingest.limits import (
     MIN_RESPONSES,
 )
 from annotate.schema import response_count_range
+from rlhf_platform.core.json_depth import JsonDepthScanner
 from rlhf_platform.core.text import MESSAGES, bad_text_in
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -129,6 +130,18 @@ def _surrogate_error(line: int, raw: bytes) -> LineError:
     )
 
 
+def _nests_deeper(raw: bytes, max_depth: int) -> bool:
+    """Whether a JSON text nests deeper than ``max_depth``; a text with fewer opening brackets
+    than that cannot (two ``bytes.count`` calls, the common case), others are scanned."""
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return False
+    return not JsonDepthScanner(max_depth).feed(raw)
+
+
+def _too_deep(line: int, max_depth: int) -> LineError:
+    return LineError(line, None, "json_too_deep", f"This item nests deeper than {max_depth} levels.")
+
+
 def _too_large(line: int, size: int) -> LineError:
     return LineError(
         line, None, "too_large", f"This item is {size:,} bytes; an item is at most {MAX_ITEM_BYTES:,}."
@@ -139,14 +152,22 @@ class ItemValidator:
     """Validates records for one project. ``check_bytes`` for JSON Lines, ``check_object`` for
     elements already decoded from a JSON array. Each returns (record, errors)."""
 
-    def __init__(self, *, schema: dict[str, Any]) -> None:
+    def __init__(self, *, schema: dict[str, Any], max_depth: int | None = None) -> None:
+        from django.conf import settings
+
         self.schema = schema
+        # A line nesting deeper is refused before msgspec recurses into it. Served by uvicorn,
+        # the request guard refuses such a body whole first; this names the line wherever the
+        # body comes from.
+        self.max_depth = settings.JSON_MAX_DEPTH if max_depth is None else max_depth
         self.min_responses, self.max_responses = response_count_range(schema)
         self._decoder = msgspec.json.Decoder(ItemRecord)
 
     def check_bytes(self, line: int, raw: bytes) -> tuple[ItemRecord | None, list[LineError]]:
         if len(raw) > MAX_ITEM_BYTES:
             return None, [_too_large(line, len(raw))]
+        if _nests_deeper(raw, self.max_depth):
+            return None, [_too_deep(line, self.max_depth)]
         try:
             record = self._decoder.decode(raw)
         except msgspec.ValidationError as exc:
@@ -162,9 +183,13 @@ class ItemValidator:
             record = msgspec.convert(value, ItemRecord)
         except msgspec.ValidationError as exc:
             return None, [_msgspec_error(line, exc)]
+        except RecursionError:
+            return None, [_too_deep(line, self.max_depth)]
         encoded = _encode(record)
         if len(encoded) > MAX_ITEM_BYTES:
             return None, [_too_large(line, len(encoded))]
+        if _nests_deeper(encoded, self.max_depth):
+            return None, [_too_deep(line, self.max_depth)]
         return record, self._check(line, record, encoded)
 
     def _check(self, line: int, record: ItemRecord, encoded: bytes) -> list[LineError]:
