@@ -4,8 +4,9 @@ The OpenAPI schema (drf-spectacular) is the one list of what each operation acce
 query parameters come from the views' filter serializers, ``extend_schema(parameters=...)``
 and the pagination classes (``cursor``, ``page_size``; see
 :class:`rlhf_platform.core.openapi.PlatformAutoSchema`). :class:`UnknownQueryParameterMiddleware`
-reads that list once per process and answers a request that carries any other parameter with
-a 400 in the API's error shape, one error per unknown parameter::
+reads that list once per process, when the application is made, and answers a request that
+carries any other parameter with a 400 in the API's error shape, one error per unknown
+parameter::
 
     {"errors": [{"field": "stat", "code": "unknown_field", "message": "Unknown query parameter ..."}]}
 
@@ -72,7 +73,17 @@ def unknown_parameter_response(unknown: list[str], allowed: frozenset[str]) -> J
 
 
 class UnknownQueryParameterMiddleware(HybridMiddleware):
-    """Before the view: resolves the route only for an ``/api/`` request with a query string."""
+    """Before the view: resolves the route only for an ``/api/`` request with a query string.
+
+    The parameter list is built when the middleware is made, that is when the application is
+    (``get_asgi_application``, ``get_wsgi_application``, before a server takes connections):
+    building it imports every view and generates the schema, about 2 s, which the first
+    ``/api/`` request with a query string would otherwise wait for (under ASGI, with the event
+    loop blocked for every other request)."""
+
+    def __init__(self, get_response) -> None:
+        super().__init__(get_response)
+        documented_query_parameters()
 
     def sync_call(self, request: HttpRequest):
         return refusal(request) or self.get_response(request)

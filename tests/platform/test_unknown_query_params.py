@@ -144,3 +144,17 @@ def test_a_cursor_that_does_not_decode_is_a_400_naming_it(lab_client, path):
     response = lab_client.get(path, {"cursor": "not-a-cursor"})
     assert response.status_code == 400, response.content
     assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("cursor", "invalid")]
+
+
+@pytest.mark.parametrize("handler", ["wsgi", "asgi"])
+def test_the_parameter_list_is_built_with_the_application_not_by_a_request(handler):
+    """Building it takes about 2 s (every view imported, the schema generated): the server
+    pays that before it takes connections, not the first request with a query string."""
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from rlhf_platform.core.query_params import documented_query_parameters
+
+    documented_query_parameters.cache_clear()
+    (WSGIHandler if handler == "wsgi" else ASGIHandler)()
+    assert documented_query_parameters.cache_info().currsize == 1
