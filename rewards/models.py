@@ -24,7 +24,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from annotate.models import Label, Project
+from annotate.models import Item, Label, Project
 from rewards.fields import TokenAmountField
 from rlhf_platform.accounts.models import Lab
 from rlhf_platform.experts.models import ExpertProfile
@@ -340,3 +340,16 @@ class BudgetCredit(models.Model):
 
     def __str__(self) -> str:
         return f"credit {self.amount} to {self.lab_id} ({self.status})"
+
+
+class RewardDue(models.Model):
+    """A final item whose rewards are due and not yet posted: the rewards drain's pending set
+    (rewards.drain). A row is written when the item becomes final (and by the missing-rewards
+    sweep) and deleted in the transaction that posts the item's rewards, so a drain that fails
+    half way leaves it here for the next one. One row per item, however often it is marked."""
+
+    item = models.OneToOneField(Item, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"rewards of item {self.item_id} due since {self.due_at:%Y-%m-%d %H:%M:%S}"

@@ -23,11 +23,18 @@ from collections import defaultdict
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotate.models import Item, ItemConsensus, Label, ProjectSuspension
 from annotate.quality.groups import group_held_expert_ids
-from rewards.ledger import expert_account, lab_budget_account, ledger_lock, ledger_post_many
+from rewards.ledger import (
+    expert_account,
+    lab_budget_account,
+    ledger_account,
+    ledger_lock,
+    ledger_post_many,
+)
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
 from rewards.policy import reward_compute
 
@@ -101,7 +108,40 @@ def _policies_in_force(items: list[dict[str, Any]]) -> dict[Any, RewardPolicy]:
     return found
 
 
-@transaction.atomic
+def reward_accounts_ensure(*, item_ids: list[Any]) -> None:
+    """Create the accounts the rewards of these items' labels may move and that do not exist
+    yet (each lab's budget, each expert's payable account, and their held account in a project
+    with an ``information`` policy). Called before the posting's transaction, so that each new
+    account is committed on its own: two batches creating the same account inside their
+    transactions would wait on each other's uncommitted row, in any order (a deadlock)."""
+    rows = set(
+        Label.objects.filter(item_id__in=list(item_ids), is_gold=False).values_list(
+            "project_id", "project__lab_id", "expert_id"
+        )
+    )
+    if not rows:
+        return
+    informed = set(
+        RewardPolicy.objects.filter(
+            project_id__in={row[0] for row in rows}, kind=RewardPolicy.Kind.INFORMATION
+        ).values_list("project_id", flat=True)
+    )
+    wanted = {(LedgerAccount.Kind.LAB_BUDGET, lab_id, None) for _p, lab_id, _e in rows}
+    wanted |= {(LedgerAccount.Kind.ANNOTATOR, None, expert_id) for _p, _l, expert_id in rows}
+    wanted |= {(LedgerAccount.Kind.HELD, None, e) for project_id, _l, e in rows if project_id in informed}
+    existing = set(
+        LedgerAccount.objects.filter(
+            Q(kind=LedgerAccount.Kind.LAB_BUDGET, lab_id__in={w[1] for w in wanted if w[1]})
+            | Q(
+                kind__in=[LedgerAccount.Kind.ANNOTATOR, LedgerAccount.Kind.HELD],
+                expert_id__in={w[2] for w in wanted if w[2]},
+            )
+        ).values_list("kind", "lab_id", "expert_id")
+    )
+    for kind, lab_id, expert_id in sorted(wanted - existing, key=str):
+        ledger_account(kind=kind, lab_id=lab_id, expert_id=expert_id)
+
+
 def rewards_post(*, item_ids: list[Any], label_id: Any = None) -> dict[Any, LedgerTransaction]:
     """Post the rewards of the labels of these items (of the one label ``label_id`` when given)
     that are due one, in one transaction; each rewarded label's transaction, new or already
@@ -111,6 +151,13 @@ def rewards_post(*, item_ids: list[Any], label_id: Any = None) -> dict[Any, Ledg
     a suspension reinstated on appeal), members of a suspected group (paid when staff clear
     it), or an item of a project without a policy in force when it became final. A reward of 0
     is still posted (a transaction without entries) so the expert's statement shows why."""
+    if not transaction.get_connection().in_atomic_block:
+        reward_accounts_ensure(item_ids=item_ids)
+    with transaction.atomic():
+        return _rewards_post(item_ids=item_ids, label_id=label_id)
+
+
+def _rewards_post(*, item_ids: list[Any], label_id: Any = None) -> dict[Any, LedgerTransaction]:
     items = list(
         Item.objects.filter(pk__in=list(item_ids), state=Item.State.FINAL, is_gold=False)
         .order_by("finalized_at", "pk")

@@ -9,12 +9,14 @@ from django.db import transaction
 
 
 def on_item_finalized(sender: Any, *, item_id: int, project_id: Any = None, **kwargs: Any) -> None:
-    """Queue the rewards of the item's labels once the current transaction (if any) commits.
-    The signal is sent after annotate's transaction commits; on_commit keeps it that way if a
-    caller ever sends it inside one."""
-    from rewards.tasks import item_rewards_task
+    """Mark the item's rewards due and nudge the rewards drain, once the current transaction
+    (if any) commits: the items a quality drain finalised are posted together, by one drain
+    task (``rewards.drain``). The signal is sent after annotate's transaction commits;
+    on_commit keeps it that way if a caller ever sends it inside one. Robust: a broker that is
+    down does not fail the finalisation (the error is logged; the sweep marks the item)."""
+    from rewards.tasks import rewards_due
 
-    transaction.on_commit(lambda: item_rewards_task.delay(item_id))
+    transaction.on_commit(lambda: rewards_due([item_id]), robust=True)
 
 
 def on_suspension_reinstated(sender: Any, *, label_ids: list[Any], actor: Any = None, **kwargs: Any) -> None:
@@ -28,7 +30,7 @@ def on_suspension_reinstated(sender: Any, *, label_ids: list[Any], actor: Any = 
 def on_group_cleared(sender: Any, *, item_ids: list[Any], actor: Any = None, **kwargs: Any) -> None:
     """Post, in the decision's transaction, the rewards held while the group was suspected:
     every missing reward of the final items its members labelled (idempotent per label)."""
-    from rewards.services import item_rewards
+    from rewards.posting import rewards_post
 
-    for item_id in item_ids:
-        item_rewards(item_id=item_id)
+    if item_ids:
+        rewards_post(item_ids=list(item_ids))

@@ -3,24 +3,63 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import DatabaseError
 
+from rewards.drain import rewards_due_drain, rewards_due_mark
 from rewards.selectors import items_missing_rewards
 from rewards.services import clawbacks_reconcile, item_rewards
 from rlhf_platform.core.slices import slice_end, slice_over
 
+# Set while a rewards drain is queued and has not started: further finalised items need not
+# queue another (the queued one sees them: it clears this key before it looks). The TTL bounds
+# the wait if that task's message is lost; the missing-rewards sweep catches anything left.
+DUE_DRAIN_PENDING_KEY = "rewards:due-drain-pending"
+DUE_DRAIN_PENDING_TTL = 30
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(DatabaseError,),
-    retry_backoff=2,
-    retry_backoff_max=300,
-    max_retries=10,
-)
+RETRIED = {
+    "ignore_result": True,
+    "acks_late": True,
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "max_retries": 10,
+}
+
+
+@shared_task(**RETRIED)
+def rewards_due_drain_task() -> int:
+    """Post the rewards of every item marked due (rewards.drain), many items per transaction,
+    for one slice; queues the next slice when work remains. A duplicate or redelivered task
+    posts nothing twice (one reference per label). Returns how many items it took."""
+    cache.delete(DUE_DRAIN_PENDING_KEY)
+    taken, more = rewards_due_drain(until=slice_end())
+    if more:
+        rewards_due_nudge()
+    return taken
+
+
+def rewards_due_nudge() -> None:
+    """Make sure a rewards drain will run: one message per burst of finalised items."""
+    if cache.add(DUE_DRAIN_PENDING_KEY, 1, timeout=DUE_DRAIN_PENDING_TTL):
+        try:
+            rewards_due_drain_task.delay()
+        except Exception:
+            cache.delete(DUE_DRAIN_PENDING_KEY)  # the next finalised item tries again
+            raise
+
+
+def rewards_due(item_ids: list) -> None:
+    """Mark the items' rewards due and nudge the drain (after the item's transaction commits)."""
+    rewards_due_mark(item_ids=item_ids)
+    rewards_due_nudge()
+
+
+@shared_task(**RETRIED)
 def item_rewards_task(item_id: int) -> int:
-    """Post the rewards of a final item's labels. Idempotent (one reference per label): a
-    redelivered or retried task posts only what is missing."""
+    """Post the rewards of one final item's labels. Finalised items now go to the rewards
+    drain (:func:`rewards_due_drain_task`); this task still runs what an earlier version
+    queued. Idempotent (one reference per label)."""
     return len(item_rewards(item_id=item_id))
 
 
@@ -64,10 +103,10 @@ def reward_adjustments_task(after_id: int = 0) -> int:
 
 @shared_task(ignore_result=True, acks_late=True)
 def rewards_missing_sweep_task() -> int:
-    """Queue the reward task of every final item whose rewards are missing (its own task was
-    lost with the broker, or failed past its retries): beat, every 10 minutes. Returns how many
-    items were queued."""
+    """Mark due every final item whose rewards are missing (its mark was lost with a worker,
+    or its posting failed), and nudge the rewards drain: beat, every 10 minutes. Returns how
+    many items were marked."""
     items = items_missing_rewards()
-    for item_id in items:
-        item_rewards_task.delay(item_id)
+    if items:
+        rewards_due(items)
     return len(items)
