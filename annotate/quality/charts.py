@@ -137,8 +137,19 @@ def _y_axis(chart: Chart, scale: Scale, ticks: Sequence[float], fmt: Callable[[f
     chart.y_ticks = [{"y": num(scale(t)), "label": fmt(t)} for t in ticks]
 
 
-def _x_label_every(count: int, room: int = 12) -> int:
-    return max(1, math.ceil(count / room))
+# An x tick label's width: at the SVG's font-size 11 a digit is about 6 units wide (6.5 to be
+# safe), and labels keep a gap between them.
+LABEL_CHAR_WIDTH = 6.5
+LABEL_GAP = 8
+
+
+def _x_label_every(labels: Sequence[str], spacing: float) -> int:
+    """Print every n-th of ``labels`` placed ``spacing`` apart, so that no two overlap (the
+    data table has them all)."""
+    if not labels or spacing <= 0:
+        return 1
+    widest = max(len(label) for label in labels) * LABEL_CHAR_WIDTH + LABEL_GAP
+    return max(1, math.ceil(widest / spacing))
 
 
 def bar_chart(
@@ -164,7 +175,7 @@ def bar_chart(
     y = Scale(0, ticks[-1], HEIGHT - BOTTOM, TOP)
     _y_axis(chart, y, ticks, value_format)
     slot = (WIDTH - RIGHT - LEFT) / len(bars)
-    every = _x_label_every(len(bars))
+    every = _x_label_every([label for label, _ in bars], slot)
     for index, (label, value) in enumerate(bars):
         x = LEFT + slot * index + slot * 0.15
         height = y(0) - y(value)
@@ -220,7 +231,7 @@ def line_chart(
     def x_of(index: int) -> float:
         return LEFT + step * index if len(x_labels) > 1 else (LEFT + WIDTH - RIGHT) / 2
 
-    every = _x_label_every(len(x_labels), room=8)
+    every = _x_label_every(x_labels, step)
     chart.x_ticks = [
         {"x": num(x_of(i)), "label": label} for i, label in enumerate(x_labels) if i % every == 0
     ]

@@ -223,3 +223,30 @@ def test_no_chart_uses_a_style_attribute_and_each_has_its_data_table():
         assert not re.search(r"\sstyle\s*=", html), chart.kind
         assert "<details" in html and "<table>" in html and f"<caption>{chart.title}</caption>" in html
         assert 'scope="col"' in html
+
+
+@pytest.mark.parametrize(
+    ("count", "label"),
+    [(48, "03 09:00"), (30, "11-06"), (10, "0.0–0.1"), (60, "2026-12-05")],
+)
+def test_x_tick_labels_never_overlap_however_long_or_many(count, label):
+    """Labels per hour read "03 09:00": twelve of them on the axis overlapped. Ticks are kept
+    at least a label's width (11-unit digits, 6.5 each, and a gap) apart."""
+    labels = [label] * count
+    bars = bar_chart(
+        id="c-many", title="T", desc="D", bars=[(x, 1) for x in labels], x_title="x", y_title="y"
+    )
+    line = line_chart(
+        id="l-many",
+        title="T",
+        desc="D",
+        x_labels=labels,
+        series=[("s", [0.5] * count)],
+        x_title="x",
+        y_title="y",
+    )
+    for chart in (bars, line):
+        xs = [float(tick["x"]) for tick in chart.x_ticks]
+        assert len(xs) >= 2
+        gaps = [b - a for a, b in zip(xs, xs[1:], strict=False)]
+        assert min(gaps) >= len(label) * 6.5, (chart.kind, min(gaps))
