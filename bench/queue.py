@@ -13,7 +13,8 @@ a pair every concurrency/rate seconds; one that falls behind starts the next at 
 name=value lines; duplicates and overfilled items are counted from the database afterwards,
 and so is the quality lag (from a label's submit to its after-submit quality step). With
 ``--policy`` the project pays (a reward policy, a funded budget): it also waits for, and
-reports, the rewards the worker posts for the labels of final items. With ``--webhooks`` the
+reports, the rewards the worker posts for the labels of final items, and their lag (from the
+item's finalisation to the reward's ledger transaction). With ``--webhooks`` the
 lab has a webhook endpoint on loopback (a receiver in this process) for every event: it waits
 for the deliveries and reports their lag (event to delivered, from the delivery rows), the
 attempts that reached the receiver and how many deliveries arrived more than once.
@@ -403,6 +404,16 @@ def main() -> None:
             [project_id],
         )
         quality_lag_ms = [float(row[0]) for row in cursor.fetchall()]
+        # From the item's finalisation to its label's reward (the ledger transaction's time).
+        reward_lag_ms: list[float] = []
+        if args.policy:
+            cursor.execute(
+                "SELECT extract(epoch FROM t.created_at - i.finalized_at) * 1000"
+                " FROM rewards_ledgertransaction t JOIN annotate_label l ON l.id = t.label_id"
+                " JOIN annotate_item i ON i.id = l.item_id WHERE t.project_id = %s AND t.kind = 'reward'",
+                [project_id],
+            )
+            reward_lag_ms = [float(row[0]) for row in cursor.fetchall()]
         webhook_lag_ms: list[float] = []
         webhook_counts = (0, 0)
         if endpoint_id:
@@ -445,6 +456,8 @@ def main() -> None:
         print(f"rewards_posted={rewards_posted}")
         print(f"rewards_due={rewards_due}")
         print(f"rewards_catch_up_s={rewards_catch_up:.1f}")
+        print(f"reward_lag_p50_ms={percentile(reward_lag_ms, 50):.0f}")
+        print(f"reward_lag_p99_ms={percentile(reward_lag_ms, 99):.0f}")
     print(f"quality_lag_p50_ms={percentile(quality_lag_ms, 50):.0f}")
     print(f"quality_lag_p99_ms={percentile(quality_lag_ms, 99):.0f}")
     if receiver is not None:

@@ -55,17 +55,23 @@ def _rewardable(label: Label) -> bool:
 
 
 def _reward_posting(
-    *, label: Label, policy: Any, consensus: ItemConsensus | None, budget: LedgerAccount
+    *,
+    label: Label,
+    policy: Any,
+    consensus: ItemConsensus | None,
+    budget: LedgerAccount,
+    payable: LedgerAccount | None = None,
 ) -> dict[str, Any]:
     """The ledger posting of a label's reward (the arguments of ``ledger_post``, one of
-    ``ledger_post_many``'s postings)."""
+    ``ledger_post_many``'s postings); ``payable``: the expert's payable account, when the
+    caller has read it already."""
     if policy.kind == RewardPolicy.Kind.INFORMATION:
         from rewards.holdbacks import information_posting
 
         return information_posting(label=label, policy=policy, consensus=consensus, budget=budget)
     breakdown = reward_compute(label=label, policy=policy, consensus=consensus)
     amount = breakdown["amount"]
-    payable = expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=label.expert_id)
+    payable = payable or expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=label.expert_id)
     return reward_posting_build(label=label, legs=[(budget, -amount), (payable, amount)], data=breakdown)
 
 
@@ -211,12 +217,20 @@ def _post(
             budgets[lab_id] = lab_budget_account(lab_id=lab_id)
     informed = [item for item in items if policies[item["id"]].kind == RewardPolicy.Kind.INFORMATION]
     agreed = [item for item in items if policies[item["id"]].kind != RewardPolicy.Kind.INFORMATION]
+    payables = {
+        account.expert_id: account
+        for account in LedgerAccount.objects.filter(
+            kind=LedgerAccount.Kind.ANNOTATOR,
+            expert_id__in={label.expert_id for item in agreed for label in todo[item["id"]]},
+        )
+    }
     postings = [
         _reward_posting(
             label=label,
             policy=policies[item["id"]],
             consensus=consensus.get(item["id"]),
             budget=budgets[label.project.lab_id],
+            payable=payables.get(label.expert_id),
         )
         for item in agreed
         for label in todo[item["id"]]
