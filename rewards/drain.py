@@ -50,10 +50,6 @@ def rewards_due_mark(*, item_ids: list[Any]) -> None:
                 pass
 
 
-def rewards_due_count() -> int:
-    return RewardDue.objects.count()
-
-
 def _due_group(size: int, *, lock: bool = True) -> list[Any]:
     """The due items that became final first, at most ``size``, their due rows locked for this
     transaction (on PostgreSQL those another drain holds are skipped, not awaited). In the
