@@ -1,7 +1,8 @@
 """Live without a reload: a staff decision finalises an item; the labelling and earnings pages
 of the expert whose label it rewards show the new earnings, and the staff quality page redraws
 its charts. An expert's label changes the tables of an open staff quality page and the count
-on the open projects list, under the production Content-Security-Policy, axe-core clean.
+on the open projects list, and an item sent to adjudication appears on the open queue, under
+the production Content-Security-Policy, axe-core clean.
 
 The real ASGI application (HTTP and websockets) under uvicorn (``asgi_server``); the staff
 decision goes through that server, so the pushes leave from its own event loop as in
@@ -14,14 +15,14 @@ import re
 
 import pytest
 
-from annotate.models import Item
+from annotate.models import Assignment, Item
 from rlhf_platform.accounts.models import User
 from tests.browser.conftest import logged_in
 from tests.browser.test_accessibility_browser import AXE, BLOCKING, RUN
 from tests.browser.test_credential_flow_browser import asgi_server  # noqa: F401 - a fixture
 from tests.browser.test_csp_browser import _policy_refusals
 from tests.factories import PASSWORD, BatchFactory, ItemFactory, LabelFactory, ProjectFactory, StaffFactory
-from tests.quality.pipeline import expert_for
+from tests.quality.pipeline import display_choice, expert_for, next_assignment, submit
 from tests.rewards.conftest import TOKEN, credit, policy_for
 
 pytestmark = pytest.mark.browser
@@ -144,5 +145,47 @@ def test_an_experts_label_changes_the_open_staff_tables_and_projects_list(asgi_s
         assert blocking == [], blocking
     assert refusals == [] and list_refusals == []
     assert quality_page.errors == [] and list_page.errors == [] and label_page.errors == []
+    expert_context.close()
+    staff_context.close()
+
+
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+def test_an_item_sent_to_adjudication_appears_on_the_open_queue(asgi_server, browser):  # noqa: F811
+    server = _Server(asgi_server)
+    staff = StaffFactory(staff_role=User.StaffRole.REVIEWER, email="live-queue@example.org")
+    project = ProjectFactory(name="Live queue", overlap=2, max_overlap=2, gold_rate=0)
+    item = ItemFactory(batch=BatchFactory(project=project), external_id="case-split")
+    first, second = expert_for(project), expert_for(project)
+    submit(next_assignment(first, project), first, choice="A")
+
+    staff_context, queue_page = logged_in(browser, server, staff.email, PASSWORD)
+    refusals = _policy_refusals(queue_page)
+    queue_page.goto(f"{asgi_server}/staff/adjudication/")
+    expect(queue_page.locator("body")).to_have_attribute("data-live", "connected")
+    expect(queue_page.locator("#adjudication-empty")).to_be_visible()
+    queue_page.evaluate("() => { window.sameDocument = true; }")
+
+    # The second expert disagrees, in the browser: the item has spent its labels.
+    expert_context, label_page = logged_in(browser, server, second.user.email, PASSWORD)
+    label_page.goto(f"{asgi_server}/label/?project={project.pk}")
+    expect(label_page.locator("#response-A")).to_be_visible()
+    assignment = Assignment.objects.get(expert=second, status=Assignment.Status.ACTIVE)
+    letter = display_choice(assignment, "B")
+    label_page.locator(f'label[for="choice-{letter}"]').click()
+    label_page.locator("label[for=strength-2]").click()
+    label_page.locator("#submit-label").click()
+    expect(label_page.locator("#label-status")).to_have_text("Saved.")
+
+    queue = queue_page.locator("#adjudication-queue")
+    expect(queue.locator("tbody tr")).to_have_count(1)
+    expect(queue).to_contain_text("case-split")
+    expect(queue_page.locator("#adjudication-start")).to_be_visible()
+    expect(queue_page.locator("#live-status")).to_contain_text("Updated at")
+    assert queue_page.evaluate("() => window.sameDocument === true")
+    item.refresh_from_db()
+    assert item.state == Item.State.ADJUDICATION
+    queue_page.evaluate(AXE.read_text())
+    assert [v for v in queue_page.evaluate(RUN) if v["impact"] in BLOCKING] == []
+    assert refusals == [] and queue_page.errors == [] and label_page.errors == []
     expert_context.close()
     staff_context.close()

@@ -121,3 +121,18 @@ def test_an_experts_label_tells_the_staff_socket_and_the_fragment_then_shows_it(
     assert expert.pseudonym in after
     listed = staff.get("/staff/quality/live/").content.decode()
     assert "<td>1</td>" in listed
+
+
+@pytest.mark.django_db
+def test_the_adjudication_queue_follows_items_sent_to_adjudication():
+    project = ProjectFactory()
+    staff = _staff()
+    page = staff.get("/staff/adjudication/").content.decode()
+    assert _parts(page) == ["adjudication-live"]
+    assert 'data-live-url="/staff/adjudication/"' in page and 'data-live-project="*"' in page
+    assert 'data-live-events="quality.adjudication_needed quality.changed"' in page
+    assert "js/quality_live.js" in page
+    # The filter is not a live part; a filtered queue follows its project only.
+    assert page.index('aria-label="Filter"') < page.index('id="adjudication-live"')
+    filtered = staff.get("/staff/adjudication/", {"project": str(project.pk)}).content.decode()
+    assert f'data-live-project="{project.pk}"' in filtered

@@ -1,8 +1,10 @@
-/* The staff quality pages, live: the projects list and a project's page hear "quality.changed"
-   on the staff channel (sent after commit, at most once per few seconds per project) and fetch
+/* The staff dashboards, live: the quality pages (projects list, a project's page) and the
+   adjudication queue hear "quality.changed" on the staff channel (sent after commit, at most
+   once per few seconds per project; the queue also "quality.adjudication_needed") and fetch
    their live parts again from the server. The status element (#live-status) names the fragment
-   URL (data-live-url, sent with the page's own query: filters, offset, page) and the project
-   followed (data-live-project, "*" for any). Each element marked data-live-part in the fetched
+   URL (data-live-url, sent with the page's own query: filters, offset, page; it may be the page
+   itself), the project followed (data-live-project, "*" for any) and the events heard
+   (data-live-events, default "quality.changed"). Each element marked data-live-part in the fetched
    HTML replaces the element with the same id on the page: server-rendered HTML, no templating
    here. Fetches are at most one per MIN_GAP_MS, and one more comes TRAILING_MS after the last
    event, so a change the server held back is still shown. Best effort only: without
@@ -13,6 +15,7 @@
   if (!status || !status.dataset.liveUrl) return;
   var url = status.dataset.liveUrl + location.search;
   var project = status.dataset.liveProject || "*";
+  var events = (status.dataset.liveEvents || "quality.changed").split(/\s+/);
   var attempts = 0, later = null, waiting = null, busy = false, again = false, last = 0;
   var TRAILING_MS = 6000, MIN_GAP_MS = 3000;
 
@@ -88,7 +91,7 @@
     socket.onmessage = function (message) {
       var event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
-      if (event.type !== "quality.changed") return;
+      if (events.indexOf(event.type) < 0) return;
       if (project === "*" || String(event.project) === project) changed();
     };
     socket.onclose = function () {
