@@ -121,6 +121,36 @@ class RewardPolicyForm(forms.Form):
         }
 
 
+class ExamForm(forms.Form):
+    """A new exam from the project's gold items (``exam_create``, as ``POST
+    projects/{id}/exams`` with the gold items it copies by default); it replaces the active one."""
+
+    name = forms.CharField(max_length=200, initial="Qualification")
+    pass_mark = forms.IntegerField(min_value=1, max_value=100, initial=80, label="Pass mark (%)")
+    retry_hours = forms.IntegerField(
+        min_value=0, max_value=365 * 24, initial=24, label="Hours before a retry after a fail"
+    )
+    max_questions = forms.IntegerField(
+        min_value=1, max_value=200, required=False, help_text="Questions drawn per attempt; empty: every one."
+    )
+    instructions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=100_000,
+        help_text="Markdown, shown before the first question; empty: the project's guidelines.",
+    )
+
+    def service_values(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "pass_mark": data["pass_mark"] / 100,
+            "retry_delay_seconds": data["retry_hours"] * 3600,
+            "max_questions": data["max_questions"],
+            "instructions": data["instructions"],
+        }
+
+
 class WebhookForm(forms.Form):
     url = forms.CharField(
         label="URL", max_length=500, help_text="https:// on a public host; signed POSTs go there."

@@ -38,6 +38,7 @@ web_urlpatterns = [
     path(P + "quality/", views_project.project_quality, name="lab-project-quality"),
     path(P + "export/", views_project.project_export, name="lab-project-export"),
     path(P + "reward-policies/", views_project.reward_policy_new, name="lab-reward-policy-new"),
+    path(P + "exams/", views_project.exam_new, name="lab-exam-new"),
     path(P + "upload/", views_batches.batch_upload, name="lab-batch-upload"),
     path(P + "batches/<uuid:batch_id>/", views_batches.batch_detail, name="lab-batch"),
     path(P + "batches/<uuid:batch_id>/status/", views_batches.batch_status, name="lab-batch-status"),

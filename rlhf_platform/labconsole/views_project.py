@@ -31,6 +31,7 @@ from annotate.exports import (
 from annotate.models import Batch
 from annotate.progress import project_progress
 from annotate.qualification.models import Exam
+from annotate.qualification.services import exam_create
 from annotate.quality.report import project_report
 from rewards.policy import policy_in_force, policy_max_reward
 from rewards.policy_information import policy_expected_cost
@@ -43,7 +44,7 @@ from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.web import action_required, form_add_service_error
 from rlhf_platform.labconsole.access import console_lab, console_project, lab_context
 from rlhf_platform.labconsole.charts import progress_charts, quality_charts
-from rlhf_platform.labconsole.forms import RewardPolicyForm
+from rlhf_platform.labconsole.forms import ExamForm, RewardPolicyForm
 from rlhf_platform.labconsole.views import progress_summary
 
 QUALITY_BOOTSTRAP = 300  # as the staff page: fewer samples keep the page quick
@@ -110,7 +111,7 @@ def project_detail(request, slug: str, project_id):
     return _project_page(request, slug, project_id)
 
 
-def _project_page(request, slug: str, project_id, *, policy_form=None, status: int = 200):
+def _project_page(request, slug: str, project_id, *, policy_form=None, exam_form=None, status: int = 200):
     lab, project = console_project(request.user, slug, project_id)
     progress = progress_summary(project_progress(project=project))
     spend = lab_spend(lab=lab)
@@ -136,6 +137,8 @@ def _project_page(request, slug: str, project_id, *, policy_form=None, status: i
         "policies": _policies(project),
         "policy_form": policy_form or RewardPolicyForm(),
         "exams": exams,
+        "exam_form": exam_form or ExamForm(),
+        "gold_items": project.items.filter(is_gold=True).count(),
     }
     return render(request, "lab/project.html", context, status=status)
 
@@ -215,3 +218,26 @@ def reward_policy_new(request, slug: str, project_id):
                 reverse("lab-project", kwargs={"slug": lab.slug, "project_id": project.pk}) + "#budget"
             )
     return _project_page(request, slug, project_id, policy_form=form, status=400)
+
+
+@require_POST
+@action_required(A.LAB_PROJECTS_MANAGE)
+def exam_new(request, slug: str, project_id):
+    """A member makes the project's exam from its gold items (``exam_create``, as the API
+    does); a refusal (no gold items, too many questions asked) is shown next to its field."""
+    lab, project = console_project(request.user, slug, project_id)
+    form = ExamForm(request.POST)
+    if form.is_valid():
+        try:
+            exam = exam_create(project=project, actor=request.user, **form.service_values())
+        except (ApplicationError, ValidationError) as exc:
+            form_add_service_error(form, exc)
+        else:
+            questions = exam.questions.count()
+            messages.success(
+                request, f"Exam {exam.name!r} made with {questions} questions; it is the active one."
+            )
+            return redirect(
+                reverse("lab-project", kwargs={"slug": lab.slug, "project_id": project.pk}) + "#exams"
+            )
+    return _project_page(request, slug, project_id, exam_form=form, status=400)

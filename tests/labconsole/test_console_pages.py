@@ -393,6 +393,51 @@ def test_an_owner_adds_a_reward_policy_and_sees_its_expected_cost_per_label(clie
     assert RewardPolicy.objects.filter(project=project).count() == 1
 
 
+def test_a_member_makes_the_projects_exam_from_its_gold_items(lab):
+    from annotate.qualification.models import Exam
+
+    member = LabMembershipFactory(lab=lab, role=LabMembership.Role.MEMBER).user
+    client = Client()
+    client.force_login(member)
+    project = ProjectFactory(lab=lab, requires_qualification=True)
+    url = f"/labs/acme/projects/{project.pk}/exams/"
+    form = {
+        "name": "Cardiology check",
+        "pass_mark": 75,
+        "retry_hours": 48,
+        "max_questions": "",
+        "instructions": "",
+    }
+
+    refused = client.post(url, form)  # no gold item yet
+    assert refused.status_code == 400 and "no gold items" in refused.content.decode()
+    assert not Exam.objects.exists()
+
+    golds = [ItemFactory(project=project, batch__project=project, gold_answer=True) for _ in range(3)]
+    ItemFactory(project=project, batch__project=project)  # an ordinary item is no question
+    assert (
+        "Make an exam from the gold items"
+        in client.get(f"/labs/acme/projects/{project.pk}/").content.decode()
+    )
+    response = client.post(url, form)
+    assert response.status_code == 302 and response["Location"].endswith("#exams")
+    exam = Exam.objects.get(project=project)
+    assert (exam.name, exam.pass_mark, exam.retry_delay_seconds, exam.is_active) == (
+        "Cardiology check",
+        0.75,
+        48 * 3600,
+        True,
+    )
+    assert sorted(q.source_item_id for q in exam.questions.all()) == sorted(g.pk for g in golds)
+    assert AuditEvent.objects.filter(action="exam.create", actor=member).exists()
+    html = client.get(f"/labs/acme/projects/{project.pk}/").content.decode()
+    assert "Cardiology check (active): pass mark 75%" in html
+
+    too_many = client.post(url, {**form, "max_questions": 4})
+    assert too_many.status_code == 400 and "max_questions is from 1" in too_many.content.decode()
+    assert Exam.objects.count() == 1
+
+
 def test_an_owner_registers_pauses_tests_and_deletes_a_webhook(client, owner, lab, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     none = client.post("/labs/acme/webhooks/", {"url": "http://127.0.0.1:9/hook"})

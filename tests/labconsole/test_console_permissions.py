@@ -32,6 +32,7 @@ POST_ONLY = {
     "lab-member-change",
     "lab-webhook-resend",
     "lab-reward-policy-new",
+    "lab-exam-new",
     "lab-webhook-change",
 }
 
