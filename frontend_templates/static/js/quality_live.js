@@ -1,6 +1,7 @@
 /* The staff dashboards, live: the quality pages (projects list, a project's page) and the
    adjudication queue hear "quality.changed" on the staff channel (sent after commit, at most
-   once per few seconds per project; the queue also "quality.adjudication_needed") and fetch
+   once per few seconds per project; the queue also "quality.adjudication_needed"), the
+   credential review queue "credential.submitted", and they fetch
    their live parts again from the server. The status element (#live-status) names the fragment
    URL (data-live-url, sent with the page's own query: filters, offset, page; it may be the page
    itself), the project followed (data-live-project, "*" for any) and the events heard
