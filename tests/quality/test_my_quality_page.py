@@ -93,7 +93,7 @@ def test_no_gold_reads_no_gold_yet(expert, project):
     row = html[html.index(f'id="project-{project.pk}"') :]
     row = row[: row.index("</tr>")]
     assert "no gold yet" in row and "0/0" not in row and "0.50" not in row and "0%" not in row
-    assert 'All projects: <span class="gold-none">no gold yet</span>' in html
+    assert 'All projects: <span class="gold-none">no gold yet</span>.</p>' in html  # no space before the stop
 
 
 def test_gold_answered_today_does_not_show_until_tomorrow(expert, project):
