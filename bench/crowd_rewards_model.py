@@ -37,8 +37,10 @@ GROUPS = ("ring", "sybil_copy", "sybil_random")
 CHEATERS = ("spammer", "always_a", "adaptive", "ring", "sybil_random", "sybil_copy")
 
 
-def simulate(seed: int, *, peer_weight: float, right_weight: float, prior: int, window: int, groups: bool):
-    from rewards.policy_information import ca_score, delta_sign_estimate, right_rate
+def simulate(
+    seed: int, *, peer_weight: float, right_weight: float, prior: int, window: int, groups: bool, z: Fraction
+):
+    from rewards.policy_information import ca_score, delta_sign_estimate, peer_average, right_rate
 
     rng = random.Random(seed)
     truth = {i: rng.choices(CHOICES, weights=(45, 45, 7, 3))[0] for i in range(900)}
@@ -125,10 +127,10 @@ def simulate(seed: int, *, peer_weight: float, right_weight: float, prior: int, 
         if score is not None:
             scores[account_id].append(score)
         recent = scores[account_id][-window:]
-        p = max(Fraction(0), sum(recent, Fraction(0)) / (len(recent) + prior)) if recent else Fraction(0)
+        p = peer_average(recent, prior, z)
         right = choice == consensus[i]
         known[account_id].append((choice, right))
-        rate = right_rate(window=known[account_id][-window:], reference=reference, prior=prior)
+        rate = right_rate(window=known[account_id][-window:], reference=reference, prior=prior, z=z)
         r = min(Fraction(rate["per_right"]), Fraction(1)) if right else Fraction(0)
         amount = 1.5 * (peer_weight * float(p) + right_weight * float(r))
         pay[account_id] += amount
@@ -160,6 +162,9 @@ def main() -> None:
     parser.add_argument("--prior", type=int, default=5)
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--groups-missed", action="store_true")
+    parser.add_argument(
+        "--evidence-z", type=float, default=2.0, help="the evidence gate's z (0: unconditional clipping)"
+    )
     args = parser.parse_args()
     from bench._harness import setup_django
 
@@ -172,6 +177,7 @@ def main() -> None:
             prior=args.prior,
             window=args.window,
             groups=not args.groups_missed,
+            z=Fraction(args.evidence_z).limit_denominator(100),
         )
         print(f"seed={seed} " + " ".join(f"{k}={v}" for k, v in figures.items()))
 

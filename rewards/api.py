@@ -64,6 +64,9 @@ class RewardPolicyOutputSerializer(serializers.Serializer):
     right_weight_bp = serializers.IntegerField()
     score_window = serializers.IntegerField()
     score_prior = serializers.IntegerField()
+    evidence_z_hundredths = serializers.IntegerField(
+        help_text="z (in hundredths) a window must show to be paid; 0 for versions before the gate."
+    )
     holdback_bp = serializers.IntegerField()
     settle_seconds = serializers.IntegerField()
     max_reward_per_label = serializers.SerializerMethodField(help_text="What the budget gate reserves.")
@@ -98,6 +101,10 @@ class RewardPolicyInputSerializer(InputSerializer):
     right_weight_bp = serializers.IntegerField(required=False)
     score_window = serializers.IntegerField(required=False)
     score_prior = serializers.IntegerField(required=False)
+    evidence_z_hundredths = serializers.IntegerField(
+        required=False,
+        help_text="Default 200 (z = 2.00): a window is paid when it shows information at that z.",
+    )
     holdback_bp = serializers.IntegerField(required=False)
     settle_seconds = serializers.IntegerField(required=False)
     effective_from = serializers.DateTimeField(required=False, help_text="Default now; never in the past.")

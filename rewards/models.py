@@ -247,6 +247,11 @@ class RewardPolicy(AppendOnlyModel):
     score_prior = models.PositiveIntegerField(
         default=5, help_text="Pseudo-labels of score 0 added to the window's average (shrinks short windows)."
     )
+    evidence_z_hundredths = models.PositiveIntegerField(
+        default=200,
+        help_text="A window's evidence of information must reach this z (hundredths: 200 is 2.00) "
+        "to be paid.",
+    )
     holdback_bp = models.PositiveIntegerField(default=2000, help_text="Share of each reward held back.")
     settle_seconds = models.PositiveIntegerField(
         default=7 * 86400, help_text="Settling period before a held share is released."

@@ -299,11 +299,42 @@ def peer_scores(
     return out
 
 
-def peer_average(scores: list[Fraction], prior: int) -> Fraction:
-    """P: the window's scores with ``prior`` pseudo-scores of 0, clipped to [0, 1]."""
+def evidence_z(policy: RewardPolicy) -> Fraction:
+    """The z a window's evidence of information must reach to be paid (0: the unconditional
+    clipping of the policy versions before the gate)."""
+    return Fraction(int(getattr(policy, "evidence_z_hundredths", 0) or 0), 100)
+
+
+def shows_information(*, excess: Fraction, n: int, variance: Fraction | None, z: Fraction) -> bool:
+    """A one-sided z test that a window of ``n`` labels is better than ignoring the items: its
+    ``excess`` over what an item-ignoring answer earns in expectation (a sum) is positive and at
+    least ``z`` standard deviations, ``excess >= z sqrt(n variance)``, compared in rationals
+    (``excess^2 >= z^2 n variance``), so no rounding decides a payment. Without a variance (fewer
+    than two scores) only ``z = 0`` passes."""
+    if excess <= 0:
+        return False
+    if z <= 0:
+        return True
+    if variance is None:
+        return False
+    return excess * excess >= z * z * n * variance
+
+
+def peer_average(scores: list[Fraction], prior: int, z: Fraction = Fraction(0)) -> Fraction:
+    """P: the window's scores with ``prior`` pseudo-scores of 0, clipped to [0, 1], and 0 unless
+    the window shows information at ``z`` (:func:`shows_information`, with the scores' sample
+    variance: an item-ignoring strategy scores 0 in expectation)."""
     if not scores:
         return Fraction(0)
-    return min(max(Fraction(0), sum(scores, Fraction(0)) / (len(scores) + prior)), Fraction(1))
+    total = sum(scores, Fraction(0))
+    n = len(scores)
+    variance = None
+    if n >= 2:
+        mean = total / n
+        variance = sum(((s - mean) ** 2 for s in scores), Fraction(0)) / (n - 1)
+    if not shows_information(excess=total, n=n, variance=variance, z=z):
+        return Fraction(0)
+    return min(total / (n + prior), Fraction(1))
 
 
 # --- The right term -----------------------------------------------------------------------------
@@ -417,17 +448,28 @@ def record_is_young(*, label: Label, policy: RewardPolicy) -> bool:
 
 
 def right_rate(
-    *, window: list[tuple[str, bool]], reference: dict[str, Fraction], prior: int
+    *, window: list[tuple[str, bool]], reference: dict[str, Fraction], prior: int, z: Fraction = Fraction(0)
 ) -> dict[str, Any]:
-    """G, the chance-corrected accuracy of a window, and R for a right label (see the module)."""
+    """G, the chance-corrected accuracy of a window, and R for a right label (see the module).
+    G is 0 unless the hits exceed chance by ``z`` standard deviations of an item-ignoring
+    answer's hits (binomial, ``n b (1 - b)``): :func:`shows_information`."""
     n = len(window)
     hits = sum(1 for _c, right in window if right)
     if n == 0 or hits == 0:
         return {"n": n, "hits": hits, "chance": None, "g": "0", "per_right": "0"}
     mine = Counter(choice for choice, _r in window)
     chance = sum(Fraction(count, n) * reference.get(choice, Fraction(0)) for choice, count in mine.items())
-    g = max(Fraction(0), (hits - n * chance) / (n + prior))
-    return {"n": n, "hits": hits, "chance": str(chance), "g": str(g), "per_right": str(g * n / hits)}
+    excess = hits - n * chance
+    shown = shows_information(excess=excess, n=n, variance=chance * (1 - chance), z=z)
+    g = excess / (n + prior) if shown else Fraction(0)
+    return {
+        "n": n,
+        "hits": hits,
+        "chance": str(chance),
+        "g": str(g),
+        "per_right": str(g * n / hits),
+        "shown": shown,
+    }
 
 
 # --- The formula --------------------------------------------------------------------------------
@@ -451,12 +493,13 @@ def information_compute(
     )
     if peer["score"] is not None:
         scores = [Fraction(peer["score"]), *scores]
-    p = peer_average(scores, policy.score_prior)
+    z = evidence_z(policy)
+    p = peer_average(scores, policy.score_prior, z)
 
     trusted = gold_record_good(label=label)  # read once for the label and its window
     right = label_right(label=label, consensus=consensus, trusted=trusted)
     window = _known_window(label=label, policy=policy, until=until, trusted=trusted)
-    rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior)
+    rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior, z=z)
     r = min(Fraction(rate["per_right"]), Fraction(1)) if right else Fraction(0)
 
     peer_amount = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
@@ -483,6 +526,7 @@ def information_compute(
         "level": level,
         "multiplier_bp": multiplier_bp,
         "peer": {**peer, "window": len(scores), "p": str(p), "weight_bp": policy.peer_weight_bp},
+        "evidence_z": str(z),
         "peer_amount": peer_amount,
         "right": right,
         "right_window": {**rate, "weight_bp": policy.right_weight_bp},

@@ -77,6 +77,7 @@ def reward_policy_create(
     right_weight_bp: int = 10_000,
     score_window: int = 50,
     score_prior: int = 5,
+    evidence_z_hundredths: int = 200,
     holdback_bp: int = 2_000,
     settle_seconds: int = 7 * 86_400,
     effective_from: dt.datetime | None = None,
@@ -139,6 +140,7 @@ def reward_policy_create(
         ("gold_min_seen", gold_min_seen),
         ("score_window", score_window),
         ("score_prior", score_prior),
+        ("evidence_z_hundredths", evidence_z_hundredths),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
             raise ApplicationError(f"{name} must be an integer from 0 to 1000.", field=name)
@@ -170,6 +172,7 @@ def reward_policy_create(
         right_weight_bp=right_weight_bp,
         score_window=score_window,
         score_prior=score_prior,
+        evidence_z_hundredths=evidence_z_hundredths,
         holdback_bp=holdback_bp,
         settle_seconds=settle_seconds,
         effective_from=effective_from,

@@ -39,7 +39,15 @@ from django.core.cache import cache
 from annotate.models import Label
 from rewards.ledger import expert_account, lab_budget_account, ledger_post
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
-from rewards.policy_information import BP, ProjectStats, _known_window, peer_average, peer_scores, right_rate
+from rewards.policy_information import (
+    BP,
+    ProjectStats,
+    _known_window,
+    evidence_z,
+    peer_average,
+    peer_scores,
+    right_rate,
+)
 from rlhf_platform.core.exceptions import ApplicationError
 
 TxnKind = LedgerTransaction.Kind
@@ -70,13 +78,14 @@ def topup_compute(
     base, multiplier_bp = int(policy.base_rate), int(data.get("multiplier_bp") or 0)
 
     scores = peer_scores(expert_id=reward.expert_id, project_id=reward.project_id, limit=policy.score_window)
-    p = peer_average(scores, policy.score_prior)
+    p = peer_average(scores, policy.score_prior, evidence_z(policy))
     peer_now = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
 
     rate = right_rate(
         window=_known_window(label=label, policy=policy, until=now),
         reference=stats.reference,
         prior=policy.score_prior,
+        z=evidence_z(policy),
     )
     per_right = min(Fraction(rate["per_right"]), Fraction(1))
     right_if_right_now = int(base * multiplier_bp * policy.right_weight_bp * per_right // (BP * BP))

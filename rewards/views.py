@@ -96,6 +96,14 @@ def policy_terms(policy: RewardPolicy) -> list[tuple[str, str]]:
                 f"{policy.score_prior} labels of score 0 added",
             ),
             (
+                "Paid when shown",
+                "each term pays when your window shows information at z >= "
+                f"{policy.evidence_z_hundredths / 100:.2f} "
+                "(better than answering without reading the items)"
+                if policy.evidence_z_hundredths
+                else "each term pays whatever its window shows",
+            ),
+            (
                 "Held back",
                 f"{_percent(policy.holdback_bp)} of each reward, for {policy.settle_seconds / 86400:g} days",
             ),

@@ -40,7 +40,12 @@ def expert_at(domain, level: int):
 
 
 def policy_for(project, **overrides):
+    """A policy version for ``project``. One of kind ``information`` pays without the evidence
+    gate (``evidence_z_hundredths=0``) unless a test sets it: most tests here check the terms
+    on windows of a few labels, which no gate at z = 2 lets through; the gate's own tests set it."""
     fields = {"base_rate": TOKEN, "level_multipliers_bp": MULTIPLIERS, **overrides}
+    if fields.get("kind") == "information":
+        fields.setdefault("evidence_z_hundredths", 0)
     return reward_policy_create(project=project, **fields)
 
 

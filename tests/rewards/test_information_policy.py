@@ -27,13 +27,14 @@ from rewards.policy_information import (
     ca_score,
     delta_sign_estimate,
     information_compute,
+    peer_average,
     right_rate,
 )
 from rewards.selectors import lab_budget_balance, ledger_check
 from rewards.services import clawbacks_reconcile, reward_reference
 from rlhf_platform.core.exceptions import ApplicationError
 from tests.factories import ItemFactory, LabelFactory
-from tests.rewards.conftest import credit, expert_at, finalise, policy_for
+from tests.rewards.conftest import MULTIPLIERS, credit, expert_at, finalise, policy_for
 
 CHOICES = ("A", "B", "tie", "both_bad")
 PRIOR = (45, 45, 7, 3)
@@ -110,6 +111,62 @@ def test_the_chance_corrected_accuracy_of_always_a_is_zero_and_of_an_honest_wind
     assert Fraction(rate["g"]) > Fraction(3, 10)
     # the window's right labels together earn n x G, none of it on the wrong ones
     assert Fraction(rate["per_right"]) * rate["hits"] == Fraction(rate["g"]) * rate["n"]
+
+
+def _window_scores(labels: dict, honest_labels: dict, sign: dict, seed: int) -> list[Fraction]:
+    rng = random.Random(seed)
+    mine = sorted(labels.items())
+    scores = []
+    for i, choice in labels.items():
+        peers = [(key, theirs[i], sorted(theirs.items())) for key, theirs in honest_labels.items()]
+        score, _ = ca_score(item_id=i, choice=choice, peers=peers, mine=mine, sign=sign, rng=rng)
+        scores.append(score)
+    return scores
+
+
+def test_the_evidence_gate_stops_paying_the_clipped_noise_of_item_ignoring_windows():
+    """Clipping a window's average at 0 pays an item-ignoring strategy E[max(0, mean)] a label;
+    the gate pays a window only when it shows information at z = 2. Over windows of 50 labels:
+    item-ignoring strategies keep at most a fifth of what clipping paid them, an honest
+    annotator at 70% passes nearly always and is then paid exactly as without the gate."""
+    truth, honest_labels, strategies = _simulated(random.Random(11), items=2000)
+    sign = delta_sign_estimate([[h[i] for h in honest_labels.values()] for i in truth])
+    z = Fraction(2)
+    for name in ("random", "always_a", "fixed_answer_copied", "honest"):
+        scores = _window_scores(strategies[name], honest_labels, sign, seed=4)
+        windows = [scores[n : n + 50] for n in range(0, len(scores) - 50, 25)]
+        clipped = sum(peer_average(w, 5) for w in windows)
+        gated = sum(peer_average(w, 5, z) for w in windows)
+        if name == "honest":
+            passed = sum(peer_average(w, 5, z) > 0 for w in windows)
+            assert passed >= 0.9 * len(windows), (passed, len(windows))
+            assert all(peer_average(w, 5, z) in (0, peer_average(w, 5)) for w in windows)
+        else:
+            assert gated <= clipped / 5, (name, float(gated), float(clipped))
+
+
+def test_the_evidence_gate_of_the_right_term_tests_hits_against_chance():
+    reference = {
+        "A": Fraction(45, 100),
+        "B": Fraction(45, 100),
+        "tie": Fraction(7, 100),
+        "both_bad": Fraction(3, 100),
+    }
+    # always "A" (chance 0.45): 27 right of 50 is 4.5 above chance, 1.3 standard deviations
+    lucky = [("A", n < 27) for n in range(50)]
+    assert Fraction(right_rate(window=lucky, reference=reference, prior=5)["g"]) > 0
+    gated = right_rate(window=lucky, reference=reference, prior=5, z=Fraction(2))
+    assert (gated["g"], gated["per_right"], gated["shown"]) == ("0", "0", False)
+    # an honest window, 35 right of 50 over the four answers: shown, and paid as without the gate
+    answers = ["A", "B"] * 22 + ["tie"] * 4 + ["both_bad"] * 2
+    honest = [(c, n < 35) for n, c in enumerate(answers)]
+    assert right_rate(window=honest, reference=reference, prior=5, z=Fraction(2)) == {
+        **right_rate(window=honest, reference=reference, prior=5),
+        "shown": True,
+    }
+    # a single score or a lone right gold shows nothing yet: held until the record does
+    assert peer_average([Fraction(1)], 0, Fraction(2)) == 0
+    assert peer_average([Fraction(1)], 0) == 1
 
 
 def test_the_sign_of_delta_falls_back_to_agreement_before_enough_pairs():
@@ -434,11 +491,15 @@ def test_a_lab_creates_an_information_policy_and_sees_its_maximum_and_expected_c
         "level_multipliers_bp": {"1": 10_000, "2": 12_500, "3": 15_000, "4": 20_000},
         "kind": "information",
         "holdback_bp": 3000,
+        "evidence_z_hundredths": 0,  # the labels below are paid on windows of one or two
     }
     created = lab_client.post(url, body, format="json")
     assert created.status_code == 201, created.json()
     shown = created.json()
     assert shown["kind"] == "information" and shown["holdback_bp"] == 3000
+    assert shown["evidence_z_hundredths"] == 0
+    too_strict = lab_client.post(url, {**body, "evidence_z_hundredths": 1001}, format="json")
+    assert too_strict.status_code == 400 and "evidence_z_hundredths" in str(too_strict.json())
     assert shown["max_reward_per_label"] == "40000"  # 10000 x 2.0 x (1 + 1)
     assert shown["expected_cost_per_label"]["basis"] == "maximum: no label paid yet"
     refused = lab_client.post(url, {**body, "kind": "vibes"}, format="json")
@@ -460,6 +521,27 @@ def test_a_lab_creates_an_information_policy_and_sees_its_maximum_and_expected_c
         budget["policy_kind"] == "information"
         and budget["expected_cost_per_label"] == cost["expected_cost_per_label"]
     )
+
+
+@pytest.mark.django_db
+def test_a_new_information_policy_gates_at_z_2_and_its_rewards_say_so(
+    project, django_capture_on_commit_callbacks
+):
+    from rewards.services import reward_policy_create
+
+    policy = reward_policy_create(
+        project=project, base_rate=10_000, level_multipliers_bp=MULTIPLIERS, kind="information"
+    )
+    assert policy.evidence_z_hundredths == 200
+    credit(project.lab, 10**9)
+    experts = [expert_at(project.domain, 3) for _ in range(2)]
+    _item, labels = _crowd_item(
+        project, ["A", "A"], experts=experts, consensus="A", capture=django_capture_on_commit_callbacks
+    )
+    data = _reward(labels[0]).data
+    # one label shows nothing yet: no term is paid, the whole (young) reward settles later
+    assert data["evidence_z"] == "2" and data["right_window"]["shown"] is False
+    assert data["peer_amount"] == data["right_amount"] == data["amount"] == 0
 
 
 @pytest.mark.django_db
