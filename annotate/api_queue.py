@@ -1,4 +1,7 @@
-"""The expert's labelling API (session-authenticated; usable by scripts after log-in)."""
+"""The expert's labelling API (session-authenticated; usable by scripts after log-in): a transport
+of the queue's engine (annotate/queue/): it authenticates, parses, calls the engine and renders
+(annotate/queue/output.py). Next and submit are usually answered by the ASGI fast path in front
+of it (annotate/queue/fast_path.py), which hands this view every case it does not answer."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.guidelines import guidelines_render
-from annotate.labels import LETTERS
 from annotate.models import Assignment, Project
 from annotate.quality.gold_pool import gold_accuracy, gold_review
 from annotate.queue import (
@@ -16,14 +18,13 @@ from annotate.queue import (
     NoWork,
     access_assignment_for_expert,
     assignment_extend,
-    assignment_next,
     assignment_report,
     assignment_skip,
     assignment_submit,
-    project_with_level,
     projects_open_to,
+    queue_next,
 )
-from annotate.rendering import prompt_html, render_markdown
+from annotate.queue.output import assignment_output, iso, label_output
 from rlhf_platform.accounts.permissions import Allows
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.core.exceptions import ApplicationError
@@ -56,8 +57,8 @@ def label_payload(request, *, what: str) -> tuple[dict, str]:
 class AssignmentOutputSerializer(serializers.Serializer):
     """What the expert sees. Responses are lettered in the shuffled order, without model names
     or ids; a gold item looks exactly like any other. (This class documents the shape in the
-    API schema; ``assignment_output`` builds it: the queue's hot path skips the serializer
-    machinery.)"""
+    API schema; ``annotate.queue.output.assignment_output`` builds it: the queue's hot path
+    skips the serializer machinery.)"""
 
     id = serializers.UUIDField()
     item = serializers.UUIDField()
@@ -76,55 +77,12 @@ class AssignmentOutputSerializer(serializers.Serializer):
     lease_seconds = serializers.IntegerField()
 
 
-def assignment_output(assignment: Assignment) -> dict:
-    project, item = assignment.project, assignment.item
-    return {
-        "id": str(assignment.pk),
-        "item": str(item.uid),
-        "project": {
-            "id": str(project.pk),
-            "name": project.name,
-            "guidelines_url": f"/api/v1/queue/projects/{project.pk}/guidelines",
-        },
-        "prompt": item.prompt,
-        "prompt_html": prompt_html(item.prompt),
-        "responses": [
-            {
-                "label": LETTERS[position],
-                "text": item.responses[index]["text"],
-                "html": render_markdown(item.responses[index]["text"]),
-            }
-            for position, index in enumerate(assignment.shown_order)
-        ],
-        "label_schema": project.label_schema,
-        "status": assignment.status,
-        "leased_at": _iso(assignment.leased_at),
-        "expires_at": _iso(assignment.expires_at),
-        "lease_seconds": project.lease_seconds,
-    }
-
-
-def label_output(*, assignment: Assignment, label) -> dict:
-    return {
-        "id": str(label.pk),
-        "assignment": str(label.assignment_id),
-        "client_id": label.client_id,
-        "created_at": _iso(label.created_at),
-    }
-
-
-def _iso(value) -> str:
-    # DRF's DateTimeField format: ISO 8601, "Z" for UTC.
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 class QueueNextApi(APIView):
     """Lease the next item. 204 when there is nothing, with the reason in the
     ``Queue-Reason`` header (``suspended``, ``no_credential``, ``level_too_low``,
     ``not_qualified``, ``qualification_unavailable``, ``queue_empty``, ...) and a sentence in
     ``Queue-Reason-Message``. Work that exists but waits (``waiting_for_quality``,
-    ``waiting_for_leases``: annotate.queue_answers) also sends ``Retry-After`` in seconds."""
+    ``waiting_for_leases``: annotate/queue/answers.py) also sends ``Retry-After`` in seconds."""
 
     permission_classes = [Allows(A.EXPERT_WORK)]
 
@@ -144,15 +102,7 @@ class QueueNextApi(APIView):
         expert = request_expert(request)
         data = self.InputSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
-        project, level = None, None
-        if data.validated_data.get("project"):
-            found = project_with_level(expert=expert, project_id=data.validated_data["project"])
-            if found is None:
-                raise ApplicationError(
-                    "Project not found.", code="not_found", field="project", status_code=404
-                )
-            project, level = found
-        result = assignment_next(expert=expert, project=project, level=level)
+        result = queue_next(expert=expert, project_id=data.validated_data.get("project"))
         if isinstance(result, NoWork):
             headers = {"Queue-Reason": result.reason, "Queue-Reason-Message": result.message}
             if result.retry_after is not None:
@@ -328,8 +278,8 @@ class GoldReviewApi(APIView):
                 )
         results = gold_review(expert=expert, project=project)
         for entry in results:
-            entry["answered_at"] = _iso(entry["answered_at"])
-            entry["retired_at"] = _iso(entry["retired_at"])
+            entry["answered_at"] = iso(entry["answered_at"])
+            entry["retired_at"] = iso(entry["retired_at"])
         accuracy = gold_accuracy(expert=expert, project=project)
-        accuracy["as_of"] = _iso(accuracy["as_of"])
+        accuracy["as_of"] = iso(accuracy["as_of"])
         return Response({"accuracy": accuracy, "results": results})

@@ -43,7 +43,7 @@ def gate_register(
 
     ``recheck_sql``, for a gate whose refusal must take effect at once: a SQL condition, true
     when the gate lets the expert through, over the parameters ``%(expert)s`` and
-    ``%(project)s``. The queue's fast path (annotate.queue_fast) remembers the gates' verdict
+    ``%(project)s``. The queue's fast path (annotate/queue/fast_path.py) remembers the gates' verdict
     for a second and re-checks these conditions in the very statement that leases the item.
 
     ``lease_guard``, for a gate that must decide at the instant of the lease (see the module's

@@ -12,7 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from annotate.queue_fast import QueueFastPath  # noqa: E402
+from annotate.queue.fast_path import QueueFastPath  # noqa: E402
 from rlhf_platform.core.request_guard import RequestGuard  # noqa: E402
 from rlhf_platform.routing import websocket_urlpatterns  # noqa: E402
 
@@ -20,7 +20,7 @@ application = ProtocolTypeRouter(
     {
         # Every body is limited and scanned before anything reads it (core/request_guard.py).
         # The labelling API's next and submit are answered in front of Django when they can be
-        # (annotate/queue_fast.py); everything else, and every case they hand over, is Django's.
+        # (annotate/queue/fast_path.py); everything else, and every case they hand over, is Django's.
         "http": RequestGuard(QueueFastPath(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

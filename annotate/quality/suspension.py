@@ -99,14 +99,16 @@ def _items_refresh_on_commit(item_ids: list[int], *, suspension_id: Any = None) 
 
 
 def _leases_release(*, project_id: Any, expert_id: Any) -> int:
-    from annotate.queue import _release
+    from annotate.queue import assignment_release
 
     released = 0
     live = Assignment.objects.select_for_update().filter(
         project_id=project_id, expert_id=expert_id, status=Assignment.Status.ACTIVE
     )
     for assignment in live:
-        _release(assignment, Assignment.Status.RELEASED, "suspended from the project")
+        assignment_release(
+            assignment=assignment, status=Assignment.Status.RELEASED, reason="suspended from the project"
+        )
         released += 1
     return released
 

@@ -8,7 +8,7 @@ can retry instead of a pile of requests each holding a thread for 30 s and endin
 
 Where it is answered: the API's exception handler (:mod:`rlhf_platform.core.exceptions`),
 Django's 500 handler for everything outside a DRF view (:mod:`rlhf_platform.core.error_views`),
-and the queue's fast path (:mod:`annotate.queue_fast`).
+and the queue's fast path (:mod:`annotate.queue.fast_path`).
 """
 
 from __future__ import annotations

@@ -215,10 +215,10 @@ def test_another_labs_batch_and_a_read_key_are_refused(api_client, lab, project)
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_fast_path_never_offers_a_cancelled_item(monkeypatch):
-    import annotate.queue_fast as queue_fast
+    import annotate.queue.fast_path as queue_fast
     from tests.annotate.test_queue_fast_path import Expert, Server
 
-    monkeypatch.setattr(queue_fast, "_nudge", lambda: None)
+    monkeypatch.setattr(queue_fast, "_labels_submitted", lambda labels: None)
     project = ProjectFactory(gold_rate=0, overlap=1)
     ItemFactory.create_batch(3, batch=(cancelled := BatchFactory(project=project)))
     kept = ItemFactory(batch=BatchFactory(project=project))

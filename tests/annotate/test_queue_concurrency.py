@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from annotate.models import Assignment, Item, Label, Project, Slot
 from annotate.queue import NoWork, assignment_next, assignment_skip, assignment_submit, assignments_expire
-from annotate.queue_answers import QUEUE_REASONS
+from annotate.queue.answers import QUEUE_REASONS
 from rlhf_platform.core.exceptions import ApplicationError
 from tests.factories import BatchFactory, CredentialFactory, ProjectFactory
 from tests.threads import run_together

@@ -1,4 +1,4 @@
-"""The queue's fast path (annotate/queue_fast.py) over real HTTP: a uvicorn server in this
+"""The queue's fast path (annotate/queue/fast_path.py) over real HTTP: a uvicorn server in this
 process serving the project's ASGI application, on real PostgreSQL.
 
 It must answer next and submit exactly as Django's path does, hand every other case to Django,
@@ -8,6 +8,7 @@ re-check a suspension at once, and keep the queue's guarantees with many experts
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import http.client
 import json
 import socket
@@ -26,12 +27,13 @@ from django.db import connection
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 
-import annotate.queue_fast as queue_fast
+import annotate.queue.fast_path as queue_fast
 from annotate.models import Assignment, Item, Label, Slot
 from annotate.quality.services import labels_quality_drain
 from annotate.quality.suspension import project_suspend
-from annotate.queue_answers import QUEUE_REASONS
-from annotate.queue_fast import QueueFastPath
+from annotate.queue.answers import QUEUE_REASONS
+from annotate.queue.fast_path import QueueFastPath
+from rlhf_platform.core.sessions import SESSION_SEEN_KEY, SESSION_STARTED_KEY
 from tests.factories import BatchFactory, CredentialFactory, ItemFactory, ProjectFactory
 from tests.threads import run_together
 
@@ -80,6 +82,10 @@ class Expert:
     def __init__(self, server: Server, user) -> None:
         client = Client()
         client.force_login(user)
+        # The log-in (rlhf_platform/accounts/login.py) starts the session's clock.
+        session = client.session
+        session[SESSION_STARTED_KEY] = int(time.time())
+        session.save()
         self.session = client.cookies["sessionid"].value
         self.csrf = _get_new_csrf_string()
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
@@ -112,10 +118,10 @@ class Expert:
 
 @pytest.fixture
 def nudges(monkeypatch) -> list:
-    """The quality nudges the fast path sends (counted here instead of queued: the test drains
-    the labels itself)."""
+    """The labels the fast path sends the label_submitted hook for (collected here instead of
+    sent, so that no quality drain is queued: the test drains the labels itself)."""
     sent: list = []
-    monkeypatch.setattr(queue_fast, "_nudge", lambda: sent.append(1))
+    monkeypatch.setattr(queue_fast, "_labels_submitted", sent.extend)
     return sent
 
 
@@ -147,6 +153,9 @@ def test_next_and_submit_are_answered_by_the_fast_path_as_django_answers_them(nu
         )
         assert django_next.status_code == 200
         assert set(django_next.json()) == set(body)
+        # ... and the headers Django's middleware adds (the policy, the security headers).
+        assert {name.lower() for name in django_next.headers} <= set(headers)
+        assert "connect-src 'self' ws://127.0.0.1:" in headers["content-security-policy"]
 
         status, _headers, stored = client.submit(body["id"], choice="A", strength=3, active_seconds=7.5)
         assert status == 201 and server.app.served == 2
@@ -154,7 +163,8 @@ def test_next_and_submit_are_answered_by_the_fast_path_as_django_answers_them(nu
         # "A" was the response shown first: the label names it in canonical terms.
         assert label.choice == "AB"[assignment.shown_order[0]]
         assert label.strength == 3 and label.active_seconds == 7.5 and label.client_id == stored["client_id"]
-        assert label.quality_at is None and nudges  # the worker's drain takes it
+        assert label.quality_at is None  # the worker's drain takes it
+        assert [sent.pk for sent in nudges] == [label.pk]  # label_submitted, once
         assert Slot.objects.get(pk=assignment.slot_id).state == Slot.State.FILLED
         assert Assignment.objects.get(pk=assignment.pk).status == Assignment.Status.SUBMITTED
     assert labels_quality_drain() == 1
@@ -200,6 +210,48 @@ def test_every_other_case_is_handed_to_django(nudges):
         assert status == 401  # Django's answer to a request without a valid session
         # Only the submit that stored the label was the fast path's.
         assert server.app.served == served + 1
+
+
+def _age_remembered_session(server: Server, session_key: str, **times) -> None:
+    """What the fast path remembers of the session, as it is once that much time has passed."""
+    remembered = server.app._principals.get(session_key)
+    server.app._principals.put(session_key, dataclasses.replace(remembered, **times))
+
+
+def test_a_query_string_and_a_session_django_must_refresh_are_handed_to_django(nudges):
+    project = ProjectFactory(gold_rate=0, overlap=1)
+    ItemFactory.create_batch(3, project=project, batch=BatchFactory(project=project))
+    expert = _expert_on(project)
+    with Server() as server:
+        client = Expert(server, expert.user)
+        # Django's UnknownQueryParameterMiddleware refuses a parameter the endpoint does not take.
+        status, _headers, body = client.post(
+            f"/api/v1/queue/next?project={project.pk}", {"project": str(project.pk)}
+        )
+        assert status == 400 and server.app.served == 0
+        status, _headers, first = client.next(project)
+        assert status == 200 and server.app.served == 1
+        # The session was last refreshed two minutes ago: Django's SessionTimeoutMiddleware
+        # refreshes it (a new expiry, the cookie sent again), and then the fast path serves it.
+        engine = import_module(settings.SESSION_ENGINE)
+        store = engine.SessionStore(session_key=client.session)
+        store[SESSION_SEEN_KEY] = int(time.time()) - 120
+        store.save()
+        _age_remembered_session(server, client.session, seen_at=int(time.time()) - 120)
+        status, headers, _body = client.submit(first["id"])
+        assert status == 201 and server.app.served == 1 and "set-cookie" in headers
+        assert engine.SessionStore(session_key=client.session)[SESSION_SEEN_KEY] >= int(time.time()) - 5
+        status, _headers, _body = client.next(project)
+        assert status == 200 and server.app.served == 2
+        # Past the session's absolute maximum: Django ends it, whatever the fast path remembered.
+        store = engine.SessionStore(session_key=client.session)
+        store[SESSION_STARTED_KEY] = int(time.time()) - settings.SESSION_MAX_AGE_SECONDS - 10
+        store.save()
+        _age_remembered_session(
+            server, client.session, started_at=int(time.time()) - settings.SESSION_MAX_AGE_SECONDS - 10
+        )
+        status, _headers, _body = client.next(project)
+        assert status in (401, 403) and server.app.served == 2
 
 
 def test_a_suspension_stops_work_at_once_despite_the_remembered_eligibility(nudges):

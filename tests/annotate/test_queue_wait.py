@@ -1,4 +1,4 @@
-"""The queue's honest answers when the claim finds nothing (annotate/queue_answers.py): work that
+"""The queue's honest answers when the claim finds nothing (annotate/queue/answers.py): work that
 waits for the quality step or for other experts' leases is said to wait, with Retry-After; a
 finished project is ``queue_empty``. SQLite and PostgreSQL alike; the fast path's parity at the end
 (PostgreSQL)."""
@@ -16,7 +16,7 @@ from django.utils import timezone
 from annotate.models import Assignment, Item, Slot
 from annotate.quality.services import labels_quality_drain
 from annotate.queue import NoWork, assignment_next, assignment_submit
-from annotate.queue_answers import (
+from annotate.queue.answers import (
     LEASE_RETRY_MAX_SECONDS,
     QUALITY_RETRY_SECONDS,
     queue_wait_reason,
@@ -152,10 +152,10 @@ def test_without_a_project_the_soonest_wait_of_the_expert_s_projects_is_answered
 def test_the_fast_path_and_django_s_path_give_the_same_wait_answer(monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("the fast path runs on PostgreSQL")
-    import annotate.queue_fast as queue_fast
+    import annotate.queue.fast_path as queue_fast
     from tests.annotate.test_queue_fast_path import Expert, Server
 
-    monkeypatch.setattr(queue_fast, "_nudge", lambda: None)
+    monkeypatch.setattr(queue_fast, "_labels_submitted", lambda labels: None)
     project = ProjectFactory(gold_rate=0, overlap=1, lease_seconds=120)
     ItemFactory(batch=BatchFactory(project=project))
     holder, late = _expert_for(project), _expert_for(project)

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from annotate.finalize import item_finalize
 from annotate.models import Item, Label
 from annotate.queue import NoWork, assignment_next, assignment_submit
-from annotate.queue_answers import QUEUE_REASONS
+from annotate.queue.answers import QUEUE_REASONS
 from rewards.models import LedgerTransaction
 from rewards.policy import policy_max_reward
 from rewards.selectors import BUDGET_EXHAUSTED, lab_budget_balance, ledger_check
