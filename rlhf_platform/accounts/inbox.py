@@ -32,11 +32,7 @@ APPEAL_OUTCOMES = {
     "in the project again.",
     "quality.appeal_upheld": "Staff upheld your suspension after reading your appeal.",
 }
-CREDENTIAL_STATUS = {
-    "approved": "One of your credentials was approved.",
-    "rejected": "One of your credentials was rejected.",
-    "revoked": "One of your credentials was revoked.",
-}
+CREDENTIAL_STATUS = {"approved": "was approved", "rejected": "was rejected", "revoked": "was revoked"}
 
 
 def _url(name: str, anchor: str = "") -> str:
@@ -61,12 +57,14 @@ def describe(event: dict[str, Any]) -> tuple[str, str]:
             _url("my-quality"),
         )
     if kind == "credential.status":
-        text = CREDENTIAL_STATUS.get(
-            str(event.get("status")), f"One of your credentials is now {event.get('status')}."
-        )
+        status = str(event.get("status"))
+        title = event.get("title")
+        subject = f"Your credential “{title}”" if title else "One of your credentials"
+        text = f"{subject} {CREDENTIAL_STATUS.get(status, f'is now {status}')}."
         if event.get("reason"):
             text += f" Reason: {event['reason']}"
-        return text, _url("profile")
+        credential = event.get("credential")
+        return text, _url("profile", f"credential-{credential}" if credential else "")
     return message or kind.replace(".", ": ").replace("_", " "), str(event.get("link") or "")
 
 

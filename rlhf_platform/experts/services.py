@@ -267,7 +267,13 @@ def _credential_transition(
     )
     notify_on_commit(
         user_group(credential.expert.user_id),
-        {"type": "credential.status", "credential": str(credential.pk), "status": to, "reason": reason},
+        {
+            "type": "credential.status",
+            "credential": str(credential.pk),
+            "status": to,
+            "title": credential.title,
+            "reason": reason,
+        },
     )
     return credential
 

@@ -160,7 +160,7 @@ def test_profile_shows_a_decision_live_without_a_reload(asgi_server, browser):
     expect(staff_page.get_by_text("Approved at level 3.")).to_be_visible()
 
     # No reload: the notice appears and the list is refreshed in place.
-    expect(expert_page.locator("#live-notice")).to_have_text("One of your credentials is now approved.")
+    expect(expert_page.locator("#live-notice")).to_have_text("Your credential “MSc Physics” is now approved.")
     expect(row.locator(".status")).to_have_text("approved")
     expect(expert_page.locator(f'#levels tr[data-domain="{credential.domain.path}"] .level')).to_have_text(
         "3 — expert"

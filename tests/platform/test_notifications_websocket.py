@@ -89,7 +89,7 @@ def test_expert_socket_receives_the_approval_after_commit():
 
 @pytest.mark.django_db(transaction=True)
 def test_expert_socket_receives_the_rejection_with_its_reason():
-    credential = CredentialFactory()
+    credential = CredentialFactory(title="MD <Cardiology>")
     staff = _staff_client(StaffFactory())
     headers = _session_headers(credential.expert.user)
 
@@ -111,11 +111,18 @@ def test_expert_socket_receives_the_rejection_with_its_reason():
         "type": "credential.status",
         "credential": str(credential.pk),
         "status": "rejected",
+        "title": "MD <Cardiology>",
         "reason": "Illegible.",
         "notification": kept.pk,
         "unread": 1,
     }
-    assert kept.message == "One of your credentials was rejected. Reason: Illegible."
+    # The notice names the credential and links to its row on the profile.
+    assert kept.message == "Your credential “MD <Cardiology>” was rejected. Reason: Illegible."
+    assert kept.link == f"/profile/#credential-{credential.pk}"
+    client = APIClient()
+    client.force_login(credential.expert.user)
+    inbox = client.get("/inbox/").content.decode()
+    assert "“MD &lt;Cardiology&gt;” was rejected" in inbox and "<Cardiology>" not in inbox
 
 
 @pytest.mark.django_db(transaction=True)

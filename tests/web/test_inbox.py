@@ -80,7 +80,8 @@ def test_a_credential_decision_lands_in_the_inbox(pushed):
     credential_approve(credential=credential, reviewer=StaffFactory())
     kept = Notification.objects.get(user=credential.expert.user)
     assert kept.kind == "credential.status"
-    assert kept.message == "One of your credentials was approved." and kept.link == "/profile/"
+    assert kept.message == f"Your credential “{credential.title}” was approved."
+    assert kept.link == f"/profile/#credential-{credential.pk}"
 
 
 def test_inbox_lists_counts_and_marks_read(pushed):

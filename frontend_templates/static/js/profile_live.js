@@ -26,7 +26,8 @@
       var event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
       if (event.type !== "credential.status") return;
-      notice.textContent = "One of your credentials is now " + event.status + ".";
+      notice.textContent = (event.title ? "Your credential “" + event.title + "”" : "One of your credentials") +
+        " is now " + event.status + ".";
       notice.hidden = false;
       refresh();
     };
