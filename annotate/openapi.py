@@ -1,11 +1,14 @@
-"""The batch record as OpenAPI component schemas, from the one definition the ingest validates
-with (``annotate.ingest.validate.ItemRecord``, a msgspec struct), so the documented upload body
-and the validator cannot drift: ``BatchItemRecord`` (with ``BatchResponse`` and
-``BatchMessage``). The upload's JSON body is documented as an array of them; its JSON Lines
-body as text, one record a line.
+"""Typed OpenAPI components for what the platform reads as free JSON.
 
-msgspec writes JSON Schema 2020-12; the schema here is OpenAPI 3.0, so a ``{"type": "null"}``
-alternative becomes ``nullable``.
+The batch record, from the one definition the ingest validates with
+(``annotate.ingest.validate.ItemRecord``, a msgspec struct), so the documented upload body and
+the validator cannot drift: ``BatchItemRecord`` (with ``BatchResponse`` and ``BatchMessage``).
+The upload's JSON body is documented as an array of them; its JSON Lines body as text, one
+record a line. msgspec writes JSON Schema 2020-12; the schema here is OpenAPI 3.0, so a
+``{"type": "null"}`` alternative becomes ``nullable``.
+
+The label schema (``LabelSchema``, ``annotate/schema.py``) on projects, exams and assignments,
+and an item's prompt, responses and metadata as the record gave them.
 """
 
 from __future__ import annotations
@@ -65,4 +68,126 @@ def add_batch_record_components(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in batch_record_schemas().items():
         schemas.setdefault(name, schema)
+    return result
+
+
+# --- The label schema and the item, typed -----------------------------------------------------
+
+LABEL_SCHEMA_REF = "#/components/schemas/LabelSchema"
+
+
+def label_schema_schemas() -> dict[str, dict]:
+    """``LabelSchema`` and ``LabelCriterion``: what ``annotate.schema.schema_validate`` accepts
+    (it checks more: ``choices`` holds A and B, a criterion's ``min`` is below its ``max``, ...)."""
+    from annotate.schema import DEFAULT_SCHEMA, KEY_RE, PAIRWISE_CHOICES, RATIONALE_MODES, schema_normalize
+
+    return {
+        "LabelSchema": {
+            "type": "object",
+            "description": "What a label holds (annotate/schema.py). Answers carry it with every "
+            "default written out.",
+            "properties": {
+                "kind": {
+                    "type": "string",
+                    "enum": ["pairwise", "ranking"],
+                    "description": "pairwise: 2 responses; ranking: 3 to 8.",
+                },
+                "choices": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": list(PAIRWISE_CHOICES)},
+                    "minItems": 2,
+                    "maxItems": len(PAIRWISE_CHOICES),
+                    "uniqueItems": True,
+                    "description": "Pairwise only: the answers allowed; A and B always.",
+                },
+                "strength": {
+                    "type": "object",
+                    "nullable": True,
+                    "properties": {
+                        "levels": {
+                            "type": "array",
+                            "items": {"type": "string", "minLength": 1},
+                            "minItems": 2,
+                            "maxItems": 7,
+                            "description": "The scale, weakest first (a strength is a 1-based position).",
+                        }
+                    },
+                    "required": ["levels"],
+                    "additionalProperties": False,
+                    "description": "Pairwise only, optional.",
+                },
+                "ranking": {
+                    "type": "object",
+                    "properties": {"ties_allowed": {"type": "boolean", "default": True}},
+                    "additionalProperties": False,
+                    "description": "Ranking only.",
+                },
+                "criteria": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/LabelCriterion"},
+                    "maxItems": 12,
+                    "description": "Per-response ratings on integer scales.",
+                },
+                "rationale": {
+                    "type": "object",
+                    "properties": {
+                        "mode": {"type": "string", "enum": list(RATIONALE_MODES), "default": "optional"},
+                        "min_length": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 0},
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "required": ["kind"],
+            "additionalProperties": False,
+            "example": schema_normalize(DEFAULT_SCHEMA),
+        },
+        "LabelCriterion": {
+            "type": "object",
+            "properties": {
+                "key": {"type": "string", "pattern": KEY_RE.pattern},
+                "label": {"type": "string", "minLength": 1},
+                "min": {"type": "integer", "minimum": 0, "maximum": 10, "default": 1},
+                "max": {"type": "integer", "minimum": 1, "maximum": 10},
+                "description": {"type": "string"},
+            },
+            "required": ["key", "label", "max"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def _untyped(schema: dict) -> bool:
+    return not {"type", "$ref", "allOf", "oneOf", "anyOf", "enum"} & set(schema)
+
+
+# An item as the lab sent it: the record's prompt and responses, and its metadata.
+ITEM_FIELDS = {
+    "prompt": {
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"$ref": f"#/components/schemas/{PREFIX}Message"}},
+        ],
+        "description": "A string, or a list of {role, content} messages.",
+    },
+    "responses": {"type": "array", "items": {"$ref": f"#/components/schemas/{PREFIX}Response"}},
+    "metadata": {"type": "object", "additionalProperties": {}},
+}
+
+
+def type_label_schemas_and_items(result, generator, request, public):
+    """drf-spectacular postprocessing hook (after ``add_batch_record_components``): every
+    untyped ``label_schema`` property becomes a ``LabelSchema``, and ``ItemOutput``'s prompt,
+    responses and metadata the batch record's types."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in label_schema_schemas().items():
+        schemas.setdefault(name, schema)
+    for name, component in list(schemas.items()):
+        properties = component.get("properties", {})
+        field = properties.get("label_schema")
+        if field is not None and _untyped(field):
+            properties["label_schema"] = {"$ref": LABEL_SCHEMA_REF}
+        if name == "ItemOutput":
+            for key, typed in ITEM_FIELDS.items():
+                if key in properties and _untyped(properties[key]):
+                    properties[key] = typed
     return result

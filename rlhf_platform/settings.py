@@ -565,9 +565,11 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "rlhf_platform.core.openapi_errors.document_error_responses",
+        "annotate.openapi.add_batch_record_components",
+        "annotate.openapi.type_label_schemas_and_items",
+        "rlhf_platform.webhooks.openapi.document_webhook_payloads",
         "rlhf_platform.core.openapi_examples.add_response_examples",
         "rlhf_platform.core.openapi_request_examples.add_request_examples",
-        "annotate.openapi.add_batch_record_components",
     ],
 }
 

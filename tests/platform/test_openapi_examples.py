@@ -3,11 +3,7 @@ and of its successful answer, and every example is valid against the schema it i
 
 from __future__ import annotations
 
-import copy
-
-import jsonschema
 import pytest
-from drf_spectacular.generators import SchemaGenerator
 
 from annotate.ingest.validate import ItemValidator
 from annotate.schema import schema_normalize, schema_validate
@@ -17,8 +13,9 @@ from rlhf_platform.core.openapi_request_examples import (
     NDJSON_EXAMPLES,
     REQUEST_EXAMPLES,
 )
+from tests.openapi_schema import openapi_schema, schema_errors
 
-SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
+SCHEMA = openapi_schema()
 COMPONENTS = SCHEMA["components"]["schemas"]
 OPERATIONS = [
     (f"{method.upper()} {path}", operation)
@@ -29,30 +26,8 @@ WITH_BODY = [(name, operation) for name, operation in OPERATIONS if "requestBody
 IDS = [name for name, _ in OPERATIONS]
 
 
-def _json_schema(schema):
-    """OpenAPI 3.0's schema dialect as JSON Schema: ``nullable`` as a null alternative,
-    component references into ``$defs``."""
-    if isinstance(schema, list):
-        return [_json_schema(value) for value in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {key: _json_schema(value) for key, value in schema.items() if key not in ("nullable", "example")}
-    if "$ref" in out:
-        out["$ref"] = out["$ref"].replace("#/components/schemas/", "#/$defs/")
-    if schema.get("nullable"):
-        if "enum" in out and None not in out["enum"]:
-            out["enum"] = [*out["enum"], None]
-        out = {"anyOf": [out, {"type": "null"}]}
-    return out
-
-
-DEFS = {name: _json_schema(schema) for name, schema in COMPONENTS.items()}
-
-
 def _errors(value, schema) -> list[str]:
-    full = {**_json_schema(copy.deepcopy(schema)), "$defs": DEFS}
-    validator = jsonschema.Draft202012Validator(full, format_checker=jsonschema.FormatChecker())
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(value)]
+    return schema_errors(value, schema)
 
 
 def _examples(content: dict) -> list:
@@ -133,3 +108,33 @@ def test_the_batch_record_example_is_accepted_by_the_ingest_validator():
     bad = {**BATCH_RECORDS[0], "colour": "red"}
     assert _errors([bad], {"type": "array", "items": {"$ref": "#/components/schemas/BatchItemRecord"}})
     assert [e.code for e in validator.check_object(1, bad)[1]] == ["unknown_field"]
+
+
+def test_the_label_schema_is_a_component_wherever_it_appears():
+    for name in (
+        "ProjectOutput",
+        "ProjectListInputRequest",
+        "ProjectDetailPatchedInputRequest",
+        "ExamOutput",
+    ):
+        assert COMPONENTS[name]["properties"]["label_schema"] == {"$ref": "#/components/schemas/LabelSchema"}
+    item = COMPONENTS["ItemOutput"]["properties"]
+    assert item["responses"]["items"] == {"$ref": "#/components/schemas/BatchResponse"}
+    assert {"type": "string"} in item["prompt"]["oneOf"]
+
+
+@pytest.mark.parametrize("kind", ["pairwise", "ranking"])
+def test_label_schemas_the_validator_takes_fit_the_component_and_others_do_not(kind):
+    from annotate.schema import DEFAULT_SCHEMA
+
+    ref = {"$ref": "#/components/schemas/LabelSchema"}
+    given = DEFAULT_SCHEMA if kind == "pairwise" else {"kind": "ranking", "ranking": {"ties_allowed": False}}
+    for schema in (given, schema_normalize(given), LABEL_SCHEMA):
+        if schema.get("kind") == kind:
+            assert schema_validate(schema) == [] and _errors(schema, ref) == [], schema
+    for wrong in (
+        {**given, "colour": 1},
+        {**given, "kind": "likert"},
+        {**given, "criteria": [{"key": "A b"}]},
+    ):
+        assert schema_validate(wrong) and _errors(wrong, ref), wrong
