@@ -129,7 +129,7 @@ def earnings(request):
             "lines": lines,
             "held_shares": holdbacks_pending(expert_id=profile.pk),
             "policies": [{"policy": policy, "terms": policy_terms(policy)} for policy in policies],
-            # Items link to the staff item page for staff; an expert has no item page yet.
+            # Staff follow an item to the staff item page; an expert, to their own label of it.
             "item_links": principal_may(request.user, A.STAFF_VIEW),
         },
     )
