@@ -8,7 +8,8 @@ record a line. msgspec writes JSON Schema 2020-12; the schema here is OpenAPI 3.
 ``{"type": "null"}`` alternative becomes ``nullable``.
 
 The label schema (``LabelSchema``, ``annotate/schema.py``) on projects, exams and assignments,
-and an item's prompt, responses and metadata as the record gave them.
+an item's prompt, responses and metadata as the record gave them, and a label's body (submit,
+revise, an exam answer) as ``annotate/labels.py`` reads it.
 """
 
 from __future__ import annotations
@@ -174,6 +175,48 @@ ITEM_FIELDS = {
 }
 
 
+# A label's body in the letters shown (annotate/labels.py checks it against the project's
+# schema): a choice for a pairwise project, a ranking for a ranking one.
+_RANKING = {
+    "type": "array",
+    "items": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    "minItems": 1,
+    "description": 'Groups of tied letters, best first: [["B"], ["A", "C"]].',
+}
+LABEL_FIELDS = {
+    "choice": {
+        "type": "string",
+        "nullable": True,
+        "enum": ["A", "B", "tie", "both_bad"],
+        "description": "Pairwise: one of the project's choices, in the letters shown.",
+    },
+    "strength": {
+        "type": "integer",
+        "nullable": True,
+        "minimum": 1,
+        "maximum": 7,
+        "description": "Pairwise, with a strength scale: 1-based position on it (for A or B).",
+    },
+    "ranking": _RANKING,
+    "criteria": {
+        "type": "object",
+        "nullable": True,
+        "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "description": "Every response (letter) rated on every criterion: {letter: {key: rating}}.",
+    },
+    "rationale": {"type": "string", "nullable": True, "maxLength": 20000},
+    "active_seconds": {
+        "type": "number",
+        "nullable": True,
+        "minimum": 0,
+        "maximum": 86400,
+        "description": "Seconds the expert spent on the item.",
+    },
+}
+LABEL_BODIES = {"AssignmentSubmitInputRequest", "AssignmentReviseInputRequest"}
+ANSWER_PATH = "/api/v1/exam-questions/{answer_id}/answer"
+
+
 def type_label_schemas_and_items(result, generator, request, public):
     """drf-spectacular postprocessing hook (after ``add_batch_record_components``): every
     untyped ``label_schema`` property becomes a ``LabelSchema``, and ``ItemOutput``'s prompt,
@@ -190,4 +233,15 @@ def type_label_schemas_and_items(result, generator, request, public):
             for key, typed in ITEM_FIELDS.items():
                 if key in properties and _untyped(properties[key]):
                     properties[key] = typed
+        if name in LABEL_BODIES:
+            for key, typed in LABEL_FIELDS.items():
+                if key in properties and _untyped(properties[key]):
+                    properties[key] = typed
+        if name == "AdjudicationDecideInputRequest" and _untyped(properties.get("ranking", {"type": 0})):
+            properties["ranking"] = {**_RANKING, "nullable": True}
+    # An exam answer is a label's body with its client_id, as a submit's.
+    answer = result.get("paths", {}).get(ANSWER_PATH, {}).get("post", {}).get("requestBody")
+    if answer is not None:
+        for content in answer.get("content", {}).values():
+            content["schema"] = {"$ref": "#/components/schemas/AssignmentSubmitInputRequest"}
     return result

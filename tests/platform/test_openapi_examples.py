@@ -138,3 +138,18 @@ def test_label_schemas_the_validator_takes_fit_the_component_and_others_do_not(k
         {**given, "criteria": [{"key": "A b"}]},
     ):
         assert schema_validate(wrong) and _errors(wrong, ref), wrong
+
+
+def test_a_labels_body_is_typed_for_submit_revise_and_an_exam_answer():
+    submit = COMPONENTS["AssignmentSubmitInputRequest"]
+    assert submit["properties"]["choice"]["enum"] == ["A", "B", "tie", "both_bad"]
+    assert submit["properties"]["ranking"]["items"]["items"] == {"type": "string"}
+    assert COMPONENTS["AssignmentReviseInputRequest"]["properties"]["strength"]["type"] == "integer"
+    answer = SCHEMA["paths"]["/api/v1/exam-questions/{answer_id}/answer"]["post"]["requestBody"]["content"]
+    assert answer["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AssignmentSubmitInputRequest"
+    }
+    ref = {"$ref": "#/components/schemas/AssignmentSubmitInputRequest"}
+    assert schema_errors({"client_id": "c1", "ranking": [["B"], ["A", "C"]]}, ref) == []
+    assert schema_errors({"client_id": "c1", "choice": "C"}, ref)
+    assert schema_errors({"client_id": "c1", "ranking": "B>A"}, ref)
