@@ -11,7 +11,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -33,6 +33,13 @@ from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.lab_api import LabAPIView
 from rlhf_platform.core.serializers import InputSerializer
 
+# Two rows of format=dpo in the standard form (TRL's prompt, chosen, rejected).
+DPO_EXAMPLE = (
+    '{"prompt": "Is a QTc of 520 ms a reason to stop sotalol?", "chosen": "Yes: above 500 ms, stop or '
+    'reduce it.", "rejected": "No: only above 600 ms."}\n'
+    '{"prompt": "Which beta-blocker after a myocardial infarction?", "chosen": "Metoprolol succinate '
+    'or bisoprolol, titrated.", "rejected": "Any beta-blocker works equally well."}\n'
+)
 
 class ExportContentNegotiation(BaseContentNegotiation):
     """``?format=`` names the export format here, not one of DRF's renderers (DRF would
@@ -175,7 +182,17 @@ class ProjectExportApi(LabAPIView):
         ],
         responses={
             (200, CONTENT_TYPES["jsonl"]): OpenApiResponse(
-                OpenApiTypes.STR, description="JSON Lines, one object per line."
+                OpenApiTypes.STR,
+                description="JSON Lines, one object per line.",
+                examples=[
+                    OpenApiExample(
+                        "format=dpo",
+                        value=DPO_EXAMPLE,
+                        media_type=CONTENT_TYPES["jsonl"],
+                        response_only=True,
+                        status_codes=["200"],
+                    )
+                ],
             ),
             (200, CONTENT_TYPES["parquet"]): OpenApiResponse(
                 OpenApiTypes.BINARY, description="One Parquet file."

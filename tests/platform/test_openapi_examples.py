@@ -153,3 +153,13 @@ def test_a_labels_body_is_typed_for_submit_revise_and_an_exam_answer():
     assert schema_errors({"client_id": "c1", "ranking": [["B"], ["A", "C"]]}, ref) == []
     assert schema_errors({"client_id": "c1", "choice": "C"}, ref)
     assert schema_errors({"client_id": "c1", "ranking": "B>A"}, ref)
+
+
+def test_the_exports_example_is_json_lines_of_trl_dpo_rows():
+    import json
+
+    path = SCHEMA["paths"]["/api/v1/projects/{project_id}/export"]["get"]
+    content = path["responses"]["200"]["content"]["application/x-ndjson"]
+    [text] = _examples(content)
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert rows and all(set(row) == {"prompt", "chosen", "rejected"} for row in rows)
