@@ -127,19 +127,47 @@ def agreement_class(
 # --- Gold ------------------------------------------------------------------------------------
 
 
+def _graded_golds(*, expert_id: Any, project_id: Any) -> Any:
+    return Label.objects.filter(
+        expert_id=expert_id, project_id=project_id, is_gold=True, gold_passed__isnull=False
+    ).order_by("-created_at")
+
+
 def gold_window(*, label: Label, policy: RewardPolicy) -> dict[str, Any]:
     """The expert's gold record in the project just before ``label``, and whether it passes."""
     graded = list(
-        Label.objects.filter(
-            expert_id=label.expert_id,
-            project_id=label.project_id,
-            is_gold=True,
-            gold_passed__isnull=False,
-            created_at__lt=label.created_at,
-        )
-        .order_by("-created_at")
+        _graded_golds(expert_id=label.expert_id, project_id=label.project_id)
+        .filter(created_at__lt=label.created_at)
         .values_list("gold_passed", flat=True)[: policy.gold_window]
     )
+    return _gold_record(graded, policy)
+
+
+def gold_windows(*, labels: list[Label], policy: RewardPolicy) -> dict[Any, dict[str, Any]]:
+    """:func:`gold_window` of many labels of ``policy``'s project, by label id: two reads per
+    expert (the window before their first label, the golds graded among their labels) instead
+    of one per label."""
+    by_expert: dict[Any, list[Label]] = {}
+    for label in labels:
+        by_expert.setdefault(label.expert_id, []).append(label)
+    windows = {}
+    for expert_id, mine in by_expert.items():
+        first, last = min(lb.created_at for lb in mine), max(lb.created_at for lb in mine)
+        golds = _graded_golds(expert_id=expert_id, project_id=policy.project_id)
+        rows = list(
+            golds.filter(created_at__gte=first, created_at__lt=last).values_list("created_at", "gold_passed")
+        )
+        rows += list(
+            golds.filter(created_at__lt=first).values_list("created_at", "gold_passed")[: policy.gold_window]
+        )
+        for label in mine:
+            graded = [ok for at, ok in rows if at < label.created_at][: policy.gold_window]
+            windows[label.pk] = _gold_record(graded, policy)
+    return windows
+
+
+def _gold_record(graded: list[bool], policy: RewardPolicy) -> dict[str, Any]:
+    """A gold window's figures from its graded answers, newest first."""
     seen, passed = len(graded), sum(1 for ok in graded if ok)
     if seen < policy.gold_min_seen:
         passes, accuracy_bp = True, None
@@ -160,14 +188,23 @@ def gold_window(*, label: Label, policy: RewardPolicy) -> dict[str, Any]:
 # --- The formula -----------------------------------------------------------------------------
 
 
-def reward_compute(*, label: Label, policy: RewardPolicy, consensus: ItemConsensus | None) -> dict[str, Any]:
+def reward_compute(
+    *,
+    label: Label,
+    policy: RewardPolicy,
+    consensus: ItemConsensus | None,
+    level: int | None = None,
+    gold: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every input of the label's reward and the amount (``amount`` is an int; the rest is
-    what the expert's statement shows)."""
+    what the expert's statement shows). ``level`` and ``gold``: the expert's level on the day
+    of the label and its :func:`gold_window`, when the caller read them for many labels."""
     project: Project = label.project
-    level = expertise_level(expert=label.expert, domain=project.domain, today=label.created_at.date())
+    if level is None:
+        level = expertise_level(expert=label.expert, domain=project.domain, today=label.created_at.date())
     multiplier_bp = int(policy.level_multipliers_bp.get(str(level), 0))
     cls, weight_bp = agreement_class(label=label, consensus=consensus, policy=policy)
-    gold = gold_window(label=label, policy=policy)
+    gold = gold if gold is not None else gold_window(label=label, policy=policy)
     base = int(policy.base_rate)
     raw = base * multiplier_bp * weight_bp // (BP * BP) if gold["passes"] else 0
     amount = max(raw, int(policy.min_reward)) if raw > 0 else 0

@@ -36,7 +36,8 @@ from rewards.ledger import (
     ledger_post_many,
 )
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
-from rewards.policy import reward_compute
+from rewards.policy import gold_windows, reward_compute
+from rlhf_platform.experts.selectors import expertise_levels_in_domain
 
 
 def reward_reference(label_id: Any) -> str:
@@ -61,15 +62,17 @@ def _reward_posting(
     consensus: ItemConsensus | None,
     budget: LedgerAccount,
     payable: LedgerAccount | None = None,
+    inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ledger posting of a label's reward (the arguments of ``ledger_post``, one of
-    ``ledger_post_many``'s postings); ``payable``: the expert's payable account, when the
-    caller has read it already."""
+    ``ledger_post_many``'s postings); ``payable``: the expert's payable account, and
+    ``inputs``: the level and gold window of an ``agreement`` reward, when the caller has
+    read them already."""
     if policy.kind == RewardPolicy.Kind.INFORMATION:
         from rewards.holdbacks import information_posting
 
         return information_posting(label=label, policy=policy, consensus=consensus, budget=budget)
-    breakdown = reward_compute(label=label, policy=policy, consensus=consensus)
+    breakdown = reward_compute(label=label, policy=policy, consensus=consensus, **(inputs or {}))
     amount = breakdown["amount"]
     payable = payable or expert_account(kind=LedgerAccount.Kind.ANNOTATOR, expert_id=label.expert_id)
     return reward_posting_build(label=label, legs=[(budget, -amount), (payable, amount)], data=breakdown)
@@ -224,6 +227,7 @@ def _post(
             expert_id__in={label.expert_id for item in agreed for label in todo[item["id"]]},
         )
     }
+    inputs = _agreement_inputs(items=agreed, todo=todo, policies=policies)
     postings = [
         _reward_posting(
             label=label,
@@ -231,6 +235,7 @@ def _post(
             consensus=consensus.get(item["id"]),
             budget=budgets[label.project.lab_id],
             payable=payables.get(label.expert_id),
+            inputs=inputs[label.pk],
         )
         for item in agreed
         for label in todo[item["id"]]
@@ -257,3 +262,28 @@ def _post(
         ]
         for txn, _created in ledger_post_many(item_postings):
             posted[txn.label_id] = txn
+
+
+def _agreement_inputs(
+    *, items: list[dict[str, Any]], todo: dict[Any, list[Label]], policies: dict[Any, RewardPolicy]
+) -> dict[Any, dict[str, Any]]:
+    """The level and gold window of each label of ``agreement`` rewards (what
+    ``reward_compute`` reads per label), read for the whole group: one read per domain and
+    day for the levels, two per expert and policy for the gold windows."""
+    by_day: dict[tuple, list[Label]] = defaultdict(list)
+    by_policy: dict[Any, list[Label]] = defaultdict(list)
+    for item in items:
+        for label in todo[item["id"]]:
+            by_day[(label.project.domain_id, label.created_at.date())].append(label)
+            by_policy[policies[item["id"]].pk].append(label)
+    inputs: dict[Any, dict[str, Any]] = defaultdict(dict)
+    for (_domain_id, day), labels in by_day.items():
+        experts = list({label.expert_id for label in labels})
+        levels = expertise_levels_in_domain(expert_ids=experts, domain=labels[0].project.domain, today=day)
+        for label in labels:
+            inputs[label.pk]["level"] = levels.get(label.expert_id, 0)
+    by_id = {policy.pk: policy for policy in policies.values()}
+    for policy_id, labels in by_policy.items():
+        for label_id, gold in gold_windows(labels=labels, policy=by_id[policy_id]).items():
+            inputs[label_id]["gold"] = gold
+    return inputs

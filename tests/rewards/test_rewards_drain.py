@@ -16,8 +16,10 @@ from annotate.models import Item, Label
 from rewards import tasks
 from rewards.drain import rewards_due_drain, rewards_due_mark
 from rewards.models import LedgerTransaction, RewardDue
+from rewards.policy import gold_window, gold_windows
 from rewards.selectors import lab_budget_balance, lab_commitments, ledger_check
 from rewards.services import item_rewards, reward_reference
+from rlhf_platform.experts.selectors import expertise_level, expertise_levels_in_domain
 from tests.factories import ItemConsensusFactory, ItemFactory, LabelFactory
 from tests.rewards.conftest import credit, expert_at, policy_for
 from tests.threads import run_together
@@ -219,3 +221,33 @@ def test_a_group_locks_the_lab_budget_once_not_once_per_item(project):
     ]
     assert len(account_locks) == 2  # the group's lock, and the posting's own (already held)
     assert LedgerTransaction.objects.filter(kind="reward").count() == 30
+
+
+@pytest.mark.django_db
+def test_a_groups_gold_windows_and_levels_are_those_read_label_by_label(project):
+    policy = policy_for(project, base_rate=100, gold_window=3, gold_min_seen=2)
+    experts = [expert_at(project.domain, level) for level in (1, 3)]
+    start = timezone.now() - dt.timedelta(hours=1)
+    labels = []
+    for n in range(12):
+        for e, expert in enumerate(experts):
+            at = start + dt.timedelta(minutes=n, seconds=e)
+            if n % 3 != 2:
+                gold_item = ItemFactory(batch__project=project, gold_answer=True)
+                LabelFactory(item=gold_item, expert=expert, gold_passed=(n + e) % 4 != 0, created_at=at)
+            else:
+                item = ItemFactory(batch__project=project)
+                labels.append(LabelFactory(item=item, expert=expert, created_at=at))
+    windows = gold_windows(labels=labels, policy=policy)
+    assert windows == {label.pk: gold_window(label=label, policy=policy) for label in labels}
+    assert {w["seen"] for w in windows.values()} == {2, 3}
+    assert {w["passes"] for w in windows.values()} == {True, False}
+    levels = expertise_levels_in_domain(expert_ids=[e.pk for e in experts], domain=project.domain)
+    assert (
+        levels
+        == {e.pk: expertise_level(expert=e, domain=project.domain) for e in experts}
+        == {
+            experts[0].pk: 1,
+            experts[1].pk: 3,
+        }
+    )
