@@ -360,6 +360,10 @@ QUALITY_SUSPEND_P1 = float(os.environ.get("QUALITY_SUSPEND_P1", "0.25"))
 QUALITY_SUSPEND_SILVER_P0 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P0", "0.55"))
 QUALITY_SUSPEND_SILVER_P1 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P1", "0.25"))
 QUALITY_SUSPEND_SILVER_CONFIDENCE = float(os.environ.get("QUALITY_SUSPEND_SILVER_CONFIDENCE", "0.95"))
+# An item a trusted annotator (fitted accuracy at least this, a good gold record, no suspected
+# group) disagrees with is not finalised on the others' word: more labels, then adjudication.
+# Above 1: off.
+QUALITY_DISSENT_ACCURACY = float(os.environ.get("QUALITY_DISSENT_ACCURACY", "0.85"))
 # Silver gold: an ordinary item final with a consensus this sure, vouched for outside every
 # suspected group, joins the gold pool; silver items stay at most this share of the pool.
 QUALITY_SILVER_GOLD_CONFIDENCE = float(os.environ.get("QUALITY_SILVER_GOLD_CONFIDENCE", "0.98"))

@@ -6,6 +6,8 @@ Adaptive overlap, as a rule of the item's labels only (not of their order):
 
 - while a slot of the item is open, waiting or leased: wait for its label;
 - at least ``k`` labels counted and confidence >= ``project.confidence_threshold``: final;
+- except that an item a trusted annotator disagrees with is not finalised on the others' word
+  (:func:`trusted_dissent`: more labels, then adjudication);
 - otherwise, ``max_overlap`` labels counted: adjudication (staff or top-level experts);
 - otherwise one more slot (or as many as bring the counted labels back to ``k`` when labels
   were excluded by a suspension).
@@ -21,11 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
 from annotate.finalize import item_finalize
-from annotate.models import Item, ItemConsensus, Label, Project, ProjectQualityModel, Slot
+from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label, Project, ProjectQualityModel, Slot
 from annotate.quality.aggregation import DawidSkeneModel, ItemResult, Vote, item_consensus
 from annotate.quality.gold import ranking_distance
 from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit
@@ -150,16 +153,19 @@ def overlap_decision(
     confidence: float | None,
     project: Project,
     labels: int | None = None,
+    dissent: bool = False,
 ) -> Decision:
     """The adaptive-overlap rule (see the module's docstring). Pure. ``counted``: the item's
     independent votes; ``labels``: its counted labels (default ``counted``), which
-    ``max_overlap`` caps."""
+    ``max_overlap`` caps; ``dissent``: a trusted annotator disagrees with the consensus, which
+    then does not finalise."""
     labels = counted if labels is None else labels
     if state in (Item.State.FINAL, Item.State.ADJUDICATION, Item.State.CANCELLED):
         return Decision(Action.NONE)
     if pending_slots > 0:
         return Decision(Action.WAIT)
-    if counted >= project.overlap and confidence is not None and confidence >= project.confidence_threshold:
+    sure = confidence is not None and confidence >= project.confidence_threshold
+    if counted >= project.overlap and sure and not dissent:
         return Decision(Action.FINALISE)
     if labels >= project.max_overlap:
         return Decision(Action.ADJUDICATE)
@@ -211,6 +217,38 @@ def independent_count(expert_ids: Iterable[Any], model: DawidSkeneModel | None) 
     return len(units)
 
 
+def trusted_dissent(
+    *, project: Project, consensus: Any, votes: Sequence[tuple[Any, str]], model: DawidSkeneModel | None
+) -> bool:
+    """Whether a trusted annotator disagrees with the item's consensus: one whose fitted accuracy
+    is at least ``QUALITY_DISSENT_ACCURACY``, who is in no suspected group and whose gold record in
+    the project is good (the record that vouches for a silver grade). On a hard item two
+    non-experts who agree on a wrong answer can outweigh an expert in the vote; such an item is not
+    finalised on their word but gets more labels and, at ``max_overlap``, adjudication. ``votes``
+    are the item's counted ``(expert_id, choice)``; pairwise choices only."""
+    threshold = settings.QUALITY_DISSENT_ACCURACY
+    if model is None or consensus is None or getattr(consensus, "ranking", None) or not consensus.choice:
+        return False
+    if threshold > 1:
+        return False
+    candidates = {
+        str(expert_id)
+        for expert_id, choice in votes
+        if choice
+        and choice != consensus.choice
+        and model.group_of(str(expert_id)) is None
+        and model.worker_accuracy(str(expert_id)) >= threshold
+    }
+    if not candidates:
+        return False
+    from annotate.quality.silver import gold_record_is_good  # silver imports this module
+
+    rows = AnnotatorQuality.objects.filter(project_id=project.pk, expert_id__in=candidates).values_list(
+        "gold_passed", "gold_failed"
+    )
+    return any(gold_record_is_good(passed=passed, failed=failed, project=project) for passed, failed in rows)
+
+
 def pending_slot_count(item_id: int) -> int:
     return Slot.objects.filter(item_id=item_id).exclude(state=Slot.State.FILLED).count()
 
@@ -226,7 +264,8 @@ def item_act(
     labels as independent votes (:func:`independent_count`; ``max_overlap`` still counts every
     label). Returns the decision and, when the item became final, the agreement of each
     labeller with it."""
-    experts = list(counted_labels(item.pk).values_list("expert_id", flat=True))
+    votes = list(counted_labels(item.pk).values_list("expert_id", "choice"))
+    experts = [expert_id for expert_id, _choice in votes]
     decision = overlap_decision(
         state=item.state,
         counted=independent_count(experts, model),
@@ -235,6 +274,18 @@ def item_act(
         confidence=consensus.confidence if consensus is not None else None,
         project=project,
     )
+    if decision.action is Action.FINALISE and trusted_dissent(
+        project=project, consensus=consensus, votes=votes, model=model
+    ):
+        decision = overlap_decision(
+            state=item.state,
+            counted=independent_count(experts, model),
+            labels=len(experts),
+            pending_slots=0,
+            confidence=consensus.confidence,
+            project=project,
+            dissent=True,
+        )
     deltas: dict[Any, list[int]] = {}
     if decision.action is Action.FINALISE:
         if item_finalize(item=item):

@@ -105,11 +105,14 @@ def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_wit
     assert AnnotatorQuality.objects.get(project=project, expert=first).suspend_events == 0
 
 
-def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_against_it():
+def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_against_it(settings):
     """A disagreeing label brings more labels (the item escalates), so the consensus without it
     is surer than without an agreeing one: scored against those, disagreeing labels would be
     graded far more often than agreeing ones, and honest annotators would look worse than they
     are. A label is scored only against labels given before it or in the item's first slots."""
+    # every annotator here is trusted, so their dissent would hold the item open (tested in
+    # test_trusted_dissent.py); this test needs it final
+    settings.QUALITY_DISSENT_ACCURACY = 1.01
     project = ProjectFactory(
         gold_threshold=0.55, gold_min_seen=2, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
     )
