@@ -193,20 +193,26 @@ def labels_quality_batch(*, label_ids: list[Any]) -> int:
     as :func:`label_quality_process` label by label: each item touched gets its consensus and
     decision once, from all its labels; each annotator's row gets the sum of its deltas. Gold
     labels are left to the one-by-one step. Returns how many labels were processed."""
-    claim = Label.objects.filter(pk__in=label_ids, quality_at__isnull=True, is_gold=False)
-    if connection.vendor == "postgresql":
-        # Another drain's labels are skipped, not waited for (SQLite serialises writers).
-        claim = claim.select_for_update(skip_locked=True, of=("self",))
-    labels = list(claim.select_related("project", "assignment").order_by("created_at"))
-    if not labels:
-        return 0
-    # Items locked in id order, like every step that locks several: no cycle of waits.
+    pending = Label.objects.filter(pk__in=label_ids, quality_at__isnull=True, is_gold=False)
+    # The items first, in id order, then their labels, as the one-label step does: every write to
+    # a label (this mark, silver grades, the leave-one-out consensus of an item's other labels)
+    # happens under its item's lock. (Claiming the labels first and then waiting for their items
+    # deadlocked with a drain that held one of those items and wrote its labels.) On PostgreSQL
+    # an item another transaction holds is skipped, not waited for: its labels stay for the next
+    # drain (each submit nudges one, and the beat sweeps); SQLite serialises writers.
+    locking = Item.objects.select_for_update(
+        **({"skip_locked": True} if connection.vendor == "postgresql" else {})
+    )
     items = {
         item.pk: item
-        for item in Item.objects.select_for_update()
-        .filter(pk__in={label.item_id for label in labels})
-        .order_by("pk")
+        for item in locking.filter(pk__in=set(pending.values_list("item_id", flat=True))).order_by("pk")
     }
+    # Read again under the items' locks: another drain may have taken some since they were listed.
+    labels = list(
+        pending.filter(item_id__in=list(items)).select_related("project", "assignment").order_by("created_at")
+    )
+    if not labels:
+        return 0
     Label.objects.filter(pk__in=[label.pk for label in labels]).update(quality_at=timezone.now())
     projects: dict[Any, Project] = {}
     deltas: dict[Any, dict[Any, QualityDelta]] = defaultdict(lambda: defaultdict(QualityDelta))
