@@ -16,7 +16,8 @@ settlement, and the label settles at that rate (lab budget <-> payable, referenc
 
 - a term that rates higher is topped up;
 - a term that rates lower is cut, out of the held share only, never out of what was paid
-  (the right term first, so that a later revision of the consensus moves the settled rate).
+  (the right term first, so that a later revision of the consensus moves the settled rate),
+  and never below its rate without the evidence gate: the gate decides what a settlement adds.
 
 An item-ignoring account's windows at settlement average to about 0, so it gains nothing and
 its held shares are cut; an honest one's early labels are brought to its settled rate.
@@ -78,30 +79,38 @@ def topup_compute(
     base, multiplier_bp = int(policy.base_rate), int(data.get("multiplier_bp") or 0)
 
     scores = peer_scores(expert_id=reward.expert_id, project_id=reward.project_id, limit=policy.score_window)
-    p = peer_average(scores, policy.score_prior, evidence_z(policy))
+    # The evidence gate decides what a settlement adds, not what it takes back: a term is topped
+    # up to its gated rate (the window must show information now), and cut no lower than the
+    # window's rate without the gate. A window that showed its information when the label was
+    # paid and sits just below the gate at settlement keeps what it was paid; an item-ignoring
+    # window rates about 0 either way.
+    z = evidence_z(policy)
+    p = peer_average(scores, policy.score_prior, z)
     peer_now = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
+    p_floor = peer_average(scores, policy.score_prior)
+    peer_floor = int(base * multiplier_bp * policy.peer_weight_bp * p_floor // (BP * BP))
 
-    rate = right_rate(
-        window=_known_window(label=label, policy=policy, until=now),
-        reference=stats.reference,
-        prior=policy.score_prior,
-        z=evidence_z(policy),
-    )
+    window = _known_window(label=label, policy=policy, until=now)
+    rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior, z=z)
     per_right = min(Fraction(rate["per_right"]), Fraction(1))
     right_if_right_now = int(base * multiplier_bp * policy.right_weight_bp * per_right // (BP * BP))
     right_due = right_if_right_now if right_now else 0
+    plain = right_rate(window=window, reference=stats.reference, prior=policy.score_prior)
+    per_right_floor = min(Fraction(plain["per_right"]), Fraction(1))
+    right_floor = int(base * multiplier_bp * policy.right_weight_bp * per_right_floor // (BP * BP))
+    right_floor = right_floor if right_now else 0
 
     peer_paid = int(data.get("peer_amount") or 0)
     peer_top = max(0, peer_now - peer_paid)
     right_top = max(0, right_due - right_paid)
     room = max(0, held)
-    right_cut = min(room, max(0, right_paid - right_due))
-    peer_cut = min(room - right_cut, max(0, peer_paid - peer_now))
-    # What the right term pays when right from now on (a later revision moves it): the settled
-    # rate, unless the held share could not cover the whole cut of a right label.
-    if right_now and right_cut < right_paid - right_due:
-        carried = right_paid - right_cut
-    elif right_now or right_cut:
+    right_cut = min(room, max(0, right_paid - max(right_due, right_floor)))
+    peer_cut = min(room - right_cut, max(0, peer_paid - max(peer_now, peer_floor)))
+    # What the right term pays when right from now on (a later revision moves it): what it holds
+    # after this settlement, or the settled rate for a label that is not right now.
+    if right_now:
+        carried = right_paid + right_top - right_cut
+    elif right_cut:
         carried = right_if_right_now
     else:
         carried = max(right_if_right_now, int(data.get("right_amount_if_right") or 0))
@@ -111,6 +120,7 @@ def topup_compute(
             "p": str(p),
             "window": len(scores),
             "amount_now": peer_now,
+            "amount_floor": peer_floor,
             "paid": peer_paid,
         },
         "right": right_now,

@@ -194,3 +194,41 @@ def test_a_young_record_is_held_in_full_and_a_careful_then_item_ignoring_account
         reference__in=[topup_reference(label.pk) for label in honest_labels], amount__lt=0
     ).exists()
     assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
+
+
+@pytest.mark.django_db
+def test_the_evidence_gate_decides_what_a_settlement_adds_not_what_it_takes_back(
+    project, django_capture_on_commit_callbacks
+):
+    """Paid while its window showed information, a label keeps its peer term when the window at
+    settlement sits just below the gate: the cut goes no lower than the window's rate without
+    the gate (it went to 0 before)."""
+    policy_for(
+        project,
+        base_rate=10_000,
+        kind="information",
+        holdback_bp=2000,
+        settle_seconds=3600,
+        evidence_z_hundredths=200,
+    )
+    credit(project.lab, 10**9)
+    honest, _always_a, labels = _crowd(project, django_capture_on_commit_callbacks, items=16)
+    # then the first honest annotator errs on half of ten more items: their window still rates
+    # above 0 but no longer shows its information at z = 2
+    peer = expert_at(project.domain, 3)
+    for n in range(10):
+        truth = "AB"[n % 2]
+        item = ItemFactory(batch__project=project, slots=3)
+        wrong = "BA"[n % 2]
+        LabelFactory(item=item, expert=honest[0], choice=wrong if n % 2 else truth)
+        LabelFactory(item=item, expert=honest[1], choice=truth)
+        LabelFactory(item=item, expert=peer, choice=truth)
+        finalise(item, django_capture_on_commit_callbacks, choice=truth)
+    first = labels["honest"][-2]  # the first annotator's last label before the errors
+    assert _reward(first).data["peer_amount"] > 0
+    holdbacks_settle(now=timezone.now() + LATER)
+    settle = LedgerTransaction.objects.get(reference=topup_reference(first.pk)).data
+    assert settle["peer"]["amount_now"] == 0 < settle["peer"]["amount_floor"]  # below the gate now
+    kept = settle["peer"]["paid"] - settle["peer_cut"]
+    assert kept >= min(settle["peer"]["paid"], settle["peer"]["amount_floor"]) > 0
+    assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
