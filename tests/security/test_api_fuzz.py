@@ -19,6 +19,7 @@ import re
 
 import pytest
 import schemathesis
+from django.conf import settings as django_settings
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
@@ -34,7 +35,17 @@ from schemathesis.checks import (
 from rlhf_platform import api_urls
 from tests.factories import ProjectFactory
 
-pytestmark = pytest.mark.django_db
+# The run takes minutes on two busy cores and answers the same on either database: CI runs it
+# once, in its PostgreSQL pass. API_FUZZ_MAX_EXAMPLES=N runs it on SQLite too.
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
+        and "API_FUZZ_MAX_EXAMPLES" not in os.environ,
+        reason="the schema conformance run takes minutes: CI runs it once, on PostgreSQL "
+        "(API_FUZZ_MAX_EXAMPLES=N runs it here)",
+    ),
+]
 
 # Per operation and identity (about 100 operations): some 500 requests in all, under two
 # minutes on two cores. API_FUZZ_MAX_EXAMPLES=50 makes a deeper run by hand.
