@@ -320,6 +320,13 @@ def shows_information(*, excess: Fraction, n: int, variance: Fraction | None, z:
     return excess * excess >= z * z * n * variance
 
 
+def peer_gate(z: Fraction, rate: dict[str, Any]) -> Fraction:
+    """The z the peer window must reach: none when the right window already shows information
+    (the record is not item-ignoring: an expert whose peers are mostly weak or item-ignoring
+    accounts has weak peer scores), else ``z``."""
+    return Fraction(0) if rate.get("shown") and Fraction(rate.get("g") or 0) > 0 else z
+
+
 def peer_average(scores: list[Fraction], prior: int, z: Fraction = Fraction(0)) -> Fraction:
     """P: the window's scores with ``prior`` pseudo-scores of 0, clipped to [0, 1], and 0 unless
     the window shows information at ``z`` (:func:`shows_information`, with the scores' sample
@@ -494,12 +501,11 @@ def information_compute(
     if peer["score"] is not None:
         scores = [Fraction(peer["score"]), *scores]
     z = evidence_z(policy)
-    p = peer_average(scores, policy.score_prior, z)
-
     trusted = gold_record_good(label=label)  # read once for the label and its window
     right = label_right(label=label, consensus=consensus, trusted=trusted)
     window = _known_window(label=label, policy=policy, until=until, trusted=trusted)
     rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior, z=z)
+    p = peer_average(scores, policy.score_prior, peer_gate(z, rate))
     r = min(Fraction(rate["per_right"]), Fraction(1)) if right else Fraction(0)
 
     peer_amount = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))

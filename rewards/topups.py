@@ -46,6 +46,7 @@ from rewards.policy_information import (
     _known_window,
     evidence_z,
     peer_average,
+    peer_gate,
     peer_scores,
     right_rate,
 )
@@ -85,13 +86,13 @@ def topup_compute(
     # paid and sits just below the gate at settlement keeps what it was paid; an item-ignoring
     # window rates about 0 either way.
     z = evidence_z(policy)
-    p = peer_average(scores, policy.score_prior, z)
+    window = _known_window(label=label, policy=policy, until=now)
+    rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior, z=z)
+    p = peer_average(scores, policy.score_prior, peer_gate(z, rate))
     peer_now = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
     p_floor = peer_average(scores, policy.score_prior)
     peer_floor = int(base * multiplier_bp * policy.peer_weight_bp * p_floor // (BP * BP))
 
-    window = _known_window(label=label, policy=policy, until=now)
-    rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior, z=z)
     per_right = min(Fraction(rate["per_right"]), Fraction(1))
     right_if_right_now = int(base * multiplier_bp * policy.right_weight_bp * per_right // (BP * BP))
     right_due = right_if_right_now if right_now else 0

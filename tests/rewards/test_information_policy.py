@@ -28,6 +28,7 @@ from rewards.policy_information import (
     delta_sign_estimate,
     information_compute,
     peer_average,
+    peer_gate,
     right_rate,
 )
 from rewards.selectors import lab_budget_balance, ledger_check
@@ -584,3 +585,14 @@ def test_a_ranking_project_cannot_take_an_information_policy():
     with pytest.raises(ApplicationError) as refused:
         policy_for(project, kind="information")
     assert refused.value.code == "kind_needs_pairwise"
+
+
+def test_a_right_window_that_shows_information_lifts_the_peer_terms_gate():
+    """An expert whose peers are mostly weak or item-ignoring accounts has weak peer scores; when
+    their right window shows information the record is not item-ignoring, and the peer term is
+    paid at its clipped rate. Without it, the gate stands."""
+    weak = [Fraction(1, 2), Fraction(-1, 2)] * 10 + [Fraction(1, 2)] * 2
+    assert peer_average(weak, 5, Fraction(2)) == 0
+    shown = {"shown": True, "g": "1/3"}
+    assert peer_average(weak, 5, peer_gate(Fraction(2), shown)) == peer_average(weak, 5) > 0
+    assert peer_gate(Fraction(2), {"shown": False, "g": "0"}) == 2
