@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rlhf_bench"
 
 
-def setup_django() -> None:
+def setup_django(*, fresh: bool = False) -> None:
     """Point Django at the benchmark database (PostgreSQL unless DATABASE_URL says otherwise)
-    and migrate it."""
+    and migrate it; ``fresh`` drops and recreates a PostgreSQL database first (its sequences
+    then start from 1, which a repeatable run needs)."""
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rlhf_platform.settings")
     sys.path.insert(0, str(ROOT))
@@ -29,6 +30,8 @@ def setup_django() -> None:
         name = url.rsplit("/", 1)[1]
         admin = url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
+            if fresh:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{name}"')
     import django

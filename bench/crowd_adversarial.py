@@ -121,11 +121,53 @@ def add_arguments(parser) -> None:
         "shares are released or forfeited and settlement top-ups posted, before the reward figures)",
     )
     group.add_argument(
+        "--repeatable",
+        action="store_true",
+        help="the same seed gives the same run: drops and recreates the database DATABASE_URL "
+        "names, and seeds the queue's draws and the ids (UUIDs) the run creates",
+    )
+    group.add_argument(
         "--reward-kind",
         choices=("information", "agreement"),
         default="information",
         help="the project's reward policy: the information-paying kind or the agreement formula",
     )
+
+
+def make_repeatable(seed: int) -> None:
+    """Take the run's chance from ``seed`` alone: the queue's draws (shown order, gold, the
+    least-exposed gold item) and every random id (``uuid.uuid4`` and tokens read
+    ``os.urandom``), which order accounts wherever experts are sorted by id. For this benchmark
+    process only; with a fresh database (sequences from 1) the same seed then gives the same
+    labels, ids and figures."""
+    import os
+
+    import annotate.queue
+
+    ids = random.Random(f"ids:{seed}")
+    os.urandom = ids.randbytes  # uuid4, secrets: the bench's accounts, tags and pseudonyms
+    # Labels draw their ids from a stream of their own: the peer draws are seeded with the
+    # label's id, and rows made on a timer (live-update throttles) would shift a shared stream.
+    import uuid
+
+    from annotate.models import Label
+
+    label_ids = random.Random(f"labels:{seed}")
+    field = Label._meta.pk
+    field.default = lambda: uuid.UUID(int=label_ids.getrandbits(128), version=4)
+    field.__dict__.pop("_get_default", None)  # Django caches the default's callable
+    annotate.queue._random = random.Random(f"queue:{seed}")  # noqa: S311 (a benchmark's draws)
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    def _seed_sql(sender, connection, **kwargs) -> None:  # PostgreSQL's random() in the claim SQL
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT setseed(%s)", [random.Random(f"sql:{seed}").uniform(-1, 1)])
+
+    connection_created.connect(_seed_sql, weak=False)
+    if connection.connection is not None:
+        _seed_sql(None, connection)
 
 
 def _group_answer(group: str, item_id: int, truth: str) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sys
 import time
 from collections import Counter, defaultdict
 
@@ -55,12 +56,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     add_adversarial_arguments(parser)
     args = parser.parse_args()
+    if args.adversarial and args.repeatable and os.environ.get("PYTHONHASHSEED") != "0":
+        # set and dict iteration of text must not vary between runs: run again with a fixed hash seed
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "bench.simulate_crowd", *sys.argv[1:]],
+            {**os.environ, "PYTHONHASHSEED": "0"},
+        )
 
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf_bench_crowd")
     os.environ.pop("REDIS_URL", None)  # Celery eager: the quality step runs after each commit
     from bench._harness import setup_django
 
-    setup_django()
+    setup_django(fresh=args.adversarial and args.repeatable)
+    if args.adversarial and args.repeatable:
+        from bench.crowd_adversarial import make_repeatable
+
+        make_repeatable(args.seed)
 
     from django.db import transaction
 
