@@ -5,6 +5,7 @@ code that sends it in production."""
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from annotate.finalize import item_finalize
 from annotate.quality.revisions import consensus_revision_record
@@ -55,7 +56,8 @@ def test_every_emitted_payload_fits_its_component(lab_client, lab):
     ItemConsensusFactory(item=item, choice="A", strength=2)
     item_finalize(item=item)  # item.finalized, batch.completed (project.completed: w-1 is open)
     was = {"choice": "B", "strength": 1, "ranking": None, "confidence": 0.7, "label_count": 3}
-    consensus_revision_record(item=item, project=project, was=was, suspension_id=None)
+    with transaction.atomic():  # it locks the consensus row, as its callers' transactions do
+        consensus_revision_record(item=item, project=project, was=was, suspension_id=None)
     webhook_endpoint_test(endpoint=endpoint)
     other = ProjectFactory(lab=lab)
     last = ItemFactory(batch=BatchFactory(project=other))
