@@ -223,7 +223,7 @@ PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", 3600))
 PASSWORD_RESET_EMAILS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_EMAILS_PER_HOUR", 3))
 PASSWORD_RESET_REQUESTS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_REQUESTS_PER_HOUR", 20))
 
-# --- The queue's fast path (annotate/queue_fast.py) -----------------------------------------
+# --- The queue's fast path (annotate/queue/fast_path.py) -----------------------------------------
 # next and submit answered in front of Django on PostgreSQL; off: always Django's path.
 QUEUE_FAST_PATH = env_bool("QUEUE_FAST_PATH", True)
 # How long the fast path trusts Django's eligibility verdict for an expert and project

@@ -4,7 +4,7 @@ Gold that does not leak:
 
 - An item is gold when it has an answer (``Item.gold``): the lab's gold items (``is_gold``) and
   ordinary items promoted to *silver gold* (``gold_source='silver'``). The queue serves a gold
-  item to at most ``Project.gold_exposure_cap`` annotators (annotate/queue.py counts each
+  item to at most ``Project.gold_exposure_cap`` annotators (annotate/queue/claim.py counts each
   exposure in the claim's own transaction); at the cap the item is retired
   (``gold_retired_at``) and never served as gold again.
 - Nothing on the wire or the page says an item is gold. The expected answer, its explanation
