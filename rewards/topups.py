@@ -125,7 +125,7 @@ def topup_compute(
             "paid": peer_paid,
         },
         "right": right_now,
-        "right_window": {k: rate[k] for k in ("n", "hits", "chance", "g", "per_right")},
+        "right_window": {k: rate[k] for k in ("n", "hits", "chance", "g", "per_right", "shown")},
         "right_amount_if_right": carried,
         "right_paid": right_paid,
         "peer_topup": peer_top,
