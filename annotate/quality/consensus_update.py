@@ -266,26 +266,19 @@ def item_act(
     labeller with it."""
     votes = list(counted_labels(item.pk).values_list("expert_id", "choice"))
     experts = [expert_id for expert_id, _choice in votes]
-    decision = overlap_decision(
-        state=item.state,
-        counted=independent_count(experts, model),
-        labels=len(experts),
-        pending_slots=pending_slot_count(item.pk),
-        confidence=consensus.confidence if consensus is not None else None,
-        project=project,
-    )
+    facts = {
+        "state": item.state,
+        "counted": independent_count(experts, model),
+        "labels": len(experts),
+        "pending_slots": pending_slot_count(item.pk),
+        "confidence": consensus.confidence if consensus is not None else None,
+        "project": project,
+    }
+    decision = overlap_decision(**facts)
     if decision.action is Action.FINALISE and trusted_dissent(
         project=project, consensus=consensus, votes=votes, model=model
     ):
-        decision = overlap_decision(
-            state=item.state,
-            counted=independent_count(experts, model),
-            labels=len(experts),
-            pending_slots=0,
-            confidence=consensus.confidence,
-            project=project,
-            dissent=True,
-        )
+        decision = overlap_decision(**facts, dissent=True)
     deltas: dict[Any, list[int]] = {}
     if decision.action is Action.FINALISE:
         if item_finalize(item=item):
