@@ -91,6 +91,7 @@ def reward_figures(project, accounts: list, truth: dict, hard: set) -> dict[str,
             )
     figures["reward_unit"] = "base rate (policy base_rate per label)"
     figures.update(term_figures(project, accounts, truth, base))
+    figures.update(source_figures(project, accounts, base))
 
     # Experts right against a wrong plurality on hard items, and what each such label earned.
     population = {a.expert.pk: a.population for a in accounts}
@@ -135,7 +136,76 @@ def reward_figures(project, accounts: list, truth: dict, hard: set) -> dict[str,
     )
     figures["expert_minority_labels"] = len(minority)
     figures["expert_minority_paid_share"] = round(paid / len(minority), 4) if minority else "none"
+    figures["expert_minority_underpaid"] = minority_underpaid(
+        [label_id for label_id in minority if earned.get(label_id, 0) < base], base
+    )
     return figures
+
+
+def source_figures(project, accounts: list, base: int) -> dict[str, Any]:
+    """``pay_sources_<population>``: per account, in base rates, what each kind of ledger
+    transaction moved into the population's payable and held accounts (rewards, releases,
+    settlements and adjustments, clawbacks, forfeits), so a population's pay can be traced to
+    the rule that paid it. Settlements (``reward_settle:``) are told apart from the adjustments
+    that follow a consensus revision."""
+    from django.db.models import Case, CharField, Sum, Value, When
+
+    from rewards.models import LedgerAccount, LedgerEntry
+
+    if not base:
+        return {}
+    population = {a.expert.pk: a.population for a in accounts}
+    size = Counter(population.values())
+    source = Case(
+        When(transaction__reference__startswith="reward_settle:", then=Value("settlement")),
+        default="transaction__kind",
+        output_field=CharField(),
+    )
+    rows = (
+        LedgerEntry.objects.filter(
+            account__expert_id__in=list(population),
+            account__kind__in=[LedgerAccount.Kind.ANNOTATOR, LedgerAccount.Kind.HELD],
+            transaction__project=project,
+        )
+        .annotate(source=source)
+        .values("account__expert_id", "account__kind", "source")
+        .annotate(total=Sum("amount"))
+    )
+    out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for row in rows:
+        name = population[row["account__expert_id"]]
+        held = row["account__kind"] == LedgerAccount.Kind.HELD
+        key = f"{row['source']}_held" if held else row["source"]
+        out[name][key] += int(row["total"]) / base / size[name]
+    return {
+        f"pay_sources_{name}": {k: round(v, 3) for k, v in sorted(sources.items()) if round(v, 3)}
+        for name, sources in sorted(out.items())
+    }
+
+
+def minority_underpaid(label_ids: list, base: int) -> list[dict[str, Any]]:
+    """For each expert minority label paid under the base rate: its grade and terms as
+    rewarded, and each later adjustment's reason and amount (base rates)."""
+    from rewards.models import LedgerTransaction
+
+    rows = LedgerTransaction.objects.filter(label_id__in=label_ids).order_by("created_at", "id")
+    details: dict[Any, dict[str, Any]] = {}
+    for txn in rows.values("label_id", "kind", "reference", "data", "amount"):
+        data = txn["data"] or {}
+        row = details.setdefault(str(txn["label_id"]), {"steps": []})
+        if txn["kind"] == LedgerTransaction.Kind.REWARD:
+            row.update(
+                right=data.get("right"),
+                peer=round(int(data.get("peer_amount") or 0) / base, 3),
+                right_amount=round(int(data.get("right_amount") or 0) / base, 3),
+                right_window={k: data.get("right_window", {}).get(k) for k in ("n", "hits", "shown")},
+                consensus=(data.get("consensus") or {}).get("choice"),
+                level=data.get("level"),
+            )
+        elif txn["kind"] == LedgerTransaction.Kind.REWARD_ADJUSTMENT:
+            step = txn["reference"].split(":")[0]
+            row["steps"].append((step, round(int(data.get("adjustment") or 0) / base, 3), data.get("right")))
+    return list(details.values())
 
 
 def term_figures(project, accounts: list, truth: dict, base: int) -> dict[str, Any]:

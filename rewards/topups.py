@@ -18,6 +18,8 @@ settlement, and the label settles at that rate (lab budget <-> payable, referenc
 - a term that rates lower is cut, out of the held share only, never out of what was paid
   (the right term first, so that a later revision of the consensus moves the settled rate),
   and never below its rate without the evidence gate: the gate decides what a settlement adds.
+  A label held in full (a young record's) has no such floor: nothing of it was paid, so it
+  settles at the gated rate either way.
 
 An item-ignoring account's windows at settlement average to about 0, so it gains nothing and
 its held shares are cut; an honest one's early labels are brought to its settled rate.
@@ -84,14 +86,18 @@ def topup_compute(
     # up to its gated rate (the window must show information now), and cut no lower than the
     # window's rate without the gate. A window that showed its information when the label was
     # paid and sits just below the gate at settlement keeps what it was paid; an item-ignoring
-    # window rates about 0 either way.
+    # window rates about 0 either way. A label held in full was paid nothing: its rate was an
+    # immature estimate, so it settles at the gated rate, down as well as up (no floor). Else an
+    # account careful until it has a record and item-ignoring after it keeps, on every label of
+    # its young record, its spam window's clipped noise.
+    young = bool(data.get("held_in_full"))
     z = evidence_z(policy)
     window = _known_window(label=label, policy=policy, until=now)
     rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior, z=z)
     p = peer_average(scores, policy.score_prior, peer_gate(z, rate))
     peer_now = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
     p_floor = peer_average(scores, policy.score_prior)
-    peer_floor = int(base * multiplier_bp * policy.peer_weight_bp * p_floor // (BP * BP))
+    peer_floor = 0 if young else int(base * multiplier_bp * policy.peer_weight_bp * p_floor // (BP * BP))
 
     per_right = min(Fraction(rate["per_right"]), Fraction(1))
     right_if_right_now = int(base * multiplier_bp * policy.right_weight_bp * per_right // (BP * BP))
@@ -99,7 +105,7 @@ def topup_compute(
     plain = right_rate(window=window, reference=stats.reference, prior=policy.score_prior)
     per_right_floor = min(Fraction(plain["per_right"]), Fraction(1))
     right_floor = int(base * multiplier_bp * policy.right_weight_bp * per_right_floor // (BP * BP))
-    right_floor = right_floor if right_now else 0
+    right_floor = right_floor if right_now and not young else 0
 
     peer_paid = int(data.get("peer_amount") or 0)
     peer_top = max(0, peer_now - peer_paid)

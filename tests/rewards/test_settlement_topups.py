@@ -197,12 +197,18 @@ def test_a_young_record_is_held_in_full_and_a_careful_then_item_ignoring_account
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("young", [False, True], ids=["paid", "held_in_full"])
 def test_the_evidence_gate_decides_what_a_settlement_adds_not_what_it_takes_back(
-    project, django_capture_on_commit_callbacks
+    project, django_capture_on_commit_callbacks, monkeypatch, young
 ):
     """Paid while its window showed information, a label keeps its peer term when the window at
     settlement sits just below the gate: the cut goes no lower than the window's rate without
-    the gate (it went to 0 before)."""
+    the gate (it went to 0 before). A label held in full was paid nothing, so it has no such
+    floor: it settles at the gated rate (it kept the ungated rate before, which paid an
+    account careful until it had a record its spam window's clipped noise on every early
+    label)."""
+    if not young:  # a mature record: no label held in full
+        monkeypatch.setattr("rewards.policy_information.young_labels", lambda policy: 1)
     policy_for(
         project,
         base_rate=10_000,
@@ -235,5 +241,9 @@ def test_the_evidence_gate_decides_what_a_settlement_adds_not_what_it_takes_back
     # only the right term, fixed by the answers, is checked here.)
     assert settle["right"] is True and settle["right_topup"] == 0
     assert settle["right_window"]["shown"] is False
-    assert 0 < settle["right_paid"] - settle["right_cut"] == settle["right_amount_if_right"]
+    assert _reward(first).data["held_in_full"] is young
+    if young:
+        assert settle["right_paid"] > 0 and settle["right_cut"] == settle["right_paid"]
+    else:
+        assert 0 < settle["right_paid"] - settle["right_cut"] == settle["right_amount_if_right"]
     assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
