@@ -565,12 +565,14 @@ SPECTACULAR_SETTINGS = {
     # Every operation documents its 4xx answers in the one error shape (core/openapi_errors.py)
     # and has an example of its successful answer (core/openapi_examples.py) and of its request
     # body (core/openapi_request_examples.py); the upload's records are components built from
-    # the ingest's own definition (annotate/openapi.py).
+    # the ingest's own definition (annotate/openapi.py); the answers views build as
+    # dictionaries, and free JSON fields, are typed components (core/openapi_bodies.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "rlhf_platform.core.openapi_errors.document_error_responses",
         "annotate.openapi.add_batch_record_components",
         "annotate.openapi.type_label_schemas_and_items",
+        "rlhf_platform.core.openapi_bodies.type_free_form_bodies",
         "rlhf_platform.webhooks.openapi.document_webhook_payloads",
         "rlhf_platform.core.openapi_examples.add_response_examples",
         "rlhf_platform.core.openapi_request_examples.add_request_examples",

@@ -1,0 +1,225 @@
+"""Every request body and every successful answer of the OpenAPI schema is typed: no free-form
+object is left in it but the data that really is free-form (listed in ``FREE_FORM``), and the
+answers the views build as dictionaries (``rlhf_platform/core/openapi_bodies.py``) fit their
+components when the views really answer."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from annotate.models import Item
+from annotate.qualification.services import exam_create
+from tests.factories import (
+    BatchFactory,
+    ExpertProfileFactory,
+    ItemConsensusFactory,
+    ItemFactory,
+    LabelFactory,
+    LabMembershipFactory,
+    ProjectFactory,
+    StaffFactory,
+)
+from tests.openapi_schema import openapi_schema, schema_errors
+
+SCHEMA = openapi_schema()
+COMPONENTS = SCHEMA["components"]["schemas"]
+
+# Where an object may hold any keys: what the lab sent or the code records as it comes.
+FREE_FORM = {
+    "BatchItemRecord.metadata": "an item's metadata, as the lab sent it",
+    "ItemOutput.metadata": "the same, as it is answered",
+    "TransactionOutput.details": "a ledger entry's data: a reward's formula and inputs, by kind",
+    "AuditEntry.data": "an audit event's data, by action",
+    "GroupEvidence.edges[].signals{}": "each signal's evidence for a pair, by signal",
+    "StaffItem.gold{}": "a gold answer's bookkeeping beyond the answer (a silver answer's source)",
+}
+_COMBINED = ("allOf", "oneOf", "anyOf")
+
+
+def _untyped(schema: dict) -> bool:
+    if {"$ref", "enum", *_COMBINED} & set(schema):
+        return False
+    if "type" not in schema:
+        return True
+    return (
+        schema["type"] == "object"
+        and not schema.get("properties")
+        and schema.get("additionalProperties", True) in (True, {})
+    )
+
+
+def _untyped_places(schema: dict, where: str, seen: set[str]) -> list[str]:
+    """The places in ``schema`` (components followed once) that are free-form objects or have
+    no type at all."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        seen.add(name)
+        return _untyped_places(COMPONENTS[name], name, seen)
+    if _untyped(schema):
+        return [where]
+    found = []
+    for key, child in schema.get("properties", {}).items():
+        found += _untyped_places(child, f"{where}.{key}", seen)
+    if isinstance(schema.get("items"), dict):
+        found += _untyped_places(schema["items"], f"{where}[]", seen)
+    if isinstance(schema.get("additionalProperties"), dict):
+        found += _untyped_places(schema["additionalProperties"], f"{where}{{}}", seen)
+    for combined in _COMBINED:
+        for child in schema.get(combined, []):
+            found += _untyped_places(child, where, seen)
+    return found
+
+
+def _bodies():
+    for path, operations in SCHEMA["paths"].items():
+        for method, operation in operations.items():
+            name = f"{method.upper()} {path}"
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                yield name, "request", media_type, content
+            for status, response in operation["responses"].items():
+                if status.startswith("2"):
+                    for media_type, content in response.get("content", {}).items():
+                        yield name, status, media_type, content
+
+
+def test_no_request_or_successful_answer_is_a_free_form_object():
+    untyped = {}
+    for name, status, media_type, content in _bodies():
+        if "schema" not in content:
+            continue
+        where = f"{name} {status} {media_type}"
+        places = [p for p in _untyped_places(content["schema"], "body", set()) if p not in FREE_FORM]
+        if places:
+            untyped[where] = places
+    assert not untyped, untyped
+
+
+def test_the_free_form_places_exist():
+    """A free-form place that is typed or gone leaves the list."""
+    found = set()
+    for _name, _status, _media_type, content in _bodies():
+        if "schema" in content:
+            found |= set(_untyped_places(content["schema"], "body", set()))
+    assert set(FREE_FORM) <= found, set(FREE_FORM) - found
+
+
+def test_every_json_answer_with_a_body_documents_it():
+    """Only 204 (and a 2xx that is not JSON) goes without a documented body."""
+    bare = [
+        f"{method.upper()} {path} {status}"
+        for path, operations in SCHEMA["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status.startswith("2") and status != "204" and not response.get("content")
+    ]
+    assert not bare, bare
+
+
+# --- The answers the views build fit their components -----------------------------------------
+
+
+def _fits(response, method: str, path: str) -> dict:
+    assert response.status_code < 300, response.content
+    content = SCHEMA["paths"][path][method]["responses"][str(response.status_code)]["content"]
+    body = response.json()
+    assert schema_errors(body, content["application/json"]["schema"]) == [], (path, body)
+    return body
+
+
+@pytest.fixture
+def project(lab):
+    return ProjectFactory(lab=lab)
+
+
+@pytest.fixture
+def labelled(project):
+    """Two experts on three items, one of them disagreed on and waiting for adjudication, and a
+    gold item."""
+    e1, e2 = ExpertProfileFactory(), ExpertProfileFactory()
+    batch = BatchFactory(project=project)
+    items = []
+    for c1, c2, confidence in (("A", "A", 0.95), ("B", "B", 0.9), ("A", "B", 0.5)):
+        item = ItemFactory(batch=batch, project=project)
+        LabelFactory(item=item, expert=e1, choice=c1, strength=1)
+        LabelFactory(item=item, expert=e2, choice=c2, strength=1)
+        ItemConsensusFactory(
+            item=item, choice=c1, confidence=confidence, agreement=1.0 if c1 == c2 else 0.5, label_count=2
+        )
+        items.append(item)
+    Item.objects.filter(pk=items[-1].pk).update(state=Item.State.ADJUDICATION)
+    gold = ItemFactory(
+        project=project, batch=batch, is_gold=True, gold={"choice": "B", "explanation": "Why."}
+    )
+    LabelFactory(item=gold, expert=e1, choice="A")
+    return {"items": items, "experts": (e1, e2), "gold": gold}
+
+
+@pytest.mark.django_db
+def test_the_quality_answers_fit_their_components(lab_client, staff_client, project, labelled):
+    path = "/api/v1/projects/{project_id}/quality"
+    report = _fits(lab_client.get(f"/api/v1/projects/{project.pk}/quality", {"n_boot": 50}), "get", path)
+    assert report["agreement"] and report["low_agreement_items"]["results"]
+    url = f"/api/v1/staff/projects/{project.pk}/quality"
+    _fits(staff_client.get(url, {"n_boot": 0}), "get", "/api/v1/staff/projects/{project_id}/quality")
+    url = f"/api/v1/staff/projects/{project.pk}/annotators"
+    rows = _fits(staff_client.get(url), "get", "/api/v1/staff/projects/{project_id}/annotators")
+    assert len(rows["results"]) == 2
+    for item in (labelled["items"][0], labelled["gold"]):
+        _fits(staff_client.get(f"/api/v1/staff/items/{item.uid}"), "get", "/api/v1/staff/items/{item_id}")
+
+
+@pytest.mark.django_db
+def test_adjudication_answers_fit_their_components(project, labelled):
+    client = _logged_in(StaffFactory())
+    listed = _fits(client.get("/api/v1/staff/adjudication"), "get", "/api/v1/staff/adjudication")
+    assert listed["results"]
+    item = labelled["items"][-1]
+    decided = client.post(f"/api/v1/adjudication/{item.uid}/decide", {"choice": "B"}, format="json")
+    assert _fits(decided, "post", "/api/v1/adjudication/{item_id}/decide")["choice"] == "B"
+
+
+def _logged_in(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_an_experts_answers_fit_their_components(project, labelled):
+    client = _logged_in(labelled["experts"][0].user)
+    labels = _fits(client.get("/api/v1/me/labels"), "get", "/api/v1/me/labels")
+    assert labels["results"]
+    _fits(client.get("/api/v1/queue/gold-review"), "get", "/api/v1/queue/gold-review")
+    _fits(client.get("/api/v1/me"), "get", "/api/v1/me")
+
+
+@pytest.mark.django_db
+def test_a_lab_members_user_answer_lists_the_lab(lab):
+    member = LabMembershipFactory(lab=lab).user
+    me = _fits(_logged_in(member).get("/api/v1/me"), "get", "/api/v1/me")
+    assert [entry["id"] for entry in me["labs"]] == [str(lab.pk)]
+
+
+@pytest.mark.django_db
+def test_an_exam_question_fits_its_component():
+    project = ProjectFactory(requires_qualification=True, gold_rate=0.0)
+    for gold in ({"choice": "A"}, {"choice": "B"}):
+        ItemFactory(project=project, batch__project=project, is_gold=True, gold=gold)
+    exam = exam_create(project=project, name="Basics", pass_mark=0.5, retry_delay_seconds=60)
+    expert = ExpertProfileFactory()
+    from tests.factories import CredentialFactory
+
+    CredentialFactory(expert=expert, domain=project.domain, approved=True)
+    client = _logged_in(expert.user)
+    exams = _fits(client.get("/api/v1/exams"), "get", "/api/v1/exams")
+    assert [row["id"] for row in exams["results"]] == [str(exam.pk)]
+    attempt = client.post(f"/api/v1/exams/{exam.pk}/attempts").json()
+    path = "/api/v1/exam-attempts/{attempt_id}/question"
+    question = _fits(client.get(f"/api/v1/exam-attempts/{attempt['id']}/question"), "get", path)
+    assert uuid.UUID(question["id"]) and question["position"] == 1
