@@ -245,3 +245,112 @@ def type_label_schemas_and_items(result, generator, request, public):
         for content in answer.get("content", {}).values():
             content["schema"] = {"$ref": "#/components/schemas/AssignmentSubmitInputRequest"}
     return result
+
+
+# --- Export rows, typed ---------------------------------------------------------------------------
+
+EXPORT_ROW_COMPONENTS = {
+    "raw": "ExportRawRow",
+    "consensus": "ExportConsensusRow",
+    "dpo": "ExportDpoRow",
+    "reward": "ExportRewardRow",
+    "ranking": "ExportRankingRow",
+}
+_MESSAGES = {"type": "array", "items": {"$ref": f"#/components/schemas/{PREFIX}Message"}}
+_TEXT = {
+    "oneOf": [{"type": "string"}, _MESSAGES],
+    "description": "A string (form=standard) or a list of {role, content} messages "
+    "(form=conversational): one form in a file.",
+}
+
+
+def _arrow_schema(kind: Any) -> dict:
+    """The JSON Lines value of a Parquet column of Arrow type ``kind`` (times as ISO 8601)."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(kind):
+        return {"type": "string", "format": "date-time"}
+    if pa.types.is_string(kind):
+        return {"type": "string"}
+    if pa.types.is_integer(kind):
+        return {"type": "integer"}
+    if pa.types.is_floating(kind):
+        return {"type": "number"}
+    if pa.types.is_boolean(kind):
+        return {"type": "boolean"}
+    if pa.types.is_list(kind):
+        return {"type": "array", "items": _arrow_schema(kind.value_type)}
+    if pa.types.is_struct(kind):
+        fields = [kind.field(index) for index in range(kind.num_fields)]
+        return {
+            "type": "object",
+            "properties": {field.name: {**_arrow_schema(field.type), "nullable": True} for field in fields},
+            "required": [field.name for field in fields],
+            "additionalProperties": False,
+        }
+    raise ValueError(f"no JSON schema for the Arrow type {kind}")
+
+
+def export_row_schemas() -> dict[str, dict]:
+    """One component per export format, from the Arrow schemas the Parquet files are written
+    with (``annotate/exports/parquet.py``), so the two cannot drift: every column is in every
+    row; a record format's columns may be null; a training format's metadata columns are there
+    with ``include=metadata`` only."""
+    from annotate.exports.parquet import METADATA_TYPES, RECORD_SCHEMAS, training_schema
+    from annotate.exports.training import PAIR_METADATA, RANKING_METADATA
+
+    out = {}
+    for export_format, schema in RECORD_SCHEMAS.items():
+        out[EXPORT_ROW_COMPONENTS[export_format]] = {
+            "type": "object",
+            "description": f"A line of format={export_format}.",
+            "properties": {field.name: {**_arrow_schema(field.type), "nullable": True} for field in schema},
+            "required": list(schema.names),
+            "additionalProperties": False,
+        }
+    for export_format, metadata in (
+        ("dpo", PAIR_METADATA),
+        ("reward", PAIR_METADATA),
+        ("ranking", RANKING_METADATA),
+    ):
+        columns = training_schema(export_format=export_format, form="standard")
+        properties = {}
+        for field in columns:
+            if field.name in ("prompt", "chosen", "rejected"):
+                properties[field.name] = _TEXT
+            elif field.name == "completions":
+                properties[field.name] = {"type": "array", "items": _TEXT, "description": "Best first."}
+            else:
+                properties[field.name] = _arrow_schema(field.type)
+        for name in metadata:
+            nullable = name in ("confidence", "agreement")
+            properties[name] = {
+                **_arrow_schema(METADATA_TYPES[name]),
+                **({"nullable": True} if nullable else {}),
+            }
+        out[EXPORT_ROW_COMPONENTS[export_format]] = {
+            "type": "object",
+            "description": f"A line of format={export_format} (TRL's columns; the metadata columns "
+            "with include=metadata).",
+            "properties": properties,
+            "required": list(columns.names),
+            "additionalProperties": False,
+        }
+    return out
+
+
+EXPORT_PATH = "/api/v1/projects/{project_id}/export"
+
+
+def add_export_row_components(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the export's rows, a component per format, named in
+    the JSON Lines answer's description (OpenAPI 3.0 cannot type the lines of a text body)."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in export_row_schemas().items():
+        schemas.setdefault(name, schema)
+    answer = result.get("paths", {}).get(EXPORT_PATH, {}).get("get", {}).get("responses", {}).get("200", {})
+    content = answer.get("content", {}).get("application/x-ndjson")
+    if content is not None and "schema" in content:
+        rows = ", ".join(f"{name} (format={fmt})" for fmt, name in EXPORT_ROW_COMPONENTS.items())
+        content["schema"] = {**content["schema"], "description": f"JSON Lines, one row a line: {rows}."}
+    return result

@@ -573,6 +573,7 @@ SPECTACULAR_SETTINGS = {
         "annotate.openapi.add_batch_record_components",
         "annotate.openapi.type_label_schemas_and_items",
         "rlhf_platform.core.openapi_bodies.type_free_form_bodies",
+        "annotate.openapi.add_export_row_components",
         "rlhf_platform.webhooks.openapi.document_webhook_payloads",
         "rlhf_platform.core.openapi_examples.add_response_examples",
         "rlhf_platform.core.openapi_request_examples.add_request_examples",

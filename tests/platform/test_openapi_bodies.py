@@ -223,3 +223,55 @@ def test_an_exam_question_fits_its_component():
     path = "/api/v1/exam-attempts/{attempt_id}/question"
     question = _fits(client.get(f"/api/v1/exam-attempts/{attempt['id']}/question"), "get", path)
     assert uuid.UUID(question["id"]) and question["position"] == 1
+
+
+# --- Export rows ---------------------------------------------------------------------------------
+
+TRAINING = [
+    (export_format, form, include)
+    for export_format in ("dpo", "reward", "ranking")
+    for form in ("standard", "conversational")
+    for include in (False, True)
+]
+
+
+def _export_rows(client, project, **params) -> list[dict]:
+    import json
+    from urllib.parse import urlencode
+
+    response = client.get(f"/api/v1/projects/{project.pk}/export?{urlencode(params)}")
+    assert response.status_code == 200, response
+    return [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("export_format", ["raw", "consensus"])
+def test_record_export_rows_fit_their_component(lab_client, project, labelled, export_format):
+    from annotate.openapi import EXPORT_ROW_COMPONENTS
+
+    ItemFactory(project=project, batch=labelled["items"][0].batch)  # no consensus: null columns
+    rows = _export_rows(lab_client, project, format=export_format, include_gold="true")
+    ref = {"$ref": "#/components/schemas/" + EXPORT_ROW_COMPONENTS[export_format]}
+    assert len(rows) >= 4
+    for row in rows:
+        assert schema_errors(row, ref) == [], row
+    assert schema_errors({**rows[0], "colour": "red"}, ref)  # a column the component does not name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("export_format", "form", "include"), TRAINING)
+def test_training_export_rows_fit_their_component(
+    lab_client, project, labelled, export_format, form, include
+):
+    from annotate.openapi import EXPORT_ROW_COMPONENTS
+
+    Item.objects.filter(project=project, is_gold=False).update(state=Item.State.FINAL)
+    params = {"format": export_format, "form": form, **({"include": "metadata"} if include else {})}
+    rows = _export_rows(lab_client, project, **params)
+    ref = {"$ref": "#/components/schemas/" + EXPORT_ROW_COMPONENTS[export_format]}
+    assert rows
+    for row in rows:
+        assert schema_errors(row, ref) == [], row
+        assert ("external_id" in row) is include
+    text = rows[0].get("prompt", rows[0].get("chosen"))
+    assert isinstance(text, str if form == "standard" else list)
