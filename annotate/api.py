@@ -34,6 +34,8 @@ class ProjectOutputSerializer(serializers.Serializer):
     confidence_threshold = serializers.FloatField()
     gold_feedback = serializers.BooleanField()
     gold_exposure_cap = serializers.IntegerField()
+    senior_level = serializers.IntegerField()
+    contested_hold_seconds = serializers.IntegerField()
     export_form = serializers.CharField()
     label_schema = serializers.JSONField()
     schema_version = serializers.IntegerField()
@@ -74,6 +76,21 @@ class _ProjectFields(InputSerializer):
         max_value=1000,
         required=False,
         help_text="Annotators a gold item is served to before it retires (default 12).",
+    )
+    senior_level = serializers.IntegerField(
+        min_value=1,
+        max_value=4,
+        required=False,
+        help_text="Annotators of at least this level are senior (default 3, expert): the extra labels an "
+        "unsure item asks for are offered to them first, and their agreement with a consensus their own vote "
+        "carried counts as right for rewards while their gold record is not bad.",
+    )
+    contested_hold_seconds = serializers.IntegerField(
+        min_value=0,
+        max_value=86400,
+        required=False,
+        help_text="How long those extra labels wait for such an annotator before anyone may give them "
+        "(default 600; 0: no wait).",
     )
     export_form = serializers.ChoiceField(
         choices=list(FORMS),

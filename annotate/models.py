@@ -69,6 +69,19 @@ class Project(models.Model):
         default=12,
         help_text="Annotators a gold item is served to before it is retired from the gold pool.",
     )
+    senior_level = models.PositiveSmallIntegerField(
+        default=3,
+        db_default=3,
+        help_text="Annotators of at least this level (1 novice .. 4 authority) are senior: the extra "
+        "slots of an unsure item wait for them first (contested_hold_seconds), and their agreement with a "
+        "consensus their own vote carried counts as right for rewards while their gold record is not bad.",
+    )
+    contested_hold_seconds = models.PositiveIntegerField(
+        default=600,
+        db_default=600,
+        help_text="How long an extra slot of an unsure item waits for a senior annotator (senior_level) "
+        "before anyone may take it; 0: no wait.",
+    )
     export_form = models.CharField(
         max_length=16,
         choices=[("standard", "standard: strings"), ("conversational", "conversational: message lists")],
@@ -85,6 +98,10 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(min_level__gte=1, min_level__lte=4), name="project_min_level_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(senior_level__gte=1, senior_level__lte=4),
+                name="project_senior_level_range",
             ),
             models.CheckConstraint(
                 condition=Q(overlap__gte=1, overlap__lte=20), name="project_overlap_range"
@@ -283,6 +300,12 @@ class Slot(models.Model):
     idx = models.PositiveSmallIntegerField()
     state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING)
     priority = models.IntegerField(default=0)
+    reserved_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="An extra slot of an unsure item: until then only annotators of the project's "
+        "senior_level may take it.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "idx"], name="slot_item_idx_unique")]

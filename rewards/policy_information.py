@@ -389,17 +389,32 @@ def _known_window(
     return [(choice, right) for _at, choice, right in rows[: policy.score_window]]
 
 
-def gold_record_good(*, label: Label) -> bool:
-    """Whether the annotator's gold record in the label's project is good: at least
-    ``gold_min_seen`` graded golds with a posterior mean (Beta(1, 1)) of at least
-    ``gold_threshold``, the record that lets an annotator vouch for a consensus
-    (annotate/quality/silver.py)."""
+def gold_record_good(*, label: Label, level: int | None = None) -> bool:
+    """Whether the annotator may be graded right on a consensus their own vote carried: their
+    gold record in the label's project is good (at least ``gold_min_seen`` graded golds with a
+    posterior mean, Beta(1, 1), of at least ``gold_threshold``: the record that lets an
+    annotator vouch for a consensus, annotate/quality/silver.py), or they are senior (verified
+    level at least the project's ``senior_level``; ``level`` is read when not given) and their
+    record is not bad: the same posterior mean over the golds they have, at least one.
+
+    A senior annotator answers few golds before their labels are rewarded (a tenth of 50 labels
+    is 5, under the 8 a good record needs), and an expert right against a wrong majority is the
+    vote that carries the item; their level is a verified credential, which a weak or
+    item-ignoring account cannot earn by answering the first golds carefully."""
     row = (
         AnnotatorQuality.objects.filter(project_id=label.project_id, expert_id=label.expert_id)
         .values_list("gold_passed", "gold_failed")
         .first()
     )
-    return row is not None and gold_record_is_good(passed=row[0], failed=row[1], project=label.project)
+    passed, failed = row if row is not None else (0, 0)
+    project = label.project
+    if gold_record_is_good(passed=passed, failed=failed, project=project):
+        return True
+    if passed == 0 or (passed + 1) / (passed + failed + 2) < project.gold_threshold:
+        return False
+    if level is None:
+        level = expertise_level(expert=label.expert, domain=project.domain, today=label.created_at.date())
+    return level >= project.senior_level
 
 
 def agrees_on_its_own(*, choice: str, reference: str, loo: str, trusted: bool) -> bool:
@@ -501,7 +516,7 @@ def information_compute(
     if peer["score"] is not None:
         scores = [Fraction(peer["score"]), *scores]
     z = evidence_z(policy)
-    trusted = gold_record_good(label=label)  # read once for the label and its window
+    trusted = gold_record_good(label=label, level=level)  # read once for the label and its window
     right = label_right(label=label, consensus=consensus, trusted=trusted)
     window = _known_window(label=label, policy=policy, until=until, trusted=trusted)
     rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior, z=z)

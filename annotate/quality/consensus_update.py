@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -172,10 +172,17 @@ def overlap_decision(
     return Decision(Action.ADD_SLOTS, min(max(1, project.overlap - counted), project.max_overlap - labels))
 
 
-def slots_add(*, item: Item, count: int) -> None:
-    """Open ``count`` more slots on the item (idx after the last), and reopen the item."""
+def slots_add(*, item: Item, count: int, project: Project | None = None) -> None:
+    """Open ``count`` more slots on the item (idx after the last), and reopen the item. With
+    ``project`` (the unsure item's extra slots) they are reserved for senior annotators for the
+    project's ``contested_hold_seconds`` (``Slot.reserved_until``, annotate/queue/eligibility.py
+    ``is_senior``), unless everyone who may label the project is senior."""
     top = Slot.objects.filter(item_id=item.pk).aggregate(top=Max("idx"))["top"]
     start = -1 if top is None else top
+    reserved_until = None
+    hold = project.contested_hold_seconds if project is not None else 0
+    if hold > 0 and project.min_level < project.senior_level:
+        reserved_until = timezone.now() + timedelta(seconds=hold)
     Slot.objects.bulk_create(
         Slot(
             item_id=item.pk,
@@ -183,6 +190,7 @@ def slots_add(*, item: Item, count: int) -> None:
             idx=start + 1 + n,
             priority=item.priority,
             state="open",
+            reserved_until=reserved_until,
         )
         for n in range(count)
     )
@@ -292,7 +300,7 @@ def item_act(
             {"type": "quality.adjudication_needed", "item": str(item.uid), "project": str(project.pk)},
         )
     elif decision.action is Action.ADD_SLOTS:
-        slots_add(item=item, count=decision.slots)
+        slots_add(item=item, count=decision.slots, project=project)
         item.state = Item.State.OPEN
     return decision, deltas
 

@@ -9,6 +9,9 @@ Nothing to claim does not mean nothing to do. Work may exist and wait:
 - ``waiting_for_leases``: the open work left is leased to other experts; asked again when the
   earliest of those leases ends (at most :data:`LEASE_RETRY_MAX_SECONDS`), or in a second when
   an open slot was being claimed by someone else at that very instant;
+- ``reserved_for_senior``: the open work left is extra slots of unsure items, which wait for
+  annotators of the project's ``senior_level`` for a while (``Slot.reserved_until``);
+  asked again when the earliest reservation ends (at most :data:`LEASE_RETRY_MAX_SECONDS`);
 - ``needs_other_experts``: the project still needs labels, but only on items this expert has
   already labelled or skipped; nothing here will open for them (no retry).
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from annotate.models import Assignment, Item, Project, Slot
@@ -38,7 +41,8 @@ QUEUE_EMPTY = "queue_empty"
 WAITING_FOR_QUALITY = "waiting_for_quality"
 WAITING_FOR_LEASES = "waiting_for_leases"
 NEEDS_OTHER_EXPERTS = "needs_other_experts"
-WAIT_REASONS = (WAITING_FOR_QUALITY, WAITING_FOR_LEASES)
+RESERVED_FOR_SENIOR = "reserved_for_senior"
+WAIT_REASONS = (WAITING_FOR_QUALITY, WAITING_FOR_LEASES, RESERVED_FOR_SENIOR)
 QUEUE_REASONS = (QUEUE_EMPTY, *WAIT_REASONS, NEEDS_OTHER_EXPERTS)
 
 
@@ -52,16 +56,29 @@ class NoWork:
     retry_after: int | None = None
 
 
+def _seconds_until(moment, now) -> int:
+    return min(max(math.ceil((moment - now).total_seconds()), 1), LEASE_RETRY_MAX_SECONDS)
+
+
 def _touched_by(expert: ExpertProfile, item_ref: str) -> Exists:
     # Any assignment (labelled, skipped, expired, held) bars the expert from the item for good.
     return Exists(Assignment.objects.filter(item_id=OuterRef(item_ref), expert_id=expert.pk))
 
 
-def queue_wait_reason(*, expert: ExpertProfile, project: Project) -> NoWork:
-    """Why the claim in ``project`` found nothing for ``expert`` (who holds no lease there)."""
-    mine_open = Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN).exclude(
+def queue_wait_reason(*, expert: ExpertProfile, project: Project, senior: bool = True) -> NoWork:
+    """Why the claim in ``project`` found nothing for ``expert`` (who holds no lease there).
+    ``senior``: whether the expert may take reserved slots (the claim's own rule)."""
+    now = timezone.now()
+    open_slots = Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN).exclude(
         _touched_by(expert, "item_id")
     )
+    mine_open = open_slots
+    reserved_end = Slot.objects.none().values("reserved_until")
+    if not senior:
+        mine_open = open_slots.filter(Q(reserved_until__isnull=True) | Q(reserved_until__lte=now))
+        reserved_end = (
+            open_slots.filter(reserved_until__gt=now).order_by("reserved_until").values("reserved_until")[:1]
+        )
     quality = Item.objects.filter(project_id=project.pk, state=Item.State.LABELLED, is_gold=False).exclude(
         _touched_by(expert, "pk")
     )
@@ -80,10 +97,11 @@ def queue_wait_reason(*, expert: ExpertProfile, project: Project) -> NoWork:
             mine_open=Exists(mine_open),
             quality=Exists(quality),
             lease_end=Subquery(lease_end),
+            reserved_end=Subquery(reserved_end),
             open_items=Exists(items.filter(state=Item.State.OPEN)),
             labelled_items=Exists(items.filter(state=Item.State.LABELLED)),
         )
-        .values("mine_open", "quality", "lease_end", "open_items", "labelled_items")
+        .values("mine_open", "quality", "lease_end", "reserved_end", "open_items", "labelled_items")
         .first()
     )
     if row is None:
@@ -95,8 +113,15 @@ def queue_wait_reason(*, expert: ExpertProfile, project: Project) -> NoWork:
         waits.append(QUALITY_RETRY_SECONDS)
     lease_end = row["lease_end"]
     if lease_end is not None:
-        left = math.ceil((lease_end - timezone.now()).total_seconds())
-        waits.append(min(max(left, 1), LEASE_RETRY_MAX_SECONDS))
+        waits.append(_seconds_until(lease_end, now))
+    reserved = _seconds_until(row["reserved_end"], now) if row["reserved_end"] is not None else None
+    if reserved is not None and (not waits or reserved < min(waits)):
+        return NoWork(
+            RESERVED_FOR_SENIOR,
+            f"The items left are unsure ones that wait for annotators of level {project.senior_level} "
+            f"or above first; checking again in {reserved} s.",
+            reserved,
+        )
     if waits:
         seconds = min(waits)
         if row["quality"] and seconds == QUALITY_RETRY_SECONDS:

@@ -14,14 +14,20 @@ from typing import Any
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Value, When
+from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from annotate.gates import gate_lease, gate_message
 from annotate.models import Assignment, Item, Project, Slot
 from annotate.queue import draws
 from annotate.queue.answers import QUEUE_EMPTY, NoWork, queue_wait_reason
-from annotate.queue.eligibility import expert_block, project_block, project_with_level, projects_open_to
+from annotate.queue.eligibility import (
+    expert_block,
+    is_senior,
+    project_block,
+    project_with_level,
+    projects_open_to,
+)
 from annotate.queue.release import assignments_expire
 from annotate.queue.sql import (
     GOLD_WINDOW,
@@ -34,6 +40,7 @@ from annotate.queue.sql import (
 )
 from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.experts.models import ExpertProfile
+from rlhf_platform.experts.selectors import expertise_levels
 
 # What the claim statement returns when the expert already holds a lease in the project.
 HELD = "held"
@@ -43,12 +50,18 @@ HELD = "held"
 
 
 def claim_plan(
-    *, project: Project, expert_id: Any, guard: str = "SELECT 1", guard_params: dict | None = None
+    *,
+    project: Project,
+    expert_id: Any,
+    senior: bool = False,
+    guard: str = "SELECT 1",
+    guard_params: dict | None = None,
 ) -> Plan[Assignment | str | None]:
     """Draw gold at the project's rate and run the claim statement: the new assignment, ``HELD``
-    (the expert holds a lease there) or None (nothing claimed, or ``guard`` returned no row)."""
+    (the expert holds a lease there) or None (nothing claimed, or ``guard`` returned no row).
+    ``senior``: the expert may take reserved slots (:func:`~annotate.queue.eligibility.is_senior`)."""
     params = {
-        **claim_params(project=project, expert_id=expert_id, gold=draws.gold_drawn(project)),
+        **claim_params(project=project, expert_id=expert_id, gold=draws.gold_drawn(project), senior=senior),
         **(guard_params or {}),
     }
     row = yield Statement(claim_sql(guard), params)
@@ -59,8 +72,8 @@ def claim_plan(
     return claimed_assignment(project=project, expert_id=expert_id, assignment_id=params["id"], row=row)
 
 
-def _claim_postgresql(*, project: Project, expert: ExpertProfile) -> Assignment | None:
-    claimed = plan_run(claim_plan(project=project, expert_id=expert.pk))
+def _claim_postgresql(*, project: Project, expert: ExpertProfile, senior: bool) -> Assignment | None:
+    claimed = plan_run(claim_plan(project=project, expert_id=expert.pk, senior=senior))
     if claimed == HELD:
         return _held_lease(project=project, expert=expert)
     if claimed is not None:
@@ -114,11 +127,13 @@ def _claim_gold(*, project: Project, expert: ExpertProfile) -> Assignment | None
     return _lease(project=project, expert=expert, item=item, slot=None)
 
 
-def _claim_slot(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+def _claim_slot(*, project: Project, expert: ExpertProfile, senior: bool) -> Assignment | None:
     mine = Assignment.objects.filter(item=OuterRef("item_id"), expert=expert)
+    slots = Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN)
+    if not senior:  # a reserved slot waits for a senior annotator while its reservation lasts
+        slots = slots.filter(Q(reserved_until__isnull=True) | Q(reserved_until__lte=timezone.now()))
     slot = (
-        Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN)
-        .exclude(Exists(mine))
+        slots.exclude(Exists(mine))
         .order_by("-idx", "-priority", "item_id")
         .select_for_update(skip_locked=True, of=("self",))
         .select_related("item")
@@ -135,7 +150,7 @@ def _claim_slot(*, project: Project, expert: ExpertProfile) -> Assignment | None
     return _lease(project=project, expert=expert, item=slot.item, slot=slot)
 
 
-def _claim_orm(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+def _claim_orm(*, project: Project, expert: ExpertProfile, senior: bool) -> Assignment | None:
     gold = draws.gold_drawn(project)  # drawn first, as the statement's parameters are
     # An unexpired lease the expert already holds here is handed back: a double click or a
     # reload never leases a second item (the database allows one live lease per expert and
@@ -145,7 +160,7 @@ def _claim_orm(*, project: Project, expert: ExpertProfile) -> Assignment | None:
         return held
     with transaction.atomic():
         assignment = _claim_gold(project=project, expert=expert) if gold else None
-        return assignment or _claim_slot(project=project, expert=expert)
+        return assignment or _claim_slot(project=project, expert=expert, senior=senior)
 
 
 # --- Both ---------------------------------------------------------------------------------------
@@ -161,11 +176,11 @@ def _held_lease(*, project: Project, expert: ExpertProfile) -> Assignment | None
     )
 
 
-def _next_in_project(*, project: Project, expert: ExpertProfile) -> Assignment | None:
+def _next_in_project(*, project: Project, expert: ExpertProfile, senior: bool) -> Assignment | None:
     claim = _claim_postgresql if connection.vendor == "postgresql" else _claim_orm
     for _attempt in range(3):
         try:
-            return claim(project=project, expert=expert)
+            return claim(project=project, expert=expert, senior=senior)
         except (IntegrityError, psycopg.IntegrityError):
             # The same expert's other request leased a moment ago, or a lease of theirs has
             # expired without being swept yet (assignment_next sweeps and tries again).
@@ -178,7 +193,11 @@ def assignment_next(
 ) -> Assignment | NoWork:
     """Lease the expert's next item (in ``project``, or in any project open to them).
     ``level``, the expert's level in the project's domain, is read when not given."""
+    levels: dict[str, int] = {}
     if project is not None:
+        if level is None:
+            levels = expertise_levels(expert=expert)
+            level = levels.get(project.domain.path, 0)
         block = project_block(expert=expert, project=project, level=level)
         if block:
             return block
@@ -187,7 +206,8 @@ def assignment_next(
         block = expert_block(expert)
         if block:
             return block
-        projects = projects_open_to(expert=expert)
+        levels = expertise_levels(expert=expert)
+        projects = projects_open_to(expert=expert, levels=levels)
         if not projects:
             return NoWork("no_eligible_project", "No active project is open to your credentials yet.")
     searched = []
@@ -199,14 +219,20 @@ def assignment_next(
                 if project is not None:
                     return NoWork(reason, gate_message(reason))
                 continue
-            assignment = _next_in_project(project=candidate, expert=expert)
+            senior = is_senior(
+                project=candidate,
+                level=level if project is not None else levels.get(candidate.domain.path, 0),
+            )
+            assignment = _next_in_project(project=candidate, expert=expert, senior=senior)
             if assignment is None and assignments_expire(project=candidate):
-                assignment = _next_in_project(project=candidate, expert=expert)
+                assignment = _next_in_project(project=candidate, expert=expert, senior=senior)
             if assignment is not None:
                 return assignment
-            searched.append(candidate)
+            searched.append((candidate, senior))
     # Nothing claimed: say whether work waits (annotate/queue/answers.py), soonest first.
-    answers = [queue_wait_reason(expert=expert, project=candidate) for candidate in searched]
+    answers = [
+        queue_wait_reason(expert=expert, project=candidate, senior=senior) for candidate, senior in searched
+    ]
     waiting = [answer for answer in answers if answer.retry_after is not None]
     if waiting:
         return min(waiting, key=lambda answer: answer.retry_after)

@@ -16,6 +16,14 @@ from rlhf_platform.experts.models import Domain, ExpertProfile
 from rlhf_platform.experts.selectors import expertise_levels
 
 
+def is_senior(*, project: Project, level: int) -> bool:
+    """Whether an annotator of ``level`` may take the project's reserved slots: the extra slots
+    of an item whose consensus is unsure wait ``contested_hold_seconds`` for annotators of at
+    least ``senior_level`` before anyone may take them (annotate/quality/
+    consensus_update.py ``slots_add``)."""
+    return level >= project.senior_level
+
+
 def expert_block(expert: ExpertProfile) -> NoWork | None:
     if not expert.user.is_active:
         return NoWork("inactive", "This account is not active.")
@@ -99,10 +107,11 @@ def project_with_level(*, expert: ExpertProfile, project_id: Any) -> tuple[Proje
     return project, project.expert_level or 0
 
 
-def project_open_for_claim(*, expert_id: Any, project_id: Any) -> Project | None:
-    """The project when the expert may work on it now and no gate must decide at the instant of
-    the lease (the budget near its end), else None: what a transport may remember for a moment
-    and claim in with the one-statement claim, re-checking the gates' ``recheck_sql`` there."""
+def project_open_for_claim(*, expert_id: Any, project_id: Any) -> tuple[Project, int] | None:
+    """The project and the expert's level there when the expert may work on it now and no gate
+    must decide at the instant of the lease (the budget near its end), else None: what a
+    transport may remember for a moment and claim in with the one-statement claim, re-checking
+    the gates' ``recheck_sql`` there."""
     expert = ExpertProfile.objects.select_related("user").filter(pk=expert_id).first()
     if expert is None:
         return None
@@ -112,12 +121,13 @@ def project_open_for_claim(*, expert_id: Any, project_id: Any) -> Project | None
     project, level = found
     if project_block(expert=expert, project=project, level=level):
         return None
-    return None if gate_lease_guards(expert=expert, project=project) else project
+    return None if gate_lease_guards(expert=expert, project=project) else (project, level)
 
 
-def projects_open_to(*, expert: ExpertProfile) -> list[Project]:
-    """Active projects the expert may work on, oldest first."""
-    levels = expertise_levels(expert=expert)
+def projects_open_to(*, expert: ExpertProfile, levels: dict[str, int] | None = None) -> list[Project]:
+    """Active projects the expert may work on, oldest first. ``levels`` (the expert's level by
+    domain path) is read when not given."""
+    levels = expertise_levels(expert=expert) if levels is None else levels
     candidates = (
         Project.objects.filter(status=Project.Status.ACTIVE, domain__path__in=list(levels))
         .select_related("domain")

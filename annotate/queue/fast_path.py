@@ -56,7 +56,7 @@ from psycopg_pool import AsyncConnectionPool
 from annotate import rendering
 from annotate.models import Label
 from annotate.queue.claim import claim_plan
-from annotate.queue.eligibility import project_open_for_claim
+from annotate.queue.eligibility import is_senior, project_open_for_claim
 from annotate.queue.fast_path_auth import (
     Principal,
     TimedCache,
@@ -233,17 +233,19 @@ class QueueFastPath:
         except ValueError:
             return None
         key = (principal.expert_id, project_id)
-        project = self._projects.get(key)
-        if project is None:
-            project = await sync_to_async(_project_load, thread_sensitive=False)(
+        found = self._projects.get(key)
+        if found is None:
+            found = await sync_to_async(_project_load, thread_sensitive=False)(
                 expert_id=principal.expert_id, project_id=project_id
             )
-            if project is None:
+            if found is None:
                 return None
-            self._projects.put(key, project)
+            self._projects.put(key, found)
+        project, level = found
         plan = claim_plan(
             project=project,
             expert_id=principal.expert_id,
+            senior=is_senior(project=project, level=level),
             guard=self._guard("next"),
             guard_params=guard_params,
         )

@@ -63,8 +63,9 @@ def plan_run(plan: Plan[T]) -> T:
 # exposed live gold items the expert has not seen when ``gold`` is drawn (counting the
 # exposure, and retiring the item at the project's cap, under the item's row lock), or else the
 # first open slot the expert has not touched (the partial index slot_open_queue serves the
-# ORDER BY), skipping rows other transactions hold; lease it, open the item's next slot, and
-# insert the assignment with the responses in a random order.
+# ORDER BY) and may take (a slot reserved for senior annotators only while its reservation
+# lasts: annotate/queue/eligibility.py is_senior), skipping rows other transactions hold; lease
+# it, open the item's next slot, and insert the assignment with the responses in a random order.
 # Data-modifying CTEs all run to completion, once, so the statement is atomic on its own.
 # ``guard`` is a query that returns a row when the expert may have work now: the queue's fast
 # path (annotate.queue.fast_path) re-checks there what must hold at this very instant (its
@@ -102,6 +103,7 @@ WITH guard AS ({guard}
 ), picked AS (
     SELECT s.id, s.item_id, s.idx FROM annotate_slot s
     WHERE s.project_id = %(project)s AND s.state = 'open'
+      AND (%(senior)s OR s.reserved_until IS NULL OR s.reserved_until <= now())
       AND EXISTS (SELECT 1 FROM guard) AND NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM gold)
       AND NOT EXISTS (
           SELECT 1 FROM annotate_assignment a WHERE a.item_id = s.item_id AND a.expert_id = %(expert)s
@@ -143,11 +145,14 @@ def claim_sql(guard: str = "SELECT 1") -> str:
     return _CLAIM_SQL.format(guard=guard)
 
 
-def claim_params(*, project: Project, expert_id: Any, gold: bool) -> dict[str, Any]:
+def claim_params(*, project: Project, expert_id: Any, gold: bool, senior: bool = False) -> dict[str, Any]:
+    """The claim statement's parameters. ``senior``: the expert may take the slots reserved for
+    the project's ``senior_level`` (:func:`annotate.queue.eligibility.is_senior`)."""
     return {
         "project": project.pk,
         "expert": expert_id,
         "gold": gold,
+        "senior": senior,
         "id": uuid.uuid4(),
         "lease": project.lease_seconds,
         "cap": project.gold_exposure_cap,

@@ -40,6 +40,34 @@ def test_a_pivotal_agreement_is_right_only_for_an_annotator_with_a_good_gold_rec
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("level", "passed", "failed", "right"),
+    [
+        (4, 2, 0, True),  # senior, a short record that is not bad
+        (3, 1, 0, True),  # the project's senior_level
+        (4, 0, 0, False),  # senior, no gold yet: nothing vouches
+        (4, 1, 2, False),  # senior, a bad record
+        (2, 2, 0, False),  # not senior: a short record is not enough
+    ],
+)
+def test_a_senior_annotator_vouches_for_their_own_vote_with_a_short_record_that_is_not_bad(
+    level, passed, failed, right
+):
+    """Verified seniority stands in for the length of the gold record, not for its quality: an
+    expert right against a wrong majority carries the item long before 8 golds."""
+    from tests.rewards.conftest import expert_at
+
+    project = ProjectFactory(gold_threshold=0.55, gold_min_seen=8, gold_rate=0, senior_level=3)
+    item = ItemFactory(batch__project=project)
+    ItemConsensusFactory(item=item, choice="A", strength=2.0, confidence=0.9)
+    label = LabelFactory(item=item, expert=expert_at(project.domain, level), choice="A", loo_choice="B")
+    AnnotatorQuality.objects.create(
+        project=project, expert=label.expert, gold_passed=passed, gold_failed=failed
+    )
+    assert label_right(label=label, consensus=item.consensus) is right
+
+
+@pytest.mark.django_db
 def test_settlement_regrades_a_pivotal_agreement_with_the_gold_record_then(
     django_capture_on_commit_callbacks,
 ):

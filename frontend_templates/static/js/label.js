@@ -672,6 +672,7 @@
       queue_empty: "New items arrive as labs upload them; check again in a while.",
       waiting_for_quality: "This page checks again by itself.",
       waiting_for_leases: "This page checks again by itself.",
+      reserved_for_senior: "This page checks again by itself.",
       needs_other_experts: "New items arrive as labs upload them; check again in a while, or label in another project.",
       no_eligible_project: "Projects open to you once staff approve a credential in their domain.",
       no_credential: "Submit a credential in this project's domain from your profile.",
