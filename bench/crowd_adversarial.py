@@ -85,6 +85,13 @@ def add_arguments(parser) -> None:
     ):
         group.add_argument(f"--n-{name}", type=int, default=default)
     group.add_argument("--hard-share", type=float, default=0.25)
+    group.add_argument(
+        "--contested-hold",
+        type=int,
+        default=86400,
+        help="the project's contested_hold_seconds: how long an unsure item's extra slots wait for a "
+        "senior annotator (the experts); 0 offers them to anyone at once",
+    )
     group.add_argument("--adaptive-careful-golds", type=int, default=10)
     group.add_argument(
         "--adaptive-weight",
@@ -194,6 +201,12 @@ def run(args) -> dict[str, Any]:
 
     rng = random.Random(args.seed)
     project, domain = crowd_project(args)
+    # Unsure items' extra slots wait for the experts (level 4; everyone else is level 2) for
+    # --contested-hold seconds; by default longer than a run, so the experts are taken to be at
+    # work throughout and the run stays repeatable (a hold that ends mid-run would depend on the
+    # machine's speed).
+    type(project).objects.filter(pk=project.pk).update(contested_hold_seconds=args.contested_hold)
+    project.refresh_from_db()
     crowd_policy(project, kind=args.reward_kind)
     gold_items = args.gold_items
     with transaction.atomic():
