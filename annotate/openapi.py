@@ -4,8 +4,9 @@ The batch record, from the one definition the ingest validates with
 (``annotate.ingest.validate.ItemRecord``, a msgspec struct), so the documented upload body and
 the validator cannot drift: ``BatchItemRecord`` (with ``BatchResponse`` and ``BatchMessage``).
 The upload's JSON body is documented as an array of them; its JSON Lines body as text, one
-record a line. msgspec writes JSON Schema 2020-12; the schema here is OpenAPI 3.0, so a
-``{"type": "null"}`` alternative becomes ``nullable``.
+record a line. msgspec writes JSON Schema 2020-12; the components here say a null alternative
+as ``nullable`` (OpenAPI 3.0), as the other hooks' do, and the last hook
+(``rlhf_platform.core.openapi.to_openapi_31``) writes them all as OpenAPI 3.1 says it.
 
 The label schema (``LabelSchema``, ``annotate/schema.py``) on projects, exams and assignments,
 an item's prompt, responses and metadata as the record gave them, and a label's body (submit,

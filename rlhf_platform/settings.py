@@ -556,6 +556,8 @@ SPECTACULAR_SETTINGS = {
         '`{"errors": [{"field": ..., "code": ..., "message": ...}]}`.'
     ),
     "VERSION": "1.0.0",
+    # OpenAPI 3.1: its top-level ``webhooks`` document the deliveries (webhooks/openapi.py).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from the drf-spectacular-sidecar package: no CDN at run time.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -577,6 +579,7 @@ SPECTACULAR_SETTINGS = {
         "rlhf_platform.webhooks.openapi.document_webhook_payloads",
         "rlhf_platform.core.openapi_examples.add_response_examples",
         "rlhf_platform.core.openapi_request_examples.add_request_examples",
+        "rlhf_platform.core.openapi.to_openapi_31",
     ],
 }
 

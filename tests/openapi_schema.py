@@ -1,6 +1,6 @@
 """The generated OpenAPI schema, and validation of a value against one of its schemas (OpenAPI
-3.0's dialect read as JSON Schema: ``nullable`` as a null alternative, component references
-into ``$defs``)."""
+3.1's are JSON Schema 2020-12; component references go into ``$defs``, and an OpenAPI 3.0
+``nullable`` is read as a null alternative)."""
 
 from __future__ import annotations
 

@@ -58,3 +58,61 @@ def results_of(child: type[serializers.Serializer]) -> serializers.Serializer:
     """The documented body of a list answered whole, without pages: ``{"results": [child, ...]}``
     (``Response({"results": ...})``), one component per child (``<Child>Results``)."""
     return _results_serializer(child)()
+
+
+# Values that are data, not schemas: never rewritten.
+_DATA_KEYS = frozenset({"example", "examples", "default", "enum", "const"})
+
+
+def _nullable_31(schema: dict) -> dict:
+    """One schema's OpenAPI 3.0 ``nullable: true`` as JSON Schema 2020-12 says it (OpenAPI 3.1):
+    ``null`` among its types, in its enum, or as one more alternative."""
+    schema = dict(schema)
+    if not schema.pop("nullable", False):
+        return schema
+    if "enum" in schema and None not in schema["enum"]:
+        schema["enum"] = [*schema["enum"], None]
+    if "type" in schema:
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        schema["type"] = [*kinds, "null"] if "null" not in kinds else kinds
+        return schema
+    for combined in ("oneOf", "anyOf"):
+        if combined in schema:
+            schema[combined] = [*schema[combined], {"type": "null"}]
+            return schema
+    if "allOf" in schema or "$ref" in schema:
+        alternative = {key: schema.pop(key) for key in ("allOf", "$ref") if key in schema}
+        if len(alternative.get("allOf", ())) == 1:  # {"allOf": [ref]} was 3.0's nullable ref
+            alternative = alternative["allOf"][0]
+        schema["oneOf"] = [alternative, {"type": "null"}]
+        return schema
+    return schema
+
+
+def _to_31(node):
+    if isinstance(node, list):
+        return [_to_31(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("nullable"), bool):
+        node = _nullable_31(node)
+    out = {}
+    for key, value in node.items():
+        if key == "properties" and isinstance(value, dict):  # names, whatever they are: schemas
+            out[key] = {name: _to_31(child) for name, child in value.items()}
+        else:
+            out[key] = value if key in _DATA_KEYS else _to_31(value)
+    return out
+
+
+def to_openapi_31(result, generator, request, public):
+    """drf-spectacular postprocessing hook, the last one: the schema is OpenAPI 3.1 (for its
+    top-level ``webhooks``), whose schemas are JSON Schema 2020-12. drf-spectacular writes its
+    own in that dialect; the components the other hooks add say ``nullable`` as OpenAPI 3.0
+    does, which becomes a ``null`` type or alternative here."""
+    if not str(result.get("openapi", "")).startswith("3.1"):
+        return result
+    return {
+        key: _to_31(value) if key in ("paths", "components", "webhooks") else value
+        for key, value in result.items()
+    }

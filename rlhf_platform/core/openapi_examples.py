@@ -48,6 +48,8 @@ def example_of(schema: dict, components: dict, depth: int = 0, building: frozens
                 return merged
             return example_of(schema[combined][0], components, depth + 1, building)
     kind = schema.get("type")
+    if isinstance(kind, list):  # OpenAPI 3.1: ["string", "null"]
+        kind = next((k for k in kind if k != "null"), None)
     if kind == "object" or "properties" in schema:
         return {
             name: example_of(child, components, depth + 1, building)

@@ -1,6 +1,6 @@
 """The webhook payloads as OpenAPI components, and the requests the platform sends documented
-as callbacks of ``POST /api/v1/webhooks`` (the schema is OpenAPI 3.0, which has callbacks
-and no top-level ``webhooks``).
+twice: one OpenAPI 3.1 top-level ``webhooks`` entry per event (its body a ``WebhookEvent`` of
+that type, with that event's ``data``), and the callback of ``POST /api/v1/webhooks``.
 
 Every delivery's body is a ``WebhookEvent``: ``{id, type, created, data}``, ``data`` one of
 the event's components below; ``tests/webhooks/test_webhook_payload_schema.py`` emits each
@@ -138,9 +138,39 @@ CALLBACK = {
 }
 
 
+def webhook_operations() -> dict[str, dict]:
+    """The top-level ``webhooks`` of OpenAPI 3.1: for each event, the POST the platform sends
+    to a subscribed endpoint."""
+    delivery = CALLBACK["{$request.body#/url}"]["post"]
+    out = {}
+    for event, (name, schema) in EVENT_DATA.items():
+        body = {
+            "allOf": [
+                {"$ref": _REF + "WebhookEvent"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string", "enum": [event]},
+                        "data": {"$ref": _REF + name},
+                    },
+                },
+            ]
+        }
+        out[event] = {
+            "post": {
+                **delivery,
+                "operationId": "webhook_" + event.replace(".", "_"),
+                "summary": f"{event}: {schema['description']}",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            }
+        }
+    return out
+
+
 def document_webhook_payloads(result, generator, request, public):
     """drf-spectacular postprocessing hook: the payload components, each delivery's ``payload``
-    typed as a ``WebhookEvent``, and the deliveries as callbacks of registering an endpoint."""
+    typed as a ``WebhookEvent``, the deliveries as the top-level ``webhooks`` (OpenAPI 3.1)
+    and as callbacks of registering an endpoint."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in webhook_schemas().items():
         schemas.setdefault(name, schema)
@@ -150,4 +180,6 @@ def document_webhook_payloads(result, generator, request, public):
     register = result.get("paths", {}).get("/api/v1/webhooks", {}).get("post")
     if register is not None:
         register.setdefault("callbacks", {})["delivery"] = CALLBACK
+    if str(result.get("openapi", "")).startswith("3.1"):
+        result.setdefault("webhooks", {}).update(webhook_operations())
     return result

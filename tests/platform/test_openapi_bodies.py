@@ -275,3 +275,14 @@ def test_training_export_rows_fit_their_component(
         assert ("external_id" in row) is include
     text = rows[0].get("prompt", rows[0].get("chosen"))
     assert isinstance(text, str if form == "standard" else list)
+
+
+def test_the_schema_is_openapi_31_throughout():
+    """OpenAPI 3.1 (for its top-level ``webhooks``): no schema says ``nullable`` as 3.0 did."""
+    import json
+
+    assert SCHEMA["openapi"].startswith("3.1")
+    assert '"nullable"' not in json.dumps(SCHEMA)
+    gold = COMPONENTS["BatchItemRecord"]["properties"]["gold"]
+    assert gold["oneOf"] == [{"$ref": "#/components/schemas/BatchGoldAnswer"}, {"type": "null"}]
+    assert COMPONENTS["ApiError"]["properties"]["field"]["type"] == ["string", "null"]

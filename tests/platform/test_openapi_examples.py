@@ -91,7 +91,10 @@ def test_the_upload_body_is_an_array_of_batch_records():
     record = COMPONENTS["BatchItemRecord"]
     assert set(record["required"]) == {"external_id", "prompt", "responses"}
     assert record["additionalProperties"] is False
-    assert record["properties"]["gold"]["nullable"] is True
+    assert record["properties"]["gold"]["oneOf"] == [
+        {"$ref": "#/components/schemas/BatchGoldAnswer"},
+        {"type": "null"},
+    ]
 
 
 def test_the_batch_record_example_is_accepted_by_the_ingest_validator():
@@ -142,9 +145,9 @@ def test_label_schemas_the_validator_takes_fit_the_component_and_others_do_not(k
 
 def test_a_labels_body_is_typed_for_submit_revise_and_an_exam_answer():
     submit = COMPONENTS["AssignmentSubmitInputRequest"]
-    assert submit["properties"]["choice"]["enum"] == ["A", "B", "tie", "both_bad"]
+    assert submit["properties"]["choice"]["enum"] == ["A", "B", "tie", "both_bad", None]
     assert submit["properties"]["ranking"]["items"]["items"] == {"type": "string"}
-    assert COMPONENTS["AssignmentReviseInputRequest"]["properties"]["strength"]["type"] == "integer"
+    assert COMPONENTS["AssignmentReviseInputRequest"]["properties"]["strength"]["type"] == ["integer", "null"]
     answer = SCHEMA["paths"]["/api/v1/exam-questions/{answer_id}/answer"]["post"]["requestBody"]["content"]
     assert answer["application/json"]["schema"] == {
         "$ref": "#/components/schemas/AssignmentSubmitInputRequest"

@@ -38,6 +38,12 @@ def test_the_schema_documents_every_event_and_the_deliveries():
     callback = schema["paths"]["/api/v1/webhooks"]["post"]["callbacks"]["delivery"]
     body = callback["{$request.body#/url}"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == EVENT
+    assert schema["openapi"].startswith("3.1")
+    assert set(schema["webhooks"]) == {*EVENTS, TEST_EVENT}
+
+
+def _webhook_body(event: str) -> dict:
+    return openapi_schema()["webhooks"][event]["post"]["requestBody"]["content"]["application/json"]["schema"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -70,3 +76,6 @@ def test_every_emitted_payload_fits_its_component(lab_client, lab):
         assert payload["type"] == event
         assert schema_errors(payload, EVENT) == [], (event, payload)
         assert schema_errors(payload["data"], _data_component(event)) == [], (event, payload["data"])
+        assert schema_errors(payload, _webhook_body(event)) == [], (event, payload)
+        other = next(e for e in payloads if e != event)
+        assert schema_errors({**payload, "type": other}, _webhook_body(event)), (event, other)
