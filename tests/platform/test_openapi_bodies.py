@@ -286,3 +286,67 @@ def test_the_schema_is_openapi_31_throughout():
     gold = COMPONENTS["BatchItemRecord"]["properties"]["gold"]
     assert gold["oneOf"] == [{"$ref": "#/components/schemas/BatchGoldAnswer"}, {"type": "null"}]
     assert COMPONENTS["ApiError"]["properties"]["field"]["type"] == ["string", "null"]
+
+
+# --- More answers: uploads, credentials, groups, suspensions, policies ---------------------------
+
+
+@pytest.mark.django_db
+def test_an_uploads_answers_fit_their_components(lab_client, project):
+    from tests.factories import item_payload, ndjson_body
+
+    url = f"/api/v1/projects/{project.pk}/batches"
+    path = "/api/v1/projects/{project_id}/batches"
+    bad = ndjson_body([item_payload("u-1"), {"external_id": "u-2"}])
+    dry = lab_client.post(url + "?dry_run=1", data=bad, content_type="application/x-ndjson")
+    assert _fits(dry, "post", path)["errors"][0]["line"] == 2
+    created = lab_client.post(
+        url, data=ndjson_body([item_payload("u-1")]), content_type="application/x-ndjson"
+    )
+    batch = _fits(created, "post", path)
+    detail = _fits(lab_client.get(f"/api/v1/batches/{batch['id']}"), "get", "/api/v1/batches/{batch_id}")
+    assert detail["progress"]["items"]["total"] == 1
+
+
+@pytest.mark.django_db
+def test_credential_answers_fit_their_components(expert_client, staff_client, domain, pdf_upload):
+    body = {
+        "domain": domain.path,
+        "kind": "degree",
+        "title": "MD",
+        "issuer": "Somewhere",
+        "issued_on": "2015-06-01",
+    }
+    created = expert_client.post(
+        "/api/v1/me/credentials", {**body, "evidence": pdf_upload}, format="multipart"
+    )
+    assert _fits(created, "post", "/api/v1/me/credentials")["evidence"]["content_type"] == "application/pdf"
+    listed = _fits(staff_client.get("/api/v1/staff/credentials"), "get", "/api/v1/staff/credentials")
+    assert listed["results"][0]["expert"]["pseudonym"]
+
+
+@pytest.mark.django_db
+def test_group_and_suspension_answers_fit_their_components():
+    from tests.quality.test_group_pages import _group
+
+    group, experts = _group()
+    client = _logged_in(StaffFactory())
+    listed = _fits(client.get("/api/v1/staff/groups"), "get", "/api/v1/staff/groups")
+    assert listed["results"][0]["evidence"]["edges"]
+    url = f"/api/v1/staff/groups/{group.pk}/decide"
+    decided = client.post(url, {"decision": "confirm", "note": "One device, one person."}, format="json")
+    _fits(decided, "post", "/api/v1/staff/groups/{group_id}/decide")
+    suspensions = _fits(client.get("/api/v1/staff/suspensions"), "get", "/api/v1/staff/suspensions")
+    assert suspensions["results"][0]["details"]["group"] == str(group.pk)
+    mine = _logged_in(experts[0].user).get("/api/v1/quality/suspensions")
+    assert _fits(mine, "get", "/api/v1/quality/suspensions")["results"]
+
+
+@pytest.mark.django_db
+def test_a_reward_policys_expected_cost_fits_its_component(lab_client, project):
+    url = f"/api/v1/projects/{project.pk}/reward-policies"
+    body = {"base_rate": "1000", "level_multipliers_bp": {str(level): 10000 for level in range(1, 5)}}
+    path = "/api/v1/projects/{project_id}/reward-policies"
+    created = _fits(lab_client.post(url, body, format="json"), "post", path)
+    assert created["expected_cost_per_label"]["basis"]
+    _fits(lab_client.get(url), "get", path)
