@@ -350,3 +350,10 @@ def test_a_reward_policys_expected_cost_fits_its_component(lab_client, project):
     created = _fits(lab_client.post(url, body, format="json"), "post", path)
     assert created["expected_cost_per_label"]["basis"]
     _fits(lab_client.get(url), "get", path)
+
+
+@pytest.mark.django_db
+def test_the_chains_status_fits_its_component():
+    admin = _logged_in(StaffFactory(staff_role="admin"))
+    status = _fits(admin.get("/api/v1/staff/payouts/chain"), "get", "/api/v1/staff/payouts/chain")
+    assert status["state"] == "not_recorded" and status["observed"]["chain_id"]
