@@ -424,7 +424,7 @@ COMPONENTS: dict[str, dict] = {
             "straight_lining_share": {**NUMBER, "nullable": True},
             "colluding_with": {"type": "array", "items": STRING, "description": "Pseudonyms."},
             "flags": {"type": "array", "items": STRING},
-            "status": {"type": "string", "description": "active, warned or suspended."},
+            "status": {"type": "string", "enum": ["active", "warned", "suspended"]},
             "history": {"type": "array", "items": ref("AuditEntry")},
         },
         "One annotator's quality in a project (staff only).",
