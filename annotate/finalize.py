@@ -4,6 +4,9 @@ batch or project is final)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -14,18 +17,76 @@ from rlhf_platform.webhooks.services import webhook_emit
 _NOT_DONE = (Item.State.OPEN, Item.State.LABELLED, Item.State.ADJUDICATION)
 
 
-@transaction.atomic
-def item_finalize(*, item: Item) -> bool:
+@dataclass
+class Finalisations:
+    """The items one step finalises in one transaction (the quality step's batch): their
+    project and batch rows are locked once each, in the order the first of their items comes,
+    and :meth:`close` (after the last of them) announces the batches and projects they
+    completed and sends ``item_finalized`` for all of them from one callback after commit."""
+
+    labs: dict[Any, Any] = field(default_factory=dict)  # locked projects: project id -> lab id
+    batches: set[Any] = field(default_factory=set)  # locked batches
+    done: list[tuple[Any, Any]] = field(default_factory=list)  # (item id, project id) finalised
+    touched: dict[Any, Any] = field(default_factory=dict)  # batch id -> project id, in order
+
+    def close(self) -> None:
+        """Announce completions (once for each batch, then once for each project) and queue
+        the ``item_finalized`` signals, in the transaction that finalised the items."""
+        completed: dict[Any, Any] = {}
+        for batch_id, project_id in self.touched.items():
+            if not _work_left(batch_id=batch_id):
+                lab_id = self.labs[project_id]
+                webhook_emit(
+                    lab_id=lab_id,
+                    event="batch.completed",
+                    data={"batch": str(batch_id), "project": str(project_id)},
+                )
+                completed[project_id] = lab_id
+        for project_id, lab_id in completed.items():
+            if not _work_left(project_id=project_id):
+                webhook_emit(lab_id=lab_id, event="project.completed", data={"project": str(project_id)})
+        if self.done:
+            done = list(self.done)
+            transaction.on_commit(lambda: _finalized_send(done))
+        self.touched, self.done = {}, []
+
+
+def _finalized_send(done: list[tuple[Any, Any]]) -> None:
+    """``item_finalized`` for each item, after the transaction that finalised them committed.
+    The receivers of one transaction's items run in one transaction of their own, so that what
+    they leave to its commit goes together (the rewards mark the items due with one insert)."""
+    with transaction.atomic():
+        for item_id, project_id in done:
+            item_finalized.send(sender=Item, item_id=item_id, project_id=project_id)
+
+
+def item_finalize(*, item: Item, step: Finalisations | None = None) -> bool:
     """Mark an ordinary item final (the quality step calls this once its consensus is
     confident, or staff after adjudication). Returns False when it already was: the
-    notifications go out once."""
+    notifications go out once. Within a ``step`` (:class:`Finalisations`), the project and
+    batch locks taken for an earlier item are not taken again, and the completions and the
+    signal wait for :meth:`Finalisations.close`."""
+    with transaction.atomic():
+        if step is not None:
+            return _item_finalize(item=item, step=step)
+        alone = Finalisations()
+        finalised = _item_finalize(item=item, step=alone)
+        alone.close()
+        return finalised
+
+
+def _item_finalize(*, item: Item, step: Finalisations) -> bool:
     # Lock the project, then the batch (always in this order): finalisations of one batch wait
     # for each other, so the last one sees every other item final and announces completion
     # exactly once, even when two items finish at the same moment. FOR NO KEY UPDATE: the rows
     # that reference the project (labels, assignments, ...) take FOR KEY SHARE on it when they
     # are inserted, and must neither wait for a finalisation nor deadlock with one.
-    project = Project.objects.select_for_update(no_key=True).only("id", "lab_id").get(pk=item.project_id)
-    Batch.objects.select_for_update(no_key=True).only("id").get(pk=item.batch_id)
+    if item.project_id not in step.labs:
+        project = Project.objects.select_for_update(no_key=True).only("id", "lab_id").get(pk=item.project_id)
+        step.labs[project.pk] = project.lab_id
+    if item.batch_id not in step.batches:
+        Batch.objects.select_for_update(no_key=True).only("id").get(pk=item.batch_id)
+        step.batches.add(item.batch_id)
     updated = (
         Item.objects.filter(pk=item.pk, is_gold=False)
         .exclude(state=Item.State.FINAL)
@@ -33,10 +94,9 @@ def item_finalize(*, item: Item) -> bool:
     )
     if not updated:
         return False
-    item_id, project_id = item.pk, project.pk
-    transaction.on_commit(lambda: item_finalized.send(sender=Item, item_id=item_id, project_id=project_id))
+    item_id, project_id = item.pk, item.project_id
     webhook_emit(
-        lab_id=project.lab_id,
+        lab_id=step.labs[project_id],
         event="item.finalized",
         data={
             "item": str(item.uid),
@@ -45,15 +105,8 @@ def item_finalize(*, item: Item) -> bool:
             "batch": str(item.batch_id),
         },
     )
-    if not _work_left(batch_id=item.batch_id):
-        webhook_emit(
-            lab_id=project.lab_id,
-            event="batch.completed",
-            data={"batch": str(item.batch_id), "project": str(project_id)},
-        )
-        # A project completes with its last batch: only then is the project worth asking.
-        if not _work_left(project_id=project_id):
-            webhook_emit(lab_id=project.lab_id, event="project.completed", data={"project": str(project_id)})
+    step.done.append((item_id, project_id))
+    step.touched.setdefault(item.batch_id, project_id)
     return True
 
 

@@ -3,7 +3,9 @@ instead of being imported by ``annotate``.
 
 - ``item_finalized``: an item's consensus is final. Sent after the transaction that finalised
   the item commits, with ``item_id`` (the item's primary key) and ``project_id``; receivers
-  re-read what they need.
+  re-read what they need. The items one transaction finalised are sent one after another inside
+  a transaction of their own, so that a receiver can leave its work to that transaction's
+  commit and do it once for all of them (annotate/finalize.py).
 - ``suspension_reinstated``: staff reinstated a suspended expert on appeal. Sent inside the
   decision's transaction (receivers' writes commit or roll back with it), with
   ``suspension_id``, ``label_ids`` (the expert's labels that suspension excluded on items that

@@ -18,16 +18,17 @@ Labels excluded from consensus are kept but not counted.
 from __future__ import annotations
 
 import enum
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from annotate.finalize import item_finalize
+from annotate.finalize import Finalisations, item_finalize
 from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label, Project, ProjectQualityModel, Slot
 from annotate.quality.aggregation import DawidSkeneModel, ItemResult, Vote, item_consensus
 from annotate.quality.gold import ranking_distance
@@ -60,6 +61,105 @@ def counted_labels(item_id: int):
     return Label.objects.filter(item_id=item_id, excluded_from_consensus=False, is_gold=False).order_by(
         *VOTE_ORDER
     )
+
+
+# --- what the step reads of its items, for many items at once ---------------------------------
+
+# The columns of a counted label the step reads: its id, submit time and slot, then the vote.
+LABEL_COLUMNS = ("id", "created_at", "assignment__slot__idx", *VOTE_COLUMNS)
+EXPERT, CHOICE = 4, 5  # positions in LABEL_COLUMNS
+
+
+@dataclass
+class ItemInputs:
+    """What the after-submit step reads of one item (locked by the caller): its stored
+    consensus, its counted labels (:data:`LABEL_COLUMNS`, in :data:`VOTE_ORDER`), and its
+    slots not filled and highest slot index."""
+
+    consensus: ItemConsensus | None = None
+    labels: list[tuple] = field(default_factory=list)
+    pending_slots: int = 0
+    top_slot: int | None = None
+
+
+def items_inputs(item_ids: Iterable[int]) -> dict[int, ItemInputs]:
+    """The :class:`ItemInputs` of each item, in three queries whatever their number."""
+    ids = list(dict.fromkeys(item_ids))
+    inputs = {item_id: ItemInputs() for item_id in ids}
+    for row in ItemConsensus.objects.filter(item_id__in=ids):
+        inputs[row.item_id].consensus = row
+    labels = (
+        Label.objects.filter(item_id__in=ids, excluded_from_consensus=False, is_gold=False)
+        .order_by(*VOTE_ORDER)
+        .values_list(*LABEL_COLUMNS)
+    )
+    for row in labels:
+        inputs[row[3]].labels.append(row)
+    slots = (
+        Slot.objects.filter(item_id__in=ids)
+        .order_by()
+        .values("item_id")
+        .annotate(pending=Count("pk", filter=~Q(state=Slot.State.FILLED)), top=Max("idx"))
+        .values_list("item_id", "pending", "top")
+    )
+    for item_id, pending, top in slots:
+        inputs[item_id].pending_slots, inputs[item_id].top_slot = pending, top
+    return inputs
+
+
+def gold_records(*, project_id: Any, expert_ids: Iterable[Any]) -> dict[str, tuple[int, int]]:
+    """``(gold_passed, gold_failed)`` of each of these experts in the project, by expert id as
+    text (the vote's worker key); an expert without a row has none."""
+    rows = AnnotatorQuality.objects.filter(
+        project_id=project_id, expert_id__in=list(dict.fromkeys(expert_ids))
+    ).values_list("expert_id", "gold_passed", "gold_failed")
+    return {str(expert_id): (passed, failed) for expert_id, passed, failed in rows}
+
+
+@dataclass
+class StepWrites:
+    """Writes of the step gathered over the items of a batch and done together by
+    :meth:`flush`: consensus rows (inserted or replaced, their record of revisions kept), items
+    whose consensus is gone, and the labels' silver grades and leave-one-out choices. Nothing
+    the step reads later in the same batch depends on them."""
+
+    consensus: list[ItemConsensus] = field(default_factory=list)
+    consensus_gone: list[int] = field(default_factory=list)
+    silver: dict[bool, list[Any]] = field(default_factory=lambda: {True: [], False: []})
+    loo: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+
+    def flush(self) -> None:
+        if self.consensus_gone:
+            ItemConsensus.objects.filter(item_id__in=self.consensus_gone).delete()
+        if self.consensus:
+            ItemConsensus.objects.bulk_create(
+                self.consensus,
+                update_conflicts=True,
+                unique_fields=["item"],
+                update_fields=[f for f in CONSENSUS_FIELDS if f != "item"],
+            )
+        for passed, label_ids in self.silver.items():
+            if label_ids:
+                Label.objects.filter(pk__in=label_ids).update(silver_passed=passed)
+        for choice, label_ids in self.loo.items():
+            Label.objects.filter(pk__in=label_ids).update(loo_choice=choice)
+        self.consensus, self.consensus_gone = [], []
+        self.silver, self.loo = {True: [], False: []}, defaultdict(list)
+
+
+# Every column of a consensus row the step computes (the record of revisions outlives it).
+CONSENSUS_FIELDS = (
+    "item",
+    "method",
+    "choice",
+    "strength",
+    "ranking",
+    "confidence",
+    "agreement",
+    "label_count",
+    "posterior",
+    "computed_at",
+)
 
 
 # --- the project's fitted model, cached per process by its fit time --------------------------
@@ -110,21 +210,37 @@ def item_result(*, item: Item, votes: list[Vote], model: DawidSkeneModel | None)
     return item_consensus(votes, n_responses=len(item.responses), model=model)
 
 
-def item_consensus_refresh(*, item: Item, model: DawidSkeneModel | None) -> ItemConsensus | None:
+def item_consensus_refresh(
+    *,
+    item: Item,
+    model: DawidSkeneModel | None,
+    inputs: ItemInputs | None = None,
+    writes: StepWrites | None = None,
+) -> ItemConsensus | None:
     """Recompute and store the consensus of one item from its counted labels. An adjudicated
-    consensus is a staff decision and stays; an item without counted labels has none."""
-    current = ItemConsensus.objects.filter(item_id=item.pk).first()
+    consensus is a staff decision and stays; an item without counted labels has none. With
+    ``inputs`` (:func:`items_inputs`) nothing is read; with ``writes`` the row is stored by
+    :meth:`StepWrites.flush`."""
+    if inputs is None:
+        inputs = items_inputs([item.pk])[item.pk]
+    current = inputs.consensus
     if current is not None and current.method == ADJUDICATED:
         return current
     index = index_of_ids(item.responses)
-    votes = [label_vote(row, index) for row in counted_labels(item.pk).values_list(*VOTE_COLUMNS)]
+    votes = [label_vote(row[3:], index) for row in inputs.labels]
     if not votes:
-        ItemConsensus.objects.filter(item_id=item.pk).delete()
+        if writes is None:
+            ItemConsensus.objects.filter(item_id=item.pk).delete()
+        else:
+            writes.consensus_gone.append(item.pk)
         return None
     row = result_consensus(item=item, result=item_result(item=item, votes=votes, model=model))
     if current is not None:
         row.revisions = current.revisions  # the record of revisions outlives the recomputation
-    row.save(force_insert=current is None)
+    if writes is None:
+        row.save(force_insert=current is None)
+    else:
+        writes.consensus.append(row)
     return row
 
 
@@ -172,12 +288,17 @@ def overlap_decision(
     return Decision(Action.ADD_SLOTS, min(max(1, project.overlap - counted), project.max_overlap - labels))
 
 
-def slots_add(*, item: Item, count: int, project: Project | None = None) -> None:
-    """Open ``count`` more slots on the item (idx after the last), and reopen the item. With
-    ``project`` (the unsure item's extra slots) they are reserved for senior annotators for the
-    project's ``contested_hold_seconds`` (``Slot.reserved_until``, annotate/queue/eligibility.py
-    ``is_senior``), unless everyone who may label the project is senior."""
-    top = Slot.objects.filter(item_id=item.pk).aggregate(top=Max("idx"))["top"]
+_UNREAD = object()
+
+
+def slots_add(*, item: Item, count: int, top: Any = _UNREAD, project: Project | None = None) -> None:
+    """Open ``count`` more slots on the item (idx after the last: ``top``, read when not
+    given), and reopen the item. With ``project`` (the unsure item's extra slots) they are
+    reserved for senior annotators for the project's ``contested_hold_seconds``
+    (``Slot.reserved_until``, annotate/queue/eligibility.py ``is_senior``), unless everyone who
+    may label the project is senior."""
+    if top is _UNREAD:
+        top = Slot.objects.filter(item_id=item.pk).aggregate(top=Max("idx"))["top"]
     start = -1 if top is None else top
     reserved_until = None
     hold = project.contested_hold_seconds if project is not None else 0
@@ -205,11 +326,16 @@ def label_agrees(label_row: Sequence[Any], consensus: ItemConsensus) -> bool:
     return bool(choice) and choice == consensus.choice
 
 
-def agreement_deltas(*, item_id: int, consensus: ItemConsensus) -> dict[Any, list[int]]:
-    """For each expert with a counted label on a final item: [1 if it matches else 0, 1]."""
+def agreement_deltas(
+    *, item_id: int, consensus: ItemConsensus, labels: list[tuple] | None = None
+) -> dict[Any, list[int]]:
+    """For each expert with a counted label on a final item: [1 if it matches else 0, 1].
+    ``labels``: the item's counted labels (:data:`LABEL_COLUMNS`), read when not given."""
+    if labels is None:
+        labels = list(counted_labels(item_id).values_list(*LABEL_COLUMNS))
     deltas: dict[Any, list[int]] = {}
-    for expert_id, choice, ranking in counted_labels(item_id).values_list("expert_id", "choice", "ranking"):
-        deltas[expert_id] = [int(label_agrees((choice, ranking), consensus)), 1]
+    for row in labels:
+        deltas[row[EXPERT]] = [int(label_agrees((row[CHOICE], row[-1]), consensus)), 1]
     return deltas
 
 
@@ -226,14 +352,20 @@ def independent_count(expert_ids: Iterable[Any], model: DawidSkeneModel | None) 
 
 
 def trusted_dissent(
-    *, project: Project, consensus: Any, votes: Sequence[tuple[Any, str]], model: DawidSkeneModel | None
+    *,
+    project: Project,
+    consensus: Any,
+    votes: Sequence[tuple[Any, str]],
+    model: DawidSkeneModel | None,
+    records: dict[str, tuple[int, int]] | None = None,
 ) -> bool:
     """Whether a trusted annotator disagrees with the item's consensus: one whose fitted accuracy
     is at least ``QUALITY_DISSENT_ACCURACY``, who is in no suspected group and whose gold record in
     the project is good (the record that vouches for a silver grade). On a hard item two
     non-experts who agree on a wrong answer can outweigh an expert in the vote; such an item is not
     finalised on their word but gets more labels and, at ``max_overlap``, adjudication. ``votes``
-    are the item's counted ``(expert_id, choice)``; pairwise choices only."""
+    are the item's counted ``(expert_id, choice)``; pairwise choices only. ``records``: the
+    experts' gold records (:func:`gold_records`), read when not given."""
     threshold = settings.QUALITY_DISSENT_ACCURACY
     if model is None or consensus is None or getattr(consensus, "ranking", None) or not consensus.choice:
         return False
@@ -251,10 +383,12 @@ def trusted_dissent(
         return False
     from annotate.quality.silver import gold_record_is_good  # silver imports this module
 
-    rows = AnnotatorQuality.objects.filter(project_id=project.pk, expert_id__in=candidates).values_list(
-        "gold_passed", "gold_failed"
+    if records is None:
+        records = gold_records(project_id=project.pk, expert_ids=candidates)
+    return any(
+        gold_record_is_good(passed=passed, failed=failed, project=project)
+        for passed, failed in (records[expert] for expert in candidates if expert in records)
     )
-    return any(gold_record_is_good(passed=passed, failed=failed, project=project) for passed, failed in rows)
 
 
 def pending_slot_count(item_id: int) -> int:
@@ -267,31 +401,38 @@ def item_act(
     project: Project,
     consensus: ItemConsensus | None,
     model: DawidSkeneModel | None = None,
+    inputs: ItemInputs | None = None,
+    records: dict[str, tuple[int, int]] | None = None,
+    finalisations: Finalisations | None = None,
 ) -> tuple[Decision, dict[Any, list[int]]]:
     """Take the adaptive-overlap decision for one item (locked by the caller), counting its
     labels as independent votes (:func:`independent_count`; ``max_overlap`` still counts every
     label). Returns the decision and, when the item became final, the agreement of each
-    labeller with it."""
-    votes = list(counted_labels(item.pk).values_list("expert_id", "choice"))
+    labeller with it. ``inputs`` (:func:`items_inputs`) and ``records`` (:func:`gold_records`)
+    are read when not given; a finalisation joins ``finalisations`` when given (its caller
+    closes it)."""
+    if inputs is None:
+        inputs = items_inputs([item.pk])[item.pk]
+    votes = [(row[EXPERT], row[CHOICE]) for row in inputs.labels]
     experts = [expert_id for expert_id, _choice in votes]
     facts = {
         "state": item.state,
         "counted": independent_count(experts, model),
         "labels": len(experts),
-        "pending_slots": pending_slot_count(item.pk),
+        "pending_slots": inputs.pending_slots,
         "confidence": consensus.confidence if consensus is not None else None,
         "project": project,
     }
     decision = overlap_decision(**facts)
     if decision.action is Action.FINALISE and trusted_dissent(
-        project=project, consensus=consensus, votes=votes, model=model
+        project=project, consensus=consensus, votes=votes, model=model, records=records
     ):
         decision = overlap_decision(**facts, dissent=True)
     deltas: dict[Any, list[int]] = {}
     if decision.action is Action.FINALISE:
-        if item_finalize(item=item):
+        if item_finalize(item=item, step=finalisations):
             item.state = Item.State.FINAL
-            deltas = agreement_deltas(item_id=item.pk, consensus=consensus)
+            deltas = agreement_deltas(item_id=item.pk, consensus=consensus, labels=inputs.labels)
     elif decision.action is Action.ADJUDICATE:
         Item.objects.filter(pk=item.pk).exclude(state=Item.State.FINAL).update(state=Item.State.ADJUDICATION)
         item.state = Item.State.ADJUDICATION
@@ -300,7 +441,7 @@ def item_act(
             {"type": "quality.adjudication_needed", "item": str(item.uid), "project": str(project.pk)},
         )
     elif decision.action is Action.ADD_SLOTS:
-        slots_add(item=item, count=decision.slots, project=project)
+        slots_add(item=item, count=decision.slots, top=inputs.top_slot, project=project)
         item.state = Item.State.OPEN
     return decision, deltas
 

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from annotate.models import Item, ItemConsensus, Label, Project
 from annotate.quality.aggregation import DawidSkeneModel
-from annotate.quality.consensus_update import VOTE_COLUMNS, counted_labels, label_vote
+from annotate.quality.consensus_update import LABEL_COLUMNS, ItemInputs, counted_labels, label_vote
 from annotate.quality.gold import gold_feedback
 from annotate.quality.silver import _vouching
 from rlhf_platform.audit.services import audit_record
@@ -147,33 +147,52 @@ def gold_accuracy(*, expert: ExpertProfile, project: Project | None = None, now=
 # --- silver gold ---------------------------------------------------------------------------------
 
 
-def _silver_room(project: Project) -> bool:
-    """Whether one more silver item keeps silver within its share of the pool (ever promoted)."""
-    share = settings.QUALITY_SILVER_GOLD_MAX_SHARE
-    row = Item.objects.filter(IN_POOL, project=project).aggregate(
+def silver_pool_counts(project: Project) -> dict[str, int]:
+    """The items of the project's gold pool (``total``) and the silver ones (``silver``)."""
+    return Item.objects.filter(IN_POOL, project=project).aggregate(
         total=Count("pk"), silver=Count("pk", filter=Q(gold_source="silver"))
     )
+
+
+def _silver_room(project: Project, pool: dict[str, int] | None = None) -> bool:
+    """Whether one more silver item keeps silver within its share of the pool (ever promoted).
+    ``pool``: :func:`silver_pool_counts`, kept up to date by the caller, read when not given."""
+    share = settings.QUALITY_SILVER_GOLD_MAX_SHARE
+    row = pool if pool is not None else silver_pool_counts(project)
     return row["silver"] + 1 <= share * (row["total"] + 1)
 
 
 def silver_promote(
-    *, item: Item, project: Project, consensus: ItemConsensus | None, model: DawidSkeneModel | None
+    *,
+    item: Item,
+    project: Project,
+    consensus: ItemConsensus | None,
+    model: DawidSkeneModel | None,
+    inputs: ItemInputs | None = None,
+    records: dict[str, tuple[int, int]] | None = None,
+    pool: dict[str, Any] | None = None,
 ) -> bool:
     """Promote an item that just became final into the gold pool as silver gold when its
-    consensus qualifies (see the module). Returns whether it was promoted."""
+    consensus qualifies (see the module). Returns whether it was promoted. ``inputs``
+    (:func:`~annotate.quality.consensus_update.items_inputs`), ``records`` (gold records) and
+    ``pool`` (a dict the step keeps for the batch: the pool's counts are read once, on first
+    need, and counted on) save the reads of a batch of items."""
     if item.is_gold or item.gold is not None or consensus is None or model is None:
         return False
     if consensus.ranking is not None or not consensus.choice:
         return False
     if consensus.confidence < settings.QUALITY_SILVER_GOLD_CONFIDENCE:
         return False
-    votes = [label_vote(row, None) for row in counted_labels(item.pk).values_list(*VOTE_COLUMNS)]
+    rows = inputs.labels if inputs is not None else counted_labels(item.pk).values_list(*LABEL_COLUMNS)
+    votes = [label_vote(row[3:], None) for row in rows]
     agreeing = [vote.worker for vote in votes if vote.choice == consensus.choice]
     if len(agreeing) < 2 or any(model.group_of(worker) is not None for worker in agreeing):
         return False
-    if not _vouching(project=project, expert_ids=agreeing, model=model):
+    if not _vouching(project=project, expert_ids=agreeing, model=model, records=records):
         return False
-    if not _silver_room(project):
+    if pool is not None and "total" not in pool:
+        pool.update(silver_pool_counts(project))
+    if not _silver_room(project, pool):
         return False
     answer = {
         "choice": consensus.choice,
@@ -185,6 +204,9 @@ def silver_promote(
     )
     if not promoted:
         return False
+    if pool is not None:
+        pool["total"] += 1
+        pool["silver"] += 1
     item.gold, item.gold_source, item.gold_exposures, item.gold_retired_at = answer, "silver", 0, None
     audit_record(
         action="quality.silver_gold_promoted",

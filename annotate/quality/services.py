@@ -37,6 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from annotate.finalize import Finalisations
 from annotate.models import (
     AnnotatorQuality,
     Item,
@@ -49,14 +50,18 @@ from annotate.models import (
 from annotate.quality.aggregation import DawidSkeneModel
 from annotate.quality.consensus_update import (
     ADJUDICATED,
+    EXPERT,
     VOTE_COLUMNS,
     VOTE_ORDER,
     Action,
+    StepWrites,
     agreement_deltas,
+    gold_records,
     index_of_ids,
     item_act,
     item_consensus_refresh,
     item_result,
+    items_inputs,
     items_locked,
     label_agrees,
     label_vote,
@@ -229,14 +234,15 @@ def labels_quality_batch(*, label_ids: list[Any]) -> int:
         )
         if not label.excluded_from_consensus:
             touched[label.item_id] = label.project_id
-    models = {project_id: project_model(project_id) for project_id in set(touched.values())}
+    by_project: dict[Any, list[Item]] = defaultdict(list)
     for item_id in sorted(touched):
-        project_id = touched[item_id]
-        _item_update(
-            item=items[item_id],
+        by_project[touched[item_id]].append(items[item_id])
+    for project_id, project_items in by_project.items():
+        _items_update(
+            items=project_items,
             project=projects[project_id],
             deltas=deltas[project_id],
-            model=models[project_id],
+            model=project_model(project_id),
         )
     for project_id in sorted(deltas, key=str):
         deltas_apply(project_id=project_id, deltas=deltas[project_id])
@@ -246,14 +252,62 @@ def labels_quality_batch(*, label_ids: list[Any]) -> int:
 def _item_update(
     *, item: Item, project: Project, deltas: dict[Any, QualityDelta], model: DawidSkeneModel | None
 ) -> None:
-    consensus = item_consensus_refresh(item=item, model=model)
-    _decision, agreement = item_act(item=item, project=project, consensus=consensus, model=model)
-    _add_agreement(deltas, agreement)
-    if agreement:  # the item became final
-        silver_evidence_add(
-            deltas, silver_grades(item=item, project=project, consensus=consensus, model=model)
+    _items_update(items=[item], project=project, deltas=deltas, model=model)
+
+
+def _items_update(
+    *, items: list[Item], project: Project, deltas: dict[Any, QualityDelta], model: DawidSkeneModel | None
+) -> None:
+    """Each item's consensus, decision, agreement, silver grades and silver gold, in the given
+    order (the items locked by the caller, in id order), as for one item at a time: what the
+    items' steps read (their counted labels, consensus rows, slots, the labellers' gold
+    records) is read for all of them at once, and their consensus rows and label grades are
+    written together at the end (:class:`~annotate.quality.consensus_update.StepWrites`); none
+    of these depends on another item's step. The items that become final share their project
+    and batch locks and their completion checks (:class:`~annotate.finalize.Finalisations`)."""
+    inputs = items_inputs(item.pk for item in items)
+    records = gold_records(
+        project_id=project.pk,
+        expert_ids=(row[EXPERT] for given in inputs.values() for row in given.labels),
+    )
+    writes = StepWrites()
+    finalisations = Finalisations()
+    pool: dict[str, int] = {}
+    for item in items:
+        given = inputs[item.pk]
+        consensus = item_consensus_refresh(item=item, model=model, inputs=given, writes=writes)
+        _decision, agreement = item_act(
+            item=item,
+            project=project,
+            consensus=consensus,
+            model=model,
+            inputs=given,
+            records=records,
+            finalisations=finalisations,
         )
-        silver_promote(item=item, project=project, consensus=consensus, model=model)
+        _add_agreement(deltas, agreement)
+        if agreement:  # the item became final
+            graded = silver_grades(
+                item=item,
+                project=project,
+                consensus=consensus,
+                model=model,
+                inputs=given,
+                records=records,
+                writes=writes,
+            )
+            silver_evidence_add(deltas, graded)
+            silver_promote(
+                item=item,
+                project=project,
+                consensus=consensus,
+                model=model,
+                inputs=given,
+                records=records,
+                pool=pool,
+            )
+    finalisations.close()
+    writes.flush()
 
 
 def _agreement_revise(*, item: Item, was: dict[str, Any], deltas: dict[Any, QualityDelta]) -> None:
@@ -421,12 +475,31 @@ def _actions_recompute(*, project: Project, consensus: Any, model: DawidSkeneMod
     for start in range(0, len(item_ids), ACTIONS_PER_TRANSACTION):
         with transaction.atomic():
             chunk = item_ids[start : start + ACTIONS_PER_TRANSACTION]
-            for item in Item.objects.select_for_update().filter(pk__in=chunk).order_by("pk"):
-                if item.is_gold or item.state in (Item.State.FINAL, Item.State.ADJUDICATION):
-                    continue  # changed since it was listed
-                row = consensus.get(item.pk)
-                decision, _agreement = item_act(item=item, project=project, consensus=row, model=model)
+            locked = [
+                item
+                for item in Item.objects.select_for_update().filter(pk__in=chunk).order_by("pk")
+                # (not those changed since they were listed)
+                if not item.is_gold and item.state not in (Item.State.FINAL, Item.State.ADJUDICATION)
+            ]
+            # The decisions' inputs read once for the chunk, its finalisations announced together.
+            inputs = items_inputs(item.pk for item in locked)
+            records = gold_records(
+                project_id=project.pk,
+                expert_ids=(row[EXPERT] for given in inputs.values() for row in given.labels),
+            )
+            finalisations = Finalisations()
+            for item in locked:
+                decision, _agreement = item_act(
+                    item=item,
+                    project=project,
+                    consensus=consensus.get(item.pk),
+                    model=model,
+                    inputs=inputs[item.pk],
+                    records=records,
+                    finalisations=finalisations,
+                )
                 counts[decision.action.value] += 1
+            finalisations.close()
     return dict(counts)
 
 

@@ -27,9 +27,18 @@ from typing import Any
 
 from django.conf import settings
 
-from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label, Project
+from annotate.models import Item, ItemConsensus, Label, Project
 from annotate.quality.aggregation import DawidSkeneModel
-from annotate.quality.consensus_update import VOTE_COLUMNS, counted_labels, item_result, label_vote
+from annotate.quality.consensus_update import (
+    EXPERT,
+    LABEL_COLUMNS,
+    ItemInputs,
+    StepWrites,
+    counted_labels,
+    gold_records,
+    item_result,
+    label_vote,
+)
 from annotate.quality.cusum import SILVER
 
 
@@ -40,16 +49,26 @@ def gold_record_is_good(*, passed: int, failed: int, project: Project) -> bool:
     return seen >= project.gold_min_seen and (passed + 1) / (seen + 2) >= project.gold_threshold
 
 
-def _vouching(*, project: Project, expert_ids: list[Any], model: DawidSkeneModel) -> set[str]:
-    """The experts (as vote keys) whose agreement can vouch for a consensus (see the module)."""
+def _vouching(
+    *,
+    project: Project,
+    expert_ids: list[Any],
+    model: DawidSkeneModel,
+    records: dict[str, tuple[int, int]] | None = None,
+) -> set[str]:
+    """The experts (as vote keys) whose agreement can vouch for a consensus (see the module).
+    ``records``: their gold records (:func:`~annotate.quality.consensus_update.gold_records`),
+    read when not given."""
+    if records is None:
+        records = gold_records(project_id=project.pk, expert_ids=expert_ids)
     vouching = set()
-    rows = AnnotatorQuality.objects.filter(project_id=project.pk, expert_id__in=expert_ids).values_list(
-        "expert_id", "gold_passed", "gold_failed"
-    )
-    for expert_id, passed, failed in rows:
+    for expert in {str(expert_id) for expert_id in expert_ids}:
+        if expert not in records:
+            continue
+        passed, failed = records[expert]
         good = gold_record_is_good(passed=passed, failed=failed, project=project)
-        if good and model.group_of(str(expert_id)) is None:
-            vouching.add(str(expert_id))
+        if good and model.group_of(expert) is None:
+            vouching.add(expert)
     return vouching
 
 
@@ -69,14 +88,22 @@ def independent_of(rows: list[tuple], n: int, *, overlap: int) -> list[int]:
 
 
 def silver_grades(
-    *, item: Item, project: Project, consensus: ItemConsensus | None, model: DawidSkeneModel | None
+    *,
+    item: Item,
+    project: Project,
+    consensus: ItemConsensus | None,
+    model: DawidSkeneModel | None,
+    inputs: ItemInputs | None = None,
+    records: dict[str, tuple[int, int]] | None = None,
+    writes: StepWrites | None = None,
 ) -> list[tuple[Any, bool, datetime]]:
     """Grade the counted labels of an item that just became final, store the grades, and return
-    ``(expert_id, passed, created_at)`` for each label that is silver evidence, in vote order."""
+    ``(expert_id, passed, created_at)`` for each label that is silver evidence, in vote order.
+    With ``inputs`` and ``records`` nothing is read; with ``writes`` the grades are stored by
+    its flush."""
     if consensus is None or consensus.ranking is not None:
         return []
-    columns = ("id", "created_at", "assignment__slot__idx", *VOTE_COLUMNS)
-    rows = list(counted_labels(item.pk).values_list(*columns))
+    rows = inputs.labels if inputs is not None else list(counted_labels(item.pk).values_list(*LABEL_COLUMNS))
     if len(rows) < 2 or any(row[-1] for row in rows):
         return []
     votes = [label_vote(row[3:], None) for row in rows]
@@ -85,7 +112,9 @@ def silver_grades(
     vouching = (
         set()
         if model is None
-        else _vouching(project=project, expert_ids=[row[4] for row in rows], model=model)
+        else _vouching(
+            project=project, expert_ids=[row[EXPERT] for row in rows], model=model, records=records
+        )
     )
     sure = settings.QUALITY_SUSPEND_SILVER_CONFIDENCE
     graded: list[tuple[Any, bool, datetime]] = []
@@ -113,6 +142,12 @@ def silver_grades(
         passed = vote.choice == result.choice
         by_grade[passed].append(label_id)
         graded.append((rows[n][4], passed, created_at))
+    if writes is not None:
+        for passed, label_ids in by_grade.items():
+            writes.silver[passed].extend(label_ids)
+        for choice, label_ids in loo.items():
+            writes.loo[choice].extend(label_ids)
+        return graded
     for passed, label_ids in by_grade.items():
         if label_ids:
             Label.objects.filter(pk__in=label_ids).update(silver_passed=passed)

@@ -1,0 +1,240 @@
+"""The quality drain: the after-submit step of many waiting labels, as the quality worker runs it.
+
+Sets up a pairwise project on PostgreSQL with a fitted Dawid-Skene model (annotators right 80 to
+95% of the time, their gold records good) and ``--labels`` ordinary labels waiting for their
+step on items with overlap 3, as a busy queue leaves them: the labels of one item are
+``--spread`` labels apart in submit order, so a page of the drain holds items getting their
+first, second and third label; most items have all three (and become final or get a slot more
+when split), some have one or two with their other slots still open. Then runs
+``labels_quality_drain`` (pages of 200) over them, timed and with its queries counted.
+
+Tasks the step queues (the rewards drain, webhook deliveries) go to an in-memory broker and
+are not run: in a deployment other workers run them.
+
+Prints ``labels=``, ``items=``, ``final_items=``, ``drain_seconds=``, ``drain_labels_per_s=``,
+``drain_ms_per_label=``, ``drain_queries_per_label=``.
+
+    .venv/bin/python -m bench.quality_drain [--labels 3000] [--spread 300] [--profile FILE]
+
+Database: ``DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/rlhf_bench_quality_drain``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+import uuid
+from datetime import timedelta
+
+NAME = "bench-quality-drain"
+CHOICES = ("A", "B", "tie", "both_bad")
+
+
+def setup(*, labels: int, annotators: int, spread: int, seed: int) -> str:
+    """The project, its model, and the waiting labels (see the module). Returns the project id."""
+    import numpy as np
+    from django.utils import timezone
+
+    from annotate.models import (
+        AnnotatorQuality,
+        Assignment,
+        Batch,
+        Item,
+        Label,
+        Project,
+        ProjectQualityModel,
+        Slot,
+    )
+    from annotate.quality.aggregation import DawidSkeneModel
+    from annotate.schema import DEFAULT_SCHEMA, schema_normalize
+    from rlhf_platform.accounts.models import Lab, User
+    from rlhf_platform.experts.models import Domain, ExpertProfile
+
+    rng = random.Random(seed)
+    tag = uuid.uuid4().hex[:6]
+    lab = Lab.objects.create(name=f"{NAME} {tag}", slug=f"{NAME}-{tag}")
+    domain = Domain.objects.create(slug=f"{NAME}-{tag}", name=NAME, path=f"{NAME}-{tag}")
+    project = Project.objects.create(
+        lab=lab,
+        name=NAME,
+        domain=domain,
+        status=Project.Status.ACTIVE,
+        overlap=3,
+        max_overlap=5,
+        label_schema=schema_normalize(DEFAULT_SCHEMA),
+    )
+    batch = Batch.objects.create(
+        project=project, status="ingested", request_sha256="0" * 64, content_type="x"
+    )
+    experts = []
+    for n in range(annotators):
+        user = User.objects.create_user(email=f"d{n}-{tag}@bench.example", password=None)
+        experts.append(ExpertProfile.objects.create(user=user).pk)
+    accuracy = {e: rng.choice((0.95, 0.9, 0.9, 0.8)) for e in experts}
+
+    def confusion(p: float):
+        wrong = (1 - p) / 3
+        return np.full((4, 4), wrong) + np.eye(4) * (p - wrong)
+
+    model = DawidSkeneModel(
+        classes=CHOICES,
+        priors=np.array([0.45, 0.45, 0.07, 0.03]),
+        confusion={str(e): confusion(p) for e, p in accuracy.items()},
+        default_confusion=confusion(0.85),
+    )
+    ProjectQualityModel.objects.create(project=project, parameters=model.to_json(), label_count=10_000)
+    AnnotatorQuality.objects.bulk_create(
+        AnnotatorQuality(project=project, expert_id=e, labels=40, gold_passed=18, gold_failed=2)
+        for e in experts
+    )
+
+    # How many labels each item has: mostly 3, some 1 or 2 (their other slots still open).
+    counts = []
+    while sum(counts) < labels:
+        counts.append(min(rng.choices((3, 2, 1), weights=(80, 12, 8))[0], labels - sum(counts)))
+    responses = [{"id": "r0", "model": "m", "text": "a"}, {"id": "r1", "model": "m", "text": "b"}]
+    items = Item.objects.bulk_create(
+        Item(
+            project=project,
+            batch=batch,
+            external_id=f"d{i}",
+            prompt="?",
+            responses=responses,
+            state=Item.State.LABELLED if count == 3 else Item.State.OPEN,
+        )
+        for i, count in enumerate(counts)
+    )
+    slots = Slot.objects.bulk_create(
+        Slot(
+            item=item,
+            project=project,
+            idx=k,
+            state=Slot.State.FILLED if k < count else Slot.State.OPEN,
+        )
+        for item, count in zip(items, counts, strict=True)
+        for k in range(3)
+    )
+    # Submit order: label k of item i at position i + k * spread.
+    order = sorted(
+        ((i + k * spread, i, k) for i, count in enumerate(counts) for k in range(count)), key=lambda r: r[0]
+    )
+    truth = [rng.choices(CHOICES, weights=(45, 45, 7, 3))[0] for _ in counts]
+    who = [rng.sample(experts, 3) for _ in counts]
+    start = timezone.now() - timedelta(seconds=len(order))
+    assignments, label_rows = [], []
+    for position, (_at, i, k) in enumerate(order):
+        expert = who[i][k]
+        at = start + timedelta(milliseconds=position)
+        assignment = Assignment(
+            project=project,
+            item=items[i],
+            expert_id=expert,
+            slot=slots[3 * i + k],
+            shown_order=rng.choice(([0, 1], [1, 0])),
+            status=Assignment.Status.SUBMITTED,
+            leased_at=at,
+            expires_at=at + timedelta(minutes=10),
+            submitted_at=at,
+        )
+        assignments.append(assignment)
+        right = truth[i]
+        choice = right if rng.random() < accuracy[expert] else rng.choice([c for c in CHOICES if c != right])
+        label_rows.append(
+            Label(
+                assignment=assignment,
+                project=project,
+                item=items[i],
+                expert_id=expert,
+                client_id=f"d{position}-{tag}",
+                choice=choice,
+                strength=2 if choice in ("A", "B") else None,
+                active_seconds=rng.uniform(10, 60),
+                lease_seconds=60.0,
+                schema_version=1,
+                created_at=at,
+            )
+        )
+    Assignment.objects.bulk_create(assignments, batch_size=2000)
+    Label.objects.bulk_create(label_rows, batch_size=2000)
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE annotate_item, annotate_slot, annotate_assignment, annotate_label")
+    return str(project.pk)
+
+
+def drain(project_id: str, *, profile: str | None) -> None:
+    from django.db import connection
+
+    from annotate.models import Item, Label
+    from annotate.quality.services import labels_quality_drain
+
+    waiting = Label.objects.filter(quality_at__isnull=True).count()
+    mine = Label.objects.filter(project_id=project_id, quality_at__isnull=True).count()
+    if waiting != mine:
+        raise SystemExit(f"{waiting - mine} labels of other projects are waiting: use a database of its own")
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    queries = 0
+
+    def counted(execute, sql, params, many, context):
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counted):
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        done = labels_quality_drain(limit=waiting)
+        if profiler:
+            profiler.disable()
+        seconds = time.perf_counter() - started
+    if profiler:
+        profiler.dump_stats(profile)
+    items = Item.objects.filter(project_id=project_id)
+    print(f"labels={done}")
+    print(f"items={items.count()}")
+    print(f"final_items={items.filter(state=Item.State.FINAL).count()}")
+    print(f"drain_seconds={seconds:.2f}")
+    print(f"drain_labels_per_s={done / seconds:.0f}")
+    print(f"drain_ms_per_label={seconds * 1000 / max(done, 1):.2f}")
+    print(f"drain_queries_per_label={queries / max(done, 1):.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--labels", type=int, default=3000)
+    parser.add_argument("--annotators", type=int, default=60)
+    parser.add_argument(
+        "--spread", type=int, default=300, help="Submits between two labels of one item (default 300)."
+    )
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--profile", help="Write a cProfile of the drain to this file.")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf_bench_quality_drain")
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex)
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
+    from bench._harness import setup_django
+
+    setup_django()
+    # Queue the step's tasks (in memory) instead of running them here: the rewards drain and the
+    # webhook deliveries are other workers' work.
+    from rlhf_platform.celery_app import app
+
+    app.conf.task_always_eager = False
+    project_id = setup(labels=args.labels, annotators=args.annotators, spread=args.spread, seed=args.seed)
+    drain(project_id, profile=args.profile)
+
+
+if __name__ == "__main__":
+    main()
