@@ -45,7 +45,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db.models import Q
 
-from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label
+from annotate.models import Item, ItemConsensus, Label
 from annotate.quality.silver import gold_record_is_good
 from rewards.models import LedgerTransaction, RewardPolicy
 from rlhf_platform.experts.selectors import expertise_level
@@ -389,24 +389,39 @@ def _known_window(
     return [(choice, right) for _at, choice, right in rows[: policy.score_window]]
 
 
+def recent_gold_record(*, label: Label) -> tuple[int, int]:
+    """(passed, failed) over the annotator's last ``2 x gold_min_seen`` graded golds in the
+    label's project (16 by default): the record as it stands now, so that passes banked on a
+    careful start expire once the annotator stops looking at the items."""
+    window = 2 * label.project.gold_min_seen
+    grades = list(
+        Label.objects.filter(
+            expert_id=label.expert_id, project_id=label.project_id, gold_passed__isnull=False
+        )
+        .order_by("-created_at")
+        .values_list("gold_passed", flat=True)[:window]
+    )
+    passed = sum(1 for grade in grades if grade)
+    return passed, len(grades) - passed
+
+
 def gold_record_good(*, label: Label, level: int | None = None) -> bool:
     """Whether the annotator may be graded right on a consensus their own vote carried: their
-    gold record in the label's project is good (at least ``gold_min_seen`` graded golds with a
-    posterior mean, Beta(1, 1), of at least ``gold_threshold``: the record that lets an
-    annotator vouch for a consensus, annotate/quality/silver.py), or they are senior (verified
-    level at least the project's ``senior_level``; ``level`` is read when not given) and their
-    record is not bad: the same posterior mean over the golds they have, at least one.
+    recent gold record in the label's project (:func:`recent_gold_record`) is good (at least
+    ``gold_min_seen`` graded golds with a posterior mean, Beta(1, 1), of at least
+    ``gold_threshold``: the record that lets an annotator vouch for a consensus,
+    annotate/quality/silver.py), or they are senior (verified level at least the project's
+    ``senior_level``; ``level`` is read when not given) and that record is not bad: the same
+    posterior mean over the golds they have, at least one.
 
     A senior annotator answers few golds before their labels are rewarded (a tenth of 50 labels
     is 5, under the 8 a good record needs), and an expert right against a wrong majority is the
     vote that carries the item; their level is a verified credential, which a weak or
-    item-ignoring account cannot earn by answering the first golds carefully."""
-    row = (
-        AnnotatorQuality.objects.filter(project_id=label.project_id, expert_id=label.expert_id)
-        .values_list("gold_passed", "gold_failed")
-        .first()
-    )
-    passed, failed = row if row is not None else (0, 0)
+    item-ignoring account cannot earn by answering the first golds carefully. The record is a
+    window, not the lifetime counts: an account careful on its first golds and spamming after
+    them kept a good lifetime record for 20 spam golds and more, and was graded right on every
+    split its spam broke."""
+    passed, failed = recent_gold_record(label=label)
     project = label.project
     if gold_record_is_good(passed=passed, failed=failed, project=project):
         return True

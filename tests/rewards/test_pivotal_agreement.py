@@ -4,11 +4,26 @@ another answer); an annotator with a good record is graded against the consensus
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
-from annotate.models import AnnotatorQuality
+import pytest
+from django.utils import timezone
+
 from rewards.policy_information import agrees_on_its_own, label_right
 from tests.factories import ItemConsensusFactory, ItemFactory, LabelFactory, ProjectFactory
+
+
+def graded_golds(project, expert, grades: str) -> None:
+    """Gold labels of the expert in the project, oldest first: "1" passed, "0" failed."""
+    from annotate.models import Label
+
+    start = timezone.now() - dt.timedelta(hours=1)
+    before = Label.objects.filter(expert=expert, is_gold=True).count()  # after the earlier ones
+    for n, grade in enumerate(grades, start=before):
+        item = ItemFactory(batch__project=project, gold_answer=True)
+        LabelFactory(
+            item=item, expert=expert, gold_passed=grade == "1", created_at=start + dt.timedelta(seconds=n)
+        )
 
 
 @pytest.mark.parametrize(
@@ -33,10 +48,24 @@ def test_a_pivotal_agreement_is_right_only_for_an_annotator_with_a_good_gold_rec
     label = LabelFactory(item=item, choice="A", loo_choice="B")
     consensus = item.consensus
     assert label_right(label=label, consensus=consensus) is False  # no gold record yet
-    AnnotatorQuality.objects.create(project=project, expert=label.expert, gold_passed=1, gold_failed=2)
+    graded_golds(project, label.expert, "100")
     assert label_right(label=label, consensus=consensus) is False  # a poor record
-    AnnotatorQuality.objects.filter(project=project, expert=label.expert).update(gold_passed=3, gold_failed=0)
-    assert label_right(label=label, consensus=consensus) is True
+    graded_golds(project, label.expert, "111")
+    assert label_right(label=label, consensus=consensus) is True  # its last 6 golds: 4 passed
+
+
+@pytest.mark.django_db
+def test_passes_banked_on_a_careful_start_expire():
+    """The record that vouches is the last 2 x gold_min_seen golds, not the lifetime counts: 12
+    passes then 8 failures is a good lifetime record (13/22) and a poor recent one (9/18)."""
+    project = ProjectFactory(gold_threshold=0.55, gold_min_seen=8, gold_rate=0)
+    item = ItemFactory(batch__project=project)
+    ItemConsensusFactory(item=item, choice="A", strength=2.0, confidence=0.9)
+    label = LabelFactory(item=item, choice="A", loo_choice="B")
+    graded_golds(project, label.expert, "1" * 12)
+    assert label_right(label=label, consensus=item.consensus) is True
+    graded_golds(project, label.expert, "0" * 8)
+    assert label_right(label=label, consensus=item.consensus) is False
 
 
 @pytest.mark.django_db
@@ -61,9 +90,7 @@ def test_a_senior_annotator_vouches_for_their_own_vote_with_a_short_record_that_
     item = ItemFactory(batch__project=project)
     ItemConsensusFactory(item=item, choice="A", strength=2.0, confidence=0.9)
     label = LabelFactory(item=item, expert=expert_at(project.domain, level), choice="A", loo_choice="B")
-    AnnotatorQuality.objects.create(
-        project=project, expert=label.expert, gold_passed=passed, gold_failed=failed
-    )
+    graded_golds(project, label.expert, "1" * passed + "0" * failed)
     assert label_right(label=label, consensus=item.consensus) is right
 
 
@@ -105,8 +132,8 @@ def test_settlement_regrades_a_pivotal_agreement_with_the_gold_record_then(
     for expert in (good, poor):
         reward = LedgerTransaction.objects.get(reference=reward_reference(pivotal[expert.pk].pk))
         assert reward.data["right"] is False  # no gold record yet: carried by its own vote
-    AnnotatorQuality.objects.create(project=project, expert=good, gold_passed=3, gold_failed=0)
-    AnnotatorQuality.objects.create(project=project, expert=poor, gold_passed=0, gold_failed=3)
+    graded_golds(project, good, "111")
+    graded_golds(project, poor, "000")
 
     holdbacks_settle(now=timezone.now() + dt.timedelta(hours=2), project_id=project.pk)
 
