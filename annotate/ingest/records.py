@@ -10,6 +10,7 @@ from typing import Any
 import ijson
 
 from annotate.ingest.limits import MAX_ITEM_BYTES
+from rlhf_platform.core.json_depth import JsonDepthScanner
 
 NDJSON_TYPES = {
     "application/x-ndjson",
@@ -149,8 +150,39 @@ def _scanned(chunks: Iterable[bytes]) -> Iterator[bytes]:
     scan.feed(b"", final=True)
 
 
-def json_array_items(chunks: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
-    """(1-based position in the array, decoded element) for a top-level JSON array, streamed."""
+class _DepthCut:
+    """The body's chunks, ending just before the first bracket that nests past ``max_depth``.
+
+    ijson builds every element whole, with a prefix string per level (memory growing as the
+    square of the depth: 100,000 levels take more than a machine has), and msgspec recurses
+    into it. Cut there, the parser yields every element that ended before the cut and then
+    meets the end of the body inside the element that goes too deep, which is thus named by
+    its position."""
+
+    def __init__(self, max_depth: int) -> None:
+        self.scanner = JsonDepthScanner(max_depth)
+        self.cut = False
+
+    def __call__(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if not self.scanner.feed(chunk):
+                self.cut = True
+                yield chunk[: self.scanner.exceeded_at]
+                return
+            yield chunk
+
+
+def _premature_end(exc: ijson.common.JSONError) -> bool:
+    """Whether ijson stopped at the end of its input (yajl's words, and the Python backends')."""
+    text = str(exc)
+    return "premature EOF" in text or "Incomplete JSON" in text or "Incomplete or empty" in text
+
+
+def json_array_items(chunks: Iterable[bytes], *, max_depth: int) -> Iterator[tuple[int, Any]]:
+    """(1-based position in the array, decoded element) for a top-level JSON array, streamed.
+    The body may nest ``max_depth`` levels, the array's own included (the request guard's
+    limit on the whole body); the element that goes deeper is refused, ``json_too_deep``,
+    before any parser holds it."""
     chunks = _without_bom(chunks)
     first = b""
     for first in chunks:
@@ -158,12 +190,21 @@ def json_array_items(chunks: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
             break
     if not first.lstrip().startswith(b"["):
         raise RecordParseError(1, "An application/json body must be a JSON array of items.")
-    reader = io.BufferedReader(_ChunkReader(_scanned(_prepend(first, chunks))), buffer_size=1 << 20)
+    depth_cut = _DepthCut(max_depth)
+    reader = io.BufferedReader(
+        _ChunkReader(_scanned(depth_cut(_prepend(first, chunks)))), buffer_size=1 << 20
+    )
     position = 0
     try:
         for position, element in enumerate(ijson.items(reader, "item", use_float=True), start=1):
             yield position, element
     except ijson.common.JSONError as exc:
+        if depth_cut.cut and _premature_end(exc):
+            raise RecordParseError(
+                position + 1,
+                f"This item nests deeper than {max_depth} levels, counting the array around it.",
+                code="json_too_deep",
+            ) from None
         raise RecordParseError(position + 1, f"Malformed JSON after element {position}: {exc}") from exc
     except LoneSurrogate:
         # The reader runs ahead of the parser, so the element is known only roughly.

@@ -281,7 +281,8 @@ class _Reading:
             checked = ((line, validator.check_bytes(line, raw)) for line, raw in ndjson_lines(chunks))
         else:
             checked = (
-                (line, validator.check_object(line, value)) for line, value in json_array_items(chunks)
+                (line, validator.check_object(line, value))
+                for line, value in json_array_items(chunks, max_depth=validator.max_depth)
             )
         try:
             for line, (record, line_errors) in checked:

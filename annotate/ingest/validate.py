@@ -181,11 +181,11 @@ class ItemValidator:
     def check_object(self, line: int, value: Any) -> tuple[ItemRecord | None, list[LineError]]:
         try:
             record = msgspec.convert(value, ItemRecord)
+            encoded = _encode(record)  # metadata and gold are taken as they are, and encoded here
         except msgspec.ValidationError as exc:
             return None, [_msgspec_error(line, exc)]
         except RecursionError:
             return None, [_too_deep(line, self.max_depth)]
-        encoded = _encode(record)
         if len(encoded) > MAX_ITEM_BYTES:
             return None, [_too_large(line, len(encoded))]
         if _nests_deeper(encoded, self.max_depth):

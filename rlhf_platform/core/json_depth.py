@@ -32,9 +32,10 @@ SHORT_RUNS = 8  # backslash runs measured quote by quote up to this length
 
 class JsonDepthScanner:
     """Feed the chunks of one JSON text (or of JSON Lines) in order; ``feed`` returns False once
-    the nesting has gone past ``max_depth``."""
+    the nesting has gone past ``max_depth``, and ``exceeded_at`` is then the offset, in the
+    chunk that went past, of the bracket that did."""
 
-    __slots__ = ("max_depth", "depth", "in_string", "trailing_backslashes", "exceeded")
+    __slots__ = ("max_depth", "depth", "in_string", "trailing_backslashes", "exceeded", "exceeded_at")
 
     def __init__(self, max_depth: int) -> None:
         self.max_depth = max_depth
@@ -42,6 +43,7 @@ class JsonDepthScanner:
         self.in_string = False
         self.trailing_backslashes = 0
         self.exceeded = False
+        self.exceeded_at = -1
 
     def feed(self, chunk: bytes) -> bool:
         if self.exceeded or not chunk:
@@ -58,6 +60,7 @@ class JsonDepthScanner:
                 path = np.cumsum(STEP[data[outside]], dtype=np.int64) + self.depth
                 if int(path.max()) > self.max_depth:
                     self.exceeded = True
+                    self.exceeded_at = int(outside[np.argmax(path > self.max_depth)])
                     return False
                 # Closing more than was opened is not JSON; the parser refuses it there.
                 self.depth = max(0, int(path[-1]))

@@ -13,6 +13,7 @@ import pytest
 
 from annotate import api_batches
 from annotate.ingest import limits, records, validate
+from annotate.ingest.services import batch_ingest
 from annotate.models import Batch, BatchChunk, Item
 from tests.factories import ProjectFactory, item_payload, ndjson_body
 
@@ -107,6 +108,57 @@ def test_a_line_without_an_end_past_the_item_limit_stops_the_reading(lab_client,
     with pytest.raises(records.RecordParseError) as raised:
         list(lines)
     assert (raised.value.line, raised.value.code) == (1, "too_large")
+
+
+def _deep_body(rows: list[dict], content_type: str, depth: int) -> bytes:
+    # Built as text: json.dumps recurses once per level.
+    deep = "{" + '"a": {' * depth + '"b": 1' + "}" * depth + "}"
+    rows = [*rows, item_payload("deep", metadata={"marker": 0})]
+    if content_type == NDJSON:
+        return ndjson_body(rows).replace(b'{"marker": 0}', deep.encode())
+    return json.dumps(rows).replace('{"marker": 0}', deep).encode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("dry_run", [False, True])
+@pytest.mark.parametrize("content_type", [NDJSON, "application/json"])
+def test_a_large_body_with_a_deep_item_at_the_end_is_refused_at_receipt_with_its_line(
+    lab_client, project, settings, nothing_queued, content_type, dry_run
+):
+    settings.BATCH_INLINE_MAX_BYTES = 64 * 1024  # a worker's size: still refused in the request
+    body = _deep_body(_large_body(300, item_payload("last")), content_type, depth=20_000)
+    assert len(body) > settings.BATCH_INLINE_MAX_BYTES
+
+    url = f"/api/v1/projects/{project.pk}/batches" + ("?dry_run=1" if dry_run else "")
+    response = lab_client.post(url, data=body, content_type=content_type)
+
+    assert response.status_code == (200 if dry_run else 400), response.content[:300]
+    [error] = response.json()["errors"]
+    assert (error["line"], error["field"], error["code"]) == (302, None, "json_too_deep")
+    assert nothing_queued == []
+    assert not Item.objects.exists()
+    assert not BatchChunk.objects.exists()
+    assert Batch.objects.count() == (0 if dry_run else 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", [NDJSON, "application/json"])
+def test_a_queued_body_deeper_than_the_limit_at_ingest_fails_by_line(
+    lab_client, project, settings, nothing_queued, content_type
+):
+    # A body received under a higher JSON_MAX_DEPTH, ingested by a worker under a lower one.
+    settings.BATCH_INLINE_MAX_BYTES = 100
+    body = _deep_body([item_payload("a"), item_payload("b")], content_type, depth=12)
+    response = _upload(lab_client, project, body, content_type)
+    assert response.status_code == 202, response.json()
+    settings.JSON_MAX_DEPTH = 8
+
+    batch = batch_ingest(batch_id=response.json()["id"])
+
+    assert batch.status == Batch.Status.FAILED
+    assert [(e["line"], e["field"], e["code"]) for e in batch.errors] == [(3, None, "json_too_deep")]
+    assert not Item.objects.exists()
+    assert not BatchChunk.objects.exists()
 
 
 def test_the_schema_and_the_docs_state_every_limit(client):

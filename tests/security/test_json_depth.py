@@ -94,3 +94,17 @@ def test_long_backslash_runs_before_quotes_are_counted_exactly():
         text = b'["' + b"\\" * run + b'"' + b"[[[[" + b"]]]]" + b'"]'
         escaped = run % 2 == 1  # an odd run escapes the quote: the brackets stay in the string
         assert json_depth_exceeds(text, 2) is (not escaped), run
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_scan_names_the_bracket_that_went_past(seed):
+    rng = random.Random(seed)
+    text = json.dumps({"a": "[[{" * 5, "b": [1, {"c": [[[[[[[[2]]]]]]]]}]}).encode()
+    limit = reference_max_depth(text) - 1 - rng.randrange(3)
+    scanner = JsonDepthScanner(limit)
+    position = 0
+    while scanner.feed(text[position : position + (size := rng.choice([1, 3, 7, 64]))]):
+        position += size
+    offset = position + scanner.exceeded_at
+    assert reference_max_depth(text[:offset]) == limit
+    assert reference_max_depth(text[: offset + 1]) == limit + 1
