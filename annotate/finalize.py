@@ -66,9 +66,11 @@ def item_finalize(*, item: Item, step: Finalisations | None = None) -> bool:
     notifications go out once. Within a ``step`` (:class:`Finalisations`), the project and
     batch locks taken for an earlier item are not taken again, and the completions and the
     signal wait for :meth:`Finalisations.close`."""
-    with transaction.atomic():
-        if step is not None:
+    if step is not None:
+        # Inside the step's transaction, which rolls back as a whole: no savepoint of its own.
+        with transaction.atomic(savepoint=False):
             return _item_finalize(item=item, step=step)
+    with transaction.atomic():
         alone = Finalisations()
         finalised = _item_finalize(item=item, step=alone)
         alone.close()

@@ -214,26 +214,39 @@ def labels_quality_batch(*, label_ids: list[Any]) -> int:
     }
     # Read again under the items' locks: another drain may have taken some since they were listed.
     labels = list(
-        pending.filter(item_id__in=list(items)).select_related("project", "assignment").order_by("created_at")
+        pending.filter(item_id__in=list(items))
+        .order_by("created_at")
+        .values_list(
+            "pk",
+            "project_id",
+            "item_id",
+            "expert_id",
+            "created_at",
+            "choice",
+            "active_seconds",
+            "assignment__shown_order",
+            "excluded_from_consensus",
+        )
     )
     if not labels:
         return 0
-    Label.objects.filter(pk__in=[label.pk for label in labels]).update(quality_at=timezone.now())
-    projects: dict[Any, Project] = {}
+    Label.objects.filter(pk__in=[label[0] for label in labels]).update(quality_at=timezone.now())
+    projects = {
+        project.pk: project for project in Project.objects.filter(pk__in={label[1] for label in labels})
+    }
     deltas: dict[Any, dict[Any, QualityDelta]] = defaultdict(lambda: defaultdict(QualityDelta))
     touched: dict[int, Any] = {}
-    for label in labels:
-        projects[label.project_id] = label.project
+    for _pk, project_id, item_id, expert_id, created_at, choice, active_seconds, shown, excluded in labels:
         label_delta(
-            deltas[label.project_id][label.expert_id],
+            deltas[project_id][expert_id],
             passed=None,
-            created_at=label.created_at,
-            choice=label.choice,
-            active_seconds=label.active_seconds,
-            shown_order=label.assignment.shown_order,
+            created_at=created_at,
+            choice=choice,
+            active_seconds=active_seconds,
+            shown_order=json.loads(shown) if isinstance(shown, str) else shown,
         )
-        if not label.excluded_from_consensus:
-            touched[label.item_id] = label.project_id
+        if not excluded:
+            touched[item_id] = project_id
     by_project: dict[Any, list[Item]] = defaultdict(list)
     for item_id in sorted(touched):
         by_project[touched[item_id]].append(items[item_id])
