@@ -22,6 +22,8 @@ from tests.factories import (
     StaffFactory,
 )
 from tests.openapi_schema import openapi_schema, schema_errors
+from tests.payouts.conftest import chain, earn  # noqa: F401 (fixtures)
+from tests.security.test_chain_reset import reset_node  # noqa: F401 (a fixture)
 
 SCHEMA = openapi_schema()
 COMPONENTS = SCHEMA["components"]["schemas"]
@@ -357,3 +359,104 @@ def test_the_chains_status_fits_its_component():
     admin = _logged_in(StaffFactory(staff_role="admin"))
     status = _fits(admin.get("/api/v1/staff/payouts/chain"), "get", "/api/v1/staff/payouts/chain")
     assert status["state"] == "not_recorded" and status["observed"]["chain_id"]
+
+
+# --- Staff answers built as dictionaries: the re-bind, an appeal's decision, a fitted model -----
+
+
+def _undocumented(value, schema: dict, where: str = "body") -> list[str]:
+    """The keys of ``value`` that its (OpenAPI) schema does not name, at any depth: the
+    components leave additional properties open, so fitting them does not show a key the
+    answer has and the component lacks."""
+    while "$ref" in schema:
+        schema = COMPONENTS[schema["$ref"].rsplit("/", 1)[-1]]
+    alternatives = [s for s in schema.get("oneOf", schema.get("anyOf", [])) if s.get("type") != "null"]
+    if len(alternatives) == 1:
+        return _undocumented(value, alternatives[0], where)
+    found = []
+    if isinstance(value, dict) and schema.get("properties"):
+        for key, child in value.items():
+            if key not in schema["properties"]:
+                found.append(f"{where}.{key}")
+            else:
+                found += _undocumented(child, schema["properties"][key], f"{where}.{key}")
+    elif isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for key, child in value.items():
+            found += _undocumented(child, schema["additionalProperties"], f"{where}{{{key}}}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, child in enumerate(value):
+            found += _undocumented(child, schema["items"], f"{where}[{index}]")
+    return found
+
+
+def _fits_exactly(response, method: str, path: str) -> dict:
+    body = _fits(response, method, path)
+    schema = SCHEMA["paths"][path][method]["responses"][str(response.status_code)]["content"]
+    assert _undocumented(body, schema["application/json"]["schema"]) == [], (path, body)
+    return body
+
+
+@pytest.mark.django_db
+def test_the_chain_rebind_report_fits_its_component(chain, earn, reset_node):  # noqa: F811
+    from rewards.payouts.chain_identity import chain_identity_verify
+    from rewards.payouts.services import payout_run_create, payout_run_execute
+    from tests.factories import WalletFactory
+    from tests.payouts.conftest import TOKEN, key_of
+
+    chain_identity_verify(chain=chain)
+    expert = ExpertProfileFactory()
+    WalletFactory(expert=expert, address=key_of(100).address)
+    earn(expert, 2 * TOKEN)
+    assert payout_run_execute(run_id=payout_run_create(trigger="staff").pk).status == "completed"
+    reset_node()
+    admin = _logged_in(StaffFactory(staff_role="admin"))
+    path = "/api/v1/staff/payouts/chain/rebind"
+
+    dry = _fits_exactly(admin.post(path, {}, format="json"), "post", path)
+    assert dry["applied"] is False and len(dry["lost_transactions"]) == 1
+    assert dry["recorded"]["recorded_at"] and dry["differences"]
+    confirmed = admin.post(path, {"genesis_hash": chain.genesis_hash()}, format="json")
+    applied = _fits_exactly(confirmed, "post", path)
+    assert applied["applied"] is True and applied["recredited"] == str(2 * TOKEN)
+    report = {"$ref": "#/components/schemas/ChainRebindReport"}
+    odd = {**applied, "colour": 1, "recorded": {**applied["recorded"], "shade": 2}}
+    assert _undocumented(odd, report) == ["body.recorded.shade", "body.colour"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("decision", ["reinstate", "uphold"])
+def test_an_appeals_decision_fits_its_component(decision):
+    from tests.quality.test_suspension import _suspended
+
+    project = ProjectFactory(gold_threshold=0.7, gold_min_seen=5, gold_rate=0)
+    expert, suspension, _excluded = _suspended(project)
+    appealed = _logged_in(expert.user).post(
+        f"/api/v1/quality/suspensions/{suspension.pk}/appeal",
+        {"text": "The gold items on dosage were ambiguous."},
+        format="json",
+    )
+    path = "/api/v1/quality/suspensions/{suspension_id}/appeal"
+    assert _fits_exactly(appealed, "post", path)["appeal"] == "pending"
+    url = f"/api/v1/staff/suspensions/{suspension.pk}/decide"
+    decided = _logged_in(StaffFactory()).post(url, {"decision": decision, "note": "Looked."}, format="json")
+    body = _fits_exactly(decided, "post", "/api/v1/staff/suspensions/{suspension_id}/decide")
+    assert body["appeal"] == {"reinstate": "reinstated", "uphold": "upheld"}[decision]
+    assert body["details"]["test"] == "cusum" and body["decided_at"]
+
+
+@pytest.mark.django_db
+def test_a_quality_report_with_a_fitted_consensus_model_fits_its_component(lab, lab_client, staff_client):
+    from annotate.quality.services import project_model_fit
+    from tests.quality.test_model_fit import _contrarian_project
+
+    project, _honest, _contrarians = _contrarian_project()
+    project.lab = lab
+    project.save(update_fields=["lab"])
+    assert project_model_fit(project_id=project.pk) is not None
+    for client, path in (
+        (staff_client, "/api/v1/staff/projects/{project_id}/quality"),
+        (lab_client, "/api/v1/projects/{project_id}/quality"),
+    ):
+        report = _fits_exactly(client.get(path.format(project_id=project.pk), {"n_boot": 0}), "get", path)
+        assert report["consensus_model"]["held_out"]["folds"] == 5
+        assert set(report["consensus_model"]["held_out"]["log_likelihood"]) == {"dawid_skene", "majority"}
