@@ -142,6 +142,27 @@ def test_a_large_body_with_a_deep_item_at_the_end_is_refused_at_receipt_with_its
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("dry_run", [False, True])
+@pytest.mark.parametrize("content_type", [NDJSON, "application/json"])
+def test_a_worker_sized_body_nested_too_deep_as_a_whole_is_refused_at_receipt(
+    lab_client, project, settings, nothing_queued, content_type, dry_run
+):
+    settings.BATCH_INLINE_MAX_BYTES = 64 * 1024
+    body = b"[" * 100_000 + b"]" * 100_000
+    assert len(body) > settings.BATCH_INLINE_MAX_BYTES
+
+    url = f"/api/v1/projects/{project.pk}/batches" + ("?dry_run=1" if dry_run else "")
+    response = lab_client.post(url, data=body, content_type=content_type)
+
+    assert response.status_code == (200 if dry_run else 400), response.content[:300]
+    [error] = response.json()["errors"]
+    assert (error["line"], error["field"], error["code"]) == (1, None, "json_too_deep")
+    assert nothing_queued == []
+    assert not Item.objects.exists()
+    assert not BatchChunk.objects.exists()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("content_type", [NDJSON, "application/json"])
 def test_a_queued_body_deeper_than_the_limit_at_ingest_fails_by_line(
     lab_client, project, settings, nothing_queued, content_type
