@@ -157,3 +157,36 @@ def services(base_url: str | None, *, workers: int = 1, queues: tuple[str, ...] 
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def bench_project(*, name: str, annotators: int, email_prefix: str):
+    """A lab, domain, active pairwise project (k = 3, up to 5), an ingested batch and
+    ``annotators`` expert profiles with no credential, for the quality benchmarks. Returns
+    ``(project, batch, expert ids)``."""
+    import uuid
+
+    from annotate.models import Batch, Project
+    from annotate.schema import DEFAULT_SCHEMA, schema_normalize
+    from rlhf_platform.accounts.models import Lab, User
+    from rlhf_platform.experts.models import Domain, ExpertProfile
+
+    tag = uuid.uuid4().hex[:6]
+    lab = Lab.objects.create(name=f"{name} {tag}", slug=f"{name}-{tag}")
+    domain = Domain.objects.create(slug=f"{name}-{tag}", name=name, path=f"{name}-{tag}")
+    project = Project.objects.create(
+        lab=lab,
+        name=name,
+        domain=domain,
+        status=Project.Status.ACTIVE,
+        overlap=3,
+        max_overlap=5,
+        label_schema=schema_normalize(DEFAULT_SCHEMA),
+    )
+    batch = Batch.objects.create(
+        project=project, status="ingested", request_sha256="0" * 64, content_type="x"
+    )
+    experts = []
+    for n in range(annotators):
+        user = User.objects.create_user(email=f"{email_prefix}{n}-{tag}@bench.example", password=None)
+        experts.append(ExpertProfile.objects.create(user=user).pk)
+    return project, batch, experts

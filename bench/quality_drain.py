@@ -41,38 +41,18 @@ def setup(*, labels: int, annotators: int, spread: int, seed: int) -> str:
     from annotate.models import (
         AnnotatorQuality,
         Assignment,
-        Batch,
         Item,
         Label,
-        Project,
         ProjectQualityModel,
         Slot,
     )
     from annotate.quality.aggregation import DawidSkeneModel
-    from annotate.schema import DEFAULT_SCHEMA, schema_normalize
-    from rlhf_platform.accounts.models import Lab, User
-    from rlhf_platform.experts.models import Domain, ExpertProfile
 
     rng = random.Random(seed)
+    from bench._harness import bench_project
+
+    project, batch, experts = bench_project(name=NAME, annotators=annotators, email_prefix="d")
     tag = uuid.uuid4().hex[:6]
-    lab = Lab.objects.create(name=f"{NAME} {tag}", slug=f"{NAME}-{tag}")
-    domain = Domain.objects.create(slug=f"{NAME}-{tag}", name=NAME, path=f"{NAME}-{tag}")
-    project = Project.objects.create(
-        lab=lab,
-        name=NAME,
-        domain=domain,
-        status=Project.Status.ACTIVE,
-        overlap=3,
-        max_overlap=5,
-        label_schema=schema_normalize(DEFAULT_SCHEMA),
-    )
-    batch = Batch.objects.create(
-        project=project, status="ingested", request_sha256="0" * 64, content_type="x"
-    )
-    experts = []
-    for n in range(annotators):
-        user = User.objects.create_user(email=f"d{n}-{tag}@bench.example", password=None)
-        experts.append(ExpertProfile.objects.create(user=user).pk)
     accuracy = {e: rng.choice((0.95, 0.9, 0.9, 0.8)) for e in experts}
 
     def confusion(p: float):

@@ -32,6 +32,7 @@ from annotate.finalize import Finalisations, item_finalize
 from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label, Project, ProjectQualityModel, Slot
 from annotate.quality.aggregation import DawidSkeneModel, ItemResult, Vote, item_consensus
 from annotate.quality.gold import ranking_distance
+from annotate.quality.recompute import CONSENSUS_COLUMNS
 from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit
 
 ADJUDICATED = "adjudicated"
@@ -147,19 +148,9 @@ class StepWrites:
         self.silver, self.loo = {True: [], False: []}, defaultdict(list)
 
 
-# Every column of a consensus row the step computes (the record of revisions outlives it).
-CONSENSUS_FIELDS = (
-    "item",
-    "method",
-    "choice",
-    "strength",
-    "ranking",
-    "confidence",
-    "agreement",
-    "label_count",
-    "posterior",
-    "computed_at",
-)
+# Every column of a consensus row the step computes (the record of revisions outlives it), as
+# model fields: the recompute's columns.
+CONSENSUS_FIELDS = tuple("item" if column == "item_id" else column for column in CONSENSUS_COLUMNS)
 
 
 # --- the project's fitted model, cached per process by its fit time --------------------------
