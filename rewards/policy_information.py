@@ -47,6 +47,7 @@ from django.db.models import Q
 
 from annotate.models import Item, ItemConsensus, Label
 from annotate.quality.silver import gold_record_is_good
+from annotate.queue.eligibility import is_senior
 from rewards.models import LedgerTransaction, RewardPolicy
 from rlhf_platform.experts.selectors import expertise_level
 
@@ -429,7 +430,7 @@ def gold_record_good(*, label: Label, level: int | None = None) -> bool:
         return False
     if level is None:
         level = expertise_level(expert=label.expert, domain=project.domain, today=label.created_at.date())
-    return level >= project.senior_level
+    return is_senior(project=project, level=level)
 
 
 def agrees_on_its_own(*, choice: str, reference: str, loo: str, trusted: bool) -> bool:

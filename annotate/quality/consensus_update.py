@@ -33,6 +33,7 @@ from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label, Projec
 from annotate.quality.aggregation import DawidSkeneModel, ItemResult, Vote, item_consensus
 from annotate.quality.gold import ranking_distance
 from annotate.quality.recompute import CONSENSUS_COLUMNS
+from annotate.queue.eligibility import is_senior
 from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit
 
 ADJUDICATED = "adjudicated"
@@ -293,7 +294,7 @@ def slots_add(*, item: Item, count: int, top: Any = _UNREAD, project: Project | 
     start = -1 if top is None else top
     reserved_until = None
     hold = project.contested_hold_seconds if project is not None else 0
-    if hold > 0 and project.min_level < project.senior_level:
+    if hold > 0 and not is_senior(project=project, level=project.min_level):
         reserved_until = timezone.now() + timedelta(seconds=hold)
     Slot.objects.bulk_create(
         Slot(

@@ -60,6 +60,14 @@ def _seconds_until(moment, now) -> int:
     return min(max(math.ceil((moment - now).total_seconds()), 1), LEASE_RETRY_MAX_SECONDS)
 
 
+def takeable(slots, *, senior: bool, now):
+    """``slots`` without those reserved for senior annotators at ``now``, unless ``senior``:
+    the claim's rule (annotate/queue/claim.py and the statement in annotate/queue/sql.py)."""
+    if senior:
+        return slots
+    return slots.filter(Q(reserved_until__isnull=True) | Q(reserved_until__lte=now))
+
+
 def _touched_by(expert: ExpertProfile, item_ref: str) -> Exists:
     # Any assignment (labelled, skipped, expired, held) bars the expert from the item for good.
     return Exists(Assignment.objects.filter(item_id=OuterRef(item_ref), expert_id=expert.pk))
@@ -72,10 +80,9 @@ def queue_wait_reason(*, expert: ExpertProfile, project: Project, senior: bool =
     open_slots = Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN).exclude(
         _touched_by(expert, "item_id")
     )
-    mine_open = open_slots
+    mine_open = takeable(open_slots, senior=senior, now=now)
     reserved_end = Slot.objects.none().values("reserved_until")
     if not senior:
-        mine_open = open_slots.filter(Q(reserved_until__isnull=True) | Q(reserved_until__lte=now))
         reserved_end = (
             open_slots.filter(reserved_until__gt=now).order_by("reserved_until").values("reserved_until")[:1]
         )

@@ -14,13 +14,13 @@ from typing import Any
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from annotate.gates import gate_lease, gate_message
 from annotate.models import Assignment, Item, Project, Slot
 from annotate.queue import draws
-from annotate.queue.answers import QUEUE_EMPTY, NoWork, queue_wait_reason
+from annotate.queue.answers import QUEUE_EMPTY, NoWork, queue_wait_reason, takeable
 from annotate.queue.eligibility import (
     expert_block,
     is_senior,
@@ -129,9 +129,10 @@ def _claim_gold(*, project: Project, expert: ExpertProfile) -> Assignment | None
 
 def _claim_slot(*, project: Project, expert: ExpertProfile, senior: bool) -> Assignment | None:
     mine = Assignment.objects.filter(item=OuterRef("item_id"), expert=expert)
-    slots = Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN)
-    if not senior:  # a reserved slot waits for a senior annotator while its reservation lasts
-        slots = slots.filter(Q(reserved_until__isnull=True) | Q(reserved_until__lte=timezone.now()))
+    # A reserved slot waits for a senior annotator while its reservation lasts.
+    slots = takeable(
+        Slot.objects.filter(project_id=project.pk, state=Slot.State.OPEN), senior=senior, now=timezone.now()
+    )
     slot = (
         slots.exclude(Exists(mine))
         .order_by("-idx", "-priority", "item_id")
@@ -193,11 +194,10 @@ def assignment_next(
 ) -> Assignment | NoWork:
     """Lease the expert's next item (in ``project``, or in any project open to them).
     ``level``, the expert's level in the project's domain, is read when not given."""
-    levels: dict[str, int] = {}
     if project is not None:
         if level is None:
-            levels = expertise_levels(expert=expert)
-            level = levels.get(project.domain.path, 0)
+            level = expertise_levels(expert=expert).get(project.domain.path, 0)
+        levels = {project.domain.path: level}
         block = project_block(expert=expert, project=project, level=level)
         if block:
             return block
@@ -219,10 +219,7 @@ def assignment_next(
                 if project is not None:
                     return NoWork(reason, gate_message(reason))
                 continue
-            senior = is_senior(
-                project=candidate,
-                level=level if project is not None else levels.get(candidate.domain.path, 0),
-            )
+            senior = is_senior(project=candidate, level=levels.get(candidate.domain.path, 0))
             assignment = _next_in_project(project=candidate, expert=expert, senior=senior)
             if assignment is None and assignments_expire(project=candidate):
                 assignment = _next_in_project(project=candidate, expert=expert, senior=senior)
