@@ -40,7 +40,8 @@ CHEATERS = ("spammer", "always_a", "adaptive", "ring", "sybil_random", "sybil_co
 def simulate(
     seed: int, *, peer_weight: float, right_weight: float, prior: int, window: int, groups: bool, z: Fraction
 ):
-    from rewards.policy_information import ca_score, delta_sign_estimate, peer_average, right_rate
+    from rewards.peer_prediction import ca_score, delta_sign_estimate, peer_average
+    from rewards.policy_information import right_rate
 
     rng = random.Random(seed)
     truth = {i: rng.choices(CHOICES, weights=(45, 45, 7, 3))[0] for i in range(900)}

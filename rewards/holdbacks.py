@@ -30,13 +30,8 @@ from django.utils import timezone
 from annotate.models import Item, ItemConsensus, Label, ProjectSuspension
 from rewards.ledger import expert_account, lab_budget_account, ledger_post
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
-from rewards.policy_information import (
-    ProjectStats,
-    information_compute,
-    label_right,
-    suspected_group_members,
-    young_labels,
-)
+from rewards.peer_prediction import ProjectStats, suspected_group_members
+from rewards.policy_information import information_compute, label_right, young_labels
 from rewards.topups import reward_topup
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError

@@ -42,16 +42,8 @@ from django.core.cache import cache
 from annotate.models import Label
 from rewards.ledger import expert_account, lab_budget_account, ledger_post
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
-from rewards.policy_information import (
-    BP,
-    ProjectStats,
-    _known_window,
-    evidence_z,
-    peer_average,
-    peer_gate,
-    peer_scores,
-    right_rate,
-)
+from rewards.peer_prediction import ProjectStats, evidence_z, peer_average, peer_gate, peer_scores
+from rewards.policy_information import BP, _known_window, right_rate
 from rlhf_platform.core.exceptions import ApplicationError
 
 TxnKind = LedgerTransaction.Kind

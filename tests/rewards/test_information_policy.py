@@ -21,16 +21,9 @@ from rewards.holdbacks import (
 )
 from rewards.ledger import ReferenceConflict, expert_account, ledger_balances, ledger_post
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
+from rewards.peer_prediction import ProjectStats, ca_score, delta_sign_estimate, peer_average, peer_gate
 from rewards.policy import policy_max_reward
-from rewards.policy_information import (
-    ProjectStats,
-    ca_score,
-    delta_sign_estimate,
-    information_compute,
-    peer_average,
-    peer_gate,
-    right_rate,
-)
+from rewards.policy_information import information_compute, right_rate
 from rewards.selectors import lab_budget_balance, ledger_check
 from rewards.services import clawbacks_reconcile, reward_reference
 from rlhf_platform.core.exceptions import ApplicationError
