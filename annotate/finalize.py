@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from annotate.models import Batch, Item, Project
 from annotate.signals import item_finalized
-from rlhf_platform.webhooks.services import webhook_emit
+from rlhf_platform.webhooks.services import WebhookEvents
 
 _NOT_DONE = (Item.State.OPEN, Item.State.LABELLED, Item.State.ADJUDICATION)
 
@@ -28,6 +28,7 @@ class Finalisations:
     batches: set[Any] = field(default_factory=set)  # locked batches
     done: list[tuple[Any, Any]] = field(default_factory=list)  # (item id, project id) finalised
     touched: dict[Any, Any] = field(default_factory=dict)  # batch id -> project id, in order
+    webhooks: WebhookEvents = field(default_factory=WebhookEvents)
 
     def close(self) -> None:
         """Announce completions (once for each batch, then once for each project) and queue
@@ -36,7 +37,7 @@ class Finalisations:
         for batch_id, project_id in self.touched.items():
             if not _work_left(batch_id=batch_id):
                 lab_id = self.labs[project_id]
-                webhook_emit(
+                self.webhooks.emit(
                     lab_id=lab_id,
                     event="batch.completed",
                     data={"batch": str(batch_id), "project": str(project_id)},
@@ -44,7 +45,10 @@ class Finalisations:
                 completed[project_id] = lab_id
         for project_id, lab_id in completed.items():
             if not _work_left(project_id=project_id):
-                webhook_emit(lab_id=lab_id, event="project.completed", data={"project": str(project_id)})
+                self.webhooks.emit(
+                    lab_id=lab_id, event="project.completed", data={"project": str(project_id)}
+                )
+        self.webhooks.flush()
         if self.done:
             done = list(self.done)
             transaction.on_commit(lambda: _finalized_send(done))
@@ -97,7 +101,7 @@ def _item_finalize(*, item: Item, step: Finalisations) -> bool:
     if not updated:
         return False
     item_id, project_id = item.pk, item.project_id
-    webhook_emit(
+    step.webhooks.emit(
         lab_id=step.labs[project_id],
         event="item.finalized",
         data={

@@ -107,32 +107,80 @@ def webhook_endpoint_delete(
     endpoint.delete()
 
 
-def webhook_emit(*, lab_id: Any, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
-    """Record a delivery of ``event`` for each subscribed endpoint of the lab, and send them
-    after the transaction commits (never inside the request that caused them)."""
-    from rlhf_platform.webhooks.tasks import webhook_deliver_task
+def _endpoints_of(lab_id: Any) -> list[WebhookEndpoint]:
+    return list(WebhookEndpoint.objects.filter(lab_id=lab_id, is_active=True))
 
+
+def _deliveries_build(
+    *, endpoints: list[WebhookEndpoint], event: str, data: dict[str, Any]
+) -> list[WebhookDelivery]:
+    """The deliveries (unsaved) of one event to those of ``endpoints`` that subscribe to it."""
     assert event in EVENTS, event
     event_id = uuid.uuid4()
     now = timezone.now()
     payload = {"id": str(event_id), "type": event, "created": now.isoformat(), "data": data}
-    deliveries = [
+    return [
         WebhookDelivery(
             endpoint=endpoint,
             event=event,
             event_id=event_id,
             payload=payload,
             next_attempt_at=now,
-            queued_at=now,  # sent to the broker below, after commit
+            queued_at=now,  # sent to the broker after commit
         )
-        for endpoint in WebhookEndpoint.objects.filter(lab_id=lab_id, is_active=True)
+        for endpoint in endpoints
         if event in endpoint.events
     ]
-    WebhookDelivery.objects.bulk_create(deliveries)
+
+
+def _send_on_commit(deliveries: list[WebhookDelivery]) -> None:
+    from rlhf_platform.webhooks.tasks import webhook_deliver_task
+
     for delivery in deliveries:
         delivery_id = str(delivery.pk)
         transaction.on_commit(lambda d=delivery_id: webhook_deliver_task.delay(d))
+
+
+def webhook_emit(*, lab_id: Any, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+    """Record a delivery of ``event`` for each subscribed endpoint of the lab, and send them
+    after the transaction commits (never inside the request that caused them). A step that
+    emits many events in one transaction uses :class:`WebhookEvents`."""
+    deliveries = _deliveries_build(endpoints=_endpoints_of(lab_id), event=event, data=data)
+    WebhookDelivery.objects.bulk_create(deliveries)
+    _send_on_commit(deliveries)
     return deliveries
+
+
+class WebhookEvents:
+    """The events of one transaction, emitted together, with the deliveries
+    :func:`webhook_emit` would record for each: each lab's endpoints are looked up once (the
+    first time the lab has an event), and the deliveries of every event are inserted with one
+    statement by :meth:`flush`. Each delivery's send after commit is queued when its event is
+    emitted, so the sends keep their order among the transaction's other on-commit work. Only
+    inside a transaction, and :meth:`flush` before it commits (a step that finalises many items
+    flushes once, after the last)."""
+
+    def __init__(self) -> None:
+        self._endpoints: dict[Any, list[WebhookEndpoint]] = {}
+        self._unsaved: list[WebhookDelivery] = []
+
+    def emit(self, *, lab_id: Any, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+        if not transaction.get_connection().in_atomic_block:
+            # Outside a transaction on_commit runs at once: before the row would exist.
+            raise RuntimeError("WebhookEvents is for a transaction: use webhook_emit")
+        endpoints = self._endpoints.get(lab_id)
+        if endpoints is None:
+            endpoints = self._endpoints[lab_id] = _endpoints_of(lab_id)
+        deliveries = _deliveries_build(endpoints=endpoints, event=event, data=data)
+        self._unsaved.extend(deliveries)
+        _send_on_commit(deliveries)  # the delivery's id is known before its insert
+        return deliveries
+
+    def flush(self) -> None:
+        """Insert the deliveries emitted since the last flush, in their order."""
+        if self._unsaved:
+            WebhookDelivery.objects.bulk_create(self._unsaved)
+            self._unsaved = []
 
 
 @transaction.atomic

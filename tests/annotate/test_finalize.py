@@ -115,3 +115,64 @@ def test_the_completion_check_leaves_the_planner_settings_as_it_found_them():
             item_finalize(item=items[1])  # the last one: batch and project checks both ran
             cursor.execute("SHOW enable_seqscan")
             assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_finalising_many_items_looks_up_the_labs_endpoints_once(received, monkeypatch):
+    """The quality step's batch: its webhooks are the deliveries that finalising the items one
+    at a time records (the same events, endpoints and order), with one look-up of the lab's
+    endpoints and one insert; each is sent after commit, in the same order."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotate.finalize import Finalisations
+    from rlhf_platform.webhooks import tasks
+    from rlhf_platform.webhooks.models import WebhookEndpoint
+
+    sent = []
+    monkeypatch.setattr(tasks.webhook_deliver_task, "delay", sent.append)
+
+    def project_with_endpoints():
+        project = ProjectFactory()
+        for url in ("http://127.0.0.1:9/a", "http://127.0.0.1:9/b"):
+            webhook_endpoint_create(lab=project.lab, url=url, events=EVENTS)
+        webhook_endpoint_create(lab=project.lab, url="http://127.0.0.1:9/c", events=["batch.completed"])
+        batch = BatchFactory(project=project)
+        return [ItemFactory(batch=batch, external_id=f"x-{n}") for n in range(3)]
+
+    def sends():
+        """What was sent, in order: (event, endpoint, item), then forgotten."""
+        rows = {
+            str(pk): (event, url, data.get("external_id"))
+            for pk, event, url, data in WebhookDelivery.objects.filter(pk__in=sent).values_list(
+                "pk", "event", "endpoint__url", "payload__data"
+            )
+        }
+        order = [rows[delivery_id] for delivery_id in sent]
+        sent.clear()
+        return order
+
+    for item in project_with_endpoints():
+        with transaction.atomic():
+            item_finalize(item=item)
+    one_at_a_time = sends()
+
+    items = project_with_endpoints()
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        step = Finalisations()
+        for item in items:
+            item_finalize(item=item, step=step)
+        step.close()
+        assert sent == []  # nothing leaves before commit
+    together = sends()
+
+    assert together == one_at_a_time
+    assert [event for event, _url, _item in together] == ["item.finalized"] * 6 + ["batch.completed"] * 3 + [
+        "project.completed"
+    ] * 2
+    endpoints = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
+    deliveries = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert sum(f"FROM {endpoints}" in statement for statement in sql) == 1
+    assert sum(statement.startswith(f"INSERT INTO {deliveries}") for statement in sql) == 1
+    assert len(received) == 6  # item_finalized, after commit, for the items of both ways
