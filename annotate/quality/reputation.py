@@ -133,36 +133,11 @@ def deltas_apply(*, project_id: Any, deltas: dict[Any, QualityDelta]) -> dict[An
     project = None
     if any(delta.evidence for delta in deltas.values()):
         project = Project.objects.get(pk=project_id)
-    expert_ids = list(deltas)
-    annotators = AnnotatorQuality.objects.filter(project_id=project_id, expert_id__in=expert_ids)
-    have = set(annotators.values_list("expert_id", flat=True))
-    if len(have) < len(expert_ids):
-        AnnotatorQuality.objects.bulk_create(
-            [AnnotatorQuality(project_id=project_id, expert_id=e) for e in expert_ids if e not in have],
-            ignore_conflicts=True,  # created meanwhile by another step
-        )
-    locked = {row.expert_id: row for row in annotators.select_for_update().order_by("expert_id")}
+    locked = _rows_locked(project_id=project_id, expert_ids=list(deltas))
     rows: dict[Any, AnnotatorQuality] = {}
     for expert_id in sorted(deltas, key=str):
-        delta = deltas[expert_id]
         row = locked[expert_id]
-        row.labels += delta.labels
-        row.gold_passed += delta.gold_passed
-        row.gold_failed += delta.gold_failed
-        if delta.last_gold_passed_at and (
-            row.last_gold_passed_at is None or delta.last_gold_passed_at > row.last_gold_passed_at
-        ):
-            row.last_gold_passed_at = delta.last_gold_passed_at
-        row.agreement_hits += delta.agreement_hits
-        row.agreement_total += delta.agreement_total
-        row.active_seconds_sum += delta.active_seconds_sum
-        row.active_seconds_count += delta.active_seconds_count
-        row.pairwise_labels += delta.pairwise_labels
-        row.first_shown_choices += delta.first_shown_choices
-        row.flags = quality_flags(row)
-        if delta.evidence:
-            evidence_apply(row=row, design=design_of(p0=project.gold_threshold), evidence=delta.evidence)
-        row.updated_at = now
+        _delta_add(row=row, delta=deltas[expert_id], project=project, now=now)
         rows[expert_id] = row
     _rows_write(list(rows.values()))
     judged = [expert_id for expert_id, delta in deltas.items() if delta.evidence]
@@ -176,6 +151,91 @@ def deltas_apply(*, project_id: Any, deltas: dict[Any, QualityDelta]) -> dict[An
             gold_rules_apply(row=rows[expert_id], project=project, suspended=expert_id in suspended)
     quality_changed_on_commit(project_id=project_id)
     return rows
+
+
+def deltas_apply_in_turn(*, steps: list[tuple[Any, Any, QualityDelta]]) -> None:
+    """``steps`` of (project id, expert id, delta), each with the result of its own
+    :func:`deltas_apply`, in the order given (the quality step's gold labels, one step each):
+    the rows of a project are locked once, in expert-id order, and the projects in the order
+    :func:`deltas_apply` takes them in a batch; each step's evidence goes to the suspension
+    test and the gold rules judge after it, as they would after that step alone (a warning
+    each time the status turns to warned; a suspension at the step whose evidence crossed,
+    with the counts of that moment: the rows are written before it). The rows are written
+    together at the end."""
+    if not steps:
+        return
+    now = timezone.now()
+    experts: dict[Any, set] = {}
+    for project_id, expert_id, _delta in steps:
+        experts.setdefault(project_id, set()).add(expert_id)
+    judged = {project_id for project_id, _expert, delta in steps if delta.evidence}
+    projects = {project.pk: project for project in Project.objects.filter(pk__in=judged)}
+    locked: dict[Any, dict[Any, AnnotatorQuality]] = {}
+    suspended: set[tuple[Any, Any]] = set()
+    for project_id in sorted(experts, key=str):
+        locked[project_id] = _rows_locked(
+            project_id=project_id, expert_ids=sorted(experts[project_id], key=str)
+        )
+        if project_id in judged:
+            suspended.update(
+                (project_id, expert_id)
+                for expert_id in ProjectSuspension.objects.filter(
+                    project_id=project_id, expert_id__in=experts[project_id], active=True
+                ).values_list("expert_id", flat=True)
+            )
+    unwritten: dict[Any, AnnotatorQuality] = {}
+    for project_id, expert_id, delta in steps:
+        row = locked[project_id][expert_id]
+        project = projects.get(project_id)
+        _delta_add(row=row, delta=delta, project=project, now=now)
+        unwritten[row.pk] = row
+        if not delta.evidence:
+            continue
+        was_suspended = (project_id, expert_id) in suspended
+        if not was_suspended and should_suspend(row, project):
+            # The suspension reads the row and the step's counts of this moment.
+            _rows_write(list(unwritten.values()))
+            unwritten.clear()
+            suspended.add((project_id, expert_id))
+        gold_rules_apply(row=row, project=project, suspended=was_suspended)
+    _rows_write(list(unwritten.values()))
+    for project_id in experts:
+        quality_changed_on_commit(project_id=project_id)
+
+
+def _rows_locked(*, project_id: Any, expert_ids: list[Any]) -> dict[Any, AnnotatorQuality]:
+    """The annotators' rows in the project (created when missing), locked in expert-id order
+    with one query: two steps that touch the same annotators never wait on each other in a
+    cycle."""
+    annotators = AnnotatorQuality.objects.filter(project_id=project_id, expert_id__in=expert_ids)
+    have = set(annotators.values_list("expert_id", flat=True))
+    if len(have) < len(expert_ids):
+        AnnotatorQuality.objects.bulk_create(
+            [AnnotatorQuality(project_id=project_id, expert_id=e) for e in expert_ids if e not in have],
+            ignore_conflicts=True,  # created meanwhile by another step
+        )
+    return {row.expert_id: row for row in annotators.select_for_update().order_by("expert_id")}
+
+
+def _delta_add(*, row: AnnotatorQuality, delta: QualityDelta, project: Project | None, now: Any) -> None:
+    """Add ``delta`` to the row (unsaved) and its evidence to the suspension test."""
+    row.labels += delta.labels
+    row.gold_passed += delta.gold_passed
+    row.gold_failed += delta.gold_failed
+    if delta.last_gold_passed_at and (
+        row.last_gold_passed_at is None or delta.last_gold_passed_at > row.last_gold_passed_at
+    ):
+        row.last_gold_passed_at = delta.last_gold_passed_at
+    row.agreement_hits += delta.agreement_hits
+    row.agreement_total += delta.agreement_total
+    row.active_seconds_sum += delta.active_seconds_sum
+    row.active_seconds_count += delta.active_seconds_count
+    row.pairwise_labels += delta.pairwise_labels
+    row.first_shown_choices += delta.first_shown_choices
+    row.flags = quality_flags(row)
+    if delta.evidence:
+        evidence_apply(row=row, design=design_of(p0=project.gold_threshold), evidence=delta.evidence)
+    row.updated_at = now
 
 
 def _rows_write(rows: list[AnnotatorQuality]) -> None:

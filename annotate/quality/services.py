@@ -71,7 +71,7 @@ from annotate.quality.consensus_update import (
     slots_add,
 )
 from annotate.quality.cusum import GOLD, SILVER, State, design_of
-from annotate.quality.gold import label_gold_grade
+from annotate.quality.gold import gold_grade, label_gold_grade
 from annotate.quality.gold_pool import silver_promote, silver_withdraw
 from annotate.quality.model_fit import project_model_fit
 from annotate.quality.recompute import (
@@ -84,6 +84,7 @@ from annotate.quality.recompute import (
 from annotate.quality.reputation import (
     QualityDelta,
     deltas_apply,
+    deltas_apply_in_turn,
     gold_rules_apply,
     label_delta,
     quality_flags,
@@ -156,12 +157,14 @@ def label_quality_process(*, label_id: Any) -> bool:
 
 
 def labels_quality_drain(*, limit: int = 20_000, batch: int = 200, until: float | None = None) -> int:
-    """The after-submit step for labels still waiting for it, oldest first, at most ``limit``:
-    gold labels one by one (:func:`label_quality_process`: the gold rules judge after each),
-    ordinary ones in batches (:func:`labels_quality_batch`). A label whose step fails is
-    logged and left for the next drain, so one bad label never holds up the others. With
-    ``until`` (rlhf_platform/core/slices.py) it stops after the batch that ends the slice.
-    Returns how many labels were processed."""
+    """The after-submit step for labels still waiting for it, oldest first, at most ``limit``,
+    a page of ``batch`` labels at a time: its ordinary labels in one transaction
+    (:func:`labels_quality_batch`), then its gold labels in another (:func:`labels_gold_batch`:
+    the gold rules judge after each, as label by label). When a batch fails its labels are
+    taken one by one (:func:`label_quality_process`); a label whose step fails is logged and
+    left for the next drain, so one bad label never holds up the others. With ``until``
+    (rlhf_platform/core/slices.py) it stops after the batch that ends the slice. Returns how
+    many labels were processed."""
     done, failed = 0, set()
     while done < limit:
         want = min(batch, limit - done)
@@ -173,14 +176,20 @@ def labels_quality_drain(*, limit: int = 20_000, batch: int = 200, until: float 
         )
         before = done
         ordinary = [pk for pk, is_gold in waiting if not is_gold]
-        singles = [pk for pk, is_gold in waiting if is_gold]
-        if ordinary:
+        golds = [pk for pk, is_gold in waiting if is_gold]
+        singles: dict[str, list] = {}
+        for kind, step, label_ids in (
+            ("ordinary", labels_quality_batch, ordinary),
+            ("gold", labels_gold_batch, golds),
+        ):
+            if not label_ids:
+                continue
             try:
-                done += labels_quality_batch(label_ids=ordinary)
+                done += step(label_ids=label_ids)
             except Exception:
                 logger.exception("quality step of a batch failed; its labels are taken one by one")
-                singles += ordinary
-        for label_id in singles:
+                singles[kind] = label_ids
+        for label_id in singles.get("gold", []) + singles.get("ordinary", []):
             try:
                 done += label_quality_process(label_id=label_id)
             except Exception:
@@ -197,7 +206,7 @@ def labels_quality_batch(*, label_ids: list[Any]) -> int:
     """The after-submit step for many ordinary labels in one transaction, with the same result
     as :func:`label_quality_process` label by label: each item touched gets its consensus and
     decision once, from all its labels; each annotator's row gets the sum of its deltas. Gold
-    labels are left to the one-by-one step. Returns how many labels were processed."""
+    labels are left to :func:`labels_gold_batch`. Returns how many labels were processed."""
     pending = Label.objects.filter(pk__in=label_ids, quality_at__isnull=True, is_gold=False)
     # The items first, in id order, then their labels, as the one-label step does: every write to
     # a label (this mark, silver grades, the leave-one-out consensus of an item's other labels)
@@ -259,6 +268,69 @@ def labels_quality_batch(*, label_ids: list[Any]) -> int:
         )
     for project_id in sorted(deltas, key=str):
         deltas_apply(project_id=project_id, deltas=deltas[project_id])
+    return len(labels)
+
+
+@transaction.atomic
+def labels_gold_batch(*, label_ids: list[Any]) -> int:
+    """The after-submit step for many gold labels in one transaction, with the result of
+    :func:`label_quality_process` run for each in turn, oldest first: each is graded and marked
+    under its item's lock, and the annotators' rows take the labels one after the other, the
+    suspension test and the gold rules judging after each
+    (:func:`~annotate.quality.reputation.deltas_apply_in_turn`). Their ``quality_at`` is the
+    moment of this step, after the evidence of an ordinary batch run before it (the order the
+    recompute replays). Returns how many labels were processed."""
+    pending = Label.objects.filter(pk__in=label_ids, quality_at__isnull=True, is_gold=True)
+    # The items first, in id order, as the ordinary batch takes them (its comment says why).
+    locking = Item.objects.select_for_update(
+        **({"skip_locked": True} if connection.vendor == "postgresql" else {})
+    )
+    gold_of = dict(
+        locking.filter(pk__in=set(pending.values_list("item_id", flat=True)))
+        .order_by("pk")
+        .values_list("pk", "gold")
+    )
+    labels = list(
+        pending.filter(item_id__in=list(gold_of))
+        .order_by("created_at", "pk")
+        .values_list(
+            "pk",
+            "project_id",
+            "item_id",
+            "expert_id",
+            "created_at",
+            "choice",
+            "strength",
+            "ranking",
+            "active_seconds",
+            "assignment__shown_order",
+        )
+    )
+    if not labels:
+        return 0
+    Label.objects.filter(pk__in=[label[0] for label in labels]).update(quality_at=timezone.now())
+    grades: dict[bool, list[Any]] = {True: [], False: []}
+    steps = []
+    for pk, project_id, item_id, expert_id, created_at, choice, strength, ranking, seconds, shown in labels:
+        passed = None
+        gold = gold_of[item_id]
+        if gold:
+            passed = gold_grade(gold=gold, choice=choice, strength=strength, ranking=ranking)
+            grades[passed].append(pk)
+        delta = QualityDelta()
+        label_delta(
+            delta,
+            passed=passed,
+            created_at=created_at,
+            choice=choice,
+            active_seconds=seconds,
+            shown_order=json.loads(shown) if isinstance(shown, str) else shown,
+        )
+        steps.append((project_id, expert_id, delta))
+    for passed, pks in grades.items():
+        if pks:
+            Label.objects.filter(pk__in=pks).update(gold_passed=passed)
+    deltas_apply_in_turn(steps=steps)
     return len(labels)
 
 
