@@ -8,6 +8,12 @@ first, second and third label; most items have all three (and become final or ge
 when split), some have one or two with their other slots still open. Then runs
 ``labels_quality_drain`` (pages of 200) over them, timed and with its queries counted.
 
+With ``--gold-share`` that share of the waiting labels are gold labels (each on a gold item
+of its own, right as often as its annotator is on ordinary items), spread evenly through the
+submit order, as the queue's gold rate mixes them in. With ``--webhooks N`` the lab has N
+active endpoints subscribed to every event, so each item that becomes final records its
+deliveries.
+
 Tasks the step queues (the rewards drain, webhook deliveries) go to an in-memory broker and
 are not run: in a deployment other workers run them.
 
@@ -15,7 +21,8 @@ Prints ``labels=``, ``items=``, ``final_items=``, ``drain_seconds=``, ``drain_la
 ``drain_ms_per_label=`` (wall clock), ``drain_cpu_ms_per_label=`` (this process's CPU: PostgreSQL's
 work for it is not counted) and ``drain_queries_per_label=``.
 
-    .venv/bin/python -m bench.quality_drain [--labels 3000] [--spread 300] [--profile FILE]
+    .venv/bin/python -m bench.quality_drain [--labels 3000] [--spread 300] [--gold-share 0.1]
+        [--webhooks 1] [--profile FILE]
 
 Database: ``DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/rlhf_bench_quality_drain``).
 """
@@ -33,7 +40,9 @@ NAME = "bench-quality-drain"
 CHOICES = ("A", "B", "tie", "both_bad")
 
 
-def setup(*, labels: int, annotators: int, spread: int, seed: int) -> str:
+def setup(
+    *, labels: int, annotators: int, spread: int, seed: int, gold_share: float = 0.0, webhooks: int = 0
+) -> str:
     """The project, its model, and the waiting labels (see the module). Returns the project id."""
     import numpy as np
     from django.utils import timezone
@@ -50,8 +59,15 @@ def setup(*, labels: int, annotators: int, spread: int, seed: int) -> str:
 
     rng = random.Random(seed)
     from bench._harness import bench_project
+    from rlhf_platform.webhooks.models import EVENTS, WebhookEndpoint
 
     project, batch, experts = bench_project(name=NAME, annotators=annotators, email_prefix="d")
+    for n in range(webhooks):
+        WebhookEndpoint.objects.create(
+            lab=project.lab, url=f"http://127.0.0.1:9/hook-{n}", events=list(EVENTS), secret="whsec_bench"
+        )
+    golds = round(labels * gold_share)
+    labels -= golds
     tag = uuid.uuid4().hex[:6]
     accuracy = {e: rng.choice((0.95, 0.9, 0.9, 0.8)) for e in experts}
 
@@ -137,6 +153,53 @@ def setup(*, labels: int, annotators: int, spread: int, seed: int) -> str:
                 created_at=at,
             )
         )
+    # Gold label j comes after ordinary label (j + 1) / gold_share - j - 1: evenly spread.
+    gold_items = Item.objects.bulk_create(
+        Item(
+            project=project,
+            batch=batch,
+            external_id=f"g{j}",
+            prompt="?",
+            responses=responses,
+            is_gold=True,
+            gold={"choice": rng.choice(("A", "B"))},
+        )
+        for j in range(golds)
+    )
+    for j, item in enumerate(gold_items):
+        expert = rng.choice(experts)
+        after = min(len(label_rows), round((j + 1) / gold_share) - j - 1) if gold_share else len(label_rows)
+        at = label_rows[after - 1].created_at + timedelta(microseconds=500) if after else start
+        assignment = Assignment(
+            project=project,
+            item=item,
+            expert_id=expert,
+            is_gold=True,
+            shown_order=rng.choice(([0, 1], [1, 0])),
+            status=Assignment.Status.SUBMITTED,
+            leased_at=at,
+            expires_at=at + timedelta(minutes=10),
+            submitted_at=at,
+        )
+        assignments.append(assignment)
+        right = item.gold["choice"]
+        choice = right if rng.random() < accuracy[expert] else rng.choice([c for c in CHOICES if c != right])
+        label_rows.append(
+            Label(
+                assignment=assignment,
+                project=project,
+                item=item,
+                expert_id=expert,
+                is_gold=True,
+                client_id=f"g{j}-{tag}",
+                choice=choice,
+                strength=2 if choice in ("A", "B") else None,
+                active_seconds=rng.uniform(10, 60),
+                lease_seconds=60.0,
+                schema_version=1,
+                created_at=at,
+            )
+        )
     Assignment.objects.bulk_create(assignments, batch_size=2000)
     Label.objects.bulk_create(label_rows, batch_size=2000)
     from django.db import connection
@@ -180,10 +243,11 @@ def drain(project_id: str, *, profile: str | None) -> None:
         cpu = time.process_time() - cpu
     if profiler:
         profiler.dump_stats(profile)
-    items = Item.objects.filter(project_id=project_id)
+    items = Item.objects.filter(project_id=project_id, is_gold=False)
     print(f"labels={done}")
     print(f"items={items.count()}")
     print(f"final_items={items.filter(state=Item.State.FINAL).count()}")
+    print(f"gold_labels={Label.objects.filter(project_id=project_id, is_gold=True).count()}")
     print(f"drain_seconds={seconds:.2f}")
     print(f"drain_labels_per_s={done / seconds:.0f}")
     print(f"drain_ms_per_label={seconds * 1000 / max(done, 1):.2f}")
@@ -199,6 +263,12 @@ def main() -> None:
         "--spread", type=int, default=300, help="Submits between two labels of one item (default 300)."
     )
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--gold-share", type=float, default=0.0, help="Share of the labels that are gold (default 0)."
+    )
+    parser.add_argument(
+        "--webhooks", type=int, default=0, help="Endpoints of the lab subscribed to every event (default 0)."
+    )
     parser.add_argument("--profile", help="Write a cProfile of the drain to this file.")
     args = parser.parse_args()
 
@@ -215,7 +285,16 @@ def main() -> None:
     from rlhf_platform.celery_app import app
 
     app.conf.task_always_eager = False
-    project_id = setup(labels=args.labels, annotators=args.annotators, spread=args.spread, seed=args.seed)
+    if not 0 <= args.gold_share < 1:
+        parser.error("--gold-share is at least 0 and below 1")
+    project_id = setup(
+        labels=args.labels,
+        annotators=args.annotators,
+        spread=args.spread,
+        seed=args.seed,
+        gold_share=args.gold_share,
+        webhooks=args.webhooks,
+    )
     drain(project_id, profile=args.profile)
 
 
