@@ -86,6 +86,12 @@ def information_posting(
             f"held in full: your first {young_labels(policy)} labels in a project settle at the rate "
             f"your record supports {policy.settle_seconds // 3600} h after the item is final"
         )
+        if breakdown.get("held_in_full_why") == "windows":
+            held_reason = (
+                f"held in full: the windows this label was rated on still hold your first "
+                f"{young_labels(policy)} labels in the project; it settles at the rate your record "
+                f"supports {policy.settle_seconds // 3600} h after the item is final"
+            )
     return reward_posting_build(
         label=label,
         legs=[(budget, -breakdown["amount"]), (payable, breakdown["paid"]), (held, breakdown["held"])],

@@ -28,7 +28,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 
-from annotate.models import Item, ItemConsensus, Label
+from annotate.models import Assignment, Item, ItemConsensus, Label
 from rewards.models import LedgerTransaction, RewardPolicy
 
 DELTA_MIN_PAIRS = 50
@@ -202,8 +202,25 @@ def _other_labels(*, expert_id: Any, project_id: Any, until: Any, limit: int = 2
     return sorted(rows, key=lambda row: row[0])
 
 
+def chosen_by_disagreement(label: Label) -> bool:
+    """Whether the label fills an extra slot of an unsure item (an index at or past the project's
+    overlap: the quality step opens it when the item's first labels disagree, and reserves it for
+    senior annotators first). Correlated Agreement assumes the items are a priori alike; an item
+    chosen because its labels disagree is not, and whoever labels it is scored against the very
+    peers it was chosen to overrule: an expert right against a wrong majority scores below 0
+    there, and with unsure items routed to them, their peer term averaged about 0. The right
+    term pays such a label (its item's consensus is the gold-anchored, expert-weighted one)."""
+    if label.is_gold or label.assignment_id is None:
+        return False
+    idx = Assignment.objects.filter(pk=label.assignment_id).values_list("slot__idx", flat=True).first()
+    return idx is not None and idx >= label.project.overlap
+
+
 def peer_score(*, label: Label, stats: ProjectStats, until: Any) -> dict[str, Any]:
-    """The label's Correlated Agreement score (see the module's docstring) with its draws."""
+    """The label's Correlated Agreement score (see the module's docstring) with its draws; no
+    score for a label of an unsure item's extra slot (:func:`chosen_by_disagreement`)."""
+    if chosen_by_disagreement(label):
+        return {"score": None, "reason": "an unsure item's extra slot: routed by disagreement, not scored"}
     group = suspected_group_members(project_id=label.project_id, expert_id=label.expert_id)
     peers = (
         Label.objects.filter(
@@ -240,6 +257,16 @@ def peer_scores(
 ) -> list[Fraction]:
     """The peer scores of the annotator's last ``limit`` rewards of this kind in the project
     (without the reward of ``exclude_label_id``), newest first."""
+    return peer_window(
+        expert_id=expert_id, project_id=project_id, limit=limit, exclude_label_id=exclude_label_id
+    )[0]
+
+
+def peer_window(
+    *, expert_id: Any, project_id: Any, limit: int, exclude_label_id: Any = None
+) -> tuple[list[Fraction], Any]:
+    """:func:`peer_scores`, and the creation time of the oldest label among those rewards (None
+    without any)."""
     rows = LedgerTransaction.objects.filter(
         expert_id=expert_id,
         project_id=project_id,
@@ -248,12 +275,15 @@ def peer_scores(
     )
     if exclude_label_id is not None:
         rows = rows.exclude(label_id=exclude_label_id)
-    out = []
-    for data in rows.order_by("-created_at", "-id").values_list("data", flat=True)[: max(limit, 0)]:
+    out, oldest = [], None
+    window = rows.order_by("-created_at", "-id").values_list("data", "label__created_at")[: max(limit, 0)]
+    for data, created_at in window:
         score = ((data or {}).get("peer") or {}).get("score")
         if score is not None:
             out.append(Fraction(score))
-    return out
+        if created_at is not None and (oldest is None or created_at < oldest):
+            oldest = created_at
+    return out, oldest
 
 
 def evidence_z(policy: RewardPolicy) -> Fraction:

@@ -52,7 +52,7 @@ from rewards.peer_prediction import (
     peer_average,
     peer_gate,
     peer_score,
-    peer_scores,
+    peer_window,
     shows_information,
 )
 from rlhf_platform.experts.selectors import expertise_level
@@ -89,6 +89,18 @@ def _known_window(
     *, label: Label, policy: RewardPolicy, until: Any, trusted: bool | None = None
 ) -> list[tuple[str, bool]]:
     """(choice, right) of the annotator's last ``score_window`` labels whose answer is known."""
+    return [
+        (choice, right)
+        for _at, choice, right in known_rows(label=label, policy=policy, until=until, trusted=trusted)
+    ]
+
+
+def known_rows(
+    *, label: Label, policy: RewardPolicy, until: Any, trusted: bool | None = None
+) -> list[tuple[Any, str, bool]]:
+    """(created at, choice, right) of the annotator's last ``score_window`` labels whose answer
+    is known, newest first."""
+    size = policy.score_window
     graded = (
         Label.objects.filter(
             expert_id=label.expert_id,
@@ -97,7 +109,7 @@ def _known_window(
             created_at__lte=until,
         )
         .order_by("-created_at")
-        .values_list("created_at", "choice", "gold_passed")[: policy.score_window]
+        .values_list("created_at", "choice", "gold_passed")[:size]
     )
     ordinary = (
         Label.objects.filter(
@@ -114,7 +126,7 @@ def _known_window(
         .exclude(item__consensus__choice="")
         .exclude(item__consensus__isnull=True)
         .order_by("-created_at")
-        .values_list("created_at", "choice", "item__consensus__choice", "loo_choice")[: policy.score_window]
+        .values_list("created_at", "choice", "item__consensus__choice", "loo_choice")[:size]
     )
     if trusted is None:
         trusted = gold_record_good(label=label)
@@ -124,7 +136,7 @@ def _known_window(
         for at, choice, reference, loo in ordinary
     ]
     rows.sort(key=lambda row: row[0], reverse=True)
-    return [(choice, right) for _at, choice, right in rows[: policy.score_window]]
+    return rows[:size]
 
 
 def recent_gold_record(*, label: Label) -> tuple[int, int]:
@@ -204,22 +216,37 @@ def young_labels(policy: RewardPolicy) -> int:
     return max(1, int(getattr(settings, "REWARDS_HOLD_IN_FULL_WINDOWS", 2))) * policy.score_window
 
 
-def record_is_young(*, label: Label, policy: RewardPolicy) -> bool:
-    """Whether the label is among the annotator's first :func:`young_labels` in the project.
-    Their rate then rests on an immature record: on short windows, or on windows that still
-    hold another kind of work than the annotator does now (a rate lags a change of behaviour by
-    up to a window). The whole reward is held and settles at the rate the record supports then
-    (rewards.topups), so an account careful until it has a record and then item-ignoring is
-    paid its careful start at its later rate."""
+def young_record_end(*, label: Label, policy: RewardPolicy) -> Any | None:
+    """When the annotator's young record in the label's project ends: the creation time of
+    their :func:`young_labels`-th label there (the first label past it), None while they have
+    fewer."""
     limit = young_labels(policy)
-    earlier = (
-        Label.objects.filter(
-            project_id=label.project_id, expert_id=label.expert_id, created_at__lt=label.created_at
-        )
-        .values("pk")[: limit - 1]
-        .count()
+    rows = (
+        Label.objects.filter(project_id=label.project_id, expert_id=label.expert_id)
+        .order_by("created_at", "id")
+        .values_list("created_at", flat=True)[limit - 1 : limit]
     )
-    return earlier + 1 < limit
+    return next(iter(rows), None)
+
+
+def held_in_full(*, label: Label, policy: RewardPolicy, window_since: list[Any]) -> str | None:
+    """Why the whole reward of ``label`` is held, or None. Its rate rests on an immature record:
+
+    - ``young``: the label is among the annotator's first :func:`young_labels` in the project
+      (short windows);
+    - ``windows``: a window the rate was computed on (``window_since``: the creation time of the
+      oldest label in each) still holds labels of that young record. Windows of known answers
+      lag the labels by the time items take to become final, so a rate paid at once on the first
+      labels after the young record was still the rate of its start: an account careful for its
+      first golds and item-ignoring after them was paid 80% of its careful rate at once on them.
+
+    The reward then settles at the rate the record supports at settlement (rewards.topups)."""
+    end = young_record_end(label=label, policy=policy)
+    if end is None or label.created_at < end:
+        return "young"
+    if any(since is not None and since < end for since in window_since):
+        return "windows"
+    return None
 
 
 def right_rate(
@@ -260,7 +287,7 @@ def information_compute(
     base = int(policy.base_rate)
 
     peer = peer_score(label=label, stats=stats, until=until)
-    scores = peer_scores(
+    scores, peer_since = peer_window(
         expert_id=label.expert_id,
         project_id=label.project_id,
         limit=policy.score_window - 1,
@@ -271,7 +298,8 @@ def information_compute(
     z = evidence_z(policy)
     trusted = gold_record_good(label=label, level=level)  # read once for the label and its window
     right = label_right(label=label, consensus=consensus, trusted=trusted)
-    window = _known_window(label=label, policy=policy, until=until, trusted=trusted)
+    rows = known_rows(label=label, policy=policy, until=until, trusted=trusted)
+    window = [(choice, is_right) for _at, choice, is_right in rows]
     rate = right_rate(window=window, reference=stats.reference, prior=policy.score_prior, z=z)
     p = peer_average(scores, policy.score_prior, peer_gate(z, rate))
     r = min(Fraction(rate["per_right"]), Fraction(1)) if right else Fraction(0)
@@ -279,7 +307,10 @@ def information_compute(
     peer_amount = int(base * multiplier_bp * policy.peer_weight_bp * p // (BP * BP))
     right_amount = int(base * multiplier_bp * policy.right_weight_bp * r // (BP * BP))
     amount = peer_amount + right_amount
-    young = record_is_young(label=label, policy=policy)
+    why_in_full = held_in_full(
+        label=label, policy=policy, window_since=[peer_since, rows[-1][0] if rows else None]
+    )
+    young = why_in_full is not None
     held = amount if young else amount * policy.holdback_bp // BP
     right_per_label = int(
         base
@@ -312,6 +343,7 @@ def information_compute(
         "delta_sign": stats.sign,
         "holdback_bp": BP if young else policy.holdback_bp,
         "held_in_full": young,
+        "held_in_full_why": why_in_full,
         "settle_seconds": policy.settle_seconds,
         "label_choice": label.choice,
         "consensus": None

@@ -444,7 +444,8 @@ REWARDS_GATE_EXACT_MARGIN_LABELS = int(os.environ.get("REWARDS_GATE_EXACT_MARGIN
 # estimated for the peer-prediction term.
 REWARDS_PEER_DELTA_LABELS = int(os.environ.get("REWARDS_PEER_DELTA_LABELS", 20000))
 # Policies of kind information: an annotator's labels in a project are held in full until they
-# have this many score windows of labels there (rewards/policy_information.py).
+# have this many score windows of labels there and their windows hold none of those first labels
+# (rewards/policy_information.py).
 REWARDS_HOLD_IN_FULL_WINDOWS = int(os.environ.get("REWARDS_HOLD_IN_FULL_WINDOWS", 2))
 # The sweep of final items whose rewards are missing (rewards.tasks.rewards_missing_sweep_task)
 # looks at items finalised between these many seconds ago.

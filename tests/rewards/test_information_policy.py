@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from fractions import Fraction
+from unittest.mock import patch
 
 import pytest
 from django.test import override_settings
@@ -183,9 +184,9 @@ def _crowd_item(project, answers, *, consensus="A", experts=None, capture=None):
 
 @pytest.mark.django_db
 def test_an_information_reward_posts_paid_and_held_shares_with_every_term(
-    project, django_capture_on_commit_callbacks, settings
+    project, django_capture_on_commit_callbacks, monkeypatch
 ):
-    settings.REWARDS_HOLD_IN_FULL_WINDOWS = 1  # the fifth label has a full record
+    monkeypatch.setattr("rewards.policy_information.young_labels", lambda policy: 1)  # no young record
     policy = _info_policy(project, holdback_bp=2500, score_prior=0, score_window=5)
     credit(project.lab, 10**9)
     experts = [expert_at(project.domain, 3) for _ in range(3)]
@@ -287,15 +288,75 @@ def test_an_expert_right_against_a_wrong_majority_is_paid_when_the_consensus_is_
 
 
 def _rewarded(project, capture, *, experts=None):
-    # a window of 2, held in full for one window: the second label has a full record, so only
-    # holdback_bp of it is held
+    # a window of 2 and no young record: only holdback_bp of the second label is held
     _info_policy(project, score_prior=0, holdback_bp=5000, settle_seconds=3600, score_window=2)
     credit(project.lab, 10**9)
     experts = experts or [expert_at(project.domain, 3) for _ in range(2)]
-    with override_settings(REWARDS_HOLD_IN_FULL_WINDOWS=1):
+    with patch("rewards.policy_information.young_labels", lambda policy: 1):
         _crowd_item(project, ["B", "B"], experts=experts, consensus="B", capture=capture)
         _item, labels = _crowd_item(project, ["A", "A"], experts=experts, consensus="A", capture=capture)
     return labels[0]
+
+
+@pytest.mark.django_db
+def test_a_label_is_held_in_full_while_its_windows_still_hold_the_young_record(
+    project, django_capture_on_commit_callbacks
+):
+    """Windows of known answers lag the labels, so the first labels past the young record were
+    rated on windows of the young record: an account careful for its first golds and
+    item-ignoring after them was paid 80% of its careful rate at once on them. Such a label is
+    held in full (it was paid at once before); the first whose windows are past the young record
+    is paid at once, less the holdback."""
+    _info_policy(project, score_prior=0, holdback_bp=2000, score_window=2)
+    credit(project.lab, 10**9)
+    experts = [expert_at(project.domain, 3) for _ in range(2)]
+    whys, held_bp, reasons = [], [], []
+    with override_settings(REWARDS_HOLD_IN_FULL_WINDOWS=1):  # the young record: the first label
+        for answer in "ABAB":
+            _item, labels = _crowd_item(
+                project,
+                [answer, answer],
+                experts=experts,
+                consensus=answer,
+                capture=django_capture_on_commit_callbacks,
+            )
+            data = _reward(labels[0]).data
+            whys.append(data["held_in_full_why"])
+            held_bp.append(data["holdback_bp"])
+            reasons.append(data["held_reason"])
+    assert whys == ["young", "windows", None, None]
+    assert held_bp == [10_000, 10_000, 2000, 2000]
+    assert "still hold your first 2 labels" in reasons[1] and "your first 2 labels" in reasons[0]
+
+
+@pytest.mark.django_db
+def test_an_unsure_items_extra_slot_is_not_peer_scored(project, django_capture_on_commit_callbacks):
+    """Correlated Agreement assumes items alike a priori; an extra slot is opened because the
+    item's first labels disagree, and its label is scored against the peers it was chosen to
+    overrule (an expert right against a wrong majority scored below 0 there). The label of an
+    extra slot gets no peer score; the labels of the first slots do."""
+    _info_policy(project, score_prior=0)
+    credit(project.lab, 10**9)
+    experts = [expert_at(project.domain, 3) for _ in range(4)]
+    for answer in "AB":  # earlier work, so that peers have other labels
+        _crowd_item(
+            project,
+            [answer] * 4,
+            experts=experts,
+            consensus=answer,
+            capture=django_capture_on_commit_callbacks,
+        )
+    _item, labels = _crowd_item(
+        project,
+        ["B", "B", "A", "A"],
+        experts=experts,
+        consensus="A",
+        capture=django_capture_on_commit_callbacks,
+    )
+    assert [label.assignment.slot.idx for label in labels] == [0, 1, 2, 3]  # overlap 3: slot 3 is extra
+    peers = [_reward(label).data["peer"] for label in labels]
+    assert [p["score"] is None for p in peers] == [False, False, False, True]
+    assert "routed by disagreement" in peers[3]["reason"]
 
 
 @pytest.mark.django_db
