@@ -121,14 +121,16 @@ def setup(
     who = [rng.sample(experts, 3) for _ in counts]
     start = timezone.now() - timedelta(seconds=len(order))
     assignments, label_rows = [], []
-    for position, (_at, i, k) in enumerate(order):
-        expert = who[i][k]
-        at = start + timedelta(milliseconds=position)
+
+    def submitted(item, expert, *, at, right: str, client_id: str, slot=None, is_gold: bool = False) -> None:
+        """The submitted assignment of ``expert`` on ``item`` and its label, added to the rows to
+        create: the label is ``right`` as often as the annotator is accurate."""
         assignment = Assignment(
             project=project,
-            item=items[i],
+            item=item,
             expert_id=expert,
-            slot=slots[3 * i + k],
+            slot=slot,
+            is_gold=is_gold,
             shown_order=rng.choice(([0, 1], [1, 0])),
             status=Assignment.Status.SUBMITTED,
             leased_at=at,
@@ -136,15 +138,15 @@ def setup(
             submitted_at=at,
         )
         assignments.append(assignment)
-        right = truth[i]
         choice = right if rng.random() < accuracy[expert] else rng.choice([c for c in CHOICES if c != right])
         label_rows.append(
             Label(
                 assignment=assignment,
                 project=project,
-                item=items[i],
+                item=item,
                 expert_id=expert,
-                client_id=f"d{position}-{tag}",
+                is_gold=is_gold,
+                client_id=client_id,
                 choice=choice,
                 strength=2 if choice in ("A", "B") else None,
                 active_seconds=rng.uniform(10, 60),
@@ -152,6 +154,16 @@ def setup(
                 schema_version=1,
                 created_at=at,
             )
+        )
+
+    for position, (_at, i, k) in enumerate(order):
+        submitted(
+            items[i],
+            who[i][k],
+            at=start + timedelta(milliseconds=position),
+            right=truth[i],
+            client_id=f"d{position}-{tag}",
+            slot=slots[3 * i + k],
         )
     # Gold label j comes after ordinary label (j + 1) / gold_share - j - 1: evenly spread.
     gold_items = Item.objects.bulk_create(
@@ -170,36 +182,7 @@ def setup(
         expert = rng.choice(experts)
         after = min(len(label_rows), round((j + 1) / gold_share) - j - 1) if gold_share else len(label_rows)
         at = label_rows[after - 1].created_at + timedelta(microseconds=500) if after else start
-        assignment = Assignment(
-            project=project,
-            item=item,
-            expert_id=expert,
-            is_gold=True,
-            shown_order=rng.choice(([0, 1], [1, 0])),
-            status=Assignment.Status.SUBMITTED,
-            leased_at=at,
-            expires_at=at + timedelta(minutes=10),
-            submitted_at=at,
-        )
-        assignments.append(assignment)
-        right = item.gold["choice"]
-        choice = right if rng.random() < accuracy[expert] else rng.choice([c for c in CHOICES if c != right])
-        label_rows.append(
-            Label(
-                assignment=assignment,
-                project=project,
-                item=item,
-                expert_id=expert,
-                is_gold=True,
-                client_id=f"g{j}-{tag}",
-                choice=choice,
-                strength=2 if choice in ("A", "B") else None,
-                active_seconds=rng.uniform(10, 60),
-                lease_seconds=60.0,
-                schema_version=1,
-                created_at=at,
-            )
-        )
+        submitted(item, expert, at=at, right=item.gold["choice"], client_id=f"g{j}-{tag}", is_gold=True)
     Assignment.objects.bulk_create(assignments, batch_size=2000)
     Label.objects.bulk_create(label_rows, batch_size=2000)
     from django.db import connection

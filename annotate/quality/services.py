@@ -29,12 +29,12 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from annotate.finalize import Finalisations
@@ -201,6 +201,49 @@ def labels_quality_drain(*, limit: int = 20_000, batch: int = 200, until: float 
     return done
 
 
+def _items_locked(pending: QuerySet[Label]) -> QuerySet[Item]:
+    """The items of the waiting labels ``pending``, locked in id order when read (the caller reads
+    the rows or the columns it needs). A batch takes its items first, then their labels, as the
+    one-label step does: every write to a label (the mark, silver grades, the leave-one-out
+    consensus of an item's other labels) happens under its item's lock. (Claiming the labels first
+    and then waiting for their items deadlocked with a drain that held one of those items and
+    wrote its labels.) On PostgreSQL an item another transaction holds is skipped, not waited for:
+    its labels stay for the next drain (each submit nudges one, and the beat sweeps); SQLite
+    serialises writers."""
+    locking = Item.objects.select_for_update(
+        **({"skip_locked": True} if connection.vendor == "postgresql" else {})
+    )
+    return locking.filter(pk__in=set(pending.values_list("item_id", flat=True))).order_by("pk")
+
+
+# What a batch reads of each label it claims, before the columns only one kind needs.
+_CLAIM_FIELDS = (
+    "pk",
+    "project_id",
+    "item_id",
+    "expert_id",
+    "created_at",
+    "choice",
+    "active_seconds",
+    "assignment__shown_order",
+)
+
+
+def _labels_claim(
+    pending: QuerySet[Label], *, item_ids: Iterable[Any], order: tuple[str, ...], extra: tuple[str, ...]
+) -> list[tuple]:
+    """The waiting labels ``pending`` of the locked items ``item_ids``, read again under their
+    locks (another drain may have taken some since they were listed), ordered by ``order``, each
+    a tuple of ``_CLAIM_FIELDS`` then ``extra``; they are marked processed (``quality_at``) now.
+    Empty when none is left, and then nothing is written."""
+    labels = list(
+        pending.filter(item_id__in=list(item_ids)).order_by(*order).values_list(*_CLAIM_FIELDS, *extra)
+    )
+    if labels:
+        Label.objects.filter(pk__in=[label[0] for label in labels]).update(quality_at=timezone.now())
+    return labels
+
+
 @transaction.atomic
 def labels_quality_batch(*, label_ids: list[Any]) -> int:
     """The after-submit step for many ordinary labels in one transaction, with the same result
@@ -208,38 +251,15 @@ def labels_quality_batch(*, label_ids: list[Any]) -> int:
     decision once, from all its labels; each annotator's row gets the sum of its deltas. Gold
     labels are left to :func:`labels_gold_batch`. Returns how many labels were processed."""
     pending = Label.objects.filter(pk__in=label_ids, quality_at__isnull=True, is_gold=False)
-    # The items first, in id order, then their labels, as the one-label step does: every write to
-    # a label (this mark, silver grades, the leave-one-out consensus of an item's other labels)
-    # happens under its item's lock. (Claiming the labels first and then waiting for their items
-    # deadlocked with a drain that held one of those items and wrote its labels.) On PostgreSQL
-    # an item another transaction holds is skipped, not waited for: its labels stay for the next
-    # drain (each submit nudges one, and the beat sweeps); SQLite serialises writers.
-    locking = Item.objects.select_for_update(
-        **({"skip_locked": True} if connection.vendor == "postgresql" else {})
-    )
-    items = {
-        item.pk: item
-        for item in locking.filter(pk__in=set(pending.values_list("item_id", flat=True))).order_by("pk")
-    }
-    # Read again under the items' locks: another drain may have taken some since they were listed.
-    labels = list(
-        pending.filter(item_id__in=list(items))
-        .order_by("created_at")
-        .values_list(
-            "pk",
-            "project_id",
-            "item_id",
-            "expert_id",
-            "created_at",
-            "choice",
-            "active_seconds",
-            "assignment__shown_order",
-            "excluded_from_consensus",
-        )
+    items = {item.pk: item for item in _items_locked(pending)}
+    labels = _labels_claim(
+        pending,
+        item_ids=items,
+        order=("created_at",),
+        extra=("excluded_from_consensus",),
     )
     if not labels:
         return 0
-    Label.objects.filter(pk__in=[label[0] for label in labels]).update(quality_at=timezone.now())
     projects = {
         project.pk: project for project in Project.objects.filter(pk__in={label[1] for label in labels})
     }
@@ -281,37 +301,18 @@ def labels_gold_batch(*, label_ids: list[Any]) -> int:
     moment of this step, after the evidence of an ordinary batch run before it (the order the
     recompute replays). Returns how many labels were processed."""
     pending = Label.objects.filter(pk__in=label_ids, quality_at__isnull=True, is_gold=True)
-    # The items first, in id order, as the ordinary batch takes them (its comment says why).
-    locking = Item.objects.select_for_update(
-        **({"skip_locked": True} if connection.vendor == "postgresql" else {})
-    )
-    gold_of = dict(
-        locking.filter(pk__in=set(pending.values_list("item_id", flat=True)))
-        .order_by("pk")
-        .values_list("pk", "gold")
-    )
-    labels = list(
-        pending.filter(item_id__in=list(gold_of))
-        .order_by("created_at", "pk")
-        .values_list(
-            "pk",
-            "project_id",
-            "item_id",
-            "expert_id",
-            "created_at",
-            "choice",
-            "strength",
-            "ranking",
-            "active_seconds",
-            "assignment__shown_order",
-        )
+    gold_of = dict(_items_locked(pending).values_list("pk", "gold"))
+    labels = _labels_claim(
+        pending,
+        item_ids=gold_of,
+        order=("created_at", "pk"),
+        extra=("strength", "ranking"),
     )
     if not labels:
         return 0
-    Label.objects.filter(pk__in=[label[0] for label in labels]).update(quality_at=timezone.now())
     grades: dict[bool, list[Any]] = {True: [], False: []}
     steps = []
-    for pk, project_id, item_id, expert_id, created_at, choice, strength, ranking, seconds, shown in labels:
+    for pk, project_id, item_id, expert_id, created_at, choice, seconds, shown, strength, ranking in labels:
         passed = None
         gold = gold_of[item_id]
         if gold:
