@@ -28,7 +28,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 
-from annotate.models import Assignment, Item, ItemConsensus, Label
+from annotate.models import Item, ItemConsensus, Label
 from rewards.models import LedgerTransaction, RewardPolicy
 
 DELTA_MIN_PAIRS = 50
@@ -202,25 +202,8 @@ def _other_labels(*, expert_id: Any, project_id: Any, until: Any, limit: int = 2
     return sorted(rows, key=lambda row: row[0])
 
 
-def chosen_by_disagreement(label: Label) -> bool:
-    """Whether the label fills an extra slot of an unsure item (an index at or past the project's
-    overlap: the quality step opens it when the item's first labels disagree, and reserves it for
-    senior annotators first). Correlated Agreement assumes the items are a priori alike; an item
-    chosen because its labels disagree is not, and whoever labels it is scored against the very
-    peers it was chosen to overrule: an expert right against a wrong majority scores below 0
-    there, and with unsure items routed to them, their peer term averaged about 0. The right
-    term pays such a label (its item's consensus is the gold-anchored, expert-weighted one)."""
-    if label.is_gold or label.assignment_id is None:
-        return False
-    idx = Assignment.objects.filter(pk=label.assignment_id).values_list("slot__idx", flat=True).first()
-    return idx is not None and idx >= label.project.overlap
-
-
 def peer_score(*, label: Label, stats: ProjectStats, until: Any) -> dict[str, Any]:
-    """The label's Correlated Agreement score (see the module's docstring) with its draws; no
-    score for a label of an unsure item's extra slot (:func:`chosen_by_disagreement`)."""
-    if chosen_by_disagreement(label):
-        return {"score": None, "reason": "an unsure item's extra slot: routed by disagreement, not scored"}
+    """The label's Correlated Agreement score (see the module's docstring) with its draws."""
     group = suspected_group_members(project_id=label.project_id, expert_id=label.expert_id)
     peers = (
         Label.objects.filter(

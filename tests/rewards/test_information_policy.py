@@ -330,36 +330,6 @@ def test_a_label_is_held_in_full_while_its_windows_still_hold_the_young_record(
 
 
 @pytest.mark.django_db
-def test_an_unsure_items_extra_slot_is_not_peer_scored(project, django_capture_on_commit_callbacks):
-    """Correlated Agreement assumes items alike a priori; an extra slot is opened because the
-    item's first labels disagree, and its label is scored against the peers it was chosen to
-    overrule (an expert right against a wrong majority scored below 0 there). The label of an
-    extra slot gets no peer score; the labels of the first slots do."""
-    _info_policy(project, score_prior=0)
-    credit(project.lab, 10**9)
-    experts = [expert_at(project.domain, 3) for _ in range(4)]
-    for answer in "AB":  # earlier work, so that peers have other labels
-        _crowd_item(
-            project,
-            [answer] * 4,
-            experts=experts,
-            consensus=answer,
-            capture=django_capture_on_commit_callbacks,
-        )
-    _item, labels = _crowd_item(
-        project,
-        ["B", "B", "A", "A"],
-        experts=experts,
-        consensus="A",
-        capture=django_capture_on_commit_callbacks,
-    )
-    assert [label.assignment.slot.idx for label in labels] == [0, 1, 2, 3]  # overlap 3: slot 3 is extra
-    peers = [_reward(label).data["peer"] for label in labels]
-    assert [p["score"] is None for p in peers] == [False, False, False, True]
-    assert "routed by disagreement" in peers[3]["reason"]
-
-
-@pytest.mark.django_db
 def test_a_held_share_is_released_after_the_settling_period_once(project, django_capture_on_commit_callbacks):
     label = _rewarded(project, django_capture_on_commit_callbacks)
     held = _reward(label).data["held"]
