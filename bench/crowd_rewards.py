@@ -12,7 +12,10 @@ rate and level multipliers, so the two kinds compare) and a budget that never ru
 - ``cheater_share_of_nonexpert_max``: the largest cheating population's (paid + held) per
   account over an honest non-expert's;
 - ``expert_minority_paid_share``: of the experts' right labels on hard items whose labels'
-  plurality answer was wrong, the share paid at least the base rate (reward and adjustments).
+  plurality answer was wrong, the share paid at least the base rate (reward and adjustments);
+- ``split_breakers_<population>``: the votes that broke a tie among an item's other first
+  labels and so ended it at ``overlap`` labels, graded right as the right term grades them
+  against the share truly right (:func:`split_breaker_figures`).
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ def reward_figures(project, accounts: list, truth: dict, hard: set) -> dict[str,
     figures["reward_unit"] = "base rate (policy base_rate per label)"
     figures.update(term_figures(project, accounts, truth, base))
     figures.update(source_figures(project, accounts, base))
+    figures.update(split_breaker_figures(project, accounts, truth))
 
     # Experts right against a wrong plurality on hard items, and what each such label earned.
     population = {a.expert.pk: a.population for a in accounts}
@@ -238,3 +242,42 @@ def term_figures(project, accounts: list, truth: dict, base: int) -> dict[str, A
         out[f"graded_right_share_{name}"] = round(row["graded"] / n, 3)
         out[f"truly_right_share_{name}"] = round(row["true"] / n, 3)
     return out
+
+
+def split_breaker_figures(project, accounts: list, truth: dict) -> dict[str, Any]:
+    """``split_breakers_<p>``: ``[count, graded right share, truly right share]`` of the
+    population's ordinary labels that broke a tie among the other labels of an item that then
+    became final with exactly ``overlap`` labels (for overlap 3: the other two disagreed and the
+    label sided with one). The consensus without such a label is a tie decided by the two
+    voters' weights, and the item stops only when the label sided with the side that wins it; a
+    label that sided with the other side sends the item to more annotators. Graded right means
+    what the right term of an annotator without a vouching record counts: the label agrees with
+    the item's consensus and with its leave-one-out consensus (``Label.loo_choice``, when
+    computed)."""
+    from annotate.models import Item, Label
+
+    population = {a.expert.pk: a.population for a in accounts}
+    by_item: dict[Any, list[tuple[Any, str, str, str]]] = defaultdict(list)
+    rows = Label.objects.filter(
+        project=project, is_gold=False, excluded_from_consensus=False, item__state=Item.State.FINAL
+    ).values_list("item_id", "expert_id", "choice", "loo_choice", "item__consensus__choice")
+    for item_id, expert_id, choice, loo, consensus in rows:
+        by_item[item_id].append((expert_id, choice, loo, consensus or ""))
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for item_id, labels in by_item.items():
+        if len(labels) != project.overlap:
+            continue
+        for n, (expert_id, choice, loo, consensus) in enumerate(labels):
+            others = Counter(c for m, (_e, c, _l, _c) in enumerate(labels) if m != n and c)
+            top = others.most_common()
+            if len(top) < 2 or top[0][1] != top[1][1] or others[choice] != top[0][1]:
+                continue
+            row = sums[population.get(expert_id, "other")]
+            row[0] += 1
+            row[1] += choice == consensus and (not loo or loo == choice)
+            answer = truth.get(item_id)
+            row[2] += bool(answer) and choice == answer[0]
+    return {
+        f"split_breakers_{name}": [n, round(graded / max(1, n), 3), round(true / max(1, n), 3)]
+        for name, (n, graded, true) in sorted(sums.items())
+    }

@@ -24,7 +24,7 @@ from rewards.ledger import ReferenceConflict, expert_account, ledger_balances, l
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
 from rewards.peer_prediction import ProjectStats, ca_score, delta_sign_estimate, peer_average, peer_gate
 from rewards.policy import policy_max_reward
-from rewards.policy_information import information_compute, right_rate
+from rewards.policy_information import information_compute, known_rows, label_right, right_rate
 from rewards.selectors import lab_budget_balance, ledger_check
 from rewards.services import clawbacks_reconcile, reward_reference
 from rlhf_platform.core.exceptions import ApplicationError
@@ -282,6 +282,33 @@ def test_an_expert_right_against_a_wrong_majority_is_paid_when_the_consensus_is_
     assert _reward(labels[0]).data["right"] is True
     assert int(_reward(labels[0]).amount) >= 10_000  # at least the base rate
     assert _reward(labels[1]).data["right_amount"] == 0
+
+
+@pytest.mark.django_db
+def test_an_agreement_that_broke_a_tie_is_left_out_of_the_right_window(
+    project, django_capture_on_commit_callbacks
+):
+    """A vote that sides with one of two disagreeing labels ends the item at three: the consensus
+    without it is the tie, decided by the other two voters' weights, and siding with the other
+    side would have sent the item to more annotators. Such votes were graded right 82% to 93% of
+    the time whoever cast them, item-ignoring accounts included, so for an annotator without a
+    vouching record they are left out of the right window (the label itself is still graded
+    against its consensus); a dissent stays in, as do a trusted annotator's agreements."""
+    policy = _info_policy(project, score_prior=0)
+    credit(project.lab, 10**9)
+    experts = [expert_at(project.domain, 3) for _ in range(3)]
+    capture = django_capture_on_commit_callbacks
+    _crowd_item(project, ["A", "A", "A"], experts=experts, consensus="A", capture=capture)  # known, right
+    _item, tied = _crowd_item(project, ["B", "B", "A"], experts=experts, consensus="B", capture=capture)
+    _item, dissent = _crowd_item(project, ["A", "B", "B"], experts=experts, consensus="B", capture=capture)
+    later = timezone.now() + dt.timedelta(seconds=1)
+
+    untrusted = known_rows(label=dissent[0], policy=policy, until=later, trusted=False)
+    assert [(choice, right) for _at, choice, right in untrusted] == [("A", False), ("A", True)]
+    trusted = known_rows(label=dissent[0], policy=policy, until=later, trusted=True)
+    assert [(choice, right) for _at, choice, right in trusted] == [("A", False), ("B", True), ("A", True)]
+    consensus = ItemConsensus.objects.get(item=tied[0].item)
+    assert label_right(label=tied[0], consensus=consensus, trusted=False) is True  # its own grade
 
 
 # --- Holdbacks ------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ def test_a_young_record_is_held_in_full_and_a_careful_then_item_ignoring_account
     honest = [expert_at(project.domain, 3) for _ in range(2)]
     switch = expert_at(project.domain, 3)
     careful, honest_labels = [], []
-    for n in range(24):
+    for n in range(40):
         truth = "AB"[n % 2]
         item = ItemFactory(batch__project=project, slots=3)
         honest_labels += [LabelFactory(item=item, expert=e, choice=truth) for e in honest]
