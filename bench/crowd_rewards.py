@@ -255,6 +255,7 @@ def split_breaker_figures(project, accounts: list, truth: dict) -> dict[str, Any
     the item's consensus and with its leave-one-out consensus (``Label.loo_choice``, when
     computed)."""
     from annotate.models import Item, Label
+    from rewards.policy_information import agrees_on_its_own, breaks_a_tie
 
     population = {a.expert.pk: a.population for a in accounts}
     by_item: dict[Any, list[tuple[Any, str, str, str]]] = defaultdict(list)
@@ -269,12 +270,11 @@ def split_breaker_figures(project, accounts: list, truth: dict) -> dict[str, Any
             continue
         for n, (expert_id, choice, loo, consensus) in enumerate(labels):
             others = Counter(c for m, (_e, c, _l, _c) in enumerate(labels) if m != n and c)
-            top = others.most_common()
-            if len(top) < 2 or top[0][1] != top[1][1] or others[choice] != top[0][1]:
+            if not breaks_a_tie(choice, others):
                 continue
             row = sums[population.get(expert_id, "other")]
             row[0] += 1
-            row[1] += choice == consensus and (not loo or loo == choice)
+            row[1] += bool(agrees_on_its_own(choice=choice, reference=consensus, loo=loo, trusted=False))
             answer = truth.get(item_id)
             row[2] += bool(answer) and choice == answer[0]
     return {

@@ -82,16 +82,16 @@ def information_posting(
         "annotator is in good standing"
     )
     if breakdown.get("held_in_full"):
-        held_reason = (
-            f"held in full: your first {young_labels(policy)} labels in a project settle at the rate "
-            f"your record supports {policy.settle_seconds // 3600} h after the item is final"
-        )
+        young, hours = young_labels(policy), policy.settle_seconds // 3600
+        what = f"your first {young} labels in a project settle"
         if breakdown.get("held_in_full_why") == "windows":
-            held_reason = (
-                f"held in full: the windows this label was rated on still hold your first "
-                f"{young_labels(policy)} labels in the project; it settles at the rate your record "
-                f"supports {policy.settle_seconds // 3600} h after the item is final"
+            what = (
+                f"the windows this label was rated on still hold your first {young} labels in the "
+                "project; it settles"
             )
+        held_reason = (
+            f"held in full: {what} at the rate your record supports {hours} h after the item is final"
+        )
     return reward_posting_build(
         label=label,
         legs=[(budget, -breakdown["amount"]), (payable, breakdown["paid"]), (held, breakdown["held"])],

@@ -229,11 +229,10 @@ def agrees_on_its_own(
     For an annotator without such a record an agreement that broke a tie among the item's other
     labels (``tie``, passed by the right window, :func:`known_rows`, which leaves the label out;
     the label's own grade, :func:`label_right`, does not pass it) is not known (None): the
-    consensus without it is the tie, decided by the
-    other voters' weights, and the item stopped only because this vote sided with the side that
-    wins it (siding with the other side sends the item to more annotators, who often side with
-    it). Such votes were graded right 82% to 93% of the time whoever cast them, item-ignoring
-    accounts included."""
+    consensus without it is the tie, decided by the other voters' weights, and the item stopped
+    only because this vote sided with the side that wins it (siding with the other side sends
+    the item to more annotators, who often side with it). Such votes were graded right 82% to
+    93% of the time whoever cast them, item-ignoring accounts included."""
     if choice != reference:
         return False
     if trusted:
