@@ -80,6 +80,30 @@ def _serving_pid(supervisor: int) -> int:
     return children[0] if len(children) == 1 else supervisor
 
 
+def worker_nice(text: str) -> dict[str, int]:
+    """``"10,quality=0"`` -> {"": 10, "quality": 0}: the workers' nice level, and a queue's own."""
+    levels = {"": 10}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        queue, _, level = part.rpartition("=")
+        levels[queue.strip()] = int(level)
+    return levels
+
+
+def workers_wait(hostnames: list[str], *, deadline: float) -> None:
+    """Wait until every Celery worker named answers a ping. A deployment starts its workers
+    before the load arrives: a benchmark that offered load at once would time six workers'
+    start-up (Django and Celery imports, a few CPU seconds each, slower at nice 10 under load)
+    as quality, reward and webhook lag."""
+    from rlhf_platform.celery_app import app
+
+    waiting = set(hostnames)
+    while waiting:
+        for reply in app.control.ping(timeout=1.0):
+            waiting -= set(reply)
+        if waiting and time.monotonic() > deadline:
+            raise TimeoutError(f"Celery workers not ready: {sorted(waiting)}")
+
+
 @contextmanager
 def services(base_url: str | None, *, workers: int = 1, queues: tuple[str, ...] | None = None):
     """Yield (base_url, the serving process's pid or None, {queue: its Celery worker's pid}).
@@ -125,15 +149,17 @@ def services(base_url: str | None, *, workers: int = 1, queues: tuple[str, ...] 
 
         # The workers at a lower CPU priority than the web processes (nice 10, as a deployment
         # sharing cores would run them): an expert waiting for the next item comes before the
-        # quality step, whose labels can wait a few seconds. BENCH_WORKER_NICE=0 runs them level.
-        nice = int(os.environ.get("BENCH_WORKER_NICE", "10"))
+        # quality step, whose labels can wait a few seconds. BENCH_WORKER_NICE=0 runs them level;
+        # "10,quality=0" sets one queue's apart.
+        nice = worker_nice(os.environ.get("BENCH_WORKER_NICE", "10"))
         chosen = list(queues or QUEUES)
         concurrency = parse_concurrency(os.environ.get("WORKER_CONCURRENCY", ""))
         for queue, command in zip(
             chosen, worker_commands(chosen, concurrency, loglevel="WARNING"), strict=True
         ):
+            level = nice.get(queue, nice[""])
             worker = subprocess.Popen(
-                [*(["nice", "-n", str(nice)] if nice else []), *command], cwd=ROOT, env=env
+                [*(["nice", "-n", str(level)] if level else []), *command], cwd=ROOT, env=env
             )
             procs.append(worker)
             worker_pids[queue] = worker.pid
@@ -148,6 +174,8 @@ def services(base_url: str | None, *, workers: int = 1, queues: tuple[str, ...] 
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+        if worker_pids:
+            workers_wait([f"{queue}@{socket.gethostname()}" for queue in worker_pids], deadline=deadline + 60)
         yield url, _serving_pid(server.pid), worker_pids
     finally:
         for proc in procs:
