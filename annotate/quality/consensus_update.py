@@ -129,8 +129,14 @@ class StepWrites:
     consensus_gone: list[int] = field(default_factory=list)
     silver: dict[bool, list[Any]] = field(default_factory=lambda: {True: [], False: []})
     loo: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    slots: list[Slot] = field(default_factory=list)
+    reopened: list[int] = field(default_factory=list)
 
     def flush(self) -> None:
+        if self.slots:
+            Slot.objects.bulk_create(self.slots)
+        if self.reopened:
+            Item.objects.filter(pk__in=self.reopened, state=Item.State.LABELLED).update(state=Item.State.OPEN)
         if self.consensus_gone:
             ItemConsensus.objects.filter(item_id__in=self.consensus_gone).delete()
         if self.consensus:
@@ -147,6 +153,7 @@ class StepWrites:
             Label.objects.filter(pk__in=label_ids).update(loo_choice=choice)
         self.consensus, self.consensus_gone = [], []
         self.silver, self.loo = {True: [], False: []}, defaultdict(list)
+        self.slots, self.reopened = [], []
 
 
 # Every column of a consensus row the step computes (the record of revisions outlives it), as
@@ -283,12 +290,20 @@ def overlap_decision(
 _UNREAD = object()
 
 
-def slots_add(*, item: Item, count: int, top: Any = _UNREAD, project: Project | None = None) -> None:
+def slots_add(
+    *,
+    item: Item,
+    count: int,
+    top: Any = _UNREAD,
+    project: Project | None = None,
+    writes: StepWrites | None = None,
+) -> None:
     """Open ``count`` more slots on the item (idx after the last: ``top``, read when not
     given), and reopen the item. With ``project`` (the unsure item's extra slots) they are
     reserved for senior annotators for the project's ``contested_hold_seconds``
     (``Slot.reserved_until``, annotate/queue/eligibility.py ``is_senior``), unless everyone who
-    may label the project is senior."""
+    may label the project is senior. With ``writes`` the slots are created and the item
+    reopened by its flush, with those of the batch's other items."""
     if top is _UNREAD:
         top = Slot.objects.filter(item_id=item.pk).aggregate(top=Max("idx"))["top"]
     start = -1 if top is None else top
@@ -296,7 +311,7 @@ def slots_add(*, item: Item, count: int, top: Any = _UNREAD, project: Project | 
     hold = project.contested_hold_seconds if project is not None else 0
     if hold > 0 and not is_senior(project=project, level=project.min_level):
         reserved_until = timezone.now() + timedelta(seconds=hold)
-    Slot.objects.bulk_create(
+    slots = [
         Slot(
             item_id=item.pk,
             project_id=item.project_id,
@@ -306,7 +321,12 @@ def slots_add(*, item: Item, count: int, top: Any = _UNREAD, project: Project | 
             reserved_until=reserved_until,
         )
         for n in range(count)
-    )
+    ]
+    if writes is not None:
+        writes.slots.extend(slots)
+        writes.reopened.append(item.pk)
+        return
+    Slot.objects.bulk_create(slots)
     Item.objects.filter(pk=item.pk, state=Item.State.LABELLED).update(state=Item.State.OPEN)
 
 
@@ -396,13 +416,14 @@ def item_act(
     inputs: ItemInputs | None = None,
     records: dict[str, tuple[int, int]] | None = None,
     finalisations: Finalisations | None = None,
+    writes: StepWrites | None = None,
 ) -> tuple[Decision, dict[Any, list[int]]]:
     """Take the adaptive-overlap decision for one item (locked by the caller), counting its
     labels as independent votes (:func:`independent_count`; ``max_overlap`` still counts every
     label). Returns the decision and, when the item became final, the agreement of each
     labeller with it. ``inputs`` (:func:`items_inputs`) and ``records`` (:func:`gold_records`)
     are read when not given; a finalisation joins ``finalisations`` when given (its caller
-    closes it)."""
+    closes it), and extra slots join ``writes`` when given (its caller flushes it)."""
     if inputs is None:
         inputs = items_inputs([item.pk])[item.pk]
     votes = [(row[EXPERT], row[CHOICE]) for row in inputs.labels]
@@ -433,7 +454,7 @@ def item_act(
             {"type": "quality.adjudication_needed", "item": str(item.uid), "project": str(project.pk)},
         )
     elif decision.action is Action.ADD_SLOTS:
-        slots_add(item=item, count=decision.slots, top=inputs.top_slot, project=project)
+        slots_add(item=item, count=decision.slots, top=inputs.top_slot, project=project, writes=writes)
         item.state = Item.State.OPEN
     return decision, deltas
 

@@ -370,6 +370,7 @@ def _items_update(
             inputs=given,
             records=records,
             finalisations=finalisations,
+            writes=writes,
         )
         _add_agreement(deltas, agreement)
         if agreement:  # the item became final
