@@ -41,6 +41,7 @@ DPO_EXAMPLE = (
     'or bisoprolol, titrated.", "rejected": "Any beta-blocker works equally well."}\n'
 )
 
+
 class ExportContentNegotiation(BaseContentNegotiation):
     """``?format=`` names the export format here, not one of DRF's renderers (DRF would
     otherwise answer 404 for a format it has no renderer for). Errors are rendered as JSON;
