@@ -6,25 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from annotate.apps import QUALITY_LABEL_HOOK, quality_on_label_submitted
 from annotate.models import AnnotatorQuality, Item, ItemConsensus, Label
 from annotate.quality import services
 from annotate.quality.services import label_quality_process, labels_quality_drain
 from annotate.quality.tasks import labels_quality_sweep_task
-from annotate.queue import label_submitted
 from tests.factories import BatchFactory, ItemFactory, ProjectFactory
 from tests.quality.pipeline import expert_for, next_assignment, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def no_nudges():
-    """Submits store labels without starting the quality step: they wait, as they do when the
-    worker is busy."""
-    label_submitted.disconnect(dispatch_uid=QUALITY_LABEL_HOOK)
-    yield
-    label_submitted.connect(quality_on_label_submitted, dispatch_uid=QUALITY_LABEL_HOOK)
 
 
 def _labelled_project(experts, *, domain, items: int, seed: int):

@@ -16,11 +16,9 @@ import time
 import pytest
 from django.db import connections
 
-from annotate.apps import QUALITY_LABEL_HOOK, quality_on_label_submitted
 from annotate.models import Label
 from annotate.quality import services
 from annotate.quality.services import labels_quality_drain
-from annotate.queue import label_submitted
 from tests.factories import BatchFactory, ItemFactory, ProjectFactory
 from tests.quality.pipeline import expert_for, next_assignment, submit
 
@@ -28,13 +26,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif("connections['default'].vendor != 'postgresql'", reason="row locks: PostgreSQL"),
 ]
-
-
-@pytest.fixture
-def no_nudges():
-    label_submitted.disconnect(dispatch_uid=QUALITY_LABEL_HOOK)
-    yield
-    label_submitted.connect(quality_on_label_submitted, dispatch_uid=QUALITY_LABEL_HOOK)
 
 
 def _in_thread(call, results: list) -> threading.Thread:
