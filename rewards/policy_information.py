@@ -111,6 +111,11 @@ def known_rows(
         .order_by("-created_at")
         .values_list("created_at", "choice", "gold_passed")[:size]
     )
+    if trusted is None:
+        trusted = gold_record_good(label=label)
+    # An untrusted annotator's tie-breaking agreements are left out below: read twice the window
+    # so that it still fills.
+    reach = size if trusted else 2 * size
     ordinary = list(
         Label.objects.filter(
             expert_id=label.expert_id,
@@ -126,10 +131,8 @@ def known_rows(
         .exclude(item__consensus__choice="")
         .exclude(item__consensus__isnull=True)
         .order_by("-created_at")
-        .values_list("created_at", "choice", "item__consensus__choice", "loo_choice", "item_id")[: 2 * size]
+        .values_list("created_at", "choice", "item__consensus__choice", "loo_choice", "item_id")[:reach]
     )
-    if trusted is None:
-        trusted = gold_record_good(label=label)
     others = (
         {} if trusted else other_answers(item_ids=[row[4] for row in ordinary], expert_id=label.expert_id)
     )
