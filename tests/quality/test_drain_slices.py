@@ -12,7 +12,7 @@ from annotate.quality import services, tasks
 from annotate.quality.services import label_quality_process, labels_quality_drain
 from tests.factories import ProjectFactory
 from tests.quality.pipeline import expert_for
-from tests.quality.test_drain import _labelled_project, _outcome, no_nudges  # noqa: F401
+from tests.quality.test_drain import _labelled_project, _outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
