@@ -308,7 +308,7 @@ def right_rate(
     n = len(window)
     hits = sum(1 for _c, right in window if right)
     if n == 0 or hits == 0:
-        return {"n": n, "hits": hits, "chance": None, "g": "0", "per_right": "0"}
+        return {"n": n, "hits": hits, "chance": None, "g": "0", "per_right": "0", "shown": False}
     mine = Counter(choice for choice, _r in window)
     chance = sum(Fraction(count, n) * reference.get(choice, Fraction(0)) for choice, count in mine.items())
     excess = hits - n * chance

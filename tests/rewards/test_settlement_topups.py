@@ -247,3 +247,28 @@ def test_the_evidence_gate_decides_what_a_settlement_adds_not_what_it_takes_back
     else:
         assert 0 < settle["right_paid"] - settle["right_cut"] == settle["right_amount_if_right"]
     assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
+
+
+@pytest.mark.django_db
+def test_an_annotator_who_never_gets_an_item_right_settles_without_a_topup(
+    project, django_capture_on_commit_callbacks
+):
+    """A window without a single hit has no chance-corrected rate to show: settlement must still
+    run (it once raised on the missing evidence gate and stopped the project's settlement)."""
+    policy_for(project, base_rate=10_000, kind="information", holdback_bp=2000, settle_seconds=3600)
+    credit(project.lab, 10**9)
+    honest = [expert_at(project.domain, 3) for _ in range(2)]
+    contrary = expert_at(project.domain, 3)
+    wrong = []
+    for n in range(8):
+        truth = "AB"[n % 2]
+        item = ItemFactory(batch__project=project, slots=3)
+        for expert in honest:
+            LabelFactory(item=item, expert=expert, choice=truth)
+        wrong.append(LabelFactory(item=item, expert=contrary, choice="BA"[n % 2]))
+        finalise(item, django_capture_on_commit_callbacks, choice=truth)
+
+    counts = holdbacks_settle(now=timezone.now() + LATER)
+    assert counts["release"] > 0
+    assert _topups(wrong) == 0
+    assert ledger_check() == {"entries_total": 0, "accounts_out_of_step": 0}
