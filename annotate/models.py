@@ -429,7 +429,14 @@ class Label(models.Model):
         null=True,
         blank=True,
         help_text="Silver evidence for the suspension test: when the item became final, whether this label "
-        "matched the item's very sure consensus without it. None: not silver evidence.",
+        "matched the choice of the item's consensus without it. None: not silver evidence.",
+    )
+    silver_support = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Silver evidence: the posterior of this label's answer in the item's consensus without it, "
+        "in tenths (0 to 10), when the item became final; the suspension test's step is computed from it. "
+        "None: not silver evidence.",
     )
     loo_choice = models.CharField(
         max_length=16,
@@ -450,6 +457,7 @@ class Label(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["item", "expert"], name="label_item_expert_unique"),
             models.UniqueConstraint(fields=["expert", "client_id"], name="label_client_id_unique"),
+            models.CheckConstraint(condition=Q(silver_support__lte=10), name="label_silver_support_range"),
         ]
         indexes = [
             models.Index(fields=["project", "created_at"], name="label_project_created"),
@@ -575,7 +583,7 @@ class AnnotatorQuality(models.Model):
     # A reinstatement starts a fresh record for the suspension rule: it counts golds after these.
     gold_passed_at_reinstatement = models.PositiveIntegerField(default=0)
     gold_failed_at_reinstatement = models.PositiveIntegerField(default=0)
-    # The suspension test (annotate/quality/cusum.py): the CUSUM's value in units of 0.1 nat,
+    # The suspension test (annotate/quality/cusum.py): the CUSUM's value in units of 0.01 nat,
     # the first label of its current excursion (the change point), and the evidence since the
     # last reset (reinstatement).
     suspend_statistic = models.PositiveIntegerField(default=0)

@@ -356,10 +356,9 @@ QUALITY_SUSPEND_ALPHA = float(os.environ.get("QUALITY_SUSPEND_ALPHA", "0.05"))
 QUALITY_SUSPEND_DESIGN_SIZE = int(os.environ.get("QUALITY_SUSPEND_DESIGN_SIZE", "100"))
 QUALITY_SUSPEND_HORIZON = int(os.environ.get("QUALITY_SUSPEND_HORIZON", "1000"))
 QUALITY_SUSPEND_P1 = float(os.environ.get("QUALITY_SUSPEND_P1", "0.25"))
-# Silver evidence: agreement with an item's very sure leave-one-out consensus when it became final.
+# Silver evidence: each ordinary label against its item's leave-one-out posterior when the item
+# became final; SILVER_P0 is the good accuracy there (the bad one answers at random).
 QUALITY_SUSPEND_SILVER_P0 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P0", "0.55"))
-QUALITY_SUSPEND_SILVER_P1 = float(os.environ.get("QUALITY_SUSPEND_SILVER_P1", "0.25"))
-QUALITY_SUSPEND_SILVER_CONFIDENCE = float(os.environ.get("QUALITY_SUSPEND_SILVER_CONFIDENCE", "0.95"))
 # An item a trusted annotator (fitted accuracy at least this, a good gold record, no suspected
 # group) disagrees with is not finalised on the others' word: more labels, then adjudication.
 # Above 1: off.

@@ -127,7 +127,7 @@ class StepWrites:
 
     consensus: list[ItemConsensus] = field(default_factory=list)
     consensus_gone: list[int] = field(default_factory=list)
-    silver: dict[bool, list[Any]] = field(default_factory=lambda: {True: [], False: []})
+    silver: dict[tuple[bool, int], list[Any]] = field(default_factory=lambda: defaultdict(list))
     loo: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     slots: list[Slot] = field(default_factory=list)
     reopened: list[int] = field(default_factory=list)
@@ -146,13 +146,12 @@ class StepWrites:
                 unique_fields=["item"],
                 update_fields=[f for f in CONSENSUS_FIELDS if f != "item"],
             )
-        for passed, label_ids in self.silver.items():
-            if label_ids:
-                Label.objects.filter(pk__in=label_ids).update(silver_passed=passed)
+        for (passed, support), label_ids in self.silver.items():
+            Label.objects.filter(pk__in=label_ids).update(silver_passed=passed, silver_support=support)
         for choice, label_ids in self.loo.items():
             Label.objects.filter(pk__in=label_ids).update(loo_choice=choice)
         self.consensus, self.consensus_gone = [], []
-        self.silver, self.loo = {True: [], False: []}, defaultdict(list)
+        self.silver, self.loo = defaultdict(list), defaultdict(list)
         self.slots, self.reopened = [], []
 
 

@@ -347,7 +347,7 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
     agreement with the consensus of the others (leave-one-out), speed against the project's
     median, position bias (binomial test), the suspension test (its statistic, threshold and
     change point), flags, status and history."""
-    from annotate.quality.cusum import SCALE, design_of
+    from annotate.quality.cusum import SCALE
     from annotate.quality.integrity import (
         collusion_pairs,
         leave_one_out_agreement,
@@ -355,6 +355,7 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
         speed_flags,
         straight_lining,
     )
+    from annotate.quality.reputation import project_design
     from annotate.quality.selectors import gold_standing
 
     rows = counted_label_rows(project=project)
@@ -382,7 +383,7 @@ def annotator_report(*, project: Project, with_history: bool = True) -> list[dic
     # Annotators' median times against each other (log scale, robust z; integrity.speed_flags).
     speed = speed_flags({w: _median(values) for w, values in seconds.items() if values})
     quality = {str(q.expert_id): q for q in AnnotatorQuality.objects.filter(project=project)}
-    threshold_nats = design_of(p0=project.gold_threshold).threshold / SCALE
+    threshold_nats = project_design(project).threshold / SCALE
     suspended = {
         str(pk)
         for pk in ProjectSuspension.objects.filter(project=project, active=True).values_list(

@@ -24,6 +24,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.models import AnnotatorQuality, Label, Project, ProjectSuspension
+from annotate.quality.aggregation import PAIRWISE_CLASSES
 from annotate.quality.cusum import GOLD, SCALE, Design, State, design_of
 from annotate.quality.live import quality_changed_on_commit
 from annotate.quality.stats import beta_interval
@@ -49,8 +50,9 @@ class QualityDelta:
     active_seconds_count: int = 0
     pairwise_labels: int = 0
     first_shown_choices: int = 0
-    # Evidence for the suspension test, in the order it arrived: (kind, passed, label created_at).
-    evidence: list[tuple[str, bool, datetime]] = field(default_factory=list)
+    # Evidence for the suspension test, in the order it arrived: (kind, outcome, label created_at),
+    # the outcome a gold grade (passed) or a silver label's support (annotate/quality/cusum.py).
+    evidence: list[tuple[str, bool | int, datetime]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -234,7 +236,7 @@ def _delta_add(*, row: AnnotatorQuality, delta: QualityDelta, project: Project |
     row.first_shown_choices += delta.first_shown_choices
     row.flags = quality_flags(row)
     if delta.evidence:
-        evidence_apply(row=row, design=design_of(p0=project.gold_threshold), evidence=delta.evidence)
+        evidence_apply(row=row, design=project_design(project), evidence=delta.evidence)
     row.updated_at = now
 
 
@@ -258,21 +260,28 @@ def _rows_write(rows: list[AnnotatorQuality]) -> None:
         cursor.executemany(sql, params)
 
 
+def project_design(project: Project) -> Design:
+    """The suspension test of a project: good gold accuracy its ``gold_threshold``, silver
+    evidence among the choices its pairwise labels offer."""
+    choices = (project.label_schema or {}).get("choices", PAIRWISE_CLASSES)
+    return design_of(p0=project.gold_threshold, choices=sum(1 for c in PAIRWISE_CLASSES if c in choices))
+
+
 def suspension_state(row: AnnotatorQuality) -> State:
     return State(value=row.suspend_statistic, since=row.suspend_since, events=row.suspend_events)
 
 
 def evidence_apply(
-    *, row: AnnotatorQuality, design: Design, evidence: list[tuple[str, bool, datetime]]
+    *, row: AnnotatorQuality, design: Design, evidence: list[tuple[str, bool | int, datetime]]
 ) -> None:
     """Add evidence to the row's suspension test (unsaved), piece by piece. The rule is judged
     after each piece: once the statistic has crossed, it stays where it crossed (the change point
     with it) and the caller suspends."""
     state = suspension_state(row)
-    for kind, passed, created_at in evidence:
+    for kind, outcome, created_at in evidence:
         if state.crossed(design):
             break
-        state.add(design=design, kind=kind, passed=passed, created_at=created_at)
+        state.add(design=design, kind=kind, outcome=outcome, created_at=created_at)
     row.suspend_statistic, row.suspend_since, row.suspend_events = state.value, state.since, state.events
 
 
@@ -305,12 +314,12 @@ def rule_standing(row: AnnotatorQuality) -> GoldStanding:
 
 def should_suspend(row: AnnotatorQuality, project: Project) -> bool:
     """The suspension rule: the test crossed its threshold."""
-    return suspension_state(row).crossed(design_of(p0=project.gold_threshold))
+    return suspension_state(row).crossed(project_design(project))
 
 
 def suspension_details(row: AnnotatorQuality, project: Project) -> dict[str, Any]:
     """What a suspension records of the test: its state, threshold and design."""
-    design = design_of(p0=project.gold_threshold)
+    design = project_design(project)
     standing = rule_standing(row)
     return {
         "test": "cusum",
@@ -323,7 +332,7 @@ def suspension_details(row: AnnotatorQuality, project: Project) -> dict[str, Any
         "p0": design.gold.p0,
         "p1": design.gold.p1,
         "silver_p0": design.silver.p0,
-        "silver_p1": design.silver.p1,
+        "silver_p1": round(1 / design.silver.choices, 4),
         "passed": standing.passed,
         "failed": standing.failed,
         "gold_threshold": project.gold_threshold,

@@ -70,7 +70,7 @@ from annotate.quality.consensus_update import (
     result_consensus,
     slots_add,
 )
-from annotate.quality.cusum import GOLD, SILVER, State, design_of
+from annotate.quality.cusum import GOLD, SILVER, State
 from annotate.quality.gold import gold_grade, label_gold_grade
 from annotate.quality.gold_pool import silver_promote, silver_withdraw
 from annotate.quality.model_fit import project_model_fit
@@ -87,6 +87,7 @@ from annotate.quality.reputation import (
     deltas_apply_in_turn,
     gold_rules_apply,
     label_delta,
+    project_design,
     quality_flags,
     rule_standing,
     should_suspend,
@@ -375,13 +376,7 @@ def _items_update(
         _add_agreement(deltas, agreement)
         if agreement:  # the item became final
             graded = silver_grades(
-                item=item,
-                project=project,
-                consensus=consensus,
-                model=model,
-                inputs=given,
-                records=records,
-                writes=writes,
+                item=item, project=project, consensus=consensus, model=model, inputs=given, writes=writes
             )
             silver_evidence_add(deltas, graded)
             silver_promote(
@@ -709,7 +704,7 @@ def _tests_replay(*, project: Project, expert_id: Any = None) -> dict[Any, State
     the same change point (steps of one annotator that ran concurrently may be ordered
     differently by a few milliseconds). With ``expert_id``, that annotator's test only (a
     corrected gold label, annotate/label_revisions.py)."""
-    design = design_of(p0=project.gold_threshold)
+    design = project_design(project)
     who = {} if expert_id is None else {"expert_id": expert_id}
     reinstated: dict[Any, Any] = {}
     for expert_id, decided_at in ProjectSuspension.objects.filter(
@@ -723,20 +718,20 @@ def _tests_replay(*, project: Project, expert_id: Any = None) -> dict[Any, State
     for expert_id, at, created_at, label_id, passed in golds.iterator(chunk_size=CHUNK):
         events[expert_id].append((at, 0, created_at, str(label_id), GOLD, passed))
     silver = Label.objects.filter(
-        project=project, silver_passed__isnull=False, item__finalized_at__isnull=False, **who
-    ).values_list("expert_id", "item__finalized_at", "item_id", "created_at", "id", "silver_passed")
-    for expert_id, at, item_id, created_at, label_id, passed in silver.iterator(chunk_size=CHUNK):
-        events[expert_id].append((at, item_id, created_at, str(label_id), SILVER, passed))
+        project=project, silver_support__isnull=False, item__finalized_at__isnull=False, **who
+    ).values_list("expert_id", "item__finalized_at", "item_id", "created_at", "id", "silver_support")
+    for expert_id, at, item_id, created_at, label_id, support in silver.iterator(chunk_size=CHUNK):
+        events[expert_id].append((at, item_id, created_at, str(label_id), SILVER, support))
     states: dict[Any, State] = {}
     for expert_id, rows in events.items():
         since = reinstated.get(expert_id)
         state = State()
-        for at, _item, created_at, _label, kind, passed in sorted(rows, key=lambda r: r[:4]):
+        for at, _item, created_at, _label, kind, outcome in sorted(rows, key=lambda r: r[:4]):
             if since is not None and at <= since:
                 continue
             if state.crossed(design):
                 break
-            state.add(design=design, kind=kind, passed=passed, created_at=created_at)
+            state.add(design=design, kind=kind, outcome=outcome, created_at=created_at)
         states[expert_id] = state
     return states
 

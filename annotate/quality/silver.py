@@ -1,17 +1,19 @@
-"""Silver evidence for the suspension test: ordinary labels scored against a sure consensus.
+"""Silver evidence for the suspension test: every ordinary label, set against its item's
+consensus without it.
 
-When an item becomes final, each of its counted labels is scored against the consensus of the
-item computed *without* it (leave-one-out, with the project's stored model) from the labels whose
+When an item becomes final, each of its counted labels is set against the posterior of the item
+computed *without* it (leave-one-out, with the project's stored model) from the labels whose
 presence does not depend on its answer (:func:`independent_of`: a slot opened because labels
-disagreed would otherwise grade disagreeing labels more often than agreeing ones). The label is silver
-evidence only when that consensus is very sure (posterior of its choice at least
-``QUALITY_SUSPEND_SILVER_CONFIDENCE``) and vouched for: at least one label agreeing with it comes
-from an annotator outside every group the fit suspects whose gold record in the project is good
-(at least ``gold_min_seen`` golds, posterior mean at least ``gold_threshold``). A consensus carried
-by a copy ring or a Sybil farm alone (sure, and wrong most of the time) is then no evidence
-against the honest annotators who disagree with it. The grade
-is stored on the label (``Label.silver_passed``), so that a recompute replays the evidence as it
-stood when the item became final. Pairwise items only: a ranking item gives no silver evidence.
+disagreed would otherwise grade disagreeing labels more often than agreeing ones). The posterior
+of the label's own answer, rounded to tenths, is its **support** (``Label.silver_support``); the
+test's step follows from it (:class:`annotate.quality.cusum.SilverSteps`): an answer the others
+are sure of counts for the annotator, one they are sure against counts against, and an item
+they split on says little. The model weighs each annotator by their estimated accuracy and a
+suspected group as one vote, so a consensus carried by a copy ring or a Sybil farm is not sure;
+a label whose other labels all come from suspected groups is not graded. ``Label.silver_passed``
+keeps whether the label matched the choice of that consensus (what staff and the expert see).
+The grade is stored on the label, so that a recompute replays the evidence as it stood when the
+item became final. Pairwise items only: a ranking item gives no silver evidence.
 
 It also stores, on every label of the item, the item's consensus computed without that label
 from all the others (``Label.loo_choice``): the rewards' right term does not count an agreement
@@ -25,12 +27,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-
 from annotate.models import Item, ItemConsensus, Label, Project
 from annotate.quality.aggregation import DawidSkeneModel
 from annotate.quality.consensus_update import (
-    EXPERT,
     LABEL_COLUMNS,
     ItemInputs,
     StepWrites,
@@ -39,7 +38,7 @@ from annotate.quality.consensus_update import (
     item_result,
     label_vote,
 )
-from annotate.quality.cusum import SILVER
+from annotate.quality.cusum import GRID, SILVER
 
 
 def gold_record_is_good(*, passed: int, failed: int, project: Project) -> bool:
@@ -56,9 +55,10 @@ def _vouching(
     model: DawidSkeneModel,
     records: dict[str, tuple[int, int]] | None = None,
 ) -> set[str]:
-    """The experts (as vote keys) whose agreement can vouch for a consensus (see the module).
-    ``records``: their gold records (:func:`~annotate.quality.consensus_update.gold_records`),
-    read when not given."""
+    """The experts (as vote keys) whose agreement can vouch for a consensus (silver gold,
+    :mod:`annotate.quality.gold_pool`): outside every group the fit suspects, with a good gold
+    record in the project. ``records``: their gold records
+    (:func:`~annotate.quality.consensus_update.gold_records`), read when not given."""
     if records is None:
         records = gold_records(project_id=project.pk, expert_ids=expert_ids)
     vouching = set()
@@ -94,31 +94,19 @@ def silver_grades(
     consensus: ItemConsensus | None,
     model: DawidSkeneModel | None,
     inputs: ItemInputs | None = None,
-    records: dict[str, tuple[int, int]] | None = None,
     writes: StepWrites | None = None,
-) -> list[tuple[Any, bool, datetime]]:
+) -> list[tuple[Any, int, datetime]]:
     """Grade the counted labels of an item that just became final, store the grades, and return
-    ``(expert_id, passed, created_at)`` for each label that is silver evidence, in vote order.
-    With ``inputs`` and ``records`` nothing is read; with ``writes`` the grades are stored by
-    its flush."""
+    ``(expert_id, support, created_at)`` for each label that is silver evidence, in vote order.
+    With ``inputs`` nothing is read; with ``writes`` the grades are stored by its flush."""
     if consensus is None or consensus.ranking is not None:
         return []
     rows = inputs.labels if inputs is not None else list(counted_labels(item.pk).values_list(*LABEL_COLUMNS))
     if len(rows) < 2 or any(row[-1] for row in rows):
         return []
     votes = [label_vote(row[3:], None) for row in rows]
-    # Before the project has a fitted model the labels still keep their leave-one-out consensus
-    # (the rewards read it); silver grades need the model's groups for the vouching.
-    vouching = (
-        set()
-        if model is None
-        else _vouching(
-            project=project, expert_ids=[row[EXPERT] for row in rows], model=model, records=records
-        )
-    )
-    sure = settings.QUALITY_SUSPEND_SILVER_CONFIDENCE
-    graded: list[tuple[Any, bool, datetime]] = []
-    by_grade: dict[bool, list[Any]] = {True: [], False: []}
+    graded: list[tuple[Any, int, datetime]] = []
+    grades: dict[tuple[bool, int], list[Any]] = {}
     loo: dict[str, list[Any]] = {}
     for n, (label_id, created_at, _idx, *_rest) in enumerate(rows):
         vote = votes[n]
@@ -130,33 +118,48 @@ def silver_grades(
                 loo.setdefault(pivot.choice, []).append(label_id)
             if len(without) == len(everyone_else):
                 result = pivot
-        others = [votes[m] for m in without]
-        if model is None or vote.choice is None or not any(other.choice for other in others):
+        others = [votes[m] for m in without if votes[m].choice]
+        # Before the project has a fitted model the labels still keep their leave-one-out
+        # consensus (the rewards read it); silver grades need the model's accuracies and groups.
+        if model is None or vote.choice is None or not others:
             continue
+        if all(model.group_of(other.worker) is not None for other in others):
+            continue  # carried by suspected groups alone
         if len(without) != len(everyone_else):
             result = item_result(item=item, votes=others, model=model)
-        if result.choice is None or result.confidence < sure:
+        if not result.posterior:
             continue
-        if not any(other.choice == result.choice and other.worker in vouching for other in others):
-            continue  # not vouched for: carried by suspected groups or poor gold records alone
-        passed = vote.choice == result.choice
-        by_grade[passed].append(label_id)
-        graded.append((rows[n][4], passed, created_at))
+        support = support_of(result.posterior, vote.choice)
+        grades.setdefault((vote.choice == result.choice, support), []).append(label_id)
+        graded.append((rows[n][4], support, created_at))
     if writes is not None:
-        for passed, label_ids in by_grade.items():
-            writes.silver[passed].extend(label_ids)
+        for grade, label_ids in grades.items():
+            writes.silver[grade].extend(label_ids)
         for choice, label_ids in loo.items():
             writes.loo[choice].extend(label_ids)
         return graded
-    for passed, label_ids in by_grade.items():
-        if label_ids:
-            Label.objects.filter(pk__in=label_ids).update(silver_passed=passed)
+    for (passed, support), label_ids in grades.items():
+        Label.objects.filter(pk__in=label_ids).update(silver_passed=passed, silver_support=support)
     for choice, label_ids in loo.items():
         Label.objects.filter(pk__in=label_ids).update(loo_choice=choice)
     return graded
 
 
-def silver_evidence_add(deltas: dict[Any, Any], graded: list[tuple[Any, bool, datetime]]) -> None:
+def support_of(posterior: dict[str, float], choice: str) -> int:
+    """The posterior of ``choice`` in tenths, the posterior rounded to the grid of tenths so that
+    its parts sum to 10 (largest remainders first; ties by class order)."""
+    classes = list(posterior)
+    scaled = [max(0.0, posterior[c]) * GRID for c in classes]
+    total = sum(scaled) or 1.0
+    scaled = [x * GRID / total for x in scaled]
+    parts = [int(x) for x in scaled]
+    order = sorted(range(len(classes)), key=lambda k: (parts[k] - scaled[k], k))
+    for k in order[: GRID - sum(parts)]:
+        parts[k] += 1
+    return parts[classes.index(choice)] if choice in posterior else 0
+
+
+def silver_evidence_add(deltas: dict[Any, Any], graded: list[tuple[Any, int, datetime]]) -> None:
     """Append silver grades to the annotators' deltas (:class:`~annotate.quality.reputation.QualityDelta`)."""
-    for expert_id, passed, created_at in graded:
-        deltas[expert_id].evidence.append((SILVER, passed, created_at))
+    for expert_id, support, created_at in graded:
+        deltas[expert_id].evidence.append((SILVER, support, created_at))

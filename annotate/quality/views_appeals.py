@@ -84,8 +84,8 @@ def _sequential_test_summary(details: dict[str, Any]) -> str:
     passed, failed = int(details.get("passed") or 0), int(details.get("failed") or 0)
     text = (
         "The sequential test on your gold and silver grades (your answers on check items whose answer "
-        "is known, and your agreement with a very sure consensus on finished items) crossed its bound "
-        f"after {evidence} graded label{'s' if evidence != 1 else ''}"
+        "is known, and how well your answers on finished items match the other labels there) crossed "
+        f"its bound after {evidence} graded label{'s' if evidence != 1 else ''}"
     )
     if details.get("statistic_nats") is not None and details.get("threshold_nats") is not None:
         text += (

@@ -49,7 +49,7 @@ def test_a_suspension_reads_its_test_in_words_and_links_the_appeal(expert, proje
         labels=40,
         gold_passed=3,
         gold_failed=5,
-        suspend_statistic=139,
+        suspend_statistic=1390,
         suspend_since=timezone.now() - dt.timedelta(hours=2),
         suspend_events=12,
     )
@@ -61,7 +61,7 @@ def test_a_suspension_reads_its_test_in_words_and_links_the_appeal(expert, proje
     assert "Cardiology answers" in card
     assert "The sequential test on your gold and silver grades" in card
     assert "crossed its bound after 12 graded labels" in card
-    assert "reached 13.9, above the bound of 13.2" in card
+    assert "reached 13.9, above the bound of 13.6" in card
     assert "3 right, 5 missed" in card
     assert "(80% right on check items) is suspended by mistake with a probability of at most 1 in 2,000" in (
         card

@@ -58,15 +58,15 @@ def test_the_test_suspends_after_a_run_of_misses_and_passes_bring_it_back_to_zer
     at = timezone.now()
     state = State()
     for _ in range(_misses_to_suspend(project) - 1):
-        state.add(design=design, kind="gold", passed=False, created_at=at)
+        state.add(design=design, kind="gold", outcome=False, created_at=at)
     assert not state.crossed(design)
-    state.add(design=design, kind="gold", passed=True, created_at=at)
-    state.add(design=design, kind="gold", passed=True, created_at=at)
+    state.add(design=design, kind="gold", outcome=True, created_at=at)
+    state.add(design=design, kind="gold", outcome=True, created_at=at)
     assert state.value < design.threshold - design.gold.failed
     # Misses scattered among passes at the good accuracy never add up.
     state = State()
     for n in range(300):
-        state.add(design=design, kind="gold", passed=n % 10 < 7, created_at=at)
+        state.add(design=design, kind="gold", outcome=n % 10 < 7, created_at=at)
         assert not state.crossed(design)
 
 

@@ -1,6 +1,6 @@
 """The suspension test in the pipeline: an adaptive spammer's banked passes do not protect it,
-silver evidence (a label against the item's sure consensus without it, vouched for by an
-annotator with a good gold record outside any suspected group) feeds the test, and a
+silver evidence (each label against its item's posterior without it, from labels that do not
+depend on its answer and not from suspected groups alone) feeds the test, and a
 suspension excludes every label from the change point on, final items included: their consensus
 is recomputed and, when the delivered answer changes, the revision is recorded and the lab told."""
 
@@ -20,9 +20,11 @@ from annotate.models import (
     ProjectSuspension,
     Slot,
 )
+from annotate.quality.aggregation import Vote
+from annotate.quality.consensus_update import item_result, project_model
 from annotate.quality.cusum import design_of
 from annotate.quality.services import label_quality_process, project_quality_recompute
-from annotate.quality.silver import silver_grades
+from annotate.quality.silver import silver_grades, support_of
 from rlhf_platform.audit.models import AuditEvent
 from rlhf_platform.webhooks.models import WebhookDelivery
 from rlhf_platform.webhooks.services import webhook_endpoint_create
@@ -79,7 +81,7 @@ def test_an_adaptive_spammer_with_banked_passes_is_suspended_as_fast_as_a_fresh_
     assert not any(Label.objects.get(pk=label.pk).excluded_from_consensus for label in careful)
 
 
-def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_without_them():
+def test_an_item_becoming_final_grades_its_labels_against_the_consensus_without_them():
     project = ProjectFactory(
         gold_threshold=0.55, gold_min_seen=2, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
     )
@@ -93,16 +95,20 @@ def test_an_item_becoming_final_grades_its_labels_against_the_sure_consensus_wit
         for expert, choice in ((first, "A"), (second, "A"), (odd, "B"))
     ]
     assert Item.objects.get(pk=item.pk).state == Item.State.FINAL
-    grades = [Label.objects.get(pk=label.pk).silver_passed for label in labels]
-    # Without ``first`` (or ``second``) the consensus is a 1:1 split, not sure: no evidence;
-    # without ``odd`` it is a sure A, and ``odd`` said B.
-    assert grades == [None, None, False]
+    stored = [Label.objects.get(pk=label.pk) for label in labels]
+    # Without ``first`` (or ``second``) the consensus is a 1:1 split: their answers have half the
+    # posterior; without ``odd`` it is a sure A, and ``odd`` said B.
+    assert [label.silver_support for label in stored] == [5, 5, 0]
+    assert stored[2].silver_passed is False
     # every label also keeps the consensus without it (the rewards' right term reads it)
-    assert Label.objects.get(pk=labels[2].pk).loo_choice == "A"
+    assert stored[2].loo_choice == "A"
+    design = design_of(p0=0.55)
     odd_row = AnnotatorQuality.objects.get(project=project, expert=odd)
-    assert (odd_row.suspend_events, odd_row.suspend_statistic) == (1, design_of(p0=0.55).silver.failed)
-    assert odd_row.suspend_since == Label.objects.get(pk=labels[2].pk).created_at
-    assert AnnotatorQuality.objects.get(project=project, expert=first).suspend_events == 0
+    assert (odd_row.suspend_events, odd_row.suspend_statistic) == (1, design.silver.step(0))
+    assert design.silver.step(0) == design.gold.failed  # as much as a missed gold
+    assert odd_row.suspend_since == stored[2].created_at
+    first_row = AnnotatorQuality.objects.get(project=project, expert=first)
+    assert (first_row.suspend_events, first_row.suspend_statistic) == (1, 0)  # a half-sure pass
 
 
 def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_against_it(settings):
@@ -128,12 +134,23 @@ def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_again
     ]
     item.refresh_from_db()
     assert item.state == Item.State.FINAL and Slot.objects.filter(item=item).count() > 3  # escalated
-    grades = [Label.objects.get(pk=label.pk).silver_passed for label in labels]
-    # The B and the tie face the labels before them and the first three slots: A and tie, A and
-    # B: no sure consensus, no evidence. (With the fourth label, from a slot opened because they
-    # disagreed, both would face a sure A and count as wrong.) The fourth faces A, B, tie.
-    assert grades == [None, None, None, None]
-    assert not AnnotatorQuality.objects.filter(project=project, suspend_events__gt=0).exists()
+    supports = [Label.objects.get(pk=label.pk).silver_support for label in labels]
+    model = project_model(project.pk)
+
+    def support(answer: str, others: tuple[str, ...]) -> int:
+        votes = [Vote(item=item.pk, worker=str(n), choice=c) for n, c in enumerate(others)]
+        return support_of(item_result(item=item, votes=votes, model=model).posterior, answer)
+
+    # Each of the first three faces the labels before it and the first three slots: the A faces
+    # B and tie. With the fourth label (an A, from a slot opened because they disagreed) it would
+    # face A, B and tie and have more support.
+    assert supports[:3] == [
+        support("A", ("B", "tie")),
+        support("B", ("A", "tie")),
+        support("tie", ("A", "B")),
+    ]
+    assert support("A", ("B", "tie")) < support("A", ("B", "tie", "A"))
+    assert supports[3] == support("A", ("A", "B", "tie"))  # the fourth faces every label before it
 
 
 def _record(project, expert, *, passed: int, failed: int = 0) -> None:
@@ -142,13 +159,10 @@ def _record(project, expert, *, passed: int, failed: int = 0) -> None:
     )
 
 
-@pytest.mark.parametrize("case", ["vouched", "suspected_pair", "poor_gold_records"])
-def test_a_sure_consensus_counts_only_when_an_outsider_with_a_good_gold_record_vouches_for_it(case):
+@pytest.mark.parametrize("case", ["independent", "suspected_pair"])
+def test_a_consensus_carried_by_a_suspected_group_alone_is_no_evidence(case):
     project = ProjectFactory(gold_threshold=0.55, gold_min_seen=8, gold_rate=0)
     first, second, odd = expert_for(project), expert_for(project), expert_for(project)
-    for expert in (first, second):
-        passed = 3 if case == "poor_gold_records" else 9
-        _record(project, expert, passed=passed, failed=10 - passed)
     grouped = case == "suspected_pair"
     groups = [[str(first.pk), str(second.pk)]] if grouped else None
     model = stored_model(project, groups=groups, accuracy=0.99)
@@ -156,9 +170,18 @@ def test_a_sure_consensus_counts_only_when_an_outsider_with_a_good_gold_record_v
     for expert, choice in ((first, "A"), (second, "A"), (odd, "B")):
         LabelFactory(item=item, expert=expert, choice=choice, strength=2)
     consensus = ItemConsensus(item=item, choice="A", confidence=0.99, label_count=3)
-    graded = silver_grades(item=item, project=project, consensus=consensus, model=model)
-    expected = [(odd.pk, False)] if case == "vouched" else []
-    assert [(expert_id, passed) for expert_id, passed, _at in graded] == expected
+    graded = {
+        expert_id: support
+        for expert_id, support, _at in silver_grades(
+            item=item, project=project, consensus=consensus, model=model
+        )
+    }
+    # The pair's labels face ``odd`` (outside the group) and each other: graded either way.
+    assert first.pk in graded and second.pk in graded
+    if case == "independent":
+        assert graded[odd.pk] == 0  # two sure A's without it, and it said B
+    else:
+        assert odd.pk not in graded  # the two A's are one suspected group's word
 
 
 def test_a_suspension_revises_a_final_items_consensus_and_tells_the_lab():
