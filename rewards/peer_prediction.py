@@ -186,13 +186,13 @@ def suspected_group_members(*, project_id: Any, expert_id: Any) -> set[str]:
 
 
 def _other_labels(*, expert_id: Any, project_id: Any, until: Any, limit: int = 200) -> list[tuple[Any, str]]:
-    """(item id, choice) of the expert's recent counted ordinary labels, oldest first."""
+    """(item id, choice) of the expert's recent ordinary labels, oldest first: labels a
+    suspension excluded from consensus included (their record, as in the right term's window)."""
     rows = (
         Label.objects.filter(
             expert_id=expert_id,
             project_id=project_id,
             is_gold=False,
-            excluded_from_consensus=False,
             created_at__lte=until,
         )
         .exclude(choice="")

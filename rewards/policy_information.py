@@ -116,13 +116,15 @@ def known_rows(
     # An untrusted annotator's tie-breaking agreements are left out below: read twice the window
     # so that it still fills.
     reach = size if trusted else 2 * size
+    # The annotator's whole record, labels a suspension excluded from consensus included: the
+    # rate measures their answers, and being caught must not clean the record that pays for the
+    # labels before the change point.
     ordinary = list(
         Label.objects.filter(
             expert_id=label.expert_id,
             project_id=label.project_id,
             is_gold=False,
             gold_passed__isnull=True,
-            excluded_from_consensus=False,
             item__state=Item.State.FINAL,
             created_at__lte=until,
         )

@@ -22,7 +22,14 @@ from rewards.holdbacks import (
 )
 from rewards.ledger import ReferenceConflict, expert_account, ledger_balances, ledger_post
 from rewards.models import LedgerAccount, LedgerTransaction, RewardPolicy
-from rewards.peer_prediction import ProjectStats, ca_score, delta_sign_estimate, peer_average, peer_gate
+from rewards.peer_prediction import (
+    ProjectStats,
+    _other_labels,
+    ca_score,
+    delta_sign_estimate,
+    peer_average,
+    peer_gate,
+)
 from rewards.policy import policy_max_reward
 from rewards.policy_information import information_compute, known_rows, label_right, right_rate
 from rewards.selectors import lab_budget_balance, ledger_check
@@ -309,6 +316,35 @@ def test_an_agreement_that_broke_a_tie_is_left_out_of_the_right_window(
     assert [(choice, right) for _at, choice, right in trusted] == [("A", False), ("B", True), ("A", True)]
     consensus = ItemConsensus.objects.get(item=tied[0].item)
     assert label_right(label=tied[0], consensus=consensus, trusted=False) is True  # its own grade
+
+
+@pytest.mark.django_db
+def test_labels_a_suspension_excluded_stay_in_the_annotators_own_record(
+    project, django_capture_on_commit_callbacks
+):
+    """An account careful at first and spamming later is suspended from the change point: the
+    spam leaves the consensus, not the record its pay rate is measured on. Leaving it out of the
+    windows would pay the careful labels at the careful rate, so that being caught paid more than
+    not being caught."""
+    policy = _info_policy(project, score_prior=0)
+    credit(project.lab, 10**9)
+    experts = [expert_at(project.domain, 3) for _ in range(3)]
+    capture = django_capture_on_commit_callbacks
+    careful = [
+        _crowd_item(project, ["A", "A", "A"], experts=experts, consensus="A", capture=capture)[1][0]
+        for _ in range(2)
+    ]
+    spam = [
+        _crowd_item(project, ["B", "A", "A"], experts=experts, consensus="A", capture=capture)[1][0]
+        for _ in range(2)
+    ]
+    Label.objects.filter(pk__in=[label.pk for label in spam]).update(excluded_from_consensus=True)
+    later = timezone.now() + dt.timedelta(seconds=1)
+
+    rows = known_rows(label=careful[0], policy=policy, until=later, trusted=True)
+    assert sorted(right for _at, _choice, right in rows) == [False, False, True, True]
+    mine = _other_labels(expert_id=experts[0].pk, project_id=project.pk, until=later)
+    assert {item_id for item_id, _choice in mine} >= {label.item_id for label in spam}
 
 
 # --- Holdbacks ------------------------------------------------------------------------------------
