@@ -21,11 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
 from annotate.models import AnnotatorQuality, Label, Project, ProjectSuspension
 from annotate.quality.aggregation import PAIRWISE_CLASSES
-from annotate.quality.cusum import GOLD, SCALE, Design, State, design_of
+from annotate.quality.cusum import GOLD, GRID, SCALE, Design, State, design_of
 from annotate.quality.live import quality_changed_on_commit
 from annotate.quality.stats import beta_interval
 from rlhf_platform.accounts.notifications import notify_on_commit, user_group
@@ -318,9 +319,21 @@ def should_suspend(row: AnnotatorQuality, project: Project) -> bool:
 
 
 def suspension_details(row: AnnotatorQuality, project: Project) -> dict[str, Any]:
-    """What a suspension records of the test: its state, threshold and design."""
+    """What a suspension records of the test: its state, threshold and design, and the silver
+    grades of the labels from the change point on (how many, how many matched their item's
+    consensus without them, their mean support in tenths)."""
     design = project_design(project)
     standing = rule_standing(row)
+    silver: dict[str, Any] = {"n": 0, "agreed": 0, "support": None}
+    if row.suspend_since is not None:
+        silver = Label.objects.filter(
+            project_id=project.pk,
+            expert_id=row.expert_id,
+            silver_support__isnull=False,
+            created_at__gte=row.suspend_since,
+        ).aggregate(
+            n=Count("pk"), agreed=Count("pk", filter=Q(silver_passed=True)), support=Avg("silver_support")
+        )
     return {
         "test": "cusum",
         "statistic_nats": row.suspend_statistic / SCALE,
@@ -337,6 +350,9 @@ def suspension_details(row: AnnotatorQuality, project: Project) -> dict[str, Any
         "failed": standing.failed,
         "gold_threshold": project.gold_threshold,
         "gold_min_seen": project.gold_min_seen,
+        "silver_graded": silver["n"],
+        "silver_agreed": silver["agreed"],
+        "silver_mean_support": None if silver["support"] is None else round(silver["support"] / GRID, 3),
     }
 
 

@@ -93,6 +93,19 @@ def _sequential_test_summary(details: dict[str, Any]) -> str:
             f"above the bound of {float(details['threshold_nats']):.1f}"
         )
     text += f". On check items since the test last started: {passed} right, {failed} missed."
+    graded = int(details.get("silver_graded") or 0)
+    if graded:
+        agreed = int(details.get("silver_agreed") or 0)
+        text += (
+            f" On finished items from where the run began, {graded} of your answers were set against "
+            f"the other labels: {agreed} matched their consensus"
+        )
+        if details.get("silver_mean_support") is not None:
+            text += (
+                f", and the other labels gave your answers {float(details['silver_mean_support']):.0%} "
+                "probability on average"
+            )
+        text += "."
     if details.get("p0") is not None and details.get("alpha") is not None:
         text += (
             f" The bound is set so that an annotator at the project's standard ({float(details['p0']):.0%} "

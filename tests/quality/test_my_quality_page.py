@@ -87,6 +87,47 @@ def test_an_appealed_suspension_shows_its_state_instead_of_the_link(expert, proj
     assert "Appeal this suspension" not in card and "pending" in card
 
 
+def test_a_suspension_tells_how_the_answers_on_finished_items_were_graded(expert, project):
+    since = timezone.now() - dt.timedelta(hours=2)
+    before = ItemFactory(project=project, batch__project=project)
+    LabelFactory(
+        item=before,
+        expert=expert,
+        silver_support=0,
+        silver_passed=False,
+        created_at=since - dt.timedelta(hours=1),
+    )
+    for support, passed in ((1, False), (10, True), (1, False), (0, False)):
+        item = ItemFactory(project=project, batch__project=project)
+        LabelFactory(
+            item=item,
+            expert=expert,
+            silver_support=support,
+            silver_passed=passed,
+            created_at=since + dt.timedelta(minutes=5),
+        )
+    row = AnnotatorQuality.objects.create(
+        project=project,
+        expert=expert,
+        labels=5,
+        suspend_statistic=1400,
+        suspend_since=since,
+        suspend_events=4,
+    )
+    details = suspension_details(row, project)
+    # Only the labels from the change point on.
+    assert (details["silver_graded"], details["silver_agreed"], details["silver_mean_support"]) == (4, 1, 0.3)
+    suspension = project_suspend(
+        project=project, expert_id=expert.pk, reason="gold_accuracy", details=details
+    )
+    card = _browser(expert.user).get("/me/quality/").content.decode()
+    card = card[card.index(f'id="suspension-{suspension.pk}"') :]
+    assert (
+        "On finished items from where the run began, 4 of your answers were set against the other labels: "
+        "1 matched their consensus, and the other labels gave your answers 30% probability on average."
+    ) in card
+
+
 def test_no_gold_reads_no_gold_yet(expert, project):
     AnnotatorQuality.objects.create(project=project, expert=expert, labels=3)
     html = _browser(expert.user).get("/me/quality/").content.decode()
