@@ -74,3 +74,44 @@ def test_a_label_of_an_item_in_a_running_drain_commits_after_the_drain(no_nudges
     assert not isinstance(submitted[0], BaseException), submitted[0]
     waiting = Label.objects.filter(item=item, quality_at__isnull=True)
     assert list(waiting.values_list("expert_id", flat=True)) == [second.pk]
+
+
+def test_a_claim_skips_an_item_a_running_drain_holds_instead_of_waiting(no_nudges, monkeypatch):
+    """The next slot of an item just labelled heads the queue, and the drain holds that item
+    while it takes the label: a claim leases another item's slot at once, where it used to wait
+    at the assignment's foreign-key check until the drain committed."""
+    project = ProjectFactory(gold_rate=0, overlap=3, max_overlap=3)
+    batch = BatchFactory(project=project)
+    held, other = ItemFactory(batch=batch), ItemFactory(batch=batch)
+    first, second = expert_for(project), expert_for(project)
+    assignment = next_assignment(first, project)
+    assert assignment.item_id == held.pk
+    submit(assignment, first, choice="A")  # held's second slot opens and heads the queue
+
+    locked, go = threading.Event(), threading.Event()
+    claim = services._labels_claim
+
+    def claim_then_hold(*args, **kwargs):
+        rows = claim(*args, **kwargs)
+        locked.set()
+        assert go.wait(timeout=30)
+        return rows
+
+    monkeypatch.setattr(services, "_labels_claim", claim_then_hold)
+    drained: list = []
+    drain = _in_thread(labels_quality_drain, drained)
+    assert locked.wait(timeout=30), "the drain never took its item"
+    claimed: list = []
+    claiming = _in_thread(lambda: next_assignment(second, project), claimed)
+    claiming.join(timeout=5)
+    finished = not claiming.is_alive()
+    go.set()
+    drain.join(timeout=30)
+    claiming.join(timeout=30)
+    assert finished, "the claim waited for the drain"
+    assert not isinstance(claimed[0], BaseException), claimed[0]
+    assert claimed[0].item_id == other.pk
+    assert drained == [1]
+    # Once the drain is done, the held item's slot is taken as before.
+    third = expert_for(project)
+    assert next_assignment(third, project).item_id == held.pk
