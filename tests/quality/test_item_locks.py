@@ -42,29 +42,6 @@ def _in_thread(call, results: list) -> threading.Thread:
     return thread
 
 
-class HeldDrain:
-    """A quality drain in a thread, held right after it locked its items until :meth:`release`."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.locked, self.go, self.drained = threading.Event(), threading.Event(), []
-        claim = services._labels_claim
-
-        def claim_then_hold(*args, **kwargs):
-            rows = claim(*args, **kwargs)
-            self.locked.set()
-            assert self.go.wait(timeout=30)
-            return rows
-
-        monkeypatch.setattr(services, "_labels_claim", claim_then_hold)
-        self.thread = _in_thread(labels_quality_drain, self.drained)
-        assert self.locked.wait(timeout=30), "the drain never took its item"
-
-    def release(self) -> list:
-        self.go.set()
-        self.thread.join(timeout=30)
-        return self.drained
-
-
 def test_a_label_of_an_item_in_a_running_drain_commits_after_the_drain(no_nudges, monkeypatch):
     project = ProjectFactory(gold_rate=0, overlap=3, max_overlap=3)
     item = ItemFactory(batch=BatchFactory(project=project))
@@ -73,12 +50,25 @@ def test_a_label_of_an_item_in_a_running_drain_commits_after_the_drain(no_nudges
     assignment = next_assignment(second, project)
     assert assignment is not None and assignment.item_id == item.pk
 
-    drain = HeldDrain(monkeypatch)
+    locked, go = threading.Event(), threading.Event()
+    claim = services._labels_claim
+
+    def claim_then_hold(*args, **kwargs):
+        rows = claim(*args, **kwargs)
+        locked.set()
+        assert go.wait(timeout=30)
+        return rows
+
+    monkeypatch.setattr(services, "_labels_claim", claim_then_hold)
+    drained: list = []
+    drain = _in_thread(labels_quality_drain, drained)
+    assert locked.wait(timeout=30), "the drain never took its item"
     submitted: list = []
     submitting = _in_thread(lambda: submit(assignment, second, choice="A"), submitted)
     time.sleep(1.0)
     assert submitted == [], "the label committed while the drain held its item"
-    drained = drain.release()
+    go.set()
+    drain.join(timeout=30)
     submitting.join(timeout=30)
     assert drained == [1]  # first's label; second's waits for the next drain
     assert not isinstance(submitted[0], BaseException), submitted[0]
@@ -98,12 +88,25 @@ def test_a_claim_skips_an_item_a_running_drain_holds_instead_of_waiting(no_nudge
     assert assignment.item_id == held.pk
     submit(assignment, first, choice="A")  # held's second slot opens and heads the queue
 
-    drain = HeldDrain(monkeypatch)
+    locked, go = threading.Event(), threading.Event()
+    claim = services._labels_claim
+
+    def claim_then_hold(*args, **kwargs):
+        rows = claim(*args, **kwargs)
+        locked.set()
+        assert go.wait(timeout=30)
+        return rows
+
+    monkeypatch.setattr(services, "_labels_claim", claim_then_hold)
+    drained: list = []
+    drain = _in_thread(labels_quality_drain, drained)
+    assert locked.wait(timeout=30), "the drain never took its item"
     claimed: list = []
     claiming = _in_thread(lambda: next_assignment(second, project), claimed)
     claiming.join(timeout=5)
     finished = not claiming.is_alive()
-    drained = drain.release()
+    go.set()
+    drain.join(timeout=30)
     claiming.join(timeout=30)
     assert finished, "the claim waited for the drain"
     assert not isinstance(claimed[0], BaseException), claimed[0]
