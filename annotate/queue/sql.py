@@ -64,10 +64,7 @@ def plan_run(plan: Plan[T]) -> T:
 # exposure, and retiring the item at the project's cap, under the item's row lock), or else the
 # first open slot the expert has not touched (the partial index slot_open_queue serves the
 # ORDER BY) and may take (a slot reserved for senior annotators only while its reservation
-# lasts: annotate/queue/eligibility.py is_senior), skipping rows other transactions hold: the
-# slot, and its item while the quality drain holds it FOR UPDATE (the key-share lock taken here
-# is the one the assignment's foreign key needs, so the claim never waits for a drain; other
-# claims and submits take compatible locks and are not skipped); lease
+# lasts: annotate/queue/eligibility.py is_senior), skipping rows other transactions hold; lease
 # it, open the item's next slot, and insert the assignment with the responses in a random order.
 # Data-modifying CTEs all run to completion, once, so the statement is atomic on its own.
 # ``guard`` is a query that returns a row when the expert may have work now: the queue's fast
@@ -104,7 +101,7 @@ WITH guard AS ({guard}
         gold_retired_at = CASE WHEN i.gold_exposures + 1 >= %(cap)s THEN now() END
     FROM gold WHERE i.id = gold.id
 ), picked AS (
-    SELECT s.id, s.item_id, s.idx FROM annotate_slot s JOIN annotate_item si ON si.id = s.item_id
+    SELECT s.id, s.item_id, s.idx FROM annotate_slot s
     WHERE s.project_id = %(project)s AND s.state = 'open'
       AND (%(senior)s OR s.reserved_until IS NULL OR s.reserved_until <= now())
       AND EXISTS (SELECT 1 FROM guard) AND NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM gold)
@@ -113,8 +110,7 @@ WITH guard AS ({guard}
       )
     ORDER BY s.idx DESC, s.priority DESC, s.item_id
     LIMIT 1
-    FOR UPDATE OF s SKIP LOCKED
-    FOR KEY SHARE OF si SKIP LOCKED
+    FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE annotate_slot s SET state = 'leased' FROM picked WHERE s.id = picked.id
     RETURNING s.id, s.item_id, s.idx
