@@ -35,6 +35,15 @@ from scipy import special as _special
 
 PAIRWISE_CLASSES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
 
+
+def pairwise_classes(label_schema: dict[str, Any] | None) -> tuple[str, ...]:
+    """The classes a pairwise project's labels can take, in the model's order: the choices its
+    label schema offers (all four when it names none). The consensus model and the suspension
+    test's ``K`` both read them here, so they cannot disagree."""
+    choices = (label_schema or {}).get("choices", PAIRWISE_CLASSES)
+    return tuple(c for c in PAIRWISE_CLASSES if c in choices)
+
+
 #: Assumed accuracy of every annotator for the confidence of a plain majority vote (see
 #: :func:`majority_vote`). 0.7 is the accuracy of the "noisy" annotators in the issue's crowd: a
 #: deliberately modest assumption, so that one label never looks certain.

@@ -33,10 +33,10 @@ from django.utils import timezone
 
 from annotate.models import Item, Project, ProjectQualityModel
 from annotate.quality.aggregation import (
-    PAIRWISE_CLASSES,
     UNKNOWN_ACCURACY,
     DawidSkeneModel,
     Vote,
+    pairwise_classes,
 )
 from annotate.quality.bulk import first_appearance_codes, fit_votes
 from annotate.quality.consensus_model import (
@@ -72,7 +72,7 @@ def project_model_fit(*, project_id: Any) -> ProjectQualityModel | None:
         project_groups_detect(project=project)  # the account and timing signals only
         return None
     started = time.perf_counter()
-    classes = tuple(c for c in PAIRWISE_CLASSES if c in project.label_schema.get("choices", PAIRWISE_CLASSES))
+    classes = pairwise_classes(project.label_schema)
     class_of = {c: k for k, c in enumerate(classes)}
     votes = fit_votes(project_id=project_id, classes=classes)
     if not len(votes["item"]):

@@ -25,7 +25,7 @@ from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
 from annotate.models import AnnotatorQuality, Label, Project, ProjectSuspension
-from annotate.quality.aggregation import PAIRWISE_CLASSES
+from annotate.quality.aggregation import pairwise_classes
 from annotate.quality.cusum import GOLD, GRID, SCALE, Design, State, design_of
 from annotate.quality.live import quality_changed_on_commit
 from annotate.quality.stats import beta_interval
@@ -264,8 +264,7 @@ def _rows_write(rows: list[AnnotatorQuality]) -> None:
 def project_design(project: Project) -> Design:
     """The suspension test of a project: good gold accuracy its ``gold_threshold``, silver
     evidence among the choices its pairwise labels offer."""
-    choices = (project.label_schema or {}).get("choices", PAIRWISE_CLASSES)
-    return design_of(p0=project.gold_threshold, choices=sum(1 for c in PAIRWISE_CLASSES if c in choices))
+    return design_of(p0=project.gold_threshold, choices=len(pairwise_classes(project.label_schema)))
 
 
 def suspension_state(row: AnnotatorQuality) -> State:
