@@ -341,6 +341,8 @@ QUALITY_COLLUSION_MIN_SHARED = int(os.environ.get("QUALITY_COLLUSION_MIN_SHARED"
 # many of the project's latest submits the timing signal reads; a device or credential file
 # shared by more accounts than this is a shared network, not a person.
 QUALITY_GROUP_ALPHA = float(os.environ.get("QUALITY_GROUP_ALPHA", "0.01"))
+# The largest group the group agreement signal scores (alpha is shared among the sizes 3 .. this).
+QUALITY_GROUP_MAX_SIZE = int(os.environ.get("QUALITY_GROUP_MAX_SIZE", "12"))
 QUALITY_GROUP_TIMING_WINDOW_SECONDS = float(os.environ.get("QUALITY_GROUP_TIMING_WINDOW_SECONDS", "30"))
 QUALITY_GROUP_TIMING_MIN_CLOSE = int(os.environ.get("QUALITY_GROUP_TIMING_MIN_CLOSE", "5"))
 QUALITY_GROUP_TIMING_MAX_LABELS = int(os.environ.get("QUALITY_GROUP_TIMING_MAX_LABELS", "50000"))

@@ -347,3 +347,185 @@ def timing_evidence(
         if close >= min_close
     ]
     return sorted(out, key=lambda t: t.p_value)
+
+
+# --------------------------------------------------------------------------------------------
+# Agreement of a whole group
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupEvidence:
+    """The agreement evidence of a whole group (:class:`GroupScorer`): ``members``, the ``items``
+    where two or more of them answered, ``agreed`` (all of them alike), ``log_e`` (nats) and the
+    ``threshold`` for a group of its size."""
+
+    members: tuple[Hashable, ...]
+    items: int
+    agreed: int
+    log_e: float
+    threshold: float
+
+    @property
+    def flagged(self) -> bool:
+        return self.log_e >= self.threshold
+
+
+def group_threshold(n_workers: int, size: int, *, alpha: float, max_size: int) -> float:
+    """The log e-value a group of ``size`` among ``n_workers`` must reach: Bonferroni over every
+    group of that size, ``C(n_workers, size)``, with ``alpha`` shared evenly among the sizes
+    3 .. ``max_size``. Under H0 the chance that any independent group is flagged is at most
+    ``alpha`` however the candidates were found."""
+    n, s = max(n_workers, size), size
+    log_groups = math.lgamma(n + 1) - math.lgamma(s + 1) - math.lgamma(n - s + 1)
+    return log_groups + math.log(max(max_size - 2, 1) / alpha)
+
+
+class GroupScorer:
+    """The agreement e-value of any group of workers over one set of labels (see
+    :meth:`log_e`); the work per group is its members' labels."""
+
+    def __init__(
+        self,
+        item_idx: np.ndarray,
+        worker_idx: np.ndarray,
+        class_idx: np.ndarray,
+        *,
+        confusion: np.ndarray,
+        priors: np.ndarray,
+        gold: np.ndarray | None = None,
+        rho_grid: Sequence[float] = RHO_GRID,
+    ) -> None:
+        self.item = np.asarray(item_idx, dtype=np.int64)
+        self.worker = np.asarray(worker_idx, dtype=np.int64)
+        self.klass = np.asarray(class_idx, dtype=np.int64)
+        self.confusion = confusion
+        self.rho = np.asarray(rho_grid, dtype=np.float64)
+        n_items = int(self.item.max()) + 1 if len(self.item) else 0
+        k = confusion.shape[1]
+        self.contrib = np.log(np.clip(confusion, 1e-6, 1.0))[self.worker, :, self.klass]
+        self.log_item = np.log(np.maximum(priors, 1e-300))[None, :] + np.zeros((n_items, k))
+        np.add.at(self.log_item, self.item, self.contrib)
+        self.gold = None if gold is None else np.asarray(gold, dtype=np.int64)
+        order = np.argsort(self.worker, kind="stable")
+        bounds = np.searchsorted(self.worker[order], np.arange(confusion.shape[0] + 1))
+        self.labels_of = [order[bounds[w] : bounds[w + 1]] for w in range(confusion.shape[0])]
+
+    def log_e(self, members: Sequence[int]) -> tuple[float, int, int]:
+        """The group's log e-value (nats), the items where two or more members answered, and
+        those where all of them gave one answer. Per such item the truth is estimated from
+        everyone outside the group on it (``pi``); under H0 the members answer independently
+        given the truth, each with their fitted confusion; under H1, with probability ``rho``
+        all of them give one shared answer drawn from their mean confusion. The ratio of one
+        item, ``(1 - rho) + rho * [all equal x] * sum_t pi(t) Cbar[t, x] /
+        sum_t pi(t) prod_j C_j[t, x]``, has expectation 1 under H0; the product over the
+        items is an e-value, mixed over the grid of ``rho``. For two members it is
+        :func:`agreement_evidence`'s."""
+        idx = np.concatenate([self.labels_of[int(m)] for m in members]) if len(members) else np.array([], int)
+        if len(idx) < 2:
+            return 0.0, 0, 0
+        items = self.item[idx]
+        uniq, pos, counts = np.unique(items, return_inverse=True, return_counts=True)
+        keep = counts[pos] >= 2
+        if not keep.any():
+            return 0.0, 0, 0
+        idx, items = idx[keep], items[keep]
+        uniq, pos = np.unique(items, return_inverse=True)
+        n, k = len(uniq), self.log_item.shape[1]
+        log_joint = np.zeros((n, k))  # sum_j log C_j[t, x_j]
+        np.add.at(log_joint, pos, self.contrib[idx])
+        log_pi = self.log_item[uniq] - log_joint
+        log_pi -= _logsumexp(log_pi, axis=1)[:, None]
+        pi = np.exp(log_pi)
+        if self.gold is not None:
+            truth = self.gold[uniq]
+            known = truth >= 0
+            pi[known] = 0.0
+            pi[known, truth[known]] = 1.0
+        x = self.klass[idx]
+        mean_c = np.zeros((n, k))
+        np.add.at(mean_c, pos, self.confusion[self.worker[idx], :, x])
+        mean_c /= np.bincount(pos, minlength=n)[:, None]
+        lo = np.full(n, k, dtype=np.int64)
+        hi = np.full(n, -1, dtype=np.int64)
+        np.minimum.at(lo, pos, x)
+        np.maximum.at(hi, pos, x)
+        agree = lo == hi
+        p0 = np.maximum((pi * np.exp(log_joint)).sum(axis=1), 1e-300)
+        ratio = np.where(agree, (pi * mean_c).sum(axis=1) / p0, 0.0)
+        per_rho = np.log((1.0 - self.rho)[:, None] + self.rho[:, None] * ratio[None, :]).sum(axis=1)
+        log_e = float(_logsumexp(per_rho[None, :], axis=1)[0] - math.log(len(self.rho)))
+        return log_e, n, int(agree.sum())
+
+
+def agreement_groups(
+    scorer: GroupScorer,
+    pairs: Sequence[PairEvidence],
+    *,
+    n_workers: int,
+    alpha: float = 0.01,
+    max_size: int = 12,
+    seeds: int = 30,
+    min_seed_log_e: float = 1.0,
+    candidates: int = 12,
+) -> list[GroupEvidence]:
+    """Groups of three or more whose agreement e-value (:meth:`GroupScorer.log_e`) reaches
+    :func:`group_threshold`. The pairs' evidence (workers as indices) guides the search: from
+    each of the ``seeds`` most evident pairs, the group grows by the partner (among the
+    ``candidates`` with the most pair evidence with its members) that most raises its margin
+    over the threshold, while one does, then drops any member whose leaving raises it. The
+    threshold counts every group of the size, so the search may be greedy: it decides which
+    groups are scored, not how they are judged. Returns the flagged groups, most evident first."""
+    partners: dict[int, dict[int, float]] = defaultdict(dict)
+    for p in pairs:
+        if p.log_e > 0:
+            partners[int(p.worker_a)][int(p.worker_b)] = p.log_e
+            partners[int(p.worker_b)][int(p.worker_a)] = p.log_e
+    starts = [p for p in pairs if p.log_e >= min_seed_log_e][:seeds]
+
+    def margin(group: frozenset[int]) -> tuple[float, float]:
+        log_e = scorer.log_e(sorted(group))[0]
+        return log_e - group_threshold(n_workers, len(group), alpha=alpha, max_size=max_size), log_e
+
+    found: dict[frozenset[int], float] = {}
+    for seed in starts:
+        group = frozenset((int(seed.worker_a), int(seed.worker_b)))
+        if any(group <= g for g in found):
+            continue
+        best = -math.inf
+        while len(group) < max_size:
+            near: dict[int, float] = defaultdict(float)
+            for m in group:
+                for w, e in partners[m].items():
+                    if w not in group:
+                        near[w] += e
+            tried = sorted(near, key=lambda w: -near[w])[:candidates]
+            scored = [(margin(group | {w})[0], w) for w in tried]
+            if not scored:
+                break
+            top, w = max(scored)
+            if top <= best:
+                break
+            group, best = group | {w}, top
+        while len(group) > 3:
+            top, m = max((margin(group - {m})[0], m) for m in group)
+            if top <= best:
+                break
+            group, best = group - {m}, top
+        if len(group) >= 3 and best >= 0:
+            found[group] = best
+    out = []
+    for group in sorted(found, key=lambda g: -found[g]):
+        if any(group < other for other in found):
+            continue
+        log_e, items, agreed = scorer.log_e(sorted(group))
+        out.append(
+            GroupEvidence(
+                tuple(sorted(group)),
+                items,
+                agreed,
+                log_e,
+                group_threshold(n_workers, len(group), alpha=alpha, max_size=max_size),
+            )
+        )
+    return out

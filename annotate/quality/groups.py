@@ -8,6 +8,11 @@ threshold:
 - ``agreement``: the agreement e-value of :func:`~annotate.quality.group_signals.agreement_evidence`
   (their agreement against what their fitted confusions and everyone else's answers imply)
   reaches ``log(pairs / QUALITY_GROUP_ALPHA)``;
+- ``group_agreement``: three or more accounts whose agreement *as a group* reaches its threshold
+  (:func:`~annotate.quality.group_signals.agreement_groups`: the group's e-value against
+  Bonferroni over every group of its size, up to ``QUALITY_GROUP_MAX_SIZE``), which joins
+  every pair of them. A ring whose pairs each share a few items gathers its evidence over all
+  of them;
 - ``timing``: their submits fall within ``QUALITY_GROUP_TIMING_WINDOW_SECONDS`` of each other
   more often than with their timelines shifted by a few minutes, Poisson p below
   ``QUALITY_GROUP_ALPHA / pairs`` (:func:`~annotate.quality.group_signals.timing_evidence`,
@@ -41,8 +46,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from itertools import combinations
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
@@ -50,7 +57,7 @@ from django.utils import timezone
 
 from annotate.models import AnnotatorGroup, AnnotatorGroupMember, Item, Label, Project
 from annotate.quality.consensus_model import collusion_groups
-from annotate.quality.group_signals import agreement_evidence, timing_evidence
+from annotate.quality.group_signals import GroupScorer, agreement_evidence, agreement_groups, timing_evidence
 from annotate.signals import group_cleared
 from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit, user_group
 from rlhf_platform.accounts.roles import Action, action_require
@@ -59,7 +66,7 @@ from rlhf_platform.core.exceptions import ApplicationError
 from rlhf_platform.core.four_eyes import FourEyesRule, four_eyes_refuse, same_person
 from rlhf_platform.experts.models import Credential, ExpertProfile
 
-SIGNALS = ("agreement", "timing", "credential", "fingerprint")
+SIGNALS = ("agreement", "group_agreement", "timing", "credential", "fingerprint")
 DECISIONS = ("confirm", "clear")
 SUSPENSION_REASON = "group"
 #: A confirmed group excludes every label of its members in the project.
@@ -223,21 +230,24 @@ def _agreement_edges(edges: Edges, agreement: dict[str, Any] | None) -> None:
     if not agreement:
         return
     coded = agreement["coded"][-settings.QUALITY_COLLUSION_MAX_LABELS :]
-    for p in agreement_evidence(
+    workers = [str(w) for w in agreement["workers"]]
+    confusion = np.asarray(agreement["confusion"])
+    pairs = agreement_evidence(
         coded[:, 0],
         coded[:, 1],
         coded[:, 2],
-        confusion=agreement["confusion"],
+        confusion=confusion,
         priors=agreement["priors"],
-        workers=[str(w) for w in agreement["workers"]],
+        workers=list(range(len(workers))),
         gold=agreement.get("gold"),
         alpha=settings.QUALITY_GROUP_ALPHA,
-    ):
+    )
+    for p in pairs:
         if p.flagged:
             _add(
                 edges,
-                p.worker_a,
-                p.worker_b,
+                workers[p.worker_a],
+                workers[p.worker_b],
                 "agreement",
                 {
                     "log_e": round(p.log_e, 3),
@@ -247,6 +257,30 @@ def _agreement_edges(edges: Edges, agreement: dict[str, Any] | None) -> None:
                     "surprising": p.surprising,
                 },
             )
+    scorer = GroupScorer(
+        coded[:, 0],
+        coded[:, 1],
+        coded[:, 2],
+        confusion=confusion,
+        priors=agreement["priors"],
+        gold=agreement.get("gold"),
+    )
+    for group in agreement_groups(
+        scorer,
+        pairs,
+        n_workers=len(np.unique(coded[:, 1])),
+        alpha=settings.QUALITY_GROUP_ALPHA,
+        max_size=settings.QUALITY_GROUP_MAX_SIZE,
+    ):
+        evidence = {
+            "members": len(group.members),
+            "items": group.items,
+            "agreed": group.agreed,
+            "log_e": round(group.log_e, 3),
+            "threshold": round(group.threshold, 3),
+        }
+        for a, b in combinations(group.members, 2):
+            _add(edges, workers[a], workers[b], "group_agreement", evidence)
 
 
 def project_group_edges(*, project: Project, agreement: dict[str, Any] | None = None) -> Edges:
@@ -277,6 +311,7 @@ def _thresholds() -> dict[str, Any]:
         "timing_window_seconds": settings.QUALITY_GROUP_TIMING_WINDOW_SECONDS,
         "timing_min_close": settings.QUALITY_GROUP_TIMING_MIN_CLOSE,
         "device_max_accounts": settings.QUALITY_GROUP_DEVICE_MAX_ACCOUNTS,
+        "group_max_size": settings.QUALITY_GROUP_MAX_SIZE,
     }
 
 

@@ -26,6 +26,7 @@ DECISION_LABELS = {
 }
 SIGNAL_LABELS = {
     "agreement": "agreement beyond their accuracies",
+    "group_agreement": "agreement as a group beyond their accuracies",
     "timing": "submits close in time",
     "credential": "same credential file",
     "fingerprint": "same log-in device",
@@ -63,6 +64,12 @@ def _edges(group: AnnotatorGroup) -> list[dict]:
                     f"{ev['agreed']} of {ev['shared_items']} shared items agreed, "
                     f"{ev['surprising']} surprising; e-value {ev['log_e']:.1f} nats "
                     f"(threshold {ev['threshold']:.1f})"
+                )
+            elif signal == "group_agreement":
+                text = (
+                    f"the {ev['members']} accounts all agreed on {ev['agreed']} of the {ev['items']} items "
+                    f"two or more of them answered; group e-value {ev['log_e']:.1f} nats "
+                    f"(threshold {ev['threshold']:.1f} for a group of {ev['members']})"
                 )
             elif signal == "timing":
                 text = (

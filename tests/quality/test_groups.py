@@ -13,7 +13,6 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from annotate.models import AnnotatorGroup, AnnotatorGroupMember, Label, ProjectSuspension
-from annotate.quality.aggregation import dawid_skene_fit_arrays
 from annotate.quality.group_signals import agreement_evidence, timing_evidence
 from annotate.quality.groups import (
     group_decide,
@@ -35,37 +34,13 @@ from tests.factories import (
     ProjectFactory,
     StaffFactory,
 )
-
-K = 4
-
+from tests.quality.crowd import coded_crowd, crowd_fit
 
 # --- The agreement signal -----------------------------------------------------------------
 
 
-def _crowd(seed: int, *, items: int, ring: int = 0, experts: int = 10, others: int = 30, per: int = 3):
-    """Coded labels of a crowd: experts (85-95% right), non-experts (65-75%), and a ring whose
-    members give one item-dependent answer right 30% of the time. Returns (coded, ring ids)."""
-    rng = np.random.default_rng(seed)
-    acc = np.r_[rng.uniform(0.85, 0.95, experts), rng.uniform(0.65, 0.75, others), np.full(ring, 0.3)]
-    n = len(acc)
-    ring_ids = set(range(experts + others, n))
-    truth = rng.choice(K, items, p=[0.45, 0.45, 0.07, 0.03])
-    shared = np.where(rng.random(items) < 0.3, truth, (truth + rng.integers(1, K, items)) % K)
-    rows = []
-    for i in range(items):
-        for w in rng.choice(n, per, replace=False):
-            if w in ring_ids:
-                x = shared[i]
-            else:
-                x = truth[i] if rng.random() < acc[w] else (truth[i] + rng.integers(1, K)) % K
-            rows.append((i, int(w), int(x)))
-    return np.array(rows), ring_ids, n
-
-
 def _evidence(coded, n_workers, **kw):
-    fit = dawid_skene_fit_arrays(
-        coded[:, 0], coded[:, 1], coded[:, 2], int(coded[:, 0].max()) + 1, n_workers, K, smoothing=0.01
-    )
+    fit = crowd_fit(coded, n_workers)
     return agreement_evidence(
         coded[:, 0],
         coded[:, 1],
@@ -78,7 +53,7 @@ def _evidence(coded, n_workers, **kw):
 
 
 def test_a_copy_ring_sharing_enough_items_is_flagged_and_no_honest_pair_is():
-    coded, ring, n = _crowd(3, items=1500, ring=4, experts=4, others=12)
+    coded, ring, n = coded_crowd(3, items=1500, ring=4, experts=4, others=12)
     flagged = [p for p in _evidence(coded, n) if p.flagged]
     assert flagged, "the ring shares about 25 items a pair: it must be caught"
     assert all({p.worker_a, p.worker_b} <= ring for p in flagged)
@@ -86,7 +61,7 @@ def test_a_copy_ring_sharing_enough_items_is_flagged_and_no_honest_pair_is():
 
 def test_two_accurate_experts_agreeing_on_everything_they_share_are_not_flagged():
     """Many shared items, almost all agreed: their accuracies explain it."""
-    coded, _, n = _crowd(4, items=2000, experts=2, others=4)
+    coded, _, n = coded_crowd(4, items=2000, experts=2, others=4)
     evidence = {(p.worker_a, p.worker_b): p for p in _evidence(coded, n, min_log_e=-np.inf)}
     experts = evidence[(0, 1)]
     assert experts.shared > 300 and experts.agreed / experts.shared > 0.75
@@ -94,7 +69,7 @@ def test_two_accurate_experts_agreeing_on_everything_they_share_are_not_flagged(
 
 
 def test_the_threshold_grows_with_the_pairs_tested():
-    coded, _, n = _crowd(5, items=300)
+    coded, _, n = coded_crowd(5, items=300)
     pairs = _evidence(coded, n, min_log_e=-np.inf)
     assert pairs[0].threshold == pytest.approx(np.log(len(pairs) / 0.01))
 
