@@ -59,12 +59,19 @@ def claim_plan(
 ) -> Plan[Assignment | str | None]:
     """Draw gold at the project's rate and run the claim statement: the new assignment, ``HELD``
     (the expert holds a lease there) or None (nothing claimed, or ``guard`` returned no row).
-    ``senior``: the expert may take reserved slots (:func:`~annotate.queue.eligibility.is_senior`)."""
+    ``senior``: the expert may take reserved slots (:func:`~annotate.queue.eligibility.is_senior`).
+
+    The first statement passes over items the quality drain holds; only when it finds nothing
+    does the second wait for them. A claim thus never queues behind a drain while other work is
+    open, and the last open item of a project is still served (after the drain's commit), not
+    answered "retry"."""
     params = {
         **claim_params(project=project, expert_id=expert_id, gold=draws.gold_drawn(project), senior=senior),
         **(guard_params or {}),
     }
-    row = yield Statement(claim_sql(guard), params)
+    row = yield Statement(claim_sql(guard, skip_held_items=True), params)
+    if row is None:
+        row = yield Statement(claim_sql(guard), params)
     if row is None:
         return None
     if row[0] is not None:

@@ -71,6 +71,12 @@ def plan_run(plan: Plan[T]) -> T:
 # path (annotate.queue.fast_path) re-checks there what must hold at this very instant (its
 # session, the expert, the project, the gates' recheck_sql); Django's path has checked already
 # and passes ``SELECT 1``.
+#
+# With ``skip_held_items`` the slot's item is skipped too while another transaction holds it
+# FOR UPDATE (the quality drain, taking the item's labels): the key-share lock taken here is the
+# one the assignment's foreign key needs anyway, so the claim does not wait at that check until
+# the drain commits. Other claims and submits take compatible locks and are not skipped. The
+# item just labelled heads the queue (its next slot), so that is where claims met the drain.
 _CLAIM_SQL = """
 WITH guard AS ({guard}
 ), held AS (
@@ -101,7 +107,7 @@ WITH guard AS ({guard}
         gold_retired_at = CASE WHEN i.gold_exposures + 1 >= %(cap)s THEN now() END
     FROM gold WHERE i.id = gold.id
 ), picked AS (
-    SELECT s.id, s.item_id, s.idx FROM annotate_slot s
+    SELECT s.id, s.item_id, s.idx FROM annotate_slot s{item_join}
     WHERE s.project_id = %(project)s AND s.state = 'open'
       AND (%(senior)s OR s.reserved_until IS NULL OR s.reserved_until <= now())
       AND EXISTS (SELECT 1 FROM guard) AND NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM gold)
@@ -110,7 +116,7 @@ WITH guard AS ({guard}
       )
     ORDER BY s.idx DESC, s.priority DESC, s.item_id
     LIMIT 1
-    FOR UPDATE SKIP LOCKED
+    {slot_lock}
 ), leased AS (
     UPDATE annotate_slot s SET state = 'leased' FROM picked WHERE s.id = picked.id
     RETURNING s.id, s.item_id, s.idx
@@ -140,9 +146,16 @@ SELECT held.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM 
 """
 
 
-def claim_sql(guard: str = "SELECT 1") -> str:
-    """The claim statement with ``guard`` (see above)."""
-    return _CLAIM_SQL.format(guard=guard)
+def claim_sql(guard: str = "SELECT 1", *, skip_held_items: bool = False) -> str:
+    """The claim statement with ``guard``; with ``skip_held_items`` it passes over an item
+    another transaction holds FOR UPDATE instead of waiting for it (see above)."""
+    if skip_held_items:
+        return _CLAIM_SQL.format(
+            guard=guard,
+            item_join=" JOIN annotate_item si ON si.id = s.item_id",
+            slot_lock="FOR UPDATE OF s SKIP LOCKED FOR KEY SHARE OF si SKIP LOCKED",
+        )
+    return _CLAIM_SQL.format(guard=guard, item_join="", slot_lock="FOR UPDATE SKIP LOCKED")
 
 
 def claim_params(*, project: Project, expert_id: Any, gold: bool, senior: bool = False) -> dict[str, Any]:
