@@ -457,6 +457,52 @@ class GroupScorer:
         log_e = float(_logsumexp(per_rho[None, :], axis=1)[0] - math.log(len(self.rho)))
         return log_e, n, int(agree.sum())
 
+    def member_log_e(self, member: int, rest: Sequence[int]) -> float:
+        """The e-value (log, nats) that ``member`` answers with ``rest`` rather than on its own:
+        per item where it and some of ``rest`` answered and those of ``rest`` gave one answer
+        ``y``, the ratio ``(1 - rho) + rho * [x = y] / q(y)``, where ``q(y)`` is the chance the
+        member's fitted confusion gives ``y`` given everyone else's labels on the item (the
+        truth's posterior without the member's label). Agreeing on the answer everyone expects
+        is worth little (``q`` near 1); agreeing on one only the group gave is worth a lot. Its
+        expectation is 1 when the member answers independently given the truth, whoever
+        ``rest`` is."""
+        mine = self.labels_of[int(member)]
+        others = np.concatenate([self.labels_of[int(m)] for m in rest]) if len(rest) else np.array([], int)
+        if not len(mine) or not len(others):
+            return 0.0
+        items_o = self.item[others]
+        shared, at_mine, _ = np.intersect1d(self.item[mine], items_o, return_indices=True)
+        if not len(shared):
+            return 0.0
+        # the rest's answer on each shared item, when they gave one
+        uniq, pos = np.unique(items_o, return_inverse=True)
+        k = self.log_item.shape[1]
+        lo = np.full(len(uniq), k, dtype=np.int64)
+        hi = np.full(len(uniq), -1, dtype=np.int64)
+        np.minimum.at(lo, pos, self.klass[others])
+        np.maximum.at(hi, pos, self.klass[others])
+        where = np.searchsorted(uniq, shared)
+        one_answer = lo[where] == hi[where]
+        labels = mine[at_mine][one_answer]
+        y = lo[where][one_answer]
+        if not len(labels):
+            return 0.0
+        log_pi = self.log_item[self.item[labels]] - self.contrib[labels]
+        log_pi -= _logsumexp(log_pi, axis=1)[:, None]
+        q = (np.exp(log_pi) * self.confusion[int(member)][:, y].T).sum(axis=1)
+        ratio = np.where(self.klass[labels] == y, 1.0 / np.maximum(q, 1e-12), 0.0)
+        per_rho = np.log((1.0 - self.rho)[:, None] + self.rho[:, None] * ratio[None, :]).sum(axis=1)
+        return float(_logsumexp(per_rho[None, :], axis=1)[0] - math.log(len(self.rho)))
+
+
+def members_answering_together(
+    scorer: GroupScorer, group: frozenset[int], *, n_workers: int, alpha: float
+) -> frozenset[int]:
+    """The members of ``group`` whose own answers go with the rest's beyond ``log(n / alpha)``
+    (each against all the others, once)."""
+    floor = math.log(max(n_workers, 1) / alpha)
+    return frozenset(m for m in group if scorer.member_log_e(m, sorted(group - {m})) >= floor)
+
 
 def agreement_groups(
     scorer: GroupScorer,
@@ -512,6 +558,9 @@ def agreement_groups(
             if top <= best:
                 break
             group, best = group - {m}, top
+        if len(group) >= 3 and best >= 0:
+            group = members_answering_together(scorer, group, n_workers=n_workers, alpha=alpha)
+            best = margin(group)[0] if len(group) >= 3 else -math.inf
         if len(group) >= 3 and best >= 0:
             found[group] = best
     out = []

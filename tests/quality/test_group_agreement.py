@@ -5,12 +5,19 @@ counts every group of its size; and a flagged group is persisted with its eviden
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from annotate.models import AnnotatorGroup
-from annotate.quality.group_signals import GroupScorer, agreement_evidence, agreement_groups, group_threshold
+from annotate.quality.group_signals import (
+    GroupScorer,
+    agreement_evidence,
+    agreement_groups,
+    group_threshold,
+    members_answering_together,
+)
 from annotate.quality.groups import project_groups_detect
 from annotate.quality.views_groups import _edges
 from tests.factories import BatchFactory, CredentialFactory, ItemFactory, LabelFactory, ProjectFactory
@@ -94,3 +101,25 @@ def test_a_flagged_group_is_persisted_with_its_evidence_for_staff():
     (text,) = {s["text"] for edge in _edges(group) for s in edge["signals"]}
     assert text.startswith("the 4 accounts all agreed on ")
     assert "for a group of 4" in text
+
+
+def test_an_honest_account_beside_a_farm_is_screened_out_of_its_group():
+    """A flagged group says that some of its members answer together: an honest account that
+    agreed with a farm on the answers everyone expected does not stay in it."""
+    coded, farm, n = coded_crowd(7, items=1500, ring=8)
+    _, scorer = _signals(coded, n)
+    agreements = Counter()
+    by_item = {}
+    for item, worker, answer in coded.tolist():
+        by_item.setdefault(item, []).append((worker, answer))
+    for labels in by_item.values():
+        farm_answers = {a for w, a in labels if w in farm}
+        for w, a in labels:
+            if w not in farm and farm_answers == {a}:
+                agreements[w] += 1
+    honest, agreed = agreements.most_common(1)[0]
+    assert agreed >= 5
+    floor = math.log(n / 0.01)
+    assert scorer.member_log_e(honest, sorted(farm)) < floor
+    assert min(scorer.member_log_e(m, sorted(farm - {m})) for m in farm) >= floor
+    assert members_answering_together(scorer, frozenset(farm | {honest}), n_workers=n, alpha=0.01) == farm
