@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from annotate.quality.aggregation import dawid_skene_fit_arrays
+from annotate.quality.group_signals import GroupScorer, PairEvidence, agreement_evidence
 
 K = 4
 
@@ -34,3 +35,15 @@ def crowd_fit(coded: np.ndarray, n_workers: int):
     return dawid_skene_fit_arrays(
         coded[:, 0], coded[:, 1], coded[:, 2], int(coded[:, 0].max()) + 1, n_workers, K, smoothing=0.01
     )
+
+
+def crowd_signals(coded: np.ndarray, n_workers: int, **kw) -> tuple[list[PairEvidence], GroupScorer]:
+    """The pairs' agreement evidence (``kw`` to :func:`agreement_evidence`) and a group scorer,
+    with the confusions of :func:`crowd_fit`."""
+    fit = crowd_fit(coded, n_workers)
+    confusion = np.asarray(fit.confusion)
+    item, worker, answer = coded[:, 0], coded[:, 1], coded[:, 2]
+    pairs = agreement_evidence(
+        item, worker, answer, confusion=confusion, priors=fit.priors, workers=list(range(n_workers)), **kw
+    )
+    return pairs, GroupScorer(item, worker, answer, confusion=confusion, priors=fit.priors)

@@ -12,8 +12,6 @@ import pytest
 
 from annotate.models import AnnotatorGroup
 from annotate.quality.group_signals import (
-    GroupScorer,
-    agreement_evidence,
     agreement_groups,
     group_threshold,
     members_answering_together,
@@ -21,28 +19,12 @@ from annotate.quality.group_signals import (
 from annotate.quality.groups import project_groups_detect
 from annotate.quality.views_groups import _edges
 from tests.factories import BatchFactory, CredentialFactory, ItemFactory, LabelFactory, ProjectFactory
-from tests.quality.crowd import coded_crowd, crowd_fit
-
-
-def _signals(coded, n, **kw):
-    fit = crowd_fit(coded, n)
-    confusion = np.asarray(fit.confusion)
-    pairs = agreement_evidence(
-        coded[:, 0],
-        coded[:, 1],
-        coded[:, 2],
-        confusion=confusion,
-        priors=fit.priors,
-        workers=list(range(n)),
-        **kw,
-    )
-    scorer = GroupScorer(coded[:, 0], coded[:, 1], coded[:, 2], confusion=confusion, priors=fit.priors)
-    return pairs, scorer
+from tests.quality.crowd import coded_crowd, crowd_fit, crowd_signals
 
 
 def test_the_score_of_two_members_is_the_pair_signal():
     coded, ring, n = coded_crowd(1, items=400, ring=3, experts=4, others=10)
-    pairs, scorer = _signals(coded, n, min_log_e=-np.inf)
+    pairs, scorer = crowd_signals(coded, n, min_log_e=-np.inf)
     every = {(p.worker_a, p.worker_b): p.log_e for p in pairs}
     assert len(every) > 20
     for (a, b), log_e in list(every.items())[:20]:
@@ -52,7 +34,7 @@ def test_the_score_of_two_members_is_the_pair_signal():
 def test_a_ring_no_pair_of_which_is_flagged_is_flagged_as_a_group_of_exactly_its_members():
     """About 5 shared items a pair: each pair is short of the pair threshold, the group is not."""
     coded, ring, n = coded_crowd(7, items=1500, ring=4)
-    pairs, scorer = _signals(coded, n)
+    pairs, scorer = crowd_signals(coded, n)
     assert not [p for p in pairs if p.flagged and {p.worker_a, p.worker_b} <= ring]
     groups = agreement_groups(scorer, pairs, n_workers=n)
     assert [set(g.members) for g in groups] == [ring]
@@ -64,7 +46,7 @@ def test_a_ring_no_pair_of_which_is_flagged_is_flagged_as_a_group_of_exactly_its
 @pytest.mark.parametrize("seed", range(6))
 def test_an_honest_crowd_forms_no_group(seed):
     coded, _, n = coded_crowd(100 + seed, items=1500)
-    pairs, scorer = _signals(coded, n)
+    pairs, scorer = crowd_signals(coded, n)
     assert agreement_groups(scorer, pairs, n_workers=n, min_seed_log_e=0.0) == []
 
 
@@ -107,7 +89,7 @@ def test_an_honest_account_beside_a_farm_is_screened_out_of_its_group():
     """A flagged group says that some of its members answer together: an honest account that
     agreed with a farm on the answers everyone expected does not stay in it."""
     coded, farm, n = coded_crowd(7, items=1500, ring=8)
-    _, scorer = _signals(coded, n)
+    _, scorer = crowd_signals(coded, n)
     agreements = Counter()
     by_item = {}
     for item, worker, answer in coded.tolist():

@@ -13,7 +13,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from annotate.models import AnnotatorGroup, AnnotatorGroupMember, Label, ProjectSuspension
-from annotate.quality.group_signals import agreement_evidence, timing_evidence
+from annotate.quality.group_signals import timing_evidence
 from annotate.quality.groups import (
     group_decide,
     group_held_expert_ids,
@@ -34,22 +34,13 @@ from tests.factories import (
     ProjectFactory,
     StaffFactory,
 )
-from tests.quality.crowd import coded_crowd, crowd_fit
+from tests.quality.crowd import coded_crowd, crowd_signals
 
 # --- The agreement signal -----------------------------------------------------------------
 
 
 def _evidence(coded, n_workers, **kw):
-    fit = crowd_fit(coded, n_workers)
-    return agreement_evidence(
-        coded[:, 0],
-        coded[:, 1],
-        coded[:, 2],
-        confusion=np.asarray(fit.confusion),
-        priors=fit.priors,
-        workers=list(range(n_workers)),
-        **kw,
-    )
+    return crowd_signals(coded, n_workers, **kw)[0]
 
 
 def test_a_copy_ring_sharing_enough_items_is_flagged_and_no_honest_pair_is():

@@ -111,13 +111,10 @@ def test_an_item_becoming_final_grades_its_labels_against_the_consensus_without_
     assert (first_row.suspend_events, first_row.suspend_statistic) == (1, 0)  # a half-sure pass
 
 
-def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_against_it(settings):
-    """A disagreeing label brings more labels (the item escalates), so the consensus without it
-    is surer than without an agreeing one: scored against those, disagreeing labels would be
-    graded far more often than agreeing ones, and honest annotators would look worse than they
-    are. A label is scored only against labels given before it or in the item's first slots."""
-    # every annotator here is trusted, so their dissent would hold the item open (tested in
-    # test_trusted_dissent.py); this test needs it final
+def _escalating_item(settings):
+    """A project whose unsure items get more labels, four annotators with a good gold record and
+    a stored model, and an item. Every annotator here is trusted, so their dissent would hold the
+    item open (tested in test_trusted_dissent.py): these tests need it final."""
     settings.QUALITY_DISSENT_ACCURACY = 1.01
     project = ProjectFactory(
         gold_threshold=0.55, gold_min_seen=2, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
@@ -126,7 +123,15 @@ def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_again
     for expert in experts:
         _record(project, expert, passed=2)
     stored_model(project)
-    item = ItemFactory(batch=BatchFactory(project=project))
+    return project, experts, ItemFactory(batch=BatchFactory(project=project))
+
+
+def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_against_it(settings):
+    """A disagreeing label brings more labels (the item escalates), so the consensus without it
+    is surer than without an agreeing one: scored against those, disagreeing labels would be
+    graded far more often than agreeing ones, and honest annotators would look worse than they
+    are. A label is scored only against labels given before it or in the item's first slots."""
+    project, experts, item = _escalating_item(settings)
     answers = ("A", "B", "tie", "A")
     labels = [
         label_next(expert, project, choice=choice, strength=2)
@@ -158,15 +163,7 @@ def test_labels_are_graded_when_their_item_first_gets_more_labels_not_only_when_
     final, its disagreeing labels would count late (or never) and its agreeing ones at once. A
     label is graded at the first decision on its item after it, with the grade a later one would
     give (the labels it is set against are all there)."""
-    settings.QUALITY_DISSENT_ACCURACY = 1.01
-    project = ProjectFactory(
-        gold_threshold=0.55, gold_min_seen=2, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
-    )
-    experts = [expert_for(project) for _ in range(4)]
-    for expert in experts:
-        _record(project, expert, passed=2)
-    stored_model(project)
-    item = ItemFactory(batch=BatchFactory(project=project))
+    project, experts, item = _escalating_item(settings)
     first = [
         label_next(expert, project, choice=choice, strength=2)
         for expert, choice in zip(experts[:3], ("A", "B", "tie"), strict=True)
