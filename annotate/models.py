@@ -428,22 +428,15 @@ class Label(models.Model):
     silver_passed = models.BooleanField(
         null=True,
         blank=True,
-        help_text="Silver evidence for the suspension test: whether this label matched the choice of its "
-        "item's consensus without it, at the item's first decision after the label (more labels, "
-        "adjudication or final; silver_at). None: not silver evidence.",
+        help_text="Silver evidence for the suspension test: when the item became final, whether this label "
+        "matched the choice of the item's consensus without it. None: not silver evidence.",
     )
     silver_support = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         help_text="Silver evidence: the posterior of this label's answer in the item's consensus without it, "
-        "in tenths (0 to 10), at the item's first decision after the label (silver_at); the suspension "
-        "test's step is computed from it. None: not silver evidence.",
-    )
-    silver_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="When the label was graded as silver evidence: the step that first decided its item after "
-        "it (more labels, adjudication or final). The suspension test takes the grade at this time.",
+        "in tenths (0 to 10), when the item became final; the suspension test's step is computed from it. "
+        "None: not silver evidence.",
     )
     loo_choice = models.CharField(
         max_length=16,

@@ -146,11 +146,8 @@ class StepWrites:
                 unique_fields=["item"],
                 update_fields=[f for f in CONSENSUS_FIELDS if f != "item"],
             )
-        graded_at = timezone.now()
         for (passed, support), label_ids in self.silver.items():
-            Label.objects.filter(pk__in=label_ids).update(
-                silver_passed=passed, silver_support=support, silver_at=graded_at
-            )
+            Label.objects.filter(pk__in=label_ids).update(silver_passed=passed, silver_support=support)
         for choice, label_ids in self.loo.items():
             Label.objects.filter(pk__in=label_ids).update(loo_choice=choice)
         self.consensus, self.consensus_gone = [], []

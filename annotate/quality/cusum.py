@@ -4,11 +4,11 @@ Each piece of evidence about an annotator is one of two kinds:
 
 - a **gold** label, right or wrong against the item's answer: good accuracy ``p0``, bad ``p1``;
   it adds ``log(p1 / p0)`` when right and ``log((1 - p1) / (1 - p0))`` when wrong;
-- a **silver** label: an ordinary label, at the first decision on its item after it, set
-  against the item's posterior computed *without* it (leave-one-out) from the item's labels that
-  do not depend on its answer (:mod:`annotate.quality.silver`; a label whose other labels all
-  come from suspected groups is not graded). The posterior of the label's answer, rounded to
-  tenths, is its **support** ``q``. Good: the annotator is right with probability ``silver_p0`` and the
+- a **silver** label: an ordinary label on an item that became final, set against the item's
+  posterior computed *without* it (leave-one-out) from the item's labels that do not depend on
+  its answer (:mod:`annotate.quality.silver`; a label whose other labels all come from suspected
+  groups is not graded). The posterior of the label's answer, rounded to tenths, is
+  its **support** ``q``. Good: the annotator is right with probability ``silver_p0`` and the
   truth is distributed as the posterior, so the answer has probability
   ``q * silver_p0 + (1 - q) * (1 - silver_p0) / (K - 1)`` among ``K`` choices. Bad: a random
   answer, ``1 / K``. The step is the log of their ratio: an answer the others are sure of counts
@@ -213,7 +213,7 @@ class State:
             self.value, self.since = 0, None
             return
         # The excursion starts with this label, or an earlier label joins it: silver evidence
-        # arrives when an item is decided, not in the order the labels were given.
+        # arrives when an item becomes final, not in the order the labels were given.
         self.since = created_at if self.value == 0 or self.since is None else min(self.since, created_at)
         self.value = new
 

@@ -9,7 +9,7 @@ interval (:func:`annotate.quality.stats.beta_interval`), shown to staff and the 
   (:mod:`annotate.quality.cusum`: Page's CUSUM of the log-likelihood ratio of gold and silver
   evidence, good accuracy ``p0`` = the project's ``gold_threshold``, a stated false-suspension
   probability). The test is updated after every piece of evidence (a graded gold; a silver
-  grade when its item is decided), its state kept on the annotator's row: each step is O(1).
+  grade when an item becomes final), its state kept on the annotator's row: each step is O(1).
 
 A reinstatement resets the test and the warning's counts (``*_at_reinstatement``).
 """

@@ -10,8 +10,7 @@ label touches is updated, under the item's row lock:
    (:mod:`annotate.quality.consensus_update`);
 3. the annotator's :class:`~annotate.models.AnnotatorQuality` row is updated by deltas (and the
    rows of the other labellers of an item that became final, for their agreement);
-4. when the step decided an item (final, more labels, adjudication), the silver grades of its
-   labels not graded yet (:mod:`annotate.quality.silver`);
+4. when an item became final, its labels' silver grades (:mod:`annotate.quality.silver`);
 5. the suspension test takes each graded gold and silver grade, in order, and the warn/suspend
    rules follow (:mod:`annotate.quality.reputation`, :mod:`annotate.quality.cusum`).
 
@@ -358,16 +357,13 @@ def _items_update(
         project_id=project.pk,
         expert_ids=(row[EXPERT] for given in inputs.values() for row in given.labels),
     )
-    graded_before = set(
-        Label.objects.filter(item_id__in=list(inputs), silver_at__isnull=False).values_list("pk", flat=True)
-    )
     writes = StepWrites()
     finalisations = Finalisations()
     pool: dict[str, int] = {}
     for item in items:
         given = inputs[item.pk]
         consensus = item_consensus_refresh(item=item, model=model, inputs=given, writes=writes)
-        decision, agreement = item_act(
+        _decision, agreement = item_act(
             item=item,
             project=project,
             consensus=consensus,
@@ -378,19 +374,11 @@ def _items_update(
             writes=writes,
         )
         _add_agreement(deltas, agreement)
-        if agreement or decision.action in (Action.ADD_SLOTS, Action.ADJUDICATE):  # the item decided
+        if agreement:  # the item became final
             graded = silver_grades(
-                item=item,
-                project=project,
-                consensus=consensus,
-                model=model,
-                inputs=given,
-                writes=writes,
-                final=bool(agreement),
-                graded_before=graded_before,
+                item=item, project=project, consensus=consensus, model=model, inputs=given, writes=writes
             )
             silver_evidence_add(deltas, graded)
-        if agreement:  # the item became final
             silver_promote(
                 item=item,
                 project=project,
@@ -711,7 +699,7 @@ def _annotator_row_write(
 def _tests_replay(*, project: Project, expert_id: Any = None) -> dict[Any, State]:
     """Every annotator's suspension test replayed from the stored evidence since their last
     reinstatement, in the order the after-submit step took it: a gold when its step ran
-    (``quality_at``), silver grades when they were taken (``silver_at``). Like the
+    (``quality_at``), silver grades when their item became final (``finalized_at``). Like the
     step, the replay stops at the first crossing, so it suspends whom the step suspended, with
     the same change point (steps of one annotator that ran concurrently may be ordered
     differently by a few milliseconds). With ``expert_id``, that annotator's test only (a
@@ -730,8 +718,8 @@ def _tests_replay(*, project: Project, expert_id: Any = None) -> dict[Any, State
     for expert_id, at, created_at, label_id, passed in golds.iterator(chunk_size=CHUNK):
         events[expert_id].append((at, 0, created_at, str(label_id), GOLD, passed))
     silver = Label.objects.filter(
-        project=project, silver_support__isnull=False, silver_at__isnull=False, **who
-    ).values_list("expert_id", "silver_at", "item_id", "created_at", "id", "silver_support")
+        project=project, silver_support__isnull=False, item__finalized_at__isnull=False, **who
+    ).values_list("expert_id", "item__finalized_at", "item_id", "created_at", "id", "silver_support")
     for expert_id, at, item_id, created_at, label_id, support in silver.iterator(chunk_size=CHUNK):
         events[expert_id].append((at, item_id, created_at, str(label_id), SILVER, support))
     states: dict[Any, State] = {}

@@ -1,16 +1,10 @@
 """Silver evidence for the suspension test: every ordinary label, set against its item's
 consensus without it.
 
-At the first decision the step takes on an item after a label (the item becomes final, gets
-more labels because its consensus is unsure, or goes to adjudication), the label is set against
-the posterior of the item computed *without* it (leave-one-out, with the project's stored model)
-from the labels whose presence does not depend on its answer (:func:`independent_of`: a slot
-opened because labels disagreed would otherwise grade disagreeing labels more often than
-agreeing ones). Those labels are all there at that decision, so a later one would give the same
-grade; grading then and not only when the item becomes final matters because the items a
-spammer disagrees on are the ones that wait for more labels (for a senior annotator, up to the
-project's ``contested_hold_seconds``): grading at final alone would count the labels that
-agreed at once and the ones that disagreed late, or never. The posterior
+When an item becomes final, each of its counted labels is set against the posterior of the item
+computed *without* it (leave-one-out, with the project's stored model) from the labels whose
+presence does not depend on its answer (:func:`independent_of`: a slot opened because labels
+disagreed would otherwise grade disagreeing labels more often than agreeing ones). The posterior
 of the label's own answer, rounded to tenths, is its **support** (``Label.silver_support``); the
 test's step follows from it (:class:`annotate.quality.cusum.SilverSteps`): an answer the others
 are sure of counts for the annotator, one they are sure against counts against, and an item
@@ -18,24 +12,20 @@ they split on says little. The model weighs each annotator by their estimated ac
 suspected group as one vote, so a consensus carried by a copy ring or a Sybil farm is not sure;
 a label whose other labels all come from suspected groups is not graded. ``Label.silver_passed``
 keeps whether the label matched the choice of that consensus (what staff and the expert see).
-The grade and its time (``Label.silver_at``) are stored on the label, so that a recompute
-replays the evidence as it stood when it was taken. Pairwise items only: a ranking item gives no
-silver evidence.
+The grade is stored on the label, so that a recompute replays the evidence as it stood when the
+item became final. Pairwise items only: a ranking item gives no silver evidence.
 
 It also stores, on every label of the item, the item's consensus computed without that label
 from all the others (``Label.loo_choice``): the rewards' right term does not count an agreement
 the label itself carried for an annotator without a good gold record (rewards.policy_information).
 
-Cost: at most two small aggregations per label, once when it is graded and once more (its
-leave-one-out consensus) when the item becomes final.
+Cost: at most two small aggregations per label of the item, once, when the item becomes final.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-
-from django.utils import timezone
 
 from annotate.models import Item, ItemConsensus, Label, Project
 from annotate.quality.aggregation import DawidSkeneModel
@@ -105,14 +95,10 @@ def silver_grades(
     model: DawidSkeneModel | None,
     inputs: ItemInputs | None = None,
     writes: StepWrites | None = None,
-    final: bool = True,
-    graded_before: set[Any] | frozenset[Any] = frozenset(),
 ) -> list[tuple[Any, int, datetime]]:
-    """Grade the counted labels of an item the step just decided (``final``, or given more
-    labels or sent to adjudication), except those in ``graded_before``; store the grades and
-    return ``(expert_id, support, created_at)`` for each label that is silver evidence, in vote
-    order. A final item's labels also keep the consensus without them (``loo_choice``). With
-    ``inputs`` nothing is read; with ``writes`` the grades are stored by its flush."""
+    """Grade the counted labels of an item that just became final, store the grades, and return
+    ``(expert_id, support, created_at)`` for each label that is silver evidence, in vote order.
+    With ``inputs`` nothing is read; with ``writes`` the grades are stored by its flush."""
     if consensus is None or consensus.ranking is not None:
         return []
     rows = inputs.labels if inputs is not None else list(counted_labels(item.pk).values_list(*LABEL_COLUMNS))
@@ -126,17 +112,16 @@ def silver_grades(
         vote = votes[n]
         everyone_else = [votes[m] for m in range(len(rows)) if m != n]
         without = independent_of(rows, n, overlap=project.overlap)
-        grade = label_id not in graded_before
-        if (final or grade) and vote.choice is not None and any(other.choice for other in everyone_else):
+        if vote.choice is not None and any(other.choice for other in everyone_else):
             pivot = item_result(item=item, votes=everyone_else, model=model)
-            if pivot.choice and final:
+            if pivot.choice:
                 loo.setdefault(pivot.choice, []).append(label_id)
             if len(without) == len(everyone_else):
                 result = pivot
         others = [votes[m] for m in without if votes[m].choice]
         # Before the project has a fitted model the labels still keep their leave-one-out
         # consensus (the rewards read it); silver grades need the model's accuracies and groups.
-        if not grade or model is None or vote.choice is None or not others:
+        if model is None or vote.choice is None or not others:
             continue
         if all(model.group_of(other.worker) is not None for other in others):
             continue  # carried by suspected groups alone
@@ -153,11 +138,8 @@ def silver_grades(
         for choice, label_ids in loo.items():
             writes.loo[choice].extend(label_ids)
         return graded
-    now = timezone.now()
     for (passed, support), label_ids in grades.items():
-        Label.objects.filter(pk__in=label_ids).update(
-            silver_passed=passed, silver_support=support, silver_at=now
-        )
+        Label.objects.filter(pk__in=label_ids).update(silver_passed=passed, silver_support=support)
     for choice, label_ids in loo.items():
         Label.objects.filter(pk__in=label_ids).update(loo_choice=choice)
     return graded

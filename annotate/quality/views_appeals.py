@@ -84,7 +84,7 @@ def _sequential_test_summary(details: dict[str, Any]) -> str:
     passed, failed = int(details.get("passed") or 0), int(details.get("failed") or 0)
     text = (
         "The sequential test on your gold and silver grades (your answers on check items whose answer "
-        "is known, and how well your answers match the other labels on the same items) crossed "
+        "is known, and how well your answers on finished items match the other labels there) crossed "
         f"its bound after {evidence} graded label{'s' if evidence != 1 else ''}"
     )
     if details.get("statistic_nats") is not None and details.get("threshold_nats") is not None:
@@ -97,8 +97,8 @@ def _sequential_test_summary(details: dict[str, Any]) -> str:
     if graded:
         agreed = int(details.get("silver_agreed") or 0)
         text += (
-            f" On items others labelled too, from where the run began, {graded} of your answers were set "
-            f"against the other labels: {agreed} matched their consensus"
+            f" On finished items from where the run began, {graded} of your answers were set against "
+            f"the other labels: {agreed} matched their consensus"
         )
         if details.get("silver_mean_support") is not None:
             text += (

@@ -123,9 +123,8 @@ def test_a_suspension_tells_how_the_answers_on_finished_items_were_graded(expert
     card = _browser(expert.user).get("/me/quality/").content.decode()
     card = card[card.index(f'id="suspension-{suspension.pk}"') :]
     assert (
-        "On items others labelled too, from where the run began, 4 of your answers were set against the "
-        "other labels: 1 matched their consensus, and the other labels gave your answers 30% probability "
-        "on average."
+        "On finished items from where the run began, 4 of your answers were set against the other labels: "
+        "1 matched their consensus, and the other labels gave your answers 30% probability on average."
     ) in card
 
 

@@ -111,10 +111,13 @@ def test_an_item_becoming_final_grades_its_labels_against_the_consensus_without_
     assert (first_row.suspend_events, first_row.suspend_statistic) == (1, 0)  # a half-sure pass
 
 
-def _escalating_item(settings):
-    """A project whose unsure items get more labels, four annotators with a good gold record and
-    a stored model, and an item. Every annotator here is trusted, so their dissent would hold the
-    item open (tested in test_trusted_dissent.py): these tests need it final."""
+def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_against_it(settings):
+    """A disagreeing label brings more labels (the item escalates), so the consensus without it
+    is surer than without an agreeing one: scored against those, disagreeing labels would be
+    graded far more often than agreeing ones, and honest annotators would look worse than they
+    are. A label is scored only against labels given before it or in the item's first slots."""
+    # every annotator here is trusted, so their dissent would hold the item open (tested in
+    # test_trusted_dissent.py); this test needs it final
     settings.QUALITY_DISSENT_ACCURACY = 1.01
     project = ProjectFactory(
         gold_threshold=0.55, gold_min_seen=2, gold_rate=0, overlap=3, max_overlap=5, confidence_threshold=0.8
@@ -123,15 +126,7 @@ def _escalating_item(settings):
     for expert in experts:
         _record(project, expert, passed=2)
     stored_model(project)
-    return project, experts, ItemFactory(batch=BatchFactory(project=project))
-
-
-def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_against_it(settings):
-    """A disagreeing label brings more labels (the item escalates), so the consensus without it
-    is surer than without an agreeing one: scored against those, disagreeing labels would be
-    graded far more often than agreeing ones, and honest annotators would look worse than they
-    are. A label is scored only against labels given before it or in the item's first slots."""
-    project, experts, item = _escalating_item(settings)
+    item = ItemFactory(batch=BatchFactory(project=project))
     answers = ("A", "B", "tie", "A")
     labels = [
         label_next(expert, project, choice=choice, strength=2)
@@ -156,38 +151,6 @@ def test_labels_in_slots_opened_because_of_a_disagreement_are_not_evidence_again
     ]
     assert support("A", ("B", "tie")) < support("A", ("B", "tie", "A"))
     assert supports[3] == support("A", ("A", "B", "tie"))  # the fourth faces every label before it
-
-
-def test_labels_are_graded_when_their_item_first_gets_more_labels_not_only_when_it_is_final(settings):
-    """The items a spammer disagrees on are the ones that wait for more labels: graded only when
-    final, its disagreeing labels would count late (or never) and its agreeing ones at once. A
-    label is graded at the first decision on its item after it, with the grade a later one would
-    give (the labels it is set against are all there)."""
-    project, experts, item = _escalating_item(settings)
-    first = [
-        label_next(expert, project, choice=choice, strength=2)
-        for expert, choice in zip(experts[:3], ("A", "B", "tie"), strict=True)
-    ]
-    item.refresh_from_db()
-    assert item.state == Item.State.OPEN and Slot.objects.filter(item=item).count() > 3  # unsure: escalated
-    escalated = [Label.objects.get(pk=label.pk) for label in first]
-    assert all(label.silver_support is not None and label.silver_at is not None for label in escalated)
-    assert escalated[1].silver_passed is False
-    dissenter = AnnotatorQuality.objects.get(project=project, expert=experts[1])
-    assert dissenter.suspend_events == 1 and dissenter.suspend_statistic > 0  # counted already
-
-    fourth = label_next(experts[3], project, choice="A", strength=2)
-    item.refresh_from_db()
-    assert item.state == Item.State.FINAL
-    final = [Label.objects.get(pk=label.pk) for label in first]
-    # graded once: the escalation's grades stand
-    assert [(x.silver_support, x.silver_at) for x in final] == [
-        (x.silver_support, x.silver_at) for x in escalated
-    ]
-    assert Label.objects.get(pk=fourth.pk).silver_at > escalated[0].silver_at
-    assert all(x.loo_choice for x in final)  # the leave-one-out consensus comes with the final decision
-    dissenter.refresh_from_db()
-    assert dissenter.suspend_events == 1
 
 
 def _record(project, expert, *, passed: int, failed: int = 0) -> None:
