@@ -637,6 +637,9 @@
     clearTimeout(waitTimer);
     stopHeartbeat();
     state.assignment = null;
+    // Focus must not stay in the workspace being hidden (the rationale after Ctrl+Enter): keys
+    // typed there go nowhere, and u (undo) would be taken for typing until the browser moves it.
+    if (els.workspace.contains(document.activeElement)) document.activeElement.blur();
     show(els.workspace, false);
     show(els.empty, false);
     show(els.lease, false);
