@@ -31,7 +31,8 @@ class AnnotatorGroup(models.Model):
     signals = models.JSONField(
         default=list,
         blank=True,
-        help_text="The signals behind its edges: agreement, timing, credential, fingerprint.",
+        help_text="The signals behind its edges: agreement, group_agreement, timing, credential, "
+        "fingerprint.",
     )
     evidence = models.JSONField(
         default=dict,

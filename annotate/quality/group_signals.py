@@ -2,7 +2,7 @@
 submit times. :mod:`annotate.quality.groups` reads the data, adds the account signals (shared
 credential files, shared log-in devices) and persists the groups.
 
-**Agreement** (:func:`agreement_evidence`). For a pair (a, b) and each item both answered, the
+**Agreement** (:meth:`GroupScorer.pair_evidence`). For a pair (a, b) and each item both answered, the
 truth is estimated from everyone *else* on the item (the fitted confusions of the other
 annotators and the class priors; a gold item's truth is known): ``pi(t)``. Under H0 (a and b
 answer independently given the truth, each with their own fitted confusion ``C_a``, ``C_b``)
@@ -72,102 +72,25 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
-def agreement_evidence(
-    item_idx: np.ndarray,
-    worker_idx: np.ndarray,
-    class_idx: np.ndarray,
-    *,
-    confusion: np.ndarray,
-    priors: np.ndarray,
-    workers: Sequence[Hashable],
-    gold: np.ndarray | None = None,
-    alpha: float = 0.01,
-    rho_grid: Sequence[float] = RHO_GRID,
-    min_log_e: float = 0.0,
-) -> list[PairEvidence]:
-    """The agreement e-value of every pair of workers sharing an item (see the module's
-    docstring); one label per (item, worker) is expected. ``confusion``: ``n_workers x K x K``
-    (rows: truth); ``gold``: per item the true class or -1. Returns the pairs with ``log_e`` above
-    ``min_log_e`` (all of them, with the threshold, so callers see near misses), most evident
-    first."""
-    item_idx = np.asarray(item_idx, dtype=np.int64)
-    worker_idx = np.asarray(worker_idx, dtype=np.int64)
-    class_idx = np.asarray(class_idx, dtype=np.int64)
-    if len(item_idx) == 0:
-        return []
-    n_items = int(item_idx.max()) + 1
-    k = confusion.shape[1]
-    log_c = np.log(np.clip(confusion, 1e-6, 1.0))
-    contrib = log_c[worker_idx, :, class_idx]  # per label, log C_w[t, x] for every t
-    log_item = np.log(np.maximum(priors, 1e-300))[None, :] + np.zeros((n_items, k))
-    np.add.at(log_item, item_idx, contrib)
+def _rho_mixture(ratio: np.ndarray, rho: np.ndarray, by: np.ndarray | None = None, n: int = 1) -> np.ndarray:
+    """``log(mean over rho of prod((1 - rho) + rho * ratio))``: the e-value mixed over the grid of
+    shared-answer rates, per group of ``by`` (``n`` groups), or over all of ``ratio``."""
+    terms = np.log((1.0 - rho)[:, None] + rho[:, None] * ratio[None, :])
+    if by is None:
+        per_rho = terms.sum(axis=1, keepdims=True)
+    else:
+        per_rho = np.stack([np.bincount(by, weights=t, minlength=n) for t in terms])
+    return _logsumexp(per_rho, axis=0) - math.log(len(rho))
 
-    # every pair of labels on one item (labels sorted by item; each item's block is small)
-    order = np.argsort(item_idx, kind="stable")
-    it_sorted = item_idx[order]
-    starts = np.flatnonzero(np.r_[True, it_sorted[1:] != it_sorted[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    first: list[np.ndarray] = []
-    second: list[np.ndarray] = []
-    for size in np.unique(ends - starts):
-        if size < 2:
-            continue
-        blocks = starts[(ends - starts) == size]
-        ia, ib = np.triu_indices(int(size), 1)
-        first.append(order[(blocks[:, None] + ia[None, :]).ravel()])
-        second.append(order[(blocks[:, None] + ib[None, :]).ravel()])
-    if not first:
-        return []
-    la, lb = np.concatenate(first), np.concatenate(second)
-    swap = worker_idx[la] > worker_idx[lb]
-    la, lb = np.where(swap, lb, la), np.where(swap, la, lb)
-    items = item_idx[la]
-    wa, wb, xa, xb = worker_idx[la], worker_idx[lb], class_idx[la], class_idx[lb]
 
-    log_pi = log_item[items] - contrib[la] - contrib[lb]
-    log_pi -= _logsumexp(log_pi, axis=1)[:, None]
-    pi = np.exp(log_pi)
-    if gold is not None:
-        truth = np.asarray(gold, dtype=np.int64)[items]
-        known = truth >= 0
-        pi[known] = 0.0
-        pi[known, truth[known]] = 1.0
-    ca = confusion[wa, :, xa]  # n_pairs x K: C_a[t, x_a]
-    cb = confusion[wb, :, xb]
-    p0 = np.maximum((pi * ca * cb).sum(axis=1), 1e-12)
-    agree = xa == xb
-    shared_answer = (pi * (ca + cb) / 2.0).sum(axis=1)
-    ratio = np.where(agree, shared_answer / p0, 0.0)
-
-    n_workers = confusion.shape[0]
-    key = wa * n_workers + wb
-    uniq, inverse = np.unique(key, return_inverse=True)
-    n_pairs = len(uniq)
-    threshold = math.log(n_pairs / alpha)
-    per_rho = np.stack(
-        [
-            np.bincount(inverse, weights=np.log((1.0 - rho) + rho * ratio), minlength=n_pairs)
-            for rho in rho_grid
-        ]
-    )
-    log_e = _logsumexp(per_rho, axis=0) - math.log(len(rho_grid))
-    shared = np.bincount(inverse, minlength=n_pairs)
-    agreed = np.bincount(inverse, weights=agree.astype(np.float64), minlength=n_pairs)
-    surprising = np.bincount(inverse, weights=(ratio > 4.0).astype(np.float64), minlength=n_pairs)
-    out = [
-        PairEvidence(
-            workers[int(u // n_workers)],
-            workers[int(u % n_workers)],
-            int(shared[j]),
-            int(agreed[j]),
-            int(surprising[j]),
-            float(log_e[j]),
-            threshold,
-        )
-        for j, u in enumerate(uniq.tolist())
-        if log_e[j] > min_log_e
-    ]
-    return sorted(out, key=lambda p: -p.log_e)
+def _one_answer(pos: np.ndarray, answers: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per group of ``pos`` (``n`` groups) its smallest answer and whether all its answers are
+    that one."""
+    lo = np.full(n, k, dtype=np.int64)
+    hi = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(lo, pos, answers)
+    np.maximum.at(hi, pos, answers)
+    return lo, lo == hi
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,6 +334,82 @@ class GroupScorer:
         bounds = np.searchsorted(self.worker[order], np.arange(confusion.shape[0] + 1))
         self.labels_of = [order[bounds[w] : bounds[w + 1]] for w in range(confusion.shape[0])]
 
+    def _known_truth(self, pi: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``pi`` (per item, the truth's posterior) with each gold item's truth set."""
+        if self.gold is not None:
+            truth = self.gold[items]
+            known = truth >= 0
+            pi[known] = 0.0
+            pi[known, truth[known]] = 1.0
+        return pi
+
+    def pair_evidence(
+        self, *, workers: Sequence[Hashable], alpha: float = 0.01, min_log_e: float = 0.0
+    ) -> list[PairEvidence]:
+        """The agreement e-value of every pair of workers sharing an item (see the module's
+        docstring); one label per (item, worker) is expected. ``workers`` name the worker
+        indices. Returns the pairs with ``log_e`` above ``min_log_e`` (all of them, with the
+        threshold, so callers see near misses), most evident first."""
+        item_idx, worker_idx, class_idx, confusion = self.item, self.worker, self.klass, self.confusion
+        if len(item_idx) == 0:
+            return []
+        contrib, log_item = self.contrib, self.log_item
+        # every pair of labels on one item (labels sorted by item; each item's block is small)
+        order = np.argsort(item_idx, kind="stable")
+        it_sorted = item_idx[order]
+        starts = np.flatnonzero(np.r_[True, it_sorted[1:] != it_sorted[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        first: list[np.ndarray] = []
+        second: list[np.ndarray] = []
+        for size in np.unique(ends - starts):
+            if size < 2:
+                continue
+            blocks = starts[(ends - starts) == size]
+            ia, ib = np.triu_indices(int(size), 1)
+            first.append(order[(blocks[:, None] + ia[None, :]).ravel()])
+            second.append(order[(blocks[:, None] + ib[None, :]).ravel()])
+        if not first:
+            return []
+        la, lb = np.concatenate(first), np.concatenate(second)
+        swap = worker_idx[la] > worker_idx[lb]
+        la, lb = np.where(swap, lb, la), np.where(swap, la, lb)
+        items = item_idx[la]
+        wa, wb, xa, xb = worker_idx[la], worker_idx[lb], class_idx[la], class_idx[lb]
+
+        log_pi = log_item[items] - contrib[la] - contrib[lb]
+        log_pi -= _logsumexp(log_pi, axis=1)[:, None]
+        pi = self._known_truth(np.exp(log_pi), items)
+        ca = confusion[wa, :, xa]  # n_pairs x K: C_a[t, x_a]
+        cb = confusion[wb, :, xb]
+        p0 = np.maximum((pi * ca * cb).sum(axis=1), 1e-12)
+        agree = xa == xb
+        shared_answer = (pi * (ca + cb) / 2.0).sum(axis=1)
+        ratio = np.where(agree, shared_answer / p0, 0.0)
+
+        n_workers = confusion.shape[0]
+        key = wa * n_workers + wb
+        uniq, inverse = np.unique(key, return_inverse=True)
+        n_pairs = len(uniq)
+        threshold = math.log(n_pairs / alpha)
+        log_e = _rho_mixture(ratio, self.rho, inverse, n_pairs)
+        shared = np.bincount(inverse, minlength=n_pairs)
+        agreed = np.bincount(inverse, weights=agree.astype(np.float64), minlength=n_pairs)
+        surprising = np.bincount(inverse, weights=(ratio > 4.0).astype(np.float64), minlength=n_pairs)
+        out = [
+            PairEvidence(
+                workers[int(u // n_workers)],
+                workers[int(u % n_workers)],
+                int(shared[j]),
+                int(agreed[j]),
+                int(surprising[j]),
+                float(log_e[j]),
+                threshold,
+            )
+            for j, u in enumerate(uniq.tolist())
+            if log_e[j] > min_log_e
+        ]
+        return sorted(out, key=lambda p: -p.log_e)
+
     def log_e(self, members: Sequence[int]) -> tuple[float, int, int]:
         """The group's log e-value (nats), the items where two or more members answered, and
         those where all of them gave one answer. Per such item the truth is estimated from
@@ -420,7 +419,7 @@ class GroupScorer:
         item, ``(1 - rho) + rho * [all equal x] * sum_t pi(t) Cbar[t, x] /
         sum_t pi(t) prod_j C_j[t, x]``, has expectation 1 under H0; the product over the
         items is an e-value, mixed over the grid of ``rho``. For two members it is
-        :func:`agreement_evidence`'s."""
+        :meth:`pair_evidence`'s."""
         idx = np.concatenate([self.labels_of[int(m)] for m in members]) if len(members) else np.array([], int)
         if len(idx) < 2:
             return 0.0, 0, 0
@@ -436,26 +435,15 @@ class GroupScorer:
         np.add.at(log_joint, pos, self.contrib[idx])
         log_pi = self.log_item[uniq] - log_joint
         log_pi -= _logsumexp(log_pi, axis=1)[:, None]
-        pi = np.exp(log_pi)
-        if self.gold is not None:
-            truth = self.gold[uniq]
-            known = truth >= 0
-            pi[known] = 0.0
-            pi[known, truth[known]] = 1.0
+        pi = self._known_truth(np.exp(log_pi), uniq)
         x = self.klass[idx]
         mean_c = np.zeros((n, k))
         np.add.at(mean_c, pos, self.confusion[self.worker[idx], :, x])
         mean_c /= np.bincount(pos, minlength=n)[:, None]
-        lo = np.full(n, k, dtype=np.int64)
-        hi = np.full(n, -1, dtype=np.int64)
-        np.minimum.at(lo, pos, x)
-        np.maximum.at(hi, pos, x)
-        agree = lo == hi
+        _, agree = _one_answer(pos, x, n, k)
         p0 = np.maximum((pi * np.exp(log_joint)).sum(axis=1), 1e-300)
         ratio = np.where(agree, (pi * mean_c).sum(axis=1) / p0, 0.0)
-        per_rho = np.log((1.0 - self.rho)[:, None] + self.rho[:, None] * ratio[None, :]).sum(axis=1)
-        log_e = float(_logsumexp(per_rho[None, :], axis=1)[0] - math.log(len(self.rho)))
-        return log_e, n, int(agree.sum())
+        return float(_rho_mixture(ratio, self.rho)[0]), n, int(agree.sum())
 
     def member_log_e(self, member: int, rest: Sequence[int]) -> float:
         """The e-value (log, nats) that ``member`` answers with ``rest`` rather than on its own:
@@ -477,12 +465,9 @@ class GroupScorer:
         # the rest's answer on each shared item, when they gave one
         uniq, pos = np.unique(items_o, return_inverse=True)
         k = self.log_item.shape[1]
-        lo = np.full(len(uniq), k, dtype=np.int64)
-        hi = np.full(len(uniq), -1, dtype=np.int64)
-        np.minimum.at(lo, pos, self.klass[others])
-        np.maximum.at(hi, pos, self.klass[others])
+        lo, alike = _one_answer(pos, self.klass[others], len(uniq), k)
         where = np.searchsorted(uniq, shared)
-        one_answer = lo[where] == hi[where]
+        one_answer = alike[where]
         labels = mine[at_mine][one_answer]
         y = lo[where][one_answer]
         if not len(labels):
@@ -491,8 +476,7 @@ class GroupScorer:
         log_pi -= _logsumexp(log_pi, axis=1)[:, None]
         q = (np.exp(log_pi) * self.confusion[int(member)][:, y].T).sum(axis=1)
         ratio = np.where(self.klass[labels] == y, 1.0 / np.maximum(q, 1e-12), 0.0)
-        per_rho = np.log((1.0 - self.rho)[:, None] + self.rho[:, None] * ratio[None, :]).sum(axis=1)
-        return float(_logsumexp(per_rho[None, :], axis=1)[0] - math.log(len(self.rho)))
+        return float(_rho_mixture(ratio, self.rho)[0])
 
 
 def members_answering_together(

@@ -5,7 +5,7 @@
 are the nodes of a graph; a pair is joined by an edge when at least one signal passes its
 threshold:
 
-- ``agreement``: the agreement e-value of :func:`~annotate.quality.group_signals.agreement_evidence`
+- ``agreement``: the agreement e-value of :meth:`~annotate.quality.group_signals.GroupScorer.pair_evidence`
   (their agreement against what their fitted confusions and everyone else's answers imply)
   reaches ``log(pairs / QUALITY_GROUP_ALPHA)``;
 - ``group_agreement``: three or more accounts whose agreement *as a group* reaches its threshold
@@ -57,7 +57,7 @@ from django.utils import timezone
 
 from annotate.models import AnnotatorGroup, AnnotatorGroupMember, Item, Label, Project
 from annotate.quality.consensus_model import collusion_groups
-from annotate.quality.group_signals import GroupScorer, agreement_evidence, agreement_groups, timing_evidence
+from annotate.quality.group_signals import GroupScorer, agreement_groups, timing_evidence
 from annotate.signals import group_cleared
 from rlhf_platform.accounts.notifications import STAFF_GROUP, notify_on_commit, user_group
 from rlhf_platform.accounts.roles import Action, action_require
@@ -231,17 +231,15 @@ def _agreement_edges(edges: Edges, agreement: dict[str, Any] | None) -> None:
         return
     coded = agreement["coded"][-settings.QUALITY_COLLUSION_MAX_LABELS :]
     workers = [str(w) for w in agreement["workers"]]
-    confusion = np.asarray(agreement["confusion"])
-    pairs = agreement_evidence(
+    scorer = GroupScorer(
         coded[:, 0],
         coded[:, 1],
         coded[:, 2],
-        confusion=confusion,
+        confusion=np.asarray(agreement["confusion"]),
         priors=agreement["priors"],
-        workers=list(range(len(workers))),
         gold=agreement.get("gold"),
-        alpha=settings.QUALITY_GROUP_ALPHA,
     )
+    pairs = scorer.pair_evidence(workers=list(range(len(workers))), alpha=settings.QUALITY_GROUP_ALPHA)
     for p in pairs:
         if p.flagged:
             _add(
@@ -257,14 +255,6 @@ def _agreement_edges(edges: Edges, agreement: dict[str, Any] | None) -> None:
                     "surprising": p.surprising,
                 },
             )
-    scorer = GroupScorer(
-        coded[:, 0],
-        coded[:, 1],
-        coded[:, 2],
-        confusion=confusion,
-        priors=agreement["priors"],
-        gold=agreement.get("gold"),
-    )
     for group in agreement_groups(
         scorer,
         pairs,

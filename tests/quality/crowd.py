@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from annotate.quality.aggregation import dawid_skene_fit_arrays
-from annotate.quality.group_signals import GroupScorer, PairEvidence, agreement_evidence
+from annotate.quality.group_signals import GroupScorer, PairEvidence
 
 K = 4
 
@@ -38,12 +38,10 @@ def crowd_fit(coded: np.ndarray, n_workers: int):
 
 
 def crowd_signals(coded: np.ndarray, n_workers: int, **kw) -> tuple[list[PairEvidence], GroupScorer]:
-    """The pairs' agreement evidence (``kw`` to :func:`agreement_evidence`) and a group scorer,
+    """The pairs' agreement evidence (``kw`` to :meth:`GroupScorer.pair_evidence`) and a group scorer,
     with the confusions of :func:`crowd_fit`."""
     fit = crowd_fit(coded, n_workers)
     confusion = np.asarray(fit.confusion)
     item, worker, answer = coded[:, 0], coded[:, 1], coded[:, 2]
-    pairs = agreement_evidence(
-        item, worker, answer, confusion=confusion, priors=fit.priors, workers=list(range(n_workers)), **kw
-    )
-    return pairs, GroupScorer(item, worker, answer, confusion=confusion, priors=fit.priors)
+    scorer = GroupScorer(item, worker, answer, confusion=confusion, priors=fit.priors)
+    return scorer.pair_evidence(workers=list(range(n_workers)), **kw), scorer
