@@ -28,7 +28,7 @@ from tests.threads import run_together
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 EXPERTS = 32
-ITEMS = 1000
+ITEMS = 500
 K = 3
 # Fewer items where experts also skip and walk away: the same races, in less time.
 VARIANT_ITEMS = 300
@@ -189,7 +189,7 @@ def _assert_every_item_labelled_exactly_k_times(project: Project, tallies: list[
     assert not Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE).exists()
 
 
-def test_32_experts_on_1000_items_label_each_exactly_3_times():
+def test_32_experts_on_500_items_label_each_exactly_3_times():
     assert connection.vendor == "postgresql"
     project = _project_with_items(ITEMS)
     experts = _experts(project, EXPERTS)

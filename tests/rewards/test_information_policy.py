@@ -131,7 +131,7 @@ def test_the_evidence_gate_stops_paying_the_clipped_noise_of_item_ignoring_windo
     the gate pays a window only when it shows information at z = 2. Over windows of 50 labels:
     item-ignoring strategies keep at most a fifth of what clipping paid them, an honest
     annotator at 70% passes nearly always and is then paid exactly as without the gate."""
-    truth, honest_labels, strategies = _simulated(random.Random(11), items=2000)
+    truth, honest_labels, strategies = _simulated(random.Random(11), items=1000)
     sign = delta_sign_estimate([[h[i] for h in honest_labels.values()] for i in truth])
     z = Fraction(2)
     for name in ("random", "always_a", "fixed_answer_copied", "honest"):
