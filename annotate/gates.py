@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from annotate.models import Project
 from rlhf_platform.experts.models import ExpertProfile
@@ -29,6 +31,7 @@ _gates: dict[str, Gate] = {}
 _messages: dict[str, str] = {}
 _recheck_sql: dict[str, str] = {}
 _lease_guards: dict[str, LeaseGuard] = {}
+_shared_reads: ContextVar[dict[Any, Any] | None] = ContextVar("gate_shared_reads", default=None)
 
 
 def gate_register(
@@ -100,3 +103,21 @@ def gate_reason(*, expert: ExpertProfile, project: Project) -> str | None:
         if reason:
             return reason
     return None
+
+
+@contextmanager
+def gate_reads_shared() -> Iterator[None]:
+    """One eligibility decision: within the block a gate and its lease guard that read the same
+    thing (the budget's zone) read it once (:func:`gate_shared_reads`). The reads are
+    milliseconds apart, so sharing them changes no verdict."""
+    token = _shared_reads.set({})
+    try:
+        yield
+    finally:
+        _shared_reads.reset(token)
+
+
+def gate_shared_reads() -> dict[Any, Any] | None:
+    """The current decision's shared reads (keyed by the gate), or None outside
+    :func:`gate_reads_shared`."""
+    return _shared_reads.get()

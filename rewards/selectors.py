@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
+from annotate.gates import gate_shared_reads
 from annotate.models import Assignment, Item, Label, Project, ProjectSuspension, Slot
 from rewards.ledger import sum_amounts, sums_by
 from rewards.models import BudgetCredit, LedgerAccount, LedgerEntry, LedgerTransaction, RewardPolicy
@@ -96,6 +97,20 @@ UNPAID, FAR, EXACT, EXHAUSTED = "unpaid", "far", "exact", "exhausted"
 
 
 def budget_zone(*, project: Project, count: bool = True) -> tuple[str, int]:
+    """:func:`budget_zone_read`, read once per eligibility decision: within
+    :func:`annotate.gates.gate_reads_shared` the budget gate's zone (counted) serves its lease
+    guard too, which would otherwise read the policy and the balance again a moment later."""
+    shared = gate_shared_reads()
+    key = ("budget_zone", project.pk)
+    if shared is not None and key in shared:
+        return shared[key]
+    zone = budget_zone_read(project=project, count=count)
+    if shared is not None and (count or zone[0] != EXACT):  # an uncounted "exact" is not a verdict
+        shared[key] = zone
+    return zone
+
+
+def budget_zone_read(*, project: Project, count: bool = True) -> tuple[str, int]:
     """Where the project's lab stands against its budget, and the next label's maximum reward.
 
     Cheap on every ``queue/next``: the policy in force (one indexed row), the budget's balance

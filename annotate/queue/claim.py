@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
-from annotate.gates import gate_lease, gate_message
+from annotate.gates import gate_lease, gate_message, gate_reads_shared
 from annotate.models import Assignment, Item, Project, Slot
 from annotate.queue import draws
 from annotate.queue.answers import QUEUE_EMPTY, NoWork, queue_wait_reason, takeable
@@ -196,6 +196,7 @@ def _next_in_project(*, project: Project, expert: ExpertProfile, senior: bool) -
     return None
 
 
+@gate_reads_shared()
 def assignment_next(
     *, expert: ExpertProfile, project: Project | None = None, level: int | None = None
 ) -> Assignment | NoWork:

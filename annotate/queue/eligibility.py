@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from annotate.gates import gate_lease_guards, gate_message, gate_reason
+from annotate.gates import gate_lease_guards, gate_message, gate_reads_shared, gate_reason
 from annotate.models import Project
 from annotate.queue.answers import NoWork
 from rlhf_platform.experts.models import Domain, ExpertProfile
@@ -119,9 +119,10 @@ def project_open_for_claim(*, expert_id: Any, project_id: Any) -> tuple[Project,
     if found is None:
         return None
     project, level = found
-    if project_block(expert=expert, project=project, level=level):
-        return None
-    return None if gate_lease_guards(expert=expert, project=project) else (project, level)
+    with gate_reads_shared():
+        if project_block(expert=expert, project=project, level=level):
+            return None
+        return None if gate_lease_guards(expert=expert, project=project) else (project, level)
 
 
 def projects_open_to(*, expert: ExpertProfile, levels: dict[str, int] | None = None) -> list[Project]:

@@ -101,3 +101,32 @@ def test_a_lease_that_expired_but_may_still_be_submitted_still_counts(paid_proje
     # Its expert may still submit while the slot is free: the slot stays committed.
     second = assignment_next(expert=expert_at(paid_project.domain, 2), project=paid_project)
     assert isinstance(second, NoWork) and second.reason == "budget_exhausted"
+
+
+def _budget_reads(queries) -> int:
+    """Reads of the policy in force and of the lab budget's balance among ``queries``."""
+    reads = ('SELECT "rewards_rewardpolicy"."id"', 'SELECT "rewards_ledgeraccount"."balance"')
+    return sum(1 for q in queries if q["sql"].lstrip().startswith(reads))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("funds, open_for_claim", [(10_000_000, True), (3000, False)])
+def test_one_eligibility_decision_reads_the_budget_once(paid_project, funds, open_for_claim):
+    """The budget gate and its lease guard share one read of the policy and the balance per
+    decision (they read the same rows a moment apart). The verdicts stay: far from the end the
+    fast path may remember the project; near it (the guard must decide at the lease) it may not."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotate.queue.eligibility import project_open_for_claim
+
+    credit(paid_project.lab, funds)
+    expert = expert_at(paid_project.domain, 2)
+    with CaptureQueriesContext(connection) as queries:
+        found = project_open_for_claim(expert_id=expert.pk, project_id=paid_project.pk)
+    assert (found is not None) is open_for_claim
+    assert _budget_reads(queries.captured_queries) == 2  # the policy and the balance, once each
+    # Django's path decides with the same shared read, and near the end still leases under the guard.
+    with CaptureQueriesContext(connection) as queries:
+        assert isinstance(assignment_next(expert=expert, project=paid_project), Assignment)
+    assert _budget_reads(queries.captured_queries) == (2 if open_for_claim else 3)  # + the locked read
