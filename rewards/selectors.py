@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -89,6 +90,32 @@ def _commitments_cache_key(lab_id: Any) -> str:
     return f"rewards:commitments:{lab_id}"
 
 
+def _commitments_seconds() -> float:
+    return float(getattr(settings, "REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
+
+
+def commitments_cached(*, lab_id: Any) -> tuple[int, float] | None:
+    """The lab's cached commitments and their age in seconds, or None once
+    ``REWARDS_COMMITMENTS_CACHE_SECONDS`` have passed since they were counted."""
+    entry = cache.get(_commitments_cache_key(lab_id))
+    if entry is None:
+        return None
+    committed, counted_at = entry
+    return int(committed), max(0.0, time.time() - counted_at)
+
+
+def commitments_cache(*, lab_id: Any, committed: int) -> None:
+    cache.set(_commitments_cache_key(lab_id), (committed, time.time()), _commitments_seconds())
+
+
+def commitments_recount_due(*, lab_id: Any, age: float) -> bool:
+    """True for one caller once the cached commitments are past half their time: that caller
+    counts again while the others keep the cached value, still within its time. Without it
+    every expert whose eligibility was reloaded as the value expired counted at once."""
+    seconds = _commitments_seconds()
+    return age >= seconds / 2 and cache.add(_commitments_cache_key(lab_id) + ":recount", 1, seconds / 2)
+
+
 # What budget_zone finds: a project that pays nothing; headroom of at least
 # REWARDS_GATE_EXACT_MARGIN_LABELS maximum rewards after the cached commitments (the gate's
 # read suffices); less than that (every lease decides under the budget's lock); not even one
@@ -126,15 +153,15 @@ def budget_zone_read(*, project: Project, count: bool = True) -> tuple[str, int]
     balance = lab_budget_balance(lab_id=project.lab_id)
     if balance < next_max:
         return EXHAUSTED, next_max
-    key = _commitments_cache_key(project.lab_id)
-    committed = cache.get(key)
+    cached = commitments_cached(lab_id=project.lab_id)
     margin = next_max * int(getattr(settings, "REWARDS_GATE_EXACT_MARGIN_LABELS", 1000))
-    if committed is not None and balance - int(committed) - next_max >= margin:
-        return FAR, next_max
-    if not count:
+    if cached is not None and balance - cached[0] - next_max >= margin:
+        if not count or not commitments_recount_due(lab_id=project.lab_id, age=cached[1]):
+            return FAR, next_max
+    elif not count:
         return EXACT, next_max
     committed = lab_commitments(lab_id=project.lab_id)
-    cache.set(key, committed, getattr(settings, "REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
+    commitments_cache(lab_id=project.lab_id, committed=committed)
     headroom = balance - committed
     if headroom < next_max:
         return EXHAUSTED, next_max
@@ -175,11 +202,7 @@ def _budget_locked(*, lab_id: Any, next_max: int) -> Iterator[str | None]:
             .first()
         )
         committed = lab_commitments(lab_id=lab_id)
-        cache.set(
-            _commitments_cache_key(lab_id),
-            committed,
-            getattr(settings, "REWARDS_COMMITMENTS_CACHE_SECONDS", 5),
-        )
+        commitments_cache(lab_id=lab_id, committed=committed)
         yield BUDGET_EXHAUSTED if int(balance or 0) - committed < next_max else None
 
 

@@ -37,7 +37,6 @@ from fractions import Fraction
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 
 from annotate.models import Label
 from rewards.ledger import expert_account, lab_budget_account, ledger_post
@@ -147,7 +146,7 @@ def reward_topup(
     commitments does not cover a top-up. Called in the release's transaction, after the held
     share reached the payable account."""
     from rewards.policy import policy_max_reward
-    from rewards.selectors import _commitments_cache_key, lab_commitments
+    from rewards.selectors import commitments_cache, commitments_cached, lab_commitments
 
     rated = topup_compute(
         reward=reward,
@@ -169,12 +168,11 @@ def reward_topup(
         if amount < 0:
             return  # a cut returns money to the budget
         balance = locked[budget.pk].balance
-        key = _commitments_cache_key(reward.lab_id)
-        committed = cache.get(key)
-        if committed is not None and balance - int(committed) - amount >= far:
+        cached = commitments_cached(lab_id=reward.lab_id)
+        if cached is not None and balance - cached[0] - amount >= far:
             return  # far from the end, as the budget gate reads it (its cache and margin)
         committed = lab_commitments(lab_id=reward.lab_id)
-        cache.set(key, committed, getattr(settings, "REWARDS_COMMITMENTS_CACHE_SECONDS", 5))
+        commitments_cache(lab_id=reward.lab_id, committed=committed)
         if balance - committed < amount:
             raise ApplicationError(
                 "The lab's budget beyond its commitments does not cover the top-up.", code="budget_exhausted"

@@ -130,3 +130,38 @@ def test_one_eligibility_decision_reads_the_budget_once(paid_project, funds, ope
     with CaptureQueriesContext(connection) as queries:
         assert isinstance(assignment_next(expert=expert, project=paid_project), Assignment)
     assert _budget_reads(queries.captured_queries) == (2 if open_for_claim else 3)  # + the locked read
+
+
+@pytest.mark.django_db
+def test_one_caller_recounts_the_commitments_past_half_their_time_and_the_others_keep_them(
+    paid_project, monkeypatch, settings
+):
+    """The cached commitments serve for REWARDS_COMMITMENTS_CACHE_SECONDS. Past half of that, the
+    first reader counts again while the others keep the value, still within its time: experts
+    whose eligibility reloads together do not all count at once."""
+    import time
+
+    from django.core.cache import cache
+
+    from rewards import selectors
+
+    settings.REWARDS_COMMITMENTS_CACHE_SECONDS = 5
+    credit(paid_project.lab, 10_000_000)
+    counts = []
+    real = selectors.lab_commitments
+    monkeypatch.setattr(selectors, "lab_commitments", lambda **kw: counts.append(1) or real(**kw))
+
+    assert selectors.budget_zone(project=paid_project)[0] == selectors.FAR
+    assert len(counts) == 1  # nothing cached: counted
+    for _ in range(3):
+        assert selectors.budget_zone(project=paid_project)[0] == selectors.FAR
+    assert len(counts) == 1  # a fresh value serves everyone
+
+    key = selectors._commitments_cache_key(paid_project.lab_id)
+    committed, _ = cache.get(key)
+    cache.set(key, (committed, time.time() - 3), 2)  # past half its time, still valid
+    for _ in range(3):
+        assert selectors.budget_zone(project=paid_project)[0] == selectors.FAR
+        assert selectors.budget_zone(project=paid_project, count=False)[0] == selectors.FAR
+    assert len(counts) == 2  # one recount for all of them
+    assert selectors.commitments_cached(lab_id=paid_project.lab_id)[1] < 1  # the value is fresh again
