@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -113,7 +114,9 @@ def commitments_recount_due(*, lab_id: Any, age: float) -> bool:
     counts again while the others keep the cached value, still within its time. Without it
     every expert whose eligibility was reloaded as the value expired counted at once."""
     seconds = _commitments_seconds()
-    return age >= seconds / 2 and cache.add(_commitments_cache_key(lab_id) + ":recount", 1, seconds / 2)
+    # Whole seconds, at least one: the Redis cache drops a key stored for 0 at once.
+    flag = max(1, math.ceil(seconds / 2))
+    return age >= seconds / 2 and cache.add(_commitments_cache_key(lab_id) + ":recount", 1, flag)
 
 
 # What budget_zone finds: a project that pays nothing; headroom of at least
