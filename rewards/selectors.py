@@ -88,7 +88,9 @@ def lab_commitments(*, lab_id: Any) -> int:
 
 
 def _commitments_cache_key(lab_id: Any) -> str:
-    return f"rewards:commitments:{lab_id}"
+    # v2: (committed, counted at). The earlier key held a bare count; processes of both versions
+    # share the cache during a rolling deploy, and neither must read the other's value.
+    return f"rewards:commitments:v2:{lab_id}"
 
 
 def _commitments_seconds() -> float:

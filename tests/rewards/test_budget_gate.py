@@ -165,3 +165,17 @@ def test_one_caller_recounts_the_commitments_past_half_their_time_and_the_others
         assert selectors.budget_zone(project=paid_project, count=False)[0] == selectors.FAR
     assert len(counts) == 2  # one recount for all of them
     assert selectors.commitments_cached(lab_id=paid_project.lab_id)[1] < 1  # the value is fresh again
+
+
+@pytest.mark.django_db
+def test_a_count_cached_by_the_earlier_version_does_not_break_the_gate(paid_project):
+    """During a rolling deploy both versions share the cache; the earlier one cached a bare count
+    under ``rewards:commitments:<lab>``."""
+    from django.core.cache import cache
+
+    from rewards import selectors
+
+    credit(paid_project.lab, 10_000_000)
+    cache.set(f"rewards:commitments:{paid_project.lab_id}", 123, 5)
+    assert selectors.budget_zone(project=paid_project)[0] == selectors.FAR
+    assert cache.get(f"rewards:commitments:{paid_project.lab_id}") == 123  # left to the earlier version
