@@ -30,7 +30,10 @@ the project is active, and every gate that registered a ``recheck_sql`` (the per
 suspension) passes. The rest of eligibility (credential level, qualification, budget) is the
 engine's ``project_open_for_claim``, remembered for ``QUEUE_FAST_ELIGIBILITY_SECONDS`` (1 s) per
 expert and project; never while a gate needs to guard the lease itself (the budget near its
-end), when Django's path answers every request.
+end), when Django's path answers every request. A remembered verdict past three quarters of
+its time is reloaded in the background while requests keep using it, so an expert who asks
+often never waits for the reload; one who asks after it expired waits for one load, shared
+with every request of the same expert and project at that moment.
 
 The fast path refuses to start when ``MIDDLEWARE`` or the API's throttles hold anything it does
 not apply itself (annotate/queue/fast_path_http.py).
@@ -43,6 +46,7 @@ import io
 import json
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -87,6 +91,7 @@ SUBMIT_PATH = re.compile(r"^/api/v1/assignments/([0-9a-fA-F-]{36})/submit$")
 MAX_BODY = 256 * 1024  # a label is a few KB; anything larger is Django's to refuse
 SESSION_ENGINES = ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db")
 HOOK_INTERVAL = 0.05  # the label_submitted hook runs at most 20 times a second per process, in bursts
+REFRESH_AHEAD = 0.75  # a remembered eligibility past this share of its time is reloaded in the background
 
 
 def enabled() -> bool:
@@ -120,6 +125,7 @@ class QueueFastPath:
         self._enabled: bool | None = None
         self._principals = TimedCache(None)  # re-validated by every statement
         self._projects = TimedCache(getattr(settings, "QUEUE_FAST_ELIGIBILITY_SECONDS", 1.0))
+        self._project_loads: dict[tuple, asyncio.Task] = {}  # eligibility loads under way
         self._pool: AsyncConnectionPool | None = None
         self._pool_loop = None
         self._pool_lock: asyncio.Lock | None = None
@@ -232,15 +238,9 @@ class QueueFastPath:
             project_id = uuid.UUID(str(data["project"]))
         except ValueError:
             return None
-        key = (principal.expert_id, project_id)
-        found = self._projects.get(key)
+        found = await self._eligibility(principal.expert_id, project_id)
         if found is None:
-            found = await sync_to_async(_project_load, thread_sensitive=False)(
-                expert_id=principal.expert_id, project_id=project_id
-            )
-            if found is None:
-                return None
-            self._projects.put(key, found)
+            return None
         project, level = found
         plan = claim_plan(
             project=project,
@@ -282,6 +282,50 @@ class QueueFastPath:
         assignment, label = stored
         self._label_submitted(label)
         return 201, label_output(assignment=assignment, label=label)
+
+    # --- eligibility ------------------------------------------------------------------------
+
+    async def _eligibility(self, expert_id: Any, project_id: uuid.UUID) -> tuple[Any, int] | None:
+        """``project_open_for_claim`` for the expert and project, remembered (see the module's
+        docstring): never older than the cache's time, reloaded ahead of it in the background."""
+        key = (expert_id, project_id)
+        found, age = self._projects.get_aged(key)
+        load = self._project_loads.get(key)
+        if load is not None and load.get_loop() is not asyncio.get_running_loop():
+            load = None  # left by another event loop (a server restarted in the same process)
+        if found is None:
+            return await asyncio.shield(load or self._eligibility_load(key))
+        if load is None and age >= REFRESH_AHEAD * self._projects.seconds:
+            self._eligibility_load(key)
+        return found
+
+    def _eligibility_load(self, key: tuple) -> asyncio.Task:
+        """Start loading the eligibility for ``key`` (one load per key at a time)."""
+        task = asyncio.get_running_loop().create_task(self._eligibility_read(key))
+        self._project_loads[key] = task
+
+        def done(finished: asyncio.Task) -> None:
+            if self._project_loads.get(key) is finished:
+                del self._project_loads[key]
+            if not finished.cancelled() and finished.exception() is not None:
+                # Retrieved here so that a background reload's failure is logged once; a
+                # request waiting for the load gets the error too and hands over to Django.
+                logger.warning("queue fast path: eligibility load failed", exc_info=finished.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def _eligibility_read(self, key: tuple) -> tuple[Any, int] | None:
+        read_at = time.monotonic()  # the verdict's age counts from before the read
+        expert_id, project_id = key
+        found = await sync_to_async(_project_load, thread_sensitive=False)(
+            expert_id=expert_id, project_id=project_id
+        )
+        if found is None:
+            self._projects.drop(key)
+        else:
+            self._projects.put(key, found, read_at=read_at)
+        return found
 
     # --- database ---------------------------------------------------------------------------
 

@@ -112,15 +112,24 @@ class TimedCache:
         self._data: dict[Any, tuple[float, Any]] = {}
 
     def get(self, key: Any) -> Any:
-        hit = self._data.get(key)
-        if hit is None or (self.seconds is not None and time.monotonic() - hit[0] > self.seconds):
-            return None
-        return hit[1]
+        return self.get_aged(key)[0]
 
-    def put(self, key: Any, value: Any) -> None:
+    def get_aged(self, key: Any) -> tuple[Any, float]:
+        """The value and its age in seconds, or (None, 0.0) when absent or past its time."""
+        hit = self._data.get(key)
+        if hit is None:
+            return None, 0.0
+        age = time.monotonic() - hit[0]
+        if self.seconds is not None and age > self.seconds:
+            return None, 0.0
+        return hit[1], age
+
+    def put(self, key: Any, value: Any, *, read_at: float | None = None) -> None:
+        """Remember ``value``, its age counted from ``read_at`` (``time.monotonic()``, when
+        it was read) or from now."""
         if len(self._data) >= CACHE_LIMIT:
             self._data.clear()
-        self._data[key] = (time.monotonic(), value)
+        self._data[key] = (time.monotonic() if read_at is None else read_at, value)
 
     def drop(self, key: Any) -> None:
         self._data.pop(key, None)
