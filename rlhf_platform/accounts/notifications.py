@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from rlhf_platform.core.layer_calls import layer_call
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def _send(group: str, event: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": "notify", "event": event})
+        layer_call(layer, layer.group_send, group, {"type": "notify", "event": event})
     except Exception:  # a page missing one live update must never fail the action
         logger.exception("could not push %s to %s", event.get("type"), group)
 
