@@ -97,8 +97,14 @@ def gate_unregister(name: str) -> None:
     _lease_guards.pop(name, None)
 
 
-def gate_reason(*, expert: ExpertProfile, project: Project) -> str | None:
-    for gate in _gates.values():
+def gate_reason(*, expert: ExpertProfile, project: Project, rechecked_at_lease: bool = False) -> str | None:
+    """The first registered gate's refusal, or None. With ``rechecked_at_lease`` the gates
+    that registered a ``recheck_sql`` are left out: the caller leases in a statement that
+    evaluates those conditions itself (the queue's fast path), so reading them here too would
+    only repeat the read."""
+    for name, gate in _gates.items():
+        if rechecked_at_lease and name in _recheck_sql:
+            continue
         reason = gate(expert, project)
         if reason:
             return reason

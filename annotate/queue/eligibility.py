@@ -38,9 +38,11 @@ def project_block(
     project: Project,
     levels: dict[str, int] | None = None,
     level: int | None = None,
+    rechecked_at_lease: bool = False,
 ) -> NoWork | None:
     """Why ``expert`` may not work on ``project`` now, or None. ``level`` (the expert's level
-    in the project's domain) or ``levels`` (all of them) are read when not given."""
+    in the project's domain) or ``levels`` (all of them) are read when not given.
+    ``rechecked_at_lease``: see :func:`annotate.gates.gate_reason`."""
     block = expert_block(expert)
     if block:
         return block
@@ -53,7 +55,7 @@ def project_block(
         return NoWork("no_credential", f"You need an approved credential in {project.domain.name}.")
     if level < project.min_level:
         return NoWork("level_too_low", f"This project needs level {project.min_level}; yours is {level}.")
-    reason = gate_reason(expert=expert, project=project)
+    reason = gate_reason(expert=expert, project=project, rechecked_at_lease=rechecked_at_lease)
     if reason:
         return NoWork(reason, gate_message(reason))
     return None
@@ -111,7 +113,8 @@ def project_open_for_claim(*, expert_id: Any, project_id: Any) -> tuple[Project,
     """The project and the expert's level there when the expert may work on it now and no gate
     must decide at the instant of the lease (the budget near its end), else None: what a
     transport may remember for a moment and claim in with the one-statement claim, re-checking
-    the gates' ``recheck_sql`` there."""
+    the gates' ``recheck_sql`` there (so those gates are not read here: a refusal of theirs is
+    the claim's, and Django's path then answers with its reason)."""
     expert = ExpertProfile.objects.select_related("user").filter(pk=expert_id).first()
     if expert is None:
         return None
@@ -120,7 +123,7 @@ def project_open_for_claim(*, expert_id: Any, project_id: Any) -> tuple[Project,
         return None
     project, level = found
     with gate_reads_shared():
-        if project_block(expert=expert, project=project, level=level):
+        if project_block(expert=expert, project=project, level=level, rechecked_at_lease=True):
             return None
         return None if gate_lease_guards(expert=expert, project=project) else (project, level)
 

@@ -60,3 +60,23 @@ def test_an_unknown_project_is_none():
     import uuid
 
     assert project_with_level(expert=ExpertProfileFactory(), project_id=uuid.uuid4()) is None
+
+
+def test_the_fast_paths_eligibility_leaves_the_rechecked_gates_to_the_claim():
+    """A project suspension is re-checked by the claim statement itself (its ``recheck_sql``),
+    so the fast path's eligibility does not read it; Django's path (``project_block``) does."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotate.quality.suspension import GATE_NAME, project_suspend
+    from annotate.queue.eligibility import project_block, project_open_for_claim
+
+    project = ProjectFactory(min_level=1)
+    expert = CredentialFactory(approved=True, domain=project.domain).expert
+    project_suspend(project=project, expert_id=expert.pk, reason="staff")
+    with CaptureQueriesContext(connection) as queries:
+        found = project_open_for_claim(expert_id=expert.pk, project_id=project.pk)
+    assert found is not None and found[0].pk == project.pk
+    assert not [q for q in queries.captured_queries if "annotate_projectsuspension" in q["sql"]]
+    blocked = project_block(expert=expert, project=project)
+    assert blocked is not None and blocked.reason == GATE_NAME
