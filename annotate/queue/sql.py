@@ -9,6 +9,7 @@ with the same code.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Generator
@@ -244,15 +245,12 @@ def submit_active_statement(*, label: Label, now) -> tuple[str, dict[str, Any]]:
     Django itself would insert (defaults and later fields included), so that this statement
     never falls behind the model; each value cast to its column's type, so that the statement
     also runs with server-side binding (the fast path's prepared statements)."""
-    fields = list(Label._meta.concrete_fields)
+    fields = Label._meta.concrete_fields
     values = {
         f"v{n}": field.get_db_prep_save(getattr(label, field.attname), connection)
         for n, field in enumerate(fields)
     }
-    sql = _SUBMIT_ACTIVE_SQL.format(
-        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
-        values=", ".join(f"%(v{n})s::{_cast(field)}" for n, field in enumerate(fields)),
-    )
+    sql = _submit_active_sql(connection.vendor)
     params = {
         "assignment": label.assignment_id,
         "expert": label.expert_id,
@@ -261,6 +259,17 @@ def submit_active_statement(*, label: Label, now) -> tuple[str, dict[str, Any]]:
         **values,
     }
     return sql, params
+
+
+@functools.cache
+def _submit_active_sql(vendor: str) -> str:
+    """The statement's text, the same for every label of a database vendor: built once, since
+    the columns' types cost more to look up than the statement takes to run."""
+    fields = Label._meta.concrete_fields
+    return _SUBMIT_ACTIVE_SQL.format(
+        columns=", ".join(connection.ops.quote_name(f.column) for f in fields),
+        values=", ".join(f"%(v{n})s::{_cast(field)}" for n, field in enumerate(fields)),
+    )
 
 
 def _cast(field) -> str:
