@@ -28,6 +28,11 @@ TIMEOUT_SECONDS = 10
 # Sent only by ``webhook_endpoint_test``, to the one endpoint asked for: not in EVENTS, so no
 # endpoint can subscribe to it and no domain action emits it.
 TEST_EVENT = "webhook.test"
+# The most deliveries one message carries (webhook_deliver_batch_task, one endpoint's): their
+# first attempts, one after the other at up to TIMEOUT_SECONDS each, end within
+# WEBHOOK_REQUEUE_SECONDS (300 s), after which the sweep takes a message's waiting deliveries
+# for lost.
+SEND_BATCH = 25
 
 
 def _validate_url(url: str) -> str:
@@ -133,12 +138,45 @@ def _deliveries_build(
     ]
 
 
-def _send_on_commit(deliveries: list[WebhookDelivery]) -> None:
-    from rlhf_platform.webhooks.tasks import webhook_deliver_task
-
+def _messages(deliveries: list[WebhookDelivery]) -> list[list[str]]:
+    """The deliveries' ids as the messages that send them: one per endpoint (the first
+    delivery's endpoint first) and at most SEND_BATCH ids each, in the order emitted."""
+    by_endpoint: dict[Any, list[str]] = {}
     for delivery in deliveries:
-        delivery_id = str(delivery.pk)
-        transaction.on_commit(lambda d=delivery_id: webhook_deliver_task.delay(d))
+        by_endpoint.setdefault(delivery.endpoint_id, []).append(str(delivery.pk))
+    return [
+        ids[start : start + SEND_BATCH]
+        for ids in by_endpoint.values()
+        for start in range(0, len(ids), SEND_BATCH)
+    ]
+
+
+def _messages_send(messages: list[list[str]]) -> None:
+    from rlhf_platform.webhooks.tasks import webhook_deliver_batch_task, webhook_deliver_task
+
+    for ids in messages:
+        if len(ids) == 1:
+            webhook_deliver_task.delay(ids[0])
+        else:
+            webhook_deliver_batch_task.delay(ids)
+
+
+def _send_on_commit(deliveries: list[WebhookDelivery]) -> None:
+    """Send ``deliveries`` to the broker once the transaction commits, from one callback
+    registered here: a rollback of the block this runs in (a savepoint, or the transaction)
+    discards it with the rows, so a delivery is never sent for work that was undone."""
+    messages = _messages(deliveries)
+    if messages:
+        transaction.on_commit(lambda: _messages_send(messages))
+
+
+def _atomic_block() -> tuple[str, ...]:
+    """The savepoints enclosing what is written now, outermost first. Two writes with the same
+    ones are undone by the same rollbacks (a block without a savepoint rolls back with its
+    parent), and so are on-commit callbacks registered beside them: Django drops a callback
+    when a savepoint it was registered under rolls back (the connection's ``savepoint_ids``,
+    which ``on_commit`` records with each callback)."""
+    return tuple(sid for sid in transaction.get_connection().savepoint_ids if sid is not None)
 
 
 def webhook_emit(*, lab_id: Any, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
@@ -155,32 +193,48 @@ class WebhookEvents:
     """The events of one transaction, emitted together, with the deliveries
     :func:`webhook_emit` would record for each: each lab's endpoints are looked up once (the
     first time the lab has an event), and the deliveries of every event are inserted with one
-    statement by :meth:`flush`. Each delivery's send after commit is queued when its event is
-    emitted, so the sends keep their order among the transaction's other on-commit work. Only
-    inside a transaction, and :meth:`flush` before it commits (a step that finalises many items
-    flushes once, after the last)."""
+    statement by :meth:`flush`, which also queues their sends after commit: one message per
+    endpoint for up to SEND_BATCH of its deliveries, in the order emitted. (The quality step
+    emits an event per item it finalises: a message each cost its worker a broker round trip
+    per item.) Only inside a transaction, and :meth:`flush` before it commits (a step that
+    finalises many items flushes once, after the last).
+
+    The events since the last flush must be emitted, and flushed, in one atomic block: their
+    rows and sends go with the flush, so an event emitted in a savepoint that rolls back before
+    the flush would otherwise be delivered, and one emitted outside a savepoint that the flush
+    runs in would be lost with it. Either is refused (RuntimeError)."""
 
     def __init__(self) -> None:
         self._endpoints: dict[Any, list[WebhookEndpoint]] = {}
         self._unsaved: list[WebhookDelivery] = []
+        self._block: tuple[str, ...] = ()  # the atomic block of the unsaved deliveries
 
     def emit(self, *, lab_id: Any, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
         if not transaction.get_connection().in_atomic_block:
             # Outside a transaction on_commit runs at once: before the row would exist.
             raise RuntimeError("WebhookEvents is for a transaction: use webhook_emit")
+        self._block_check()
         endpoints = self._endpoints.get(lab_id)
         if endpoints is None:
             endpoints = self._endpoints[lab_id] = _endpoints_of(lab_id)
         deliveries = _deliveries_build(endpoints=endpoints, event=event, data=data)
+        if deliveries and not self._unsaved:
+            self._block = _atomic_block()
         self._unsaved.extend(deliveries)
-        _send_on_commit(deliveries)  # the delivery's id is known before its insert
         return deliveries
 
     def flush(self) -> None:
-        """Insert the deliveries emitted since the last flush, in their order."""
+        """Insert the deliveries emitted since the last flush, in their order, and queue their
+        sends after commit."""
         if self._unsaved:
+            self._block_check()
             WebhookDelivery.objects.bulk_create(self._unsaved)
+            _send_on_commit(self._unsaved)
             self._unsaved = []
+
+    def _block_check(self) -> None:
+        if self._unsaved and _atomic_block() != self._block:
+            raise RuntimeError("WebhookEvents: emit and flush the events in one atomic block")
 
 
 @transaction.atomic

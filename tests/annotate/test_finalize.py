@@ -121,7 +121,8 @@ def test_the_completion_check_leaves_the_planner_settings_as_it_found_them():
 def test_a_step_finalising_many_items_looks_up_the_labs_endpoints_once(received, monkeypatch):
     """The quality step's batch: its webhooks are the deliveries that finalising the items one
     at a time records (the same events, endpoints and order), with one look-up of the lab's
-    endpoints and one insert; each is sent after commit, in the same order."""
+    endpoints and one insert; they are sent after commit, in the same order for each endpoint,
+    with one message for each endpoint's deliveries."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -129,8 +130,9 @@ def test_a_step_finalising_many_items_looks_up_the_labs_endpoints_once(received,
     from rlhf_platform.webhooks import tasks
     from rlhf_platform.webhooks.models import WebhookEndpoint
 
-    sent = []
-    monkeypatch.setattr(tasks.webhook_deliver_task, "delay", sent.append)
+    sent: list[list[str]] = []  # the messages, each the ids of its deliveries
+    monkeypatch.setattr(tasks.webhook_deliver_task, "delay", lambda delivery_id: sent.append([delivery_id]))
+    monkeypatch.setattr(tasks.webhook_deliver_batch_task, "delay", sent.append)
 
     def project_with_endpoints():
         project = ProjectFactory()
@@ -141,21 +143,27 @@ def test_a_step_finalising_many_items_looks_up_the_labs_endpoints_once(received,
         return [ItemFactory(batch=batch, external_id=f"x-{n}") for n in range(3)]
 
     def sends():
-        """What was sent, in order: (event, endpoint, item), then forgotten."""
+        """What was sent to each endpoint, in order: (event, item); and how many messages.
+        Then forgotten."""
+        ids = [delivery_id for message in sent for delivery_id in message]
         rows = {
-            str(pk): (event, url, data.get("external_id"))
-            for pk, event, url, data in WebhookDelivery.objects.filter(pk__in=sent).values_list(
+            str(pk): (url.rsplit("/", 1)[1], event, data.get("external_id"))
+            for pk, event, url, data in WebhookDelivery.objects.filter(pk__in=ids).values_list(
                 "pk", "event", "endpoint__url", "payload__data"
             )
         }
-        order = [rows[delivery_id] for delivery_id in sent]
+        to: dict[str, list] = {}
+        for delivery_id in ids:
+            endpoint, event, item = rows[delivery_id]
+            to.setdefault(endpoint, []).append((event, item))
+        messages = len(sent)
         sent.clear()
-        return order
+        return to, messages
 
     for item in project_with_endpoints():
         with transaction.atomic():
             item_finalize(item=item)
-    one_at_a_time = sends()
+    one_at_a_time, _messages = sends()
 
     items = project_with_endpoints()
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
@@ -164,12 +172,13 @@ def test_a_step_finalising_many_items_looks_up_the_labs_endpoints_once(received,
             item_finalize(item=item, step=step)
         step.close()
         assert sent == []  # nothing leaves before commit
-    together = sends()
+    together, messages = sends()
 
     assert together == one_at_a_time
-    assert [event for event, _url, _item in together] == ["item.finalized"] * 6 + ["batch.completed"] * 3 + [
-        "project.completed"
-    ] * 2
+    finalized = [("item.finalized", f"x-{n}") for n in range(3)]
+    completed = [("batch.completed", None), ("project.completed", None)]
+    assert together == {"a": finalized + completed, "b": finalized + completed, "c": completed[:1]}
+    assert messages == 3  # one for each endpoint
     endpoints = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
     deliveries = connection.ops.quote_name(WebhookDelivery._meta.db_table)
     sql = [query["sql"] for query in queries.captured_queries]
