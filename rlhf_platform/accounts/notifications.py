@@ -3,12 +3,14 @@
 Always sent after the surrounding transaction commits, so that a page is never told about a
 change that was rolled back. An event for one person (``user_group``) is also kept in their inbox
 (:mod:`rlhf_platform.accounts.inbox`), written in the surrounding transaction; ``keep=False`` is
-for live-only updates (counters, ticks) that are not notifications.
+for live-only updates (counters, ticks) that are not notifications. :func:`notify_many` sends
+many live-only updates at once, for a caller already running after the commit.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -43,6 +45,30 @@ def _send(group: str, event: dict[str, Any]) -> None:
         layer_call(layer, layer.group_send, group, {"type": "notify", "event": event})
     except Exception:  # a page missing one live update must never fail the action
         logger.exception("could not push %s to %s", event.get("type"), group)
+
+
+async def _group_send_each(layer: Any, pairs: list[tuple[str, dict[str, Any]]]) -> None:
+    for group, event in pairs:
+        try:
+            await layer.group_send(group, {"type": "notify", "event": event})
+        except Exception:  # one page missing its update must not cost the others theirs
+            logger.exception("could not push %s to %s", event.get("type"), group)
+
+
+def notify_many(pairs: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Push each ``(group, event)`` now, live only (nothing kept in an inbox): for a caller that
+    already runs after the commit and has many events (the earnings of every expert a posting
+    paid, ``rewards.live``). They go out one after the other in one event loop, so over one
+    connection to the channel layer: one ``async_to_sync`` per event starts a loop, and with
+    channels_redis opens a connection, for each. A failure is logged, never raised."""
+    pairs = list(pairs)
+    layer = get_channel_layer()
+    if layer is None or not pairs:
+        return
+    try:
+        async_to_sync(_group_send_each)(layer, pairs)
+    except Exception:  # a page missing live updates must never fail the action
+        logger.exception("could not push %d events", len(pairs))
 
 
 def notify_on_commit(group: str, event: dict[str, Any], *, keep: bool = True) -> None:

@@ -331,8 +331,11 @@ def _push_queries(n: int, layer: RecordingLayer, capture) -> int:
 
 
 @pytest.mark.django_db
-def test_the_push_after_a_posting_reads_the_same_few_queries_for_any_number_of_experts(
+def test_the_push_after_a_posting_costs_the_same_queries_and_one_event_loop_for_any_number_of_experts(
     layer, django_capture_on_commit_callbacks
 ):
     assert _push_queries(1, layer, django_capture_on_commit_callbacks) <= 4
+    layer.loops.clear()
     assert _push_queries(8, layer, django_capture_on_commit_callbacks) <= 4
+    # The eight events went out from one event loop: one connection to the channel layer.
+    assert len(layer.loops) == 8 and len({id(loop) for loop in layer.loops}) == 1
