@@ -58,15 +58,15 @@ async def _group_send_each(layer: Any, pairs: list[tuple[str, dict[str, Any]]]) 
 def notify_many(pairs: Iterable[tuple[str, dict[str, Any]]]) -> None:
     """Push each ``(group, event)`` now, live only (nothing kept in an inbox): for a caller that
     already runs after the commit and has many events (the earnings of every expert a posting
-    paid, ``rewards.live``). They go out one after the other in one event loop, so over one
-    connection to the channel layer: one ``async_to_sync`` per event starts a loop, and with
-    channels_redis opens a connection, for each. A failure is logged, never raised."""
+    paid, ``rewards.live``). They go out one after the other in one call to the layer
+    (:func:`rlhf_platform.core.layer_calls.layer_call`): one hand-off for all of them, over one
+    connection. A failure is logged, never raised."""
     pairs = list(pairs)
     layer = get_channel_layer()
     if layer is None or not pairs:
         return
     try:
-        async_to_sync(_group_send_each)(layer, pairs)
+        layer_call(layer, _group_send_each, layer, pairs)
     except Exception:  # a page missing live updates must never fail the action
         logger.exception("could not push %d events", len(pairs))
 

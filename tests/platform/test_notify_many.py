@@ -63,10 +63,10 @@ def test_a_failing_send_is_logged_and_the_others_still_go_out(monkeypatch, caplo
 def test_a_failure_outside_the_sends_is_logged_not_raised(monkeypatch, caplog):
     _use(monkeypatch, Layer())
 
-    def broken(function):
+    def broken(layer, call, *args):
         raise RuntimeError("no event loop today")
 
-    monkeypatch.setattr(notifications, "async_to_sync", broken)
+    monkeypatch.setattr(notifications, "layer_call", broken)
     with caplog.at_level(logging.ERROR, logger=notifications.__name__):
         notify_many(_events(2))
     assert "could not push 2 events" in caplog.text
