@@ -25,4 +25,5 @@ class RewardsConfig(AppConfig):
                 "Label in another project, or check again later: the lab may add to it."
             },
             lease_guard=budget_lease_guard,
+            per_project=True,
         )

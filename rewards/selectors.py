@@ -173,7 +173,7 @@ def budget_zone_read(*, project: Project, count: bool = True) -> tuple[str, int]
     return (FAR if headroom - next_max >= margin else EXACT), next_max
 
 
-def budget_gate(expert: ExpertProfile, project: Project) -> str | None:
+def budget_gate(expert: ExpertProfile | None, project: Project) -> str | None:
     """The queue's ``budget_exhausted`` gate: refuse when the lab's budget, less what it may
     still owe for work handed out (:func:`lab_commitments`), cannot pay the next label's
     maximum reward. A project without a policy pays nothing and is never gated. Near the end
@@ -183,7 +183,9 @@ def budget_gate(expert: ExpertProfile, project: Project) -> str | None:
     return BUDGET_EXHAUSTED if zone == EXHAUSTED else None
 
 
-def budget_lease_guard(expert: ExpertProfile, project: Project) -> AbstractContextManager[str | None] | None:
+def budget_lease_guard(
+    expert: ExpertProfile | None, project: Project
+) -> AbstractContextManager[str | None] | None:
     """The queue's lease guard for the budget: none while the headroom is wide; near its end,
     the lease is decided and written under the lab budget account's row lock."""
     zone, next_max = budget_zone(project=project, count=False)

@@ -39,10 +39,12 @@ def project_block(
     levels: dict[str, int] | None = None,
     level: int | None = None,
     rechecked_at_lease: bool = False,
+    per_project: bool | None = None,
 ) -> NoWork | None:
     """Why ``expert`` may not work on ``project`` now, or None. ``level`` (the expert's level
     in the project's domain) or ``levels`` (all of them) are read when not given.
-    ``rechecked_at_lease``: see :func:`annotate.gates.gate_reason`."""
+    ``rechecked_at_lease`` and ``per_project``: which gates are asked, as for
+    :func:`annotate.gates.gate_reason`."""
     block = expert_block(expert)
     if block:
         return block
@@ -55,7 +57,9 @@ def project_block(
         return NoWork("no_credential", f"You need an approved credential in {project.domain.name}.")
     if level < project.min_level:
         return NoWork("level_too_low", f"This project needs level {project.min_level}; yours is {level}.")
-    reason = gate_reason(expert=expert, project=project, rechecked_at_lease=rechecked_at_lease)
+    reason = gate_reason(
+        expert=expert, project=project, rechecked_at_lease=rechecked_at_lease, per_project=per_project
+    )
     if reason:
         return NoWork(reason, gate_message(reason))
     return None
@@ -110,11 +114,17 @@ def project_with_level(*, expert: ExpertProfile, project_id: Any) -> tuple[Proje
 
 
 def project_open_for_claim(*, expert_id: Any, project_id: Any) -> tuple[Project, int] | None:
-    """The project and the expert's level there when the expert may work on it now and no gate
-    must decide at the instant of the lease (the budget near its end), else None: what a
-    transport may remember for a moment and claim in with the one-statement claim, re-checking
-    the gates' ``recheck_sql`` there (so those gates are not read here: a refusal of theirs is
-    the claim's, and Django's path then answers with its reason)."""
+    """The expert's part of the eligibility, for a transport that remembers it for a moment
+    and claims with the one-statement claim (the queue's fast path): the project and the
+    expert's level there when the expert may work on it now, else None. Left out, because the
+    transport has them otherwise:
+
+    - the gates registered per project (the budget): :func:`project_gates_open`, read once per
+      project for all its experts;
+    - the gates with a ``recheck_sql`` (the project suspension): the claim statement evaluates
+      them, a refusal there is the claim's, and Django's path then answers with its reason.
+
+    Also None when a gate of the expert's part must decide at the instant of the lease."""
     expert = ExpertProfile.objects.select_related("user").filter(pk=expert_id).first()
     if expert is None:
         return None
@@ -123,9 +133,25 @@ def project_open_for_claim(*, expert_id: Any, project_id: Any) -> tuple[Project,
         return None
     project, level = found
     with gate_reads_shared():
-        if project_block(expert=expert, project=project, level=level, rechecked_at_lease=True):
+        if project_block(
+            expert=expert, project=project, level=level, rechecked_at_lease=True, per_project=False
+        ):
             return None
-        return None if gate_lease_guards(expert=expert, project=project) else (project, level)
+        guards = gate_lease_guards(expert=expert, project=project, per_project=False)
+        return None if guards else (project, level)
+
+
+def project_gates_open(*, project_id: Any) -> bool:
+    """The project's part of the eligibility: whether the gates registered per project (the
+    budget) let its experts through, and no lease needs their guard now (near the end of the
+    budget every lease is decided under its lock, on Django's path)."""
+    project = Project.objects.filter(pk=project_id).only("id", "lab_id").first()
+    if project is None:
+        return False
+    with gate_reads_shared():
+        if gate_reason(expert=None, project=project, per_project=True):
+            return False
+        return not gate_lease_guards(expert=None, project=project, per_project=True)
 
 
 def projects_open_to(*, expert: ExpertProfile, levels: dict[str, int] | None = None) -> list[Project]:

@@ -28,12 +28,11 @@ has not expired, the user is active and their password unchanged (the session's 
 derived from it), the expert is the user's; for next also that the expert is not suspended,
 the project is active, and every gate that registered a ``recheck_sql`` (the per-project
 suspension) passes. The rest of eligibility (credential level, qualification, budget) is the
-engine's ``project_open_for_claim``, remembered for ``QUEUE_FAST_ELIGIBILITY_SECONDS`` (1 s) per
-expert and project; never while a gate needs to guard the lease itself (the budget near its
-end), when Django's path answers every request. A remembered verdict past three quarters of
-its time is reloaded in the background while requests keep using it, so an expert who asks
-often never waits for the reload; one who asks after it expired waits for one load, shared
-with every request of the same expert and project at that moment.
+engine's ``project_open_for_claim`` (per expert and project) and ``project_gates_open`` (the
+gates registered per project, the budget: per project, for all its experts), each remembered
+for ``QUEUE_FAST_ELIGIBILITY_SECONDS`` (1 s) and reloaded ahead of that time in the background
+(annotate/queue/fast_path_memory.py); never while a gate needs to guard the lease itself (the
+budget near its end), when Django's path answers every request.
 
 The fast path refuses to start when ``MIDDLEWARE`` or the API's throttles hold anything it does
 not apply itself (annotate/queue/fast_path_http.py).
@@ -46,7 +45,6 @@ import io
 import json
 import logging
 import re
-import time
 import uuid
 from typing import Any
 
@@ -60,7 +58,7 @@ from psycopg_pool import AsyncConnectionPool
 from annotate import rendering
 from annotate.models import Label
 from annotate.queue.claim import claim_plan
-from annotate.queue.eligibility import is_senior, project_open_for_claim
+from annotate.queue.eligibility import is_senior, project_gates_open, project_open_for_claim
 from annotate.queue.fast_path_auth import (
     Principal,
     TimedCache,
@@ -78,6 +76,7 @@ from annotate.queue.fast_path_http import (
     render,
     replay,
 )
+from annotate.queue.fast_path_memory import Remembered
 from annotate.queue.hooks import labels_submitted_send
 from annotate.queue.output import assignment_output, label_output
 from annotate.queue.sql import Plan
@@ -91,7 +90,6 @@ SUBMIT_PATH = re.compile(r"^/api/v1/assignments/([0-9a-fA-F-]{36})/submit$")
 MAX_BODY = 256 * 1024  # a label is a few KB; anything larger is Django's to refuse
 SESSION_ENGINES = ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db")
 HOOK_INTERVAL = 0.05  # the label_submitted hook runs at most 20 times a second per process, in bursts
-REFRESH_AHEAD = 0.75  # a remembered eligibility past this share of its time is reloaded in the background
 
 
 def enabled() -> bool:
@@ -103,6 +101,16 @@ def enabled() -> bool:
 
 
 _project_load = closing(project_open_for_claim)
+_project_gates_load = closing(project_gates_open)
+
+
+def _expert_part(key: tuple) -> tuple[Any, int] | None:
+    expert_id, project_id = key
+    return _project_load(expert_id=expert_id, project_id=project_id)
+
+
+def _project_part(project_id: uuid.UUID) -> bool | None:
+    return _project_gates_load(project_id=project_id) or None  # a closed project is not remembered
 
 
 @closing
@@ -124,8 +132,9 @@ class QueueFastPath:
         self.app = app
         self._enabled: bool | None = None
         self._principals = TimedCache(None)  # re-validated by every statement
-        self._projects = TimedCache(getattr(settings, "QUEUE_FAST_ELIGIBILITY_SECONDS", 1.0))
-        self._project_loads: dict[tuple, asyncio.Task] = {}  # eligibility loads under way
+        seconds = float(getattr(settings, "QUEUE_FAST_ELIGIBILITY_SECONDS", 1.0))
+        self._experts = Remembered(seconds, _expert_part, "eligibility")
+        self._project_gates = Remembered(seconds, _project_part, "project gates")
         self._pool: AsyncConnectionPool | None = None
         self._pool_loop = None
         self._pool_lock: asyncio.Lock | None = None
@@ -286,45 +295,12 @@ class QueueFastPath:
     # --- eligibility ------------------------------------------------------------------------
 
     async def _eligibility(self, expert_id: Any, project_id: uuid.UUID) -> tuple[Any, int] | None:
-        """``project_open_for_claim`` for the expert and project, remembered (see the module's
-        docstring): never older than the cache's time, reloaded ahead of it in the background."""
-        key = (expert_id, project_id)
-        found, age = self._projects.get_aged(key)
-        load = self._project_loads.get(key)
-        if load is not None and load.get_loop() is not asyncio.get_running_loop():
-            load = None  # left by another event loop (a server restarted in the same process)
-        if found is None:
-            return await asyncio.shield(load or self._eligibility_load(key))
-        if load is None and age >= REFRESH_AHEAD * self._projects.seconds:
-            self._eligibility_load(key)
-        return found
-
-    def _eligibility_load(self, key: tuple) -> asyncio.Task:
-        """Start loading the eligibility for ``key`` (one load per key at a time)."""
-        task = asyncio.get_running_loop().create_task(self._eligibility_read(key))
-        self._project_loads[key] = task
-
-        def done(finished: asyncio.Task) -> None:
-            if self._project_loads.get(key) is finished:
-                del self._project_loads[key]
-            if not finished.cancelled() and finished.exception() is not None:
-                # Retrieved here so that a background reload's failure is logged once; a
-                # request waiting for the load gets the error too and hands over to Django.
-                logger.warning("queue fast path: eligibility load failed", exc_info=finished.exception())
-
-        task.add_done_callback(done)
-        return task
-
-    async def _eligibility_read(self, key: tuple) -> tuple[Any, int] | None:
-        read_at = time.monotonic()  # the verdict's age counts from before the read
-        expert_id, project_id = key
-        found = await sync_to_async(_project_load, thread_sensitive=False)(
-            expert_id=expert_id, project_id=project_id
-        )
-        if found is None:
-            self._projects.drop(key)
-        else:
-            self._projects.put(key, found, read_at=read_at)
+        """The project and the expert's level when the remembered eligibility lets the expert
+        claim there: the expert's part, and the project's (its per-project gates, read once
+        for all its experts). See the module's docstring."""
+        found = await self._experts.get((expert_id, project_id))
+        if found is None or not await self._project_gates.get(project_id):
+            return None
         return found
 
     # --- database ---------------------------------------------------------------------------

@@ -114,17 +114,21 @@ def _budget_reads(queries) -> int:
 def test_one_eligibility_decision_reads_the_budget_once(paid_project, funds, open_for_claim):
     """The budget gate and its lease guard share one read of the policy and the balance per
     decision (they read the same rows a moment apart). The verdicts stay: far from the end the
-    fast path may remember the project; near it (the guard must decide at the lease) it may not."""
+    fast path may remember the project; near it (the guard must decide at the lease) it may not.
+    The fast path reads the budget in the project's part of the eligibility (once per project
+    for all its experts), never in the expert's."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from annotate.queue.eligibility import project_open_for_claim
+    from annotate.queue.eligibility import project_gates_open, project_open_for_claim
 
     credit(paid_project.lab, funds)
     expert = expert_at(paid_project.domain, 2)
     with CaptureQueriesContext(connection) as queries:
         found = project_open_for_claim(expert_id=expert.pk, project_id=paid_project.pk)
-    assert (found is not None) is open_for_claim
+    assert found is not None and _budget_reads(queries.captured_queries) == 0
+    with CaptureQueriesContext(connection) as queries:
+        assert project_gates_open(project_id=paid_project.pk) is open_for_claim
     assert _budget_reads(queries.captured_queries) == 2  # the policy and the balance, once each
     # Django's path decides with the same shared read, and near the end still leases under the guard.
     with CaptureQueriesContext(connection) as queries:
