@@ -51,6 +51,15 @@ def _remember(memory: Remembered, verdict, *, age: float) -> None:
     memory.put(KEY, verdict, read_at=time.monotonic() - age)
 
 
+def _due_and_released(*verdicts) -> tuple[Loads, Remembered]:
+    """A memory holding ("project", 2) past the time to reload it, and loads that answer at once."""
+    loads = Loads(*verdicts)
+    memory = _memory(loads)
+    _remember(memory, ("project", 2), age=REFRESH_AHEAD + 0.05)
+    loads.release.set()
+    return loads, memory
+
+
 async def _settle(memory: Remembered) -> None:
     while memory.loading():
         await asyncio.sleep(0.01)
@@ -105,10 +114,7 @@ def test_an_expired_verdict_is_never_used_and_concurrent_requests_share_one_load
 
 
 def test_a_background_reload_that_finds_the_expert_ineligible_forgets_the_verdict():
-    loads = Loads(None, None)
-    memory = _memory(loads)
-    _remember(memory, ("project", 2), age=REFRESH_AHEAD + 0.05)
-    loads.release.set()
+    loads, memory = _due_and_released(None, None)
 
     async def scenario():
         assert await memory.get(KEY) == ("project", 2)
@@ -121,10 +127,7 @@ def test_a_background_reload_that_finds_the_expert_ineligible_forgets_the_verdic
 
 
 def test_a_failed_background_reload_keeps_the_verdict_within_its_time_and_the_next_retries():
-    loads = Loads(RuntimeError("database went away"), ("project", 3))
-    memory = _memory(loads)
-    _remember(memory, ("project", 2), age=REFRESH_AHEAD + 0.05)
-    loads.release.set()
+    loads, memory = _due_and_released(RuntimeError("database went away"), ("project", 3))
 
     async def scenario():
         assert await memory.get(KEY) == ("project", 2)
