@@ -38,13 +38,7 @@ def _user_of(group: str) -> str | None:
 
 
 def _send(group: str, event: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        layer_call(layer, layer.group_send, group, {"type": "notify", "event": event})
-    except Exception:  # a page missing one live update must never fail the action
-        logger.exception("could not push %s to %s", event.get("type"), group)
+    notify_many([(group, event)])
 
 
 async def _group_send_each(layer: Any, pairs: list[tuple[str, dict[str, Any]]]) -> None:
