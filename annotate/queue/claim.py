@@ -56,6 +56,7 @@ def claim_plan(
     senior: bool = False,
     guard: str = "SELECT 1",
     guard_params: dict | None = None,
+    commit_async: bool = False,
 ) -> Plan[Assignment | str | None]:
     """Draw gold at the project's rate and run the claim statement: the new assignment, ``HELD``
     (the expert holds a lease there) or None (nothing claimed, or ``guard`` returned no row).
@@ -64,14 +65,15 @@ def claim_plan(
     The first statement passes over items the quality drain holds; only when it finds nothing
     does the second wait for them. A claim thus never queues behind a drain while other work is
     open, and the last open item of a project is still served (after the drain's commit), not
-    answered "retry"."""
+    answered "retry". ``commit_async``: each statement runs as its own transaction, whose commit
+    need not wait for the log's flush (annotate/queue/sql.py ``claim_sql``)."""
     params = {
         **claim_params(project=project, expert_id=expert_id, gold=draws.gold_drawn(project), senior=senior),
         **(guard_params or {}),
     }
-    row = yield Statement(claim_sql(guard, skip_held_items=True), params)
+    row = yield Statement(claim_sql(guard, skip_held_items=True, commit_async=commit_async), params)
     if row is None:
-        row = yield Statement(claim_sql(guard), params)
+        row = yield Statement(claim_sql(guard, commit_async=commit_async), params)
     if row is None:
         return None
     if row[0] is not None:
@@ -80,7 +82,11 @@ def claim_plan(
 
 
 def _claim_postgresql(*, project: Project, expert: ExpertProfile, senior: bool) -> Assignment | None:
-    claimed = plan_run(claim_plan(project=project, expert_id=expert.pk, senior=senior))
+    claimed = plan_run(
+        claim_plan(
+            project=project, expert_id=expert.pk, senior=senior, commit_async=not connection.in_atomic_block
+        )
+    )
     if claimed == HELD:
         return _held_lease(project=project, expert=expert)
     if claimed is not None:

@@ -257,6 +257,7 @@ class QueueFastPath:
             senior=is_senior(project=project, level=level),
             guard=self._guard("next"),
             guard_params=guard_params,
+            commit_async=True,  # in autocommit: a lease need not wait for the log's flush
         )
         assignment = await self._run(plan)
         if assignment is None or isinstance(assignment, str):

@@ -23,7 +23,7 @@ import uvicorn
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.asgi import get_asgi_application
-from django.db import connection
+from django.db import connection, transaction
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 
@@ -31,6 +31,7 @@ import annotate.queue.fast_path as queue_fast
 from annotate.models import Assignment, Item, Label, Slot
 from annotate.quality.services import labels_quality_drain
 from annotate.quality.suspension import project_suspend
+from annotate.queue import assignment_next
 from annotate.queue.answers import QUEUE_REASONS
 from annotate.queue.fast_path import QueueFastPath
 from rlhf_platform.core.sessions import SESSION_SEEN_KEY, SESSION_STARTED_KEY
@@ -336,3 +337,78 @@ def test_many_experts_through_the_fast_path_label_every_item_exactly_k_times(nud
     assert Item.objects.filter(project=project, state="labelled").count() == items_count
     assert labels_quality_drain() == items_count * k
     assert not Label.objects.filter(project=project, quality_at__isnull=True).exists()
+
+
+@pytest.fixture
+def commit_modes():
+    """The ``synchronous_commit`` in force when each lease (assignment) and each label was
+    written, as (table, setting) rows, recorded by triggers in the writing transaction: the
+    setting a transaction holds at its last write is the one its commit uses."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE TABLE test_commit_modes (tbl text, setting text);
+            CREATE FUNCTION test_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO test_commit_modes VALUES (TG_TABLE_NAME, current_setting('synchronous_commit'));
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER test_commit_mode AFTER INSERT ON annotate_assignment
+                FOR EACH ROW EXECUTE FUNCTION test_commit_mode();
+            CREATE TRIGGER test_commit_mode AFTER INSERT ON annotate_label
+                FOR EACH ROW EXECUTE FUNCTION test_commit_mode();
+            """
+        )
+
+    def seen() -> list[tuple[str, str]]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT tbl, setting FROM test_commit_modes")
+            rows = cursor.fetchall()
+            cursor.execute("TRUNCATE test_commit_modes")
+        return rows
+
+    yield seen
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            DROP TRIGGER test_commit_mode ON annotate_assignment;
+            DROP TRIGGER test_commit_mode ON annotate_label;
+            DROP FUNCTION test_commit_mode();
+            DROP TABLE test_commit_modes;
+            """
+        )
+
+
+def test_a_lease_commits_without_waiting_for_the_log_and_a_label_waits_for_it(nudges, commit_modes):
+    project = ProjectFactory(gold_rate=0.5, overlap=1)
+    ItemFactory.create_batch(4, project=project, batch=BatchFactory(project=project))
+    ItemFactory.create_batch(4, project=project, batch=BatchFactory(project=project), gold_answer=True)
+    expert = _expert_on(project)
+    with Server() as server:
+        client = Expert(server, expert.user)
+        for _ in range(6):  # ordinary and gold leases
+            status, _headers, body = client.next(project)
+            assert status == 200
+            status, _headers, _stored = client.submit(body["id"])
+            assert status == 201
+        assert server.app.served == 12
+    assert sorted(set(commit_modes())) == [("annotate_assignment", "off"), ("annotate_label", "on")]
+    # The setting was the lease transaction's own: the session keeps the server's default.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+
+
+def test_djangos_path_leases_without_waiting_for_the_log_only_as_its_own_transaction(commit_modes):
+    project = ProjectFactory(gold_rate=0, overlap=1)
+    ItemFactory.create_batch(3, project=project, batch=BatchFactory(project=project))
+    experts = [_expert_on(project) for _ in range(2)]
+    assert isinstance(assignment_next(expert=experts[0], project=project), Assignment)
+    assert commit_modes() == [("annotate_assignment", "off")]
+    # Inside a caller's transaction the setting would reach the caller's other writes: not set.
+    with transaction.atomic():
+        assert isinstance(assignment_next(expert=experts[1], project=project), Assignment)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)
+    assert commit_modes() == [("annotate_assignment", "on")]
