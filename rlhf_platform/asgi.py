@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from annotate.queue.fast_path import QueueFastPath  # noqa: E402
+from rlhf_platform.core.heap import heap_freeze  # noqa: E402
 from rlhf_platform.core.request_guard import RequestGuard  # noqa: E402
 from rlhf_platform.routing import websocket_urlpatterns  # noqa: E402
 
@@ -25,3 +26,7 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Everything loaded so far lives as long as the process: out of the collector's full passes,
+# which otherwise paused every request of the process (rlhf_platform/core/heap.py).
+heap_freeze()
