@@ -17,7 +17,7 @@ from django.test import override_settings
 
 import annotate.queue.fast_path as queue_fast
 from annotate.queue.fast_path import QueueFastPath
-from annotate.queue.fast_path_memory import REFRESH_AHEAD, Remembered
+from annotate.queue.fast_path_memory import REFRESH_AHEAD, SLOW_HALF_LIFE, Remembered
 
 EXPERT = uuid.uuid4()
 PROJECT = uuid.uuid4()
@@ -145,6 +145,39 @@ def test_a_request_waiting_for_a_failed_load_gets_the_error():
     loads.release.set()
     with pytest.raises(RuntimeError):
         asyncio.run(memory.get(KEY))
+
+
+def test_after_a_slow_load_the_reload_starts_twice_as_long_before_the_time_is_out():
+    # The first load takes 0.3 s (released late); from then on a verdict half a second old,
+    # younger than three quarters of its time, is due: 0.3 s of load could not finish in the
+    # quarter left.
+    loads = Loads(("project", 2), ("project", 3))
+    memory = _memory(loads)
+    assert memory.reload_ahead() == pytest.approx(0.25)
+
+    async def scenario():
+        first = asyncio.ensure_future(memory.get(KEY))
+        await asyncio.sleep(0.3)
+        loads.release.set()
+        assert await first == ("project", 2)
+        assert memory.reload_ahead() == pytest.approx(0.6, abs=0.05)
+        _remember(memory, ("project", 2), age=0.5)
+        assert await memory.get(KEY) == ("project", 2)  # answered at once, reloaded behind
+        await _settle(memory)
+
+    asyncio.run(scenario())
+    assert loads.calls == 2 and memory.peek(KEY)[0] == ("project", 3)
+
+
+def test_a_slow_load_counts_less_as_it_ages_and_fast_loads_never_shorten_the_lead():
+    memory = _memory(Loads())
+    memory._took(0.4)
+    memory._took(0.01)  # a fast load does not forget the slow one
+    assert memory.reload_ahead() == pytest.approx(0.8, abs=0.01)
+    memory._slowest_at -= SLOW_HALF_LIFE  # a half-life later: half as slow
+    assert memory.reload_ahead() == pytest.approx(0.4, abs=0.01)
+    memory._slowest_at -= 10 * SLOW_HALF_LIFE  # long ago: the quarter again
+    assert memory.reload_ahead() == pytest.approx(0.25)
 
 
 # --- the fast path's two parts -----------------------------------------------------------------
