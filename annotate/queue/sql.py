@@ -155,7 +155,7 @@ SELECT held.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM 
 # (and gold exposures) of the last fraction of a second, each whole, as if never claimed; the
 # database stays consistent. Nothing durable can depend on a lost lease: the log is flushed in
 # order, so the synchronous commit of a label flushes the lease it was submitted on. An expert
-# whose lease was lost is told so on submit, as for an expired lease, and takes another item.
+# whose lease was lost gets 404 on submit; the labelling page says so and loads the next item.
 # Only for a statement that is its own transaction: inside a caller's transaction the setting
 # would reach the caller's other writes, so Django's path passes it only in autocommit.
 _ASYNC_COMMIT_GUARD = "SELECT 1 FROM ({guard}) g WHERE set_config('synchronous_commit', 'off', true) = 'off'"
