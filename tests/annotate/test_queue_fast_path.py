@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import http.client
 import json
+import random
 import socket
 import threading
 import time
@@ -27,6 +28,7 @@ from django.db import connection, transaction
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 
+import annotate.queue
 import annotate.queue.fast_path as queue_fast
 from annotate.models import Assignment, Item, Label, Slot
 from annotate.quality.services import labels_quality_drain
@@ -379,19 +381,39 @@ def commit_modes():
         )
 
 
-def test_a_lease_commits_without_waiting_for_the_log_and_a_label_waits_for_it(nudges, commit_modes):
+class _Alternating(random.Random):
+    """Draws 0.0 and 0.99 in turn: at gold rate 0.5 every other claim draws gold."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.turn = 0
+
+    def random(self) -> float:
+        self.turn += 1
+        return 0.0 if self.turn % 2 else 0.99
+
+
+def test_a_lease_commits_without_waiting_for_the_log_and_a_label_waits_for_it(
+    nudges, commit_modes, monkeypatch
+):
+    monkeypatch.setattr(annotate.queue, "_random", _Alternating())
     project = ProjectFactory(gold_rate=0.5, overlap=1)
     ItemFactory.create_batch(4, project=project, batch=BatchFactory(project=project))
     ItemFactory.create_batch(4, project=project, batch=BatchFactory(project=project), gold_answer=True)
     expert = _expert_on(project)
     with Server() as server:
         client = Expert(server, expert.user)
-        for _ in range(6):  # ordinary and gold leases
+        for _ in range(6):
             status, _headers, body = client.next(project)
             assert status == 200
             status, _headers, _stored = client.submit(body["id"])
             assert status == 201
         assert server.app.served == 12
+    # Both kinds of lease were written: three gold, three ordinary.
+    assert Counter(Assignment.objects.filter(expert=expert).values_list("is_gold", flat=True)) == {
+        True: 3,
+        False: 3,
+    }
     assert sorted(set(commit_modes())) == [("annotate_assignment", "off"), ("annotate_label", "on")]
     # The setting was the lease transaction's own: the session keeps the server's default.
     with connection.cursor() as cursor:
