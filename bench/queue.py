@@ -429,6 +429,16 @@ def main() -> None:
                 [endpoint_id],
             )
             webhook_counts = cursor.fetchone()
+        # The server's upkeep, which the late part of a long run depends on: whether autovacuum
+        # runs, and the dead share of the queue's tables at the end (all projects of the database).
+        cursor.execute("SELECT current_setting('autovacuum')")
+        autovacuum = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT sum(n_dead_tup)::float / greatest(sum(n_dead_tup + n_live_tup), 1)"
+            " FROM pg_stat_user_tables WHERE relname IN"
+            " ('annotate_slot', 'annotate_assignment', 'annotate_item', 'annotate_label')"
+        )
+        dead_share = cursor.fetchone()[0] or 0.0
 
     pairs = sum(e.done for e in experts)
     next_ms = [v for e in experts for v in e.next_ms]
@@ -469,6 +479,8 @@ def main() -> None:
         print(f"webhook_catch_up_s={webhooks_catch_up:.1f}")
         print(f"webhook_lag_p50_ms={percentile(webhook_lag_ms, 50):.0f}")
         print(f"webhook_lag_p99_ms={percentile(webhook_lag_ms, 99):.0f}")
+    print(f"pg_autovacuum={autovacuum}")
+    print(f"queue_tables_dead_share={dead_share:.2f}")
     for err in errors[:5]:
         print(f"# {err}", file=sys.stderr)
 
