@@ -379,6 +379,8 @@ def main() -> None:
 
     from django.db import connection
 
+    from rlhf_platform.core.checks import postgresql_setting
+
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM (SELECT item_id, expert_id FROM annotate_label WHERE project_id = %s "
@@ -431,8 +433,7 @@ def main() -> None:
             webhook_counts = cursor.fetchone()
         # The server's upkeep, which the late part of a long run depends on: whether autovacuum
         # runs, and the dead share of the queue's tables at the end (all projects of the database).
-        cursor.execute("SELECT current_setting('autovacuum')")
-        autovacuum = cursor.fetchone()[0]
+        autovacuum = postgresql_setting(connection, "autovacuum")
         cursor.execute(
             "SELECT sum(n_dead_tup)::float / greatest(sum(n_dead_tup + n_live_tup), 1)"
             " FROM pg_stat_user_tables WHERE relname IN"

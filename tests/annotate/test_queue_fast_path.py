@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import http.client
+import itertools
 import json
-import random
 import socket
 import threading
 import time
@@ -381,22 +381,11 @@ def commit_modes():
         )
 
 
-class _Alternating(random.Random):
-    """Draws 0.0 and 0.99 in turn: at gold rate 0.5 every other claim draws gold."""
-
-    def __init__(self) -> None:
-        super().__init__(0)
-        self.turn = 0
-
-    def random(self) -> float:
-        self.turn += 1
-        return 0.0 if self.turn % 2 else 0.99
-
-
 def test_a_lease_commits_without_waiting_for_the_log_and_a_label_waits_for_it(
     nudges, commit_modes, monkeypatch
 ):
-    monkeypatch.setattr(annotate.queue, "_random", _Alternating())
+    # Draws 0.0 and 0.99 in turn: at gold rate 0.5 every other claim draws gold.
+    monkeypatch.setattr(annotate.queue._random, "random", itertools.cycle((0.0, 0.99)).__next__)
     project = ProjectFactory(gold_rate=0.5, overlap=1)
     ItemFactory.create_batch(4, project=project, batch=BatchFactory(project=project))
     ItemFactory.create_batch(4, project=project, batch=BatchFactory(project=project), gold_answer=True)
