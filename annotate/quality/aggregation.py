@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse as _sparse
 from scipy import special as _special
 
 PAIRWISE_CLASSES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
@@ -314,7 +315,7 @@ def dawid_skene_fit_arrays(
     scores were closer to those of plain EM run to ``tol=1e-9`` (125 iterations) than plain EM's
     at the default ``tol`` (``tests/quality/test_fast_folds.py``).
 
-    Cost per iteration: 2K ``bincount`` calls over the labels, O(n_labels * K) memory.
+    Cost per iteration: two sparse products over the labels with a (rows x K) matrix.
     """
     item_idx = np.asarray(item_idx, dtype=np.int64)
     worker_idx = np.asarray(worker_idx, dtype=np.int64)
@@ -365,18 +366,20 @@ def dawid_skene_fit_arrays(
             posteriors[clamp, gold[clamp]] = 1.0
     pseudo = smoothing if prior is None else smoothing + np.asarray(prior, dtype=np.float64)
     wc = worker_idx * k + class_idx  # combined (worker, answer) index
-    # flat index of confusion[w, true_k, answer] for every label and true class, as K contiguous
-    # rows: the E-step gathers with one ``take`` and sums each row with one ``bincount``
-    conf_idx = (worker_idx * (k * k) + class_idx)[None, :] + (np.arange(k) * k)[:, None]
-    post_t = np.ascontiguousarray(posteriors.T)  # (K, n_items): contiguous rows for the gathers
+    # The labels as a sparse (item x (worker, answer)) matrix of their weights (duplicates
+    # summed), and its transpose: both steps are then one sparse product with a dense
+    # (rows x K) matrix, where gathering and summing per label took 2K passes over the labels.
+    by_item = _sparse.csr_matrix(
+        (np.ones(len(item_idx)) if label_w is None else label_w, (item_idx, wc)),
+        shape=(n_items, n_workers * k),
+    )
+    by_answer = by_item.T.tocsr()
+    post_t = np.ascontiguousarray(posteriors.T)  # (K, n_items)
 
     def e_step(priors: np.ndarray, confusion: np.ndarray) -> tuple[np.ndarray, float]:
-        per_label = np.take(np.log(confusion).ravel(), conf_idx)  # (K, n_labels): log P(answer | k)
-        if label_w is not None:
-            per_label *= label_w
-        log_t = np.empty((k, n_items))
-        for true_k in range(k):
-            log_t[true_k] = np.bincount(item_idx, weights=per_label[true_k], minlength=n_items)
+        # log P(answer | true k) per (worker, answer) row and true-class column
+        log_conf = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * k, k)
+        log_t = np.ascontiguousarray((by_item @ log_conf).T)  # (K, n_items)
         log_t += np.log(priors)[:, None]
         top = log_t.max(axis=0)
         log_z = top + np.log(np.exp(log_t - top).sum(axis=0))
@@ -401,12 +404,8 @@ def dawid_skene_fit_arrays(
     def m_step(post_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mass = (post_t if every else post_t[:, labelled]).sum(axis=1)
         priors = (mass + smoothing) / (mass.sum() + k * smoothing)
-        raw = np.empty((n_workers, k, k))
-        for true_k in range(k):
-            w = post_t[true_k][item_idx]
-            raw[:, true_k, :] = np.bincount(
-                wc, weights=w if label_w is None else w * label_w, minlength=n_workers * k
-            ).reshape(n_workers, k)
+        # raw[w, true k, answer]: the posterior mass of true class k on w's answers
+        raw = (by_answer @ np.ascontiguousarray(post_t.T)).reshape(n_workers, k, k).transpose(0, 2, 1)
         return priors, _normalise_rows(raw + pseudo), raw.sum(axis=0)
 
     if accelerate:
