@@ -1,7 +1,7 @@
 """Queue throughput: concurrent simulated experts doing next + submit over real HTTP.
 
     python bench/queue.py [--base-url URL] [--concurrency 16] [--items 10000] [--pairs 150]
-                          [--rate PAIRS_PER_S] [--policy] [--webhooks]
+                          [--rate PAIRS_PER_S] [--policy] [--webhooks] [--fresh]
 
 Sets up its own project, items (k = 3) and experts with approved credentials in the database
 named by DATABASE_URL (PostgreSQL ``rlhf_bench`` by default); items are written with
@@ -330,9 +330,14 @@ def main() -> None:
         default=0.0,
         help="pairs a second offered by all experts together (default: as fast as answered)",
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="drop and recreate the database first, so that runs start from the same empty tables",
+    )
     args = parser.parse_args()
 
-    setup_django()
+    setup_django(fresh=args.fresh)
     project_id, emails = setup(args.items, args.concurrency, policy=args.policy)
     receiver = endpoint_id = None
     if args.webhooks:
