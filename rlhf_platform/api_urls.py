@@ -16,6 +16,7 @@ from rewards import urls as rewards_urls
 from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import api as accounts_api
 from rlhf_platform.accounts import api_labs, api_passwords
+from rlhf_platform.core import backlog_views
 from rlhf_platform.experts import api as experts_api
 from rlhf_platform.webhooks import api as webhooks_api
 
@@ -212,6 +213,7 @@ urlpatterns = [
         name="api-staff-suspension-decide",
     ),
     path("staff/groups", quality_groups_api.StaffGroupListApi.as_view(), name="api-staff-groups"),
+    path("staff/pipeline", backlog_views.StaffPipelineApi.as_view(), name="api-staff-pipeline"),
     path(
         "staff/groups/<uuid:group_id>/decide",
         quality_groups_api.StaffGroupDecideApi.as_view(),
@@ -329,6 +331,7 @@ ENDPOINT_AUDIENCE = {
     "api-staff-suspensions": "staff",
     "api-staff-suspension-decide": "staff",
     "api-staff-groups": "staff",
+    "api-staff-pipeline": "staff",
     "api-staff-group-decide": "staff",
     "api-staff-adjudication": "staff",
     "api-adjudication-decide": "person",

@@ -259,6 +259,29 @@ CELERY_TIMEZONE = "UTC"
 # A drain (quality step, rewards, holdbacks, adjustments, ...) works this long, then queues
 # itself again if work remains, so that no task holds its worker for more than a few seconds.
 TASK_SLICE_SECONDS = float(os.environ.get("TASK_SLICE_SECONDS", "2"))
+
+
+def _backlog_goals(name: str) -> dict[str, float]:
+    """``quality=2,webhooks=10``: the stages whose goal differs from the default."""
+    goals = {}
+    for part in env_list(name):
+        stage, _, seconds = (piece.strip() for piece in part.partition("="))
+        try:
+            goals[stage] = float(seconds)
+        except ValueError:
+            goals[stage] = float("nan")
+        if stage not in {"quality", "rewards", "webhooks", "ingest", "payouts"} or not goals[stage] > 0:
+            raise ImproperlyConfigured(
+                f"{name}: {part!r} is not stage=seconds with a stage of quality, rewards, webhooks, "
+                "ingest, payouts and a positive number of seconds"
+            )
+    return goals
+
+
+# The background work's backlog (rlhf_platform.core.backlog): a stage whose oldest waiting row
+# is older than its goal shows as behind on /staff/pipeline/ and in /healthz's details.
+# Defaults: quality 2, rewards 5, webhooks 5, ingest 60, payouts 900 seconds.
+BACKLOG_GOAL_SECONDS = _backlog_goals("BACKLOG_GOAL_SECONDS")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "credentials-expire-hourly": {

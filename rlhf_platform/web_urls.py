@@ -36,6 +36,8 @@
 | ``/staff/appeals/<id>/decide/`` (POST)            | staff-appeal-decide      | reviewers   |
 | ``/staff/groups/`` (``?status=``)                 | staff-groups             | reviewers   |
 | ``/staff/groups/<id>/decide/`` (POST)             | staff-group-decide       | reviewers   |
+| ``/staff/pipeline/``                              | staff-pipeline           | reviewers   |
+| ``/staff/pipeline/live/`` (its table)             | staff-pipeline-live      | reviewers   |
 | ``/staff/credentials/<id>/``                      | staff-credential         | reviewers   |
 | ``/staff/credentials/<id>/approve/`` (POST)       | staff-credential-approve | reviewers   |
 | ``/staff/credentials/<id>/reject/`` (POST)        | staff-credential-reject  | reviewers   |
@@ -63,6 +65,7 @@ from rewards.payouts import urls as payouts_urls
 from rlhf_platform.accounts import views as accounts_views
 from rlhf_platform.accounts import views_inbox as inbox_views
 from rlhf_platform.accounts import views_passwords as password_views
+from rlhf_platform.core import backlog_views
 from rlhf_platform.experts import views as experts_views
 from rlhf_platform.labconsole import urls as labconsole_urls
 
@@ -127,6 +130,8 @@ urlpatterns = [
     ),
     path("staff/groups/", group_views.staff_groups_page, name="staff-groups"),
     path("staff/groups/<uuid:group_id>/decide/", group_views.staff_group_decide, name="staff-group-decide"),
+    path("staff/pipeline/", backlog_views.staff_pipeline, name="staff-pipeline"),
+    path("staff/pipeline/live/", backlog_views.staff_pipeline_live, name="staff-pipeline-live"),
     path("staff/credentials/<uuid:credential_id>/", experts_views.staff_credential, name="staff-credential"),
     path(
         "staff/credentials/<uuid:credential_id>/approve/",

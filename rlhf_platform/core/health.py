@@ -5,7 +5,10 @@ records; see ``rewards.payouts.chain_identity``).
 Anyone gets only the verdict, ``{"status": "ok"}`` (200) or ``{"status": "unavailable"}``
 (503): enough for a load balancer or a supervisor. The details (each check, versions, errors,
 addresses) are for staff sessions and for ``Authorization: Bearer <HEALTH_TOKEN>`` (monitoring);
-they tell an attacker what runs where. The checks are the named list ``CHECKS``.
+they tell an attacker what runs where. The checks are the named list ``CHECKS``. The details
+also carry the background work's backlog (``rlhf_platform.core.backlog``: what waits, since
+when, which stages are behind their goal); a backlog does not change the verdict, since the
+service still answers, so monitoring alerts on ``backlog.behind`` on its own.
 """
 
 from __future__ import annotations
@@ -76,6 +79,19 @@ CHECKS: list[tuple[str, Callable[[], dict[str, Any]]]] = [
 ]
 
 
+def _backlog(*, broker: bool) -> dict[str, Any]:
+    from rlhf_platform.core.backlog import pipeline_backlog
+
+    try:
+        # The broker's queues only when its check answered: a broker that is down would cost
+        # the details its connection timeout twice.
+        backlog = pipeline_backlog(broker=broker)
+    except Exception as exc:  # the details report it; the verdict stands on the checks
+        return {"ok": False, "error": str(exc)}
+    backlog["at"] = backlog["at"].isoformat()
+    return backlog
+
+
 def _details_allowed(request: HttpRequest) -> bool:
     token = settings.HEALTH_TOKEN
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
@@ -95,7 +111,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     healthy = all(check["ok"] for check in checks.values())
     body: dict[str, Any] = {"status": "ok" if healthy else "unavailable"}
     if _details_allowed(request):
-        body.update(checks, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+        body.update(checks)
+        if checks["database"]["ok"]:
+            body["backlog"] = _backlog(broker=checks["broker"]["ok"])
+        body["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
     response = JsonResponse(body, status=200 if healthy else 503)
     response["Cache-Control"] = "no-store"
     return response

@@ -78,6 +78,7 @@ PAGES = [
     "/staff/budgets/",
     "/staff/payouts/",
     "/staff/payouts/{run}/",
+    "/staff/pipeline/",
     # a lab
     "/labs/{lab}/keys/",
     "/labs/{lab}/",

@@ -44,6 +44,7 @@ PAGES = [
     "/staff/groups/",
     "/staff/budgets/",
     "/staff/payouts/",
+    "/staff/pipeline/",
 ]
 
 MEASURE = """() => ({

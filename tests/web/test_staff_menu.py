@@ -21,6 +21,7 @@ STAFF_PAGES = [
     "/staff/groups/",
     "/staff/budgets/",
     "/staff/payouts/",
+    "/staff/pipeline/",
 ]
 
 
