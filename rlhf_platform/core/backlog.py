@@ -127,7 +127,7 @@ def broker_queues() -> dict[str, Any]:
 
 
 def pipeline_backlog(*, now: datetime | None = None, broker: bool = True) -> dict[str, Any]:
-    """Every stage's backlog (see the module's table), in order, and the broker's queues."""
+    """Every stage's backlog (the module's list), in order, and the broker's queues."""
     now = now or timezone.now()
     stages = []
     for stage in STAGES:
