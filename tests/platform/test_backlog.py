@@ -5,6 +5,7 @@ monitoring read it (the page, its live table, the API, /healthz's details)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import uuid
 from contextlib import contextmanager
 from importlib import import_module
@@ -12,6 +13,7 @@ from importlib import import_module
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -219,3 +221,48 @@ def test_healthz_details_carry_the_backlog_and_the_verdict_ignores_it():
     assert details["status"] == "ok"
     assert details["backlog"]["behind"] == ["quality"]
     assert [s["stage"] for s in details["backlog"]["stages"]][0] == "quality"
+
+
+# --- manage.py pipeline_status ---------------------------------------------------------------
+
+
+def _status(*args) -> tuple[str, int]:
+    out = io.StringIO()
+    try:
+        call_command("pipeline_status", *args, stdout=out)
+    except SystemExit as exc:
+        return out.getvalue(), int(exc.code)
+    return out.getvalue(), 0
+
+
+def test_the_command_prints_every_stage_and_checks_none_is_behind():
+    out, code = _status("--check")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "quality",
+        "rewards",
+        "webhooks",
+        "ingest",
+        "payouts",
+        "broker",
+    ]
+    assert lines[0].split()[:3] == ["quality", "waiting", "0"] and lines[0].endswith("keeping up")
+    assert lines[-1] == "broker    none: tasks run in the web process"
+
+
+def test_the_command_exits_1_on_check_when_a_stage_is_behind():
+    LabelFactory(created_at=timezone.now() - dt.timedelta(seconds=40))
+    out, code = _status()
+    assert code == 0  # without --check it only reports
+    assert out.splitlines()[0].split()[:3] == ["quality", "waiting", "1"] and out.splitlines()[0].endswith(
+        "behind"
+    )
+    assert _status("--check")[1] == 1
+
+
+def test_the_command_exits_1_on_check_when_the_broker_does_not_answer():
+    with celery_conf(task_always_eager=False, broker_url="redis://127.0.0.1:1/0"):
+        out, code = _status("--check")
+    assert code == 1
+    assert "broker    did not answer:" in out
