@@ -37,8 +37,6 @@ from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 
-DEFAULT_GOAL_SECONDS = {"quality": 2, "rewards": 5, "webhooks": 5, "ingest": 60, "payouts": 900}
-
 
 def _quality(now: datetime) -> dict[str, Any]:
     from annotate.models import Label
@@ -80,24 +78,20 @@ def _payouts(now: datetime) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Stage:
-    name: str
-    queue: str  # the Celery queue of the worker that does this stage's work
+    name: str  # also the Celery queue whose worker does this stage's work
     waits: str  # what waits, in words, for the page
     read: Callable[[datetime], dict[str, Any]]  # {"waiting": int, "since": datetime | None}
+    goal: float  # seconds, unless BACKLOG_GOAL_SECONDS names the stage
 
 
 STAGES = [
-    Stage("quality", "quality", "labels waiting for the after-submit step", _quality),
-    Stage("rewards", "rewards", "final items whose rewards are due", _rewards),
-    Stage("webhooks", "webhooks", "webhook deliveries due", _webhooks),
-    Stage("ingest", "ingest", "batches queued or ingesting", _ingest),
-    Stage("payouts", "payouts", "payout runs running", _payouts),
+    Stage("quality", "labels waiting for the after-submit step", _quality, 2),
+    Stage("rewards", "final items whose rewards are due", _rewards, 5),
+    Stage("webhooks", "webhook deliveries due", _webhooks, 5),
+    Stage("ingest", "batches queued or ingesting", _ingest, 60),
+    Stage("payouts", "payout runs running", _payouts, 900),
 ]
-
-
-def goal_seconds(stage: str) -> float:
-    goals = {**DEFAULT_GOAL_SECONDS, **getattr(settings, "BACKLOG_GOAL_SECONDS", {})}
-    return float(goals[stage])
+STAGE_NAMES = [stage.name for stage in STAGES]
 
 
 def broker_queues() -> dict[str, Any]:
@@ -134,11 +128,11 @@ def pipeline_backlog(*, now: datetime | None = None, broker: bool = True) -> dic
         read = stage.read(now)
         since = read["since"]
         oldest = max(0.0, (now - since).total_seconds()) if since is not None else None
-        goal = goal_seconds(stage.name)
+        goal = float(getattr(settings, "BACKLOG_GOAL_SECONDS", {}).get(stage.name, stage.goal))
         stages.append(
             {
                 "stage": stage.name,
-                "queue": stage.queue,
+                "queue": stage.name,
                 "waits": stage.waits,
                 "waiting": int(read["waiting"]),
                 "oldest_seconds": None if oldest is None else round(oldest, 1),

@@ -12,14 +12,14 @@ from rest_framework.views import APIView
 
 from rlhf_platform.accounts.permissions import Allows
 from rlhf_platform.accounts.roles import Action as A
-from rlhf_platform.core.backlog import pipeline_backlog
+from rlhf_platform.core.backlog import STAGE_NAMES, pipeline_backlog
 from rlhf_platform.core.web import action_required
 
 REFRESH_SECONDS = 5
 
 
 class StageSerializer(serializers.Serializer):
-    stage = serializers.ChoiceField(choices=["quality", "rewards", "webhooks", "ingest", "payouts"])
+    stage = serializers.ChoiceField(choices=STAGE_NAMES)
     queue = serializers.CharField(help_text="The Celery queue whose worker does this stage's work.")
     waits = serializers.CharField(help_text="What waits, in words.")
     waiting = serializers.IntegerField(help_text="How many rows wait.")

@@ -21,7 +21,7 @@ from annotate.models import Batch, Label
 from rewards.models import RewardDue
 from rewards.payouts.models import PayoutRun
 from rlhf_platform.accounts.models import User
-from rlhf_platform.core.backlog import broker_queues, pipeline_backlog
+from rlhf_platform.core.backlog import STAGE_NAMES, broker_queues, pipeline_backlog
 from rlhf_platform.settings import _backlog_goals
 from rlhf_platform.webhooks.models import WebhookDelivery
 from tests.factories import (
@@ -133,6 +133,12 @@ def test_a_stage_is_behind_only_past_its_goal():
 def test_the_goals_setting_reads_stage_equals_seconds(monkeypatch, value, expected):
     monkeypatch.setenv("BACKLOG_GOAL_SECONDS", value)
     assert _backlog_goals("BACKLOG_GOAL_SECONDS") == expected
+
+
+def test_the_goals_setting_knows_every_stage(monkeypatch):
+    # settings.py cannot import the stages: its list of names must follow theirs
+    monkeypatch.setenv("BACKLOG_GOAL_SECONDS", ",".join(f"{name}=7" for name in STAGE_NAMES))
+    assert _backlog_goals("BACKLOG_GOAL_SECONDS") == dict.fromkeys(STAGE_NAMES, 7.0)
 
 
 @pytest.mark.parametrize("value", ["quality", "quality=soon", "quality=0", "quality=nan", "queue=5"])
