@@ -549,6 +549,9 @@ CONTENT_SECURITY_POLICY_API_DOCS = (
 # /healthz gives its details (each check) to staff sessions and to "Authorization: Bearer
 # <HEALTH_TOKEN>"; everyone else gets ok / not ok only. Unset: no token works.
 HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
+# The verdict anyone gets is at most this many seconds old: per process the checks run at most
+# once in that time, however many probes arrive (0: a probe runs them unless another is).
+HEALTH_CACHE_SECONDS = float(os.environ.get("HEALTH_CACHE_SECONDS", "5"))
 
 # --- REST -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -54,10 +54,14 @@ def _private_storage(tmp_path, settings, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Every test starts with empty counters (log-in throttle, budget gate)."""
+    """Every test starts with empty counters (log-in throttle, budget gate) and no health
+    verdict kept from another test."""
     from django.core.cache import cache
 
+    from rlhf_platform.core.health import health_cache_clear
+
     cache.clear()
+    health_cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,15 @@ records; see ``rewards.payouts.chain_identity``).
 Anyone gets only the verdict, ``{"status": "ok"}`` (200) or ``{"status": "unavailable"}``
 (503): enough for a load balancer or a supervisor. The details (each check, versions, errors,
 addresses) are for staff sessions and for ``Authorization: Bearer <HEALTH_TOKEN>`` (monitoring);
-they tell an attacker what runs where. The checks are the named list ``CHECKS``. The details
+they tell an attacker what runs where. The checks are the named list ``CHECKS``.
+
+The verdict anyone gets is at most ``HEALTH_CACHE_SECONDS`` old (5): each check opens a broker
+connection, makes a round trip through the channel layer and calls the chain's node (several
+RPC calls, on a provider's quota), so a flood of anonymous probes would otherwise multiply into
+the services they check. Per process, one request runs the checks once the last result is that
+old; requests meanwhile answer from the last result without waiting (only the very first ones,
+with no result yet, wait for it). Details always run the checks afresh (staff and monitoring
+are trusted) and their result becomes the verdict everyone gets. The details
 also carry the background work's backlog (``rlhf_platform.core.backlog``: what waits, since
 when, which stages are behind their goal); a backlog does not change the verdict, since the
 service still answers, so monitoring alerts on ``backlog.behind`` on its own.
@@ -14,6 +22,7 @@ service still answers, so monitoring alerts on ``backlog.behind`` on its own.
 from __future__ import annotations
 
 import hmac
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -79,6 +88,44 @@ CHECKS: list[tuple[str, Callable[[], dict[str, Any]]]] = [
 ]
 
 
+def _checks_run() -> dict[str, dict[str, Any]]:
+    global _last
+    checks = {name: check() for name, check in CHECKS}
+    _last = (time.monotonic(), checks)
+    return checks
+
+
+# The last run of the checks in this process: (time.monotonic() when it ended, results).
+_last: tuple[float, dict[str, dict[str, Any]]] | None = None
+_running = threading.Lock()
+
+
+def health_cache_clear() -> None:
+    """Forget the last result: the next request runs the checks (tests, and a process that
+    knows a service just changed)."""
+    global _last
+    _last = None
+
+
+def _checks_cached() -> dict[str, dict[str, Any]]:
+    """The last result while it is younger than ``HEALTH_CACHE_SECONDS``; else this request
+    runs the checks, unless another one is running them: then the last result stands (or, when
+    there is none yet, this request waits for that run)."""
+    seconds = float(settings.HEALTH_CACHE_SECONDS)
+    last = _last
+    if last is not None and time.monotonic() - last[0] < seconds:
+        return last[1]
+    if not _running.acquire(blocking=last is None):
+        return last[1]  # being checked right now; the last result is a moment past its time
+    try:
+        last = _last
+        if last is not None and time.monotonic() - last[0] < seconds:
+            return last[1]  # a run ended while this request waited for it
+        return _checks_run()
+    finally:
+        _running.release()
+
+
 def _backlog(*, broker: bool) -> dict[str, Any]:
     from rlhf_platform.core.backlog import pipeline_backlog
 
@@ -107,10 +154,11 @@ def _details_allowed(request: HttpRequest) -> bool:
 
 def healthz(request: HttpRequest) -> JsonResponse:
     started = time.perf_counter()
-    checks = {name: check() for name, check in CHECKS}
+    details = _details_allowed(request)
+    checks = _checks_run() if details else _checks_cached()
     healthy = all(check["ok"] for check in checks.values())
     body: dict[str, Any] = {"status": "ok" if healthy else "unavailable"}
-    if _details_allowed(request):
+    if details:
         body.update(checks)
         if checks["database"]["ok"]:
             body["backlog"] = _backlog(broker=checks["broker"]["ok"])

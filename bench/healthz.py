@@ -1,0 +1,71 @@
+"""What an anonymous ``/healthz`` probe costs, and how often a flood of them runs the checks.
+
+    DATABASE_URL=... [REDIS_URL=...] .venv/bin/python -m bench.healthz [--requests 200]
+
+Sends ``--requests`` anonymous probes through Django's test client (the checks are real: the
+database, the channel layer, the broker, the chain), once with the verdict kept
+``HEALTH_CACHE_SECONDS`` and once with 0 (every probe checks). Prints ``name=value`` lines:
+the mean time of a probe and how many times the checks ran, for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench._harness import setup_django
+
+
+def _probe(requests: int, seconds: float) -> tuple[float, int]:
+    from django.conf import settings
+    from django.test import Client
+
+    from rlhf_platform.core import health
+
+    runs = [0]
+    original = health.CHECKS
+    settings.HEALTH_CACHE_SECONDS = seconds
+    health.health_cache_clear()
+
+    def counted(check):
+        def run():
+            if check is original[0][1]:
+                runs[0] += 1
+            return check()
+
+        return run
+
+    health.CHECKS = [(name, counted(check)) for name, check in original]
+    try:
+        client = Client()
+        client.get("/healthz")  # the URLconf, the chain client and the connections set up
+        runs[0] = 0
+        health.health_cache_clear()
+        started = time.perf_counter()
+        for _ in range(requests):
+            response = client.get("/healthz")
+            assert response.status_code in (200, 503), response.status_code
+        return (time.perf_counter() - started) * 1000 / requests, runs[0]
+    finally:
+        health.CHECKS = original
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    setup_django()
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = ["*"]
+    kept = float(settings.HEALTH_CACHE_SECONDS)
+    for label, seconds in (("kept", kept), ("every_probe", 0.0)):
+        ms, runs = _probe(args.requests, seconds)
+        print(f"healthz_anonymous_ms_{label}={ms:.2f}")
+        print(f"healthz_check_runs_{label}={runs}")
+    print(f"healthz_requests={args.requests}")
+    print(f"health_cache_seconds={kept}")
+
+
+if __name__ == "__main__":
+    main()
