@@ -1,16 +1,17 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from rlhf_platform.core.health import healthz
+from rlhf_platform.core.schema_view import SchemaView
 from rlhf_platform.core.security_headers import csp_override
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("rlhf_platform.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
     # Swagger UI with its start-up script served as a file (?script), not inline.
     path(
         "api/docs/",

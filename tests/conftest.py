@@ -54,14 +54,16 @@ def _private_storage(tmp_path, settings, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Every test starts with empty counters (log-in throttle, budget gate) and no health
-    verdict kept from another test."""
+    """Every test starts with empty counters (log-in throttle, budget gate), and no health
+    verdict or rendered schema kept from another test."""
     from django.core.cache import cache
 
     from rlhf_platform.core.health import health_cache_clear
+    from rlhf_platform.core.schema_view import SchemaView
 
     cache.clear()
     health_cache_clear()
+    SchemaView.forget()
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,14 @@
-"""What an anonymous ``/healthz`` probe costs, and how often a flood of them runs the checks.
+"""What the endpoints anyone may call without signing in cost under a flood: ``/healthz`` and
+``/api/schema/``.
 
-    DATABASE_URL=... [REDIS_URL=...] .venv/bin/python -m bench.healthz [--requests 200]
+    DATABASE_URL=... [REDIS_URL=...] .venv/bin/python -m bench.public_endpoints [--requests 200]
 
-Sends ``--requests`` anonymous probes through Django's test client (the checks are real: the
-database, the channel layer, the broker, the chain), once with the verdict kept
-``HEALTH_CACHE_SECONDS`` and once with 0 (every probe checks). Prints ``name=value`` lines:
-the mean time of a probe and how many times the checks ran, for each.
+``/healthz``: ``--requests`` anonymous probes through Django's test client (the checks are real:
+the database, the channel layer, the broker, the chain), once with the verdict kept
+``HEALTH_CACHE_SECONDS`` and once with 0 (every probe checks): the mean time of a probe and how
+many times the checks ran. ``/api/schema/``: ``--schema-requests`` requests for the YAML schema
+after a first one, with the schema kept per process (the platform's view) and generated for
+each request (drf-spectacular's own view). Prints ``name=value`` lines.
 """
 
 from __future__ import annotations
@@ -50,9 +53,29 @@ def _probe(requests: int, seconds: float) -> tuple[float, int]:
         health.CHECKS = original
 
 
+def _schema(requests: int, *, kept: bool) -> float:
+    from django.test import RequestFactory
+    from drf_spectacular.views import SpectacularAPIView
+
+    from rlhf_platform.core.schema_view import SchemaView
+
+    SchemaView.forget()
+    view = (SchemaView if kept else SpectacularAPIView).as_view()
+    factory = RequestFactory()
+    view(factory.get("/api/schema/"))  # the first: generated and, by the platform's view, kept
+    started = time.perf_counter()
+    for _ in range(requests):
+        response = view(factory.get("/api/schema/"))
+        if hasattr(response, "render"):
+            response.render()
+        assert response.status_code == 200 and len(response.content) > 100_000
+    return (time.perf_counter() - started) * 1000 / requests
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--schema-requests", type=int, default=20)
     args = parser.parse_args()
     setup_django()
     from django.conf import settings
@@ -65,6 +88,9 @@ def main() -> None:
         print(f"healthz_check_runs_{label}={runs}")
     print(f"healthz_requests={args.requests}")
     print(f"health_cache_seconds={kept}")
+    print(f"schema_ms_kept={_schema(args.schema_requests, kept=True):.2f}")
+    print(f"schema_ms_every_request={_schema(args.schema_requests, kept=False):.2f}")
+    print(f"schema_requests={args.schema_requests}")
 
 
 if __name__ == "__main__":
