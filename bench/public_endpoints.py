@@ -1,5 +1,5 @@
-"""What the endpoints anyone may call without signing in cost under a flood: ``/healthz`` and
-``/api/schema/``.
+"""What the endpoints anyone may call without signing in cost under a flood: ``/healthz``,
+``/api/schema/`` and the sign-up.
 
     DATABASE_URL=... [REDIS_URL=...] .venv/bin/python -m bench.public_endpoints [--requests 200]
 
@@ -8,7 +8,10 @@ the database, the channel layer, the broker, the chain), once with the verdict k
 ``HEALTH_CACHE_SECONDS`` and once with 0 (every probe checks): the mean time of a probe and how
 many times the checks ran. ``/api/schema/``: ``--schema-requests`` requests for the YAML schema
 after a first one, with the schema kept per process (the platform's view) and generated for
-each request (drf-spectacular's own view). Prints ``name=value`` lines.
+each request (drf-spectacular's own view). Sign-up: ``--signups`` accounts created through
+``POST /api/v1/auth/signup`` from one address with the settings' password hasher, and the same
+request once that address is past ``SIGNUPS_PER_HOUR`` (refused before the hash). Prints
+``name=value`` lines.
 """
 
 from __future__ import annotations
@@ -72,10 +75,35 @@ def _schema(requests: int, *, kept: bool) -> float:
     return (time.perf_counter() - started) * 1000 / requests
 
 
+def _signups(count: int) -> tuple[float, float]:
+    import uuid
+
+    from django.conf import settings
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    def signup():
+        body = {"email": f"bench-{uuid.uuid4().hex}@example.org", "password": "analytical-engine-1843"}
+        return APIClient().post("/api/v1/auth/signup", body, format="json", REMOTE_ADDR="198.51.100.77")
+
+    cache.clear()  # the address's count starts at 0
+    settings.SIGNUPS_PER_HOUR = count
+    started = time.perf_counter()
+    for _ in range(count):
+        assert signup().status_code == 201
+    created = (time.perf_counter() - started) * 1000 / count
+    started = time.perf_counter()
+    for _ in range(count):
+        assert signup().status_code == 429
+    refused = (time.perf_counter() - started) * 1000 / count
+    return created, refused
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--schema-requests", type=int, default=20)
+    parser.add_argument("--signups", type=int, default=10)
     args = parser.parse_args()
     setup_django()
     from django.conf import settings
@@ -91,6 +119,10 @@ def main() -> None:
     print(f"schema_ms_kept={_schema(args.schema_requests, kept=True):.2f}")
     print(f"schema_ms_every_request={_schema(args.schema_requests, kept=False):.2f}")
     print(f"schema_requests={args.schema_requests}")
+    created, refused = _signups(args.signups)
+    print(f"signup_ms={created:.1f}")
+    print(f"signup_refused_ms={refused:.2f}")
+    print(f"signups={args.signups}")
 
 
 if __name__ == "__main__":

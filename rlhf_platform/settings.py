@@ -222,6 +222,9 @@ PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", 3600))
 # one client address may make per hour (429 after).
 PASSWORD_RESET_EMAILS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_EMAILS_PER_HOUR", 3))
 PASSWORD_RESET_REQUESTS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_REQUESTS_PER_HOUR", 20))
+# Sign-ups one client address may try per hour (429 after): each hashes a password (about 0.3 s
+# of CPU) and creates an account.
+SIGNUPS_PER_HOUR = int(os.environ.get("SIGNUPS_PER_HOUR", 20))
 
 # --- The queue's fast path (annotate/queue/fast_path.py) -----------------------------------------
 # next and submit answered in front of Django on PostgreSQL; off: always Django's path.

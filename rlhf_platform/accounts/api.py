@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from rlhf_platform.accounts.authentication import LabPrincipal
 from rlhf_platform.accounts.csrf import NoCrossSiteJson
 from rlhf_platform.accounts.login import user_authenticate, user_login, user_logout
+from rlhf_platform.accounts.login_throttle import client_address
 from rlhf_platform.accounts.permissions import Allows, HasKeyScope, IsLabKey
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.selectors import access_api_key_for_lab, api_keys_for_lab, labs_for_user
@@ -50,7 +51,7 @@ class SignupApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_signup(**data.validated_data)
+        user = user_signup(**data.validated_data, address=client_address(request._request))
         login(request._request, user, backend="rlhf_platform.accounts.backends.PlatformBackend")
         get_token(request._request)
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)

@@ -6,6 +6,9 @@
   While locked, even the right password is refused (that is what makes guessing slow), with a
   message saying how long to wait and that a password reset works meanwhile. A successful
   log-in or a password reset clears the account's counters.
+- **Sign-ups.** One client address may try ``SIGNUPS_PER_HOUR`` sign-ups an hour: each one
+  hashes a password (about 0.3 s of CPU) and creates an account, so an address that
+  could sign up at will could keep the server's cores busy, or mint accounts for a Sybil farm.
 - **Address limit.** ``LOGIN_IP_MAX_FAILURES`` failed log-ins from one client address (IPv4,
   or an IPv6 /64: one subscriber's whole prefix) within ``LOGIN_IP_WINDOW_SECONDS`` make that
   address wait until the window ends, whichever accounts it tries. Only failures count, so an
@@ -166,3 +169,16 @@ def password_reset_request_count(*, email: str, address: str) -> bool:
         )
     account_key = f"{KEY_PREFIX}reset-account:{keyed_digest('reset-account', email.strip().lower())}"
     return _count(account_key, hour) <= settings.PASSWORD_RESET_EMAILS_PER_HOUR
+
+
+def signup_attempt_count(*, address: str) -> None:
+    """Count a sign-up attempt from ``address``; raises ``LoginThrottled`` past
+    ``SIGNUPS_PER_HOUR`` attempts in the hour from its first, before any of the work."""
+    hour = 3600
+    key = f"{KEY_PREFIX}signup-address:{keyed_digest('signup-address', _address_bucket(address))}"
+    if _count(key, hour) > settings.SIGNUPS_PER_HOUR:
+        raise LoginThrottled(
+            "Too many sign-ups from your network. Try again in an hour.",
+            code="signup_throttled",
+            retry_after=hour,
+        )

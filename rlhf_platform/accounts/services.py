@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from rlhf_platform.accounts.login_throttle import signup_attempt_count
 from rlhf_platform.accounts.models import ApiKey, Lab, LabMembership, User
 from rlhf_platform.audit.services import audit_record
 from rlhf_platform.core.exceptions import ApplicationError
@@ -22,10 +23,14 @@ API_KEY_PREFIX = "rlhf"
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-def user_signup(*, email: str, password: str, full_name: str = "") -> User:
-    """Create an expert account: the user and an empty expert profile."""
+def user_signup(*, email: str, password: str, full_name: str = "", address: str | None = None) -> User:
+    """Create an expert account: the user and an empty expert profile. ``address``: the client
+    address of a sign-up from outside (the page, the API), counted against ``SIGNUPS_PER_HOUR``
+    first (429 ``signup_throttled``, rlhf_platform/accounts/login_throttle.py)."""
     from rlhf_platform.experts.services import expert_profile_ensure
 
+    if address is not None:
+        signup_attempt_count(address=address)
     email = User.objects.normalize_email(email or "").strip().lower()
     if User.objects.filter(email__iexact=email).exists():
         raise ApplicationError(

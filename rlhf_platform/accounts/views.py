@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from rlhf_platform.accounts.forms import ApiKeyCreateForm, EmailAuthenticationForm, SignupForm
 from rlhf_platform.accounts.login import user_login, user_logout
+from rlhf_platform.accounts.login_throttle import client_address
 from rlhf_platform.accounts.models import Lab, User
 from rlhf_platform.accounts.roles import Action as A
 from rlhf_platform.accounts.selectors import (
@@ -46,7 +47,7 @@ def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = user_signup(**form.cleaned_data)
+            user = user_signup(**form.cleaned_data, address=client_address(request))
         except (ApplicationError, ValidationError) as exc:
             form_add_service_error(form, exc)
         else:
