@@ -36,6 +36,7 @@ from rlhf_platform.core.exceptions import ApplicationError
 
 KEY_PREFIX = "login-throttle:"
 LOCK_MEMORY_SECONDS = 86400  # how long earlier locks make the next one longer
+HOUR = 3600  # the window of the hourly limits (password reset, sign-up)
 
 
 class LoginThrottled(ApplicationError):
@@ -159,26 +160,32 @@ def password_reset_request_count(*, email: str, address: str) -> bool:
     """Count a password reset request. Raises ``LoginThrottled`` when the address asked too
     often this hour; returns False when the account had its e-mails for the hour (the request
     is then dropped silently: the answer must not differ by account)."""
-    hour = 3600
-    address_key = f"{KEY_PREFIX}reset-address:{keyed_digest('reset-address', _address_bucket(address))}"
-    if _count(address_key, hour) > settings.PASSWORD_RESET_REQUESTS_PER_HOUR:
-        raise LoginThrottled(
-            "Too many password reset requests from your network. Try again in an hour.",
-            code="reset_throttled",
-            retry_after=hour,
-        )
+    _address_hourly_count(
+        "reset-address",
+        address,
+        settings.PASSWORD_RESET_REQUESTS_PER_HOUR,
+        message="Too many password reset requests from your network. Try again in an hour.",
+        code="reset_throttled",
+    )
     account_key = f"{KEY_PREFIX}reset-account:{keyed_digest('reset-account', email.strip().lower())}"
-    return _count(account_key, hour) <= settings.PASSWORD_RESET_EMAILS_PER_HOUR
+    return _count(account_key, HOUR) <= settings.PASSWORD_RESET_EMAILS_PER_HOUR
 
 
 def signup_attempt_count(*, address: str) -> None:
     """Count a sign-up attempt from ``address``; raises ``LoginThrottled`` past
     ``SIGNUPS_PER_HOUR`` attempts in the hour from its first, before any of the work."""
-    hour = 3600
-    key = f"{KEY_PREFIX}signup-address:{keyed_digest('signup-address', _address_bucket(address))}"
-    if _count(key, hour) > settings.SIGNUPS_PER_HOUR:
-        raise LoginThrottled(
-            "Too many sign-ups from your network. Try again in an hour.",
-            code="signup_throttled",
-            retry_after=hour,
-        )
+    _address_hourly_count(
+        "signup-address",
+        address,
+        settings.SIGNUPS_PER_HOUR,
+        message="Too many sign-ups from your network. Try again in an hour.",
+        code="signup_throttled",
+    )
+
+
+def _address_hourly_count(purpose: str, address: str, limit: int, *, message: str, code: str) -> None:
+    """Count one request of ``purpose`` from the address's network; past ``limit`` within the
+    hour from the first, raise ``LoginThrottled`` (429, ``Retry-After`` an hour)."""
+    key = f"{KEY_PREFIX}{purpose}:{keyed_digest(purpose, _address_bucket(address))}"
+    if _count(key, HOUR) > limit:
+        raise LoginThrottled(message, code=code, retry_after=HOUR)
