@@ -33,9 +33,12 @@ serve: install
 	$(PY) -m rlhf_platform.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 ## Run the whole test suite (and the linter). DATABASE_URL / REDIS_URL select real services.
+## The tests run in one process per core (at most 4, a test file per process at a time);
+## TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
 test: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

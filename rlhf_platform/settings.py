@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -67,6 +68,17 @@ if not DEBUG:
         raise ImproperlyConfigured("ALLOWED_HOSTS is required when DEBUG=0 (production mode).")
 
 DATA_DIR = Path(os.environ.get("DATA_DIR") or BASE_DIR / ".data")
+# Parallel test workers (pytest-xdist names them gw0, gw1, ...) each get a data folder and a Redis
+# database of their own: every test empties the cache, which on Redis empties the database (the
+# broker's queues and the channel layer with it). Processes a test starts inherit both.
+TEST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if TEST_WORKER.startswith("gw") and TEST_WORKER[2:].isdigit():
+    DATA_DIR = DATA_DIR / TEST_WORKER
+    os.environ["DATA_DIR"] = str(DATA_DIR)
+    if os.environ.get("REDIS_URL"):
+        _redis = urlsplit(os.environ["REDIS_URL"])
+        _db = int(_redis.path.strip("/") or 0) + 1 + int(TEST_WORKER[2:])
+        os.environ["REDIS_URL"] = _redis._replace(path=f"/{_db}").geturl()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 (DATA_DIR / "static").mkdir(exist_ok=True)  # whitenoise warns when STATIC_ROOT is missing
 

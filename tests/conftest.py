@@ -17,8 +17,22 @@ from tests.factories import (
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``postgres`` need real PostgreSQL (locking, constraints, triggers)."""
+    """Tests marked ``postgres`` need real PostgreSQL (locking, constraints, triggers).
+
+    schemathesis names its test of each operation ``test[GET /path]`` but gives them all the
+    test's node id. Parallel workers (pytest-xdist) schedule by node id, so they would run one
+    operation per test: each such item's node id becomes its name."""
+    from collections import Counter
+
+    from _pytest.nodeid import NodeId
     from django.conf import settings
+
+    shared = Counter(item.nodeid for item in items)
+    for item in items:
+        if shared[item.nodeid] > 1 and "[" in item.name:
+            # pytest 9 keeps a node's id as a NodeId (the node's ``_id``);
+            # tests/security/test_api_fuzz.py checks that the ids come out unique.
+            item._id = NodeId.parse(f"{item.nodeid.rsplit('::', 1)[0]}::{item.name}")
 
     engine = settings.DATABASES["default"]["ENGINE"]
     if engine != "django.db.backends.postgresql":

@@ -40,8 +40,9 @@ def _endpoints() -> list[tuple[str, URLPattern]]:
 
 
 def _url(name: str, pattern: URLPattern) -> str:
-    # Every path argument of the API is a UUID; a fresh one names nothing.
-    kwargs = {arg: uuid.uuid4() for arg in pattern.pattern.converters}
+    # Every path argument of the API is a UUID; this one names nothing, and is the same in
+    # every process (parallel workers must collect the same test ids).
+    kwargs = {arg: uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{arg}") for arg in pattern.pattern.converters}
     return reverse(name, kwargs=kwargs)
 
 

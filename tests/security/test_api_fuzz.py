@@ -128,6 +128,14 @@ def test_no_server_error_with_a_staff_session(case, staff_user):
     case.validate_response(response, checks=CONFORMANCE)
 
 
+def test_each_operations_test_has_its_own_node_id(request):
+    """Parallel workers schedule tests by node id: one id shared by every operation would run
+    one operation per test (tests/conftest.py gives each its own)."""
+    fuzz = [item.nodeid for item in request.session.items if item.path == request.node.path]
+    assert len(fuzz) > 100
+    assert len(set(fuzz)) == len(fuzz)
+
+
 def test_the_conformance_run_covers_the_lab_endpoints():
     documented = set(schema.raw_schema["paths"])
     assert len(LAB_PATHS) > 20

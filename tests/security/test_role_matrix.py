@@ -102,7 +102,10 @@ def _url(name: str, pattern: URLPattern) -> str:
     kwargs = {}
     for arg, converter in pattern.pattern.converters.items():
         kind = type(converter).__name__
-        kwargs[arg] = {"UUIDConverter": uuid.uuid4(), "IntConverter": 0}.get(kind, "no-such-thing")
+        # A UUID that names nothing, the same in every process (parallel workers must collect
+        # the same test ids).
+        nothing = uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{arg}")
+        kwargs[arg] = {"UUIDConverter": nothing, "IntConverter": 0}.get(kind, "no-such-thing")
     return reverse(name, kwargs=kwargs)
 
 
