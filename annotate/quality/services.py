@@ -696,15 +696,12 @@ def _annotator_row_write(
             gold_rules_apply(row=row, project=project)
 
 
-def _tests_replay(*, project: Project, expert_id: Any = None) -> dict[Any, State]:
-    """Every annotator's suspension test replayed from the stored evidence since their last
-    reinstatement, in the order the after-submit step took it: a gold when its step ran
-    (``quality_at``), silver grades when their item became final (``finalized_at``). Like the
-    step, the replay stops at the first crossing, so it suspends whom the step suspended, with
-    the same change point (steps of one annotator that ran concurrently may be ordered
-    differently by a few milliseconds). With ``expert_id``, that annotator's test only (a
-    corrected gold label, annotate/label_revisions.py)."""
-    design = project_design(project)
+def evidence_streams(*, project: Project, expert_id: Any = None) -> dict[Any, list[tuple]]:
+    """Every annotator's suspension evidence since their last reinstatement, in the order the
+    after-submit step took it: a gold when its step ran (``quality_at``), silver grades when
+    their item became final (``finalized_at``). Each piece is ``(taken at, kind, outcome,
+    label created at)``, ``kind`` gold (outcome: passed) or silver (outcome: support). With
+    ``expert_id``, that annotator's only."""
     who = {} if expert_id is None else {"expert_id": expert_id}
     reinstated: dict[Any, Any] = {}
     for expert_id, decided_at in ProjectSuspension.objects.filter(
@@ -722,17 +719,32 @@ def _tests_replay(*, project: Project, expert_id: Any = None) -> dict[Any, State
     ).values_list("expert_id", "item__finalized_at", "item_id", "created_at", "id", "silver_support")
     for expert_id, at, item_id, created_at, label_id, support in silver.iterator(chunk_size=CHUNK):
         events[expert_id].append((at, item_id, created_at, str(label_id), SILVER, support))
-    states: dict[Any, State] = {}
+    streams: dict[Any, list[tuple]] = {}
     for expert_id, rows in events.items():
         since = reinstated.get(expert_id)
+        streams[expert_id] = [
+            (at, kind, outcome, created_at)
+            for at, _item, created_at, _label, kind, outcome in sorted(rows, key=lambda r: r[:4])
+            if since is None or at > since
+        ]
+    return streams
+
+
+def _tests_replay(*, project: Project, expert_id: Any = None) -> dict[Any, State]:
+    """Every annotator's suspension test replayed from the stored evidence
+    (:func:`evidence_streams`). Like the step, the replay stops at the first crossing, so it
+    suspends whom the step suspended, with the same change point (steps of one annotator that
+    ran concurrently may be ordered differently by a few milliseconds). With ``expert_id``, that
+    annotator's test only (a corrected gold label, annotate/label_revisions.py)."""
+    design = project_design(project)
+    states: dict[Any, State] = {}
+    for annotator, stream in evidence_streams(project=project, expert_id=expert_id).items():
         state = State()
-        for at, _item, created_at, _label, kind, outcome in sorted(rows, key=lambda r: r[:4]):
-            if since is not None and at <= since:
-                continue
+        for _at, kind, outcome, created_at in stream:
             if state.crossed(design):
                 break
             state.add(design=design, kind=kind, outcome=outcome, created_at=created_at)
-        states[expert_id] = state
+        states[annotator] = state
     return states
 
 
