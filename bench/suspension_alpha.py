@@ -16,10 +16,11 @@ silver grades), and replays the CUSUM at the threshold of each ``--alpha``. For 
   in the run (up to its suspension there, if any);
 - ``honest_crossed``: the honest accounts (``expert``, ``nonexpert``) whose test crosses.
 
-With ``--fdr Q``, the same for the false discovery rate across the project's annotators at
-``Q`` instead of the family-wise rate: e-BH (Wang and Ramdas 2022) on each annotator's mixture
-of likelihood ratios started at every piece of evidence, weight ``1 / horizon`` each (the
-Shiryaev-Roberts statistic over the horizon, an e-process for an annotator at ``p0``). An
+Then the same under the false discovery rate across the project's annotators at ``--fdr Q``
+(0.05) instead of the family-wise rate, for each count in ``--already`` (0, 3, 10): e-BH (Wang
+and Ramdas 2022) on each annotator's mixture of likelihood ratios started at every piece of
+evidence, weight ``1 / horizon`` each (the Shiryaev-Roberts statistic over the horizon, an
+e-process for an annotator at ``p0``). An
 annotator is suspended once it reaches ``n / (Q (R + 1))``, ``n`` the design size and ``R`` the
 annotators already suspended, which keeps the suspended set self-consistent and the FDR at most
 ``Q``; ``fdr_R<r>_adaptive_worst`` is the adaptive accounts' worst with ``r`` already suspended.
@@ -126,48 +127,29 @@ def main(argv: list[str] | None = None) -> None:
         for expert_id in streams
         if population.get(expert_id) == "adaptive" and len(gold_times.get(expert_id, [])) >= careful
     ]
-    answered = [len(gold_times[expert_id]) - args.careful_golds for expert_id in switched]
-    print(f"adaptive_spam_golds_answered={answered}")
+    print(f"adaptive_spam_golds_answered={[len(gold_times[e]) - careful for e in switched]}")
+
+    def report(prefix: str, crossings: dict[Any, Any]) -> None:
+        spam_golds = [_spam_golds(crossings[e], gold_times[e], careful) for e in switched]
+        honest = sum(at is not None for e, at in crossings.items() if population.get(e) in HONEST)
+        print(f"{prefix}_adaptive_spam_golds={spam_golds}")
+        print(f"{prefix}_adaptive_worst={_worst(spam_golds)}")
+        print(f"{prefix}_honest_crossed={honest}")
+
     for alpha in args.alpha:
         design = dataclasses.replace(base, alpha=alpha)
         prefix = f"alpha_{alpha:g}"
         print(f"{prefix}_h={design.threshold / 100:.2f}")
         print(f"{prefix}_family_wise={min(1.0, alpha * size):.3g}")
-        spam_golds: list[Any] = []
-        honest = 0
-        for expert_id, stream in streams.items():
-            kind = population.get(expert_id, "")
-            at = _crossing(stream, design)
-            if kind in HONEST:
-                honest += at is not None
-            if kind == "adaptive" and len(gold_times.get(expert_id, [])) >= args.careful_golds:
-                spam_golds.append(_spam_golds(at, gold_times[expert_id], args.careful_golds))
-        print(f"{prefix}_adaptive_spam_golds={spam_golds}")
-        print(f"{prefix}_adaptive_worst={_worst(spam_golds)}")
-        print(f"{prefix}_honest_crossed={honest}")
+        report(prefix, {e: _crossing(stream, design) for e, stream in streams.items()})
     stepped = {
-        expert_id: [
-            (at, kind, outcome, created_at, base.step(kind, outcome))
-            for at, kind, outcome, created_at in stream
-        ]
-        for expert_id, stream in streams.items()
+        e: [(at, kind, outcome, created, base.step(kind, outcome)) for at, kind, outcome, created in stream]
+        for e, stream in streams.items()
     }
     for already in args.already:
         log_bar = math.log(base.horizon) + math.log(size / (args.fdr * (already + 1)))
-        prefix = f"fdr_R{already}"
-        print(f"{prefix}_bar_nats={log_bar:.2f}")
-        spam_golds = []
-        honest = 0
-        for expert_id, stream in stepped.items():
-            kind = population.get(expert_id, "")
-            at = _mixture_crossing(stream, log_bar)
-            if kind in HONEST:
-                honest += at is not None
-            if kind == "adaptive" and len(gold_times.get(expert_id, [])) >= args.careful_golds:
-                spam_golds.append(_spam_golds(at, gold_times[expert_id], args.careful_golds))
-        print(f"{prefix}_adaptive_spam_golds={spam_golds}")
-        print(f"{prefix}_adaptive_worst={_worst(spam_golds)}")
-        print(f"{prefix}_honest_crossed={honest}")
+        print(f"fdr_R{already}_bar_nats={log_bar:.2f}")
+        report(f"fdr_R{already}", {e: _mixture_crossing(stream, log_bar) for e, stream in stepped.items()})
 
 
 if __name__ == "__main__":
