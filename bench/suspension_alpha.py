@@ -11,7 +11,8 @@ silver grades), and replays the CUSUM at the threshold of each ``--alpha``. For 
   annotators at the project's ``gold_threshold`` is wrongly suspended (Bonferroni, capped at 1);
 - ``adaptive_spam_golds``: for each adaptive account, the golds it answered after its switch
   (its ``--adaptive-careful-golds``-th gold) up to the moment the replayed test crosses, or
-  ``never``; ``adaptive_worst``, the largest;
+  ``never``; ``adaptive_worst``, the largest, or ``never`` with how many never crossed (as
+  ``simulate_crowd`` prints it);
 - ``adaptive_spam_golds_answered``: the golds each adaptive account answered after its switch
   in the run (up to its suspension there, if any);
 - ``honest_crossed``: the honest accounts (``expert``, ``nonexpert``) whose test crosses.
@@ -20,10 +21,10 @@ Then the same under the false discovery rate across the project's annotators at 
 (0.05) instead of the family-wise rate, for each count in ``--already`` (0, 3, 10): e-BH (Wang
 and Ramdas 2022) on each annotator's mixture of likelihood ratios started at every piece of
 evidence, weight ``1 / horizon`` each (the Shiryaev-Roberts statistic over the horizon, an
-e-process for an annotator at ``p0``). An
-annotator is suspended once it reaches ``n / (Q (R + 1))``, ``n`` the design size and ``R`` the
-annotators already suspended, which keeps the suspended set self-consistent and the FDR at most
-``Q``; ``fdr_R<r>_adaptive_worst`` is the adaptive accounts' worst with ``r`` already suspended.
+e-process for an annotator at ``p0``). An annotator is suspended once it reaches
+``n / (Q (R + 1))``, ``n`` the design size and ``R`` the annotators already suspended, which
+keeps the suspended set self-consistent and the FDR at most ``Q``; ``fdr_R<r>_adaptive_worst``
+is the adaptive accounts' worst with ``r`` already suspended.
 
 A replay, not a rerun: at a lower threshold accounts are suspended earlier, which would change
 the consensus, and so the silver evidence, of the items after. It is exact for the first
@@ -44,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from bench._harness import setup_django
+from bench.crowd_adversarial import NEVER, _worst
 
 HONEST = ("expert", "nonexpert")
 
@@ -64,27 +66,20 @@ def _crossing(stream: list[tuple], design: Any) -> Any:
     return None
 
 
-def _mixture_crossing(stream: list[tuple], log_bar: float) -> Any:
+def _mixture_crossing(steps: list[tuple[Any, float]], log_bar: float) -> Any:
     """The time of the piece at which the Shiryaev-Roberts statistic ``sum over s of the product
-    of likelihood ratios from piece s on`` (the CUSUM's steps, in nats) first reaches
-    ``exp(log_bar)``, or None."""
-    from annotate.quality.cusum import SCALE
-
+    of likelihood ratios from piece s on`` first reaches ``exp(log_bar)``, or None. ``steps``:
+    (time, the CUSUM's step in nats) per piece."""
     log_sr = -math.inf  # SR = 0 before the first piece; then SR <- (1 + SR) * ratio
-    for at, _kind, _outcome, _created_at, step in stream:
-        log_sr = float(np.logaddexp(0.0, log_sr)) + step / SCALE
+    for at, step in steps:
+        log_sr = float(np.logaddexp(0.0, log_sr)) + step
         if log_sr >= log_bar:
             return at
     return None
 
 
 def _spam_golds(at: Any, golds: list, careful: int) -> Any:
-    return "never" if at is None else sum(t <= at for t in golds) - careful
-
-
-def _worst(spam_golds: list) -> Any:
-    counted = [g for g in spam_golds if g != "never"]
-    return "never" if "never" in spam_golds else (max(counted) if counted else "none")
+    return NEVER if at is None else sum(t <= at for t in golds) - careful
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
 
     from annotate.models import Label, Project
+    from annotate.quality.cusum import SCALE
     from annotate.quality.reputation import project_design
     from annotate.quality.services import evidence_streams
 
@@ -120,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         gold_times.setdefault(expert_id, []).append(created_at)
     base = project_design(project)
     size = settings.QUALITY_SUSPEND_DESIGN_SIZE
-    print(f"run_h={base.threshold / 100:.2f}")
+    print(f"run_h={base.threshold / SCALE:.2f}")
     careful = args.careful_golds
     switched = [
         expert_id
@@ -139,17 +135,17 @@ def main(argv: list[str] | None = None) -> None:
     for alpha in args.alpha:
         design = dataclasses.replace(base, alpha=alpha)
         prefix = f"alpha_{alpha:g}"
-        print(f"{prefix}_h={design.threshold / 100:.2f}")
+        print(f"{prefix}_h={design.threshold / SCALE:.2f}")
         print(f"{prefix}_family_wise={min(1.0, alpha * size):.3g}")
         report(prefix, {e: _crossing(stream, design) for e, stream in streams.items()})
     stepped = {
-        e: [(at, kind, outcome, created, base.step(kind, outcome)) for at, kind, outcome, created in stream]
+        e: [(at, base.step(kind, outcome) / SCALE) for at, kind, outcome, _created in stream]
         for e, stream in streams.items()
     }
     for already in args.already:
         log_bar = math.log(base.horizon) + math.log(size / (args.fdr * (already + 1)))
         print(f"fdr_R{already}_bar_nats={log_bar:.2f}")
-        report(f"fdr_R{already}", {e: _mixture_crossing(stream, log_bar) for e, stream in stepped.items()})
+        report(f"fdr_R{already}", {e: _mixture_crossing(steps, log_bar) for e, steps in stepped.items()})
 
 
 if __name__ == "__main__":
